@@ -1,0 +1,1 @@
+"""Compute ops: one folder per op, each with a plain-torch `naive.py` oracle (also the CPU path)."""

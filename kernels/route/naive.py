@@ -1,0 +1,65 @@
+"""Routing scores and per-document top-k in plain torch (the oracle and the CPU path).
+
+Score of chunk c for query head h at routing token t: s = <q[t, h], k[c, h // group]> (GQA mapping),
+optionally on L2-normalised vectors (cosine) and times a scale. Heads are reduced first, then routing
+tokens, then a document's chunks (MSA_SPEC.md section 3.2; the paper's Eq. 2 with the defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """How scores are computed. Clean mode: cosine, no scale, fp32. Compat mode follows the checkpoint."""
+
+    cosine: bool = True
+    scale: float | None = None
+    head_reduce: str = "mean"
+    query_reduce: str = "max"
+    chunk_reduce: str = "max"
+    score_dtype: torch.dtype = torch.float32
+
+
+def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec) -> Tensor:
+    """q [S, H, D] routing queries, keys [C, G, D] pooled routing keys -> chunk scores [C]."""
+    s, h, d = q.shape
+    g = keys.shape[1]
+    q, keys = q.to(spec.score_dtype), keys.to(spec.score_dtype)
+    if spec.cosine:
+        q, keys = F.normalize(q, dim=-1), F.normalize(keys, dim=-1)
+    if spec.scale is not None:
+        q = q * spec.scale
+    qg = q.view(s, g, h // g, d)  # [S, G, group, D]: query head h belongs to key head h // group
+    scores = torch.einsum("sgjd,cgd->sgjc", qg, keys).reshape(s, h, -1)  # [S, H, C]
+    per_token = scores.mean(1) if spec.head_reduce == "mean" else scores.amax(1)  # [S, C]
+    if spec.query_reduce == "max":
+        return per_token.amax(0)
+    if spec.query_reduce == "mean":
+        return per_token.mean(0)
+    return per_token[-1]  # "last"
+
+
+def doc_scores(chunk_score: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
+    """chunk scores [C] and owning document index [C] -> document scores [num_docs] (-inf: no chunks)."""
+    out = torch.full((num_docs,), float("-inf"), dtype=chunk_score.dtype, device=chunk_score.device)
+    if spec.chunk_reduce == "max":
+        return out.scatter_reduce(0, chunk_doc, chunk_score, reduce="amax", include_self=True)
+    return out.scatter_reduce(0, chunk_doc, chunk_score, reduce="mean", include_self=False)
+
+
+def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
+    """Document scores [num_docs] of one question against one layer's routing keys."""
+    return doc_scores(chunk_scores(q, keys, spec), chunk_doc, num_docs, spec)
+
+
+def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Best k documents (indices, scores), highest first, ties by lower index; -inf never selected."""
+    order = torch.sort(scores, descending=True, stable=True).indices[:k]
+    order = order[scores[order] > float("-inf")]  # also drops NaN
+    return order, scores[order]

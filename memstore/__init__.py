@@ -1,0 +1,1 @@
+"""LMDB memory store, routing index paging, engine and gRPC servicer (arrives with the store issue)."""

@@ -1,0 +1,1 @@
+"""Model code: config, checkpoint loading, tokenizer and prompts, decoder, MSA attention, generation."""

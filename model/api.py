@@ -1,0 +1,142 @@
+"""`MSAModel`: load a checkpoint, encode memories, route questions to them and generate answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from msa.model.config import ModelConfig
+from msa.model.decoder import CachedMixer, KVCache, Transformer
+from msa.model.encode import encode_documents, encode_template
+from msa.model.generate import GenerationResult, Sampling, Token, TextStream, decode
+from msa.model.loader import load_transformer
+from msa.model.memory import EncodedDocument, Memory
+from msa.model.prompts import question_tokens, text_mode_prompt
+from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
+from msa.model.tokenizer import Tokenizer
+
+READ_MODES = ("kv", "text")
+
+
+def stop_token_ids(path: Path, cfg: ModelConfig, tok: Tokenizer) -> set[int]:
+    """Stop tokens: generation_config.json's eos_token_id (int or list), else config.json's, else the tokenizer's."""
+    gen_file = path / "generation_config.json"
+    eos = json.loads(gen_file.read_text()).get("eos_token_id") if gen_file.exists() else None
+    if eos is None:
+        eos = cfg.eos_token_id
+    if eos is None and tok.eos_token:
+        eos = tok.token_id(tok.eos_token)
+    if eos is None:
+        return set()
+    return {eos} if isinstance(eos, int) else set(eos)
+
+
+class MSAModel:
+    """An MSA checkpoint ready for use. `mode`: "compat" reproduces the reference's numerics, "clean"
+    uses cosine fp32 routing (MSA_SPEC.md, "How the project uses this"). Default: compat for
+    `model_type: "msa"` checkpoints, clean otherwise."""
+
+    def __init__(self, transformer: Transformer, tokenizer: Tokenizer, stop_ids: set[int],
+                 path: Path | None = None) -> None:
+        self.transformer, self.tokenizer, self.stop_ids, self.path = transformer, tokenizer, stop_ids, path
+        self.config = transformer.config
+        self.default_mode = "compat" if self.config.raw.get("model_type") == "msa" else "clean"
+        with torch.no_grad():
+            self.template_ids, self.template = encode_template(transformer, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32"
+                        ) -> MSAModel:
+        path = Path(path)
+        transformer = load_transformer(path, dtype=dtype, device=device)
+        tok = Tokenizer(path)
+        return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path)
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.embed_tokens.weight.device
+
+    @torch.no_grad()
+    def encode_documents(self, texts: list[str], numbers: list[int] | None = None,
+                         max_batch_tokens: int = 16384) -> list[EncodedDocument]:
+        """Encode documents (numbers default to 0..n-1); wrap them in `Memory` to ask questions."""
+        numbers = list(range(len(texts))) if numbers is None else numbers
+        return encode_documents(self.transformer, self.tokenizer, texts, numbers, max_batch_tokens)
+
+    def _options(self, mode: str | None, read_mode: str | None, top_k: int | None) -> tuple[str, str, int]:
+        mode = mode or self.default_mode
+        read_mode = read_mode or self.config.msa.read_mode
+        top_k = self.config.msa.doc_top_k if top_k is None else top_k
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {MODES}")
+        if read_mode not in READ_MODES:
+            raise ValueError(f"read_mode {read_mode!r} is not one of {READ_MODES}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        return mode, read_mode, top_k
+
+    def _prefill(self, question: str, memory: Memory, mode: str, top_k: int, inject: bool
+                 ) -> tuple[KVCache, torch.Tensor, int, Routing, int]:
+        """Question prefill with routing -> (cache, last logits [V], next position, routing, prompt length)."""
+        q = question_tokens(self.tokenizer, question)
+        ids = torch.tensor(q.ids, device=self.device)
+        start = len(self.template_ids) + top_k  # compat: question positions start at 3 + k (spec 3.1)
+        positions = torch.arange(start, start + len(q.ids), device=self.device)
+        cache = KVCache(self.config.num_hidden_layers)
+        mixer = RoutedPrefillMixer(cache, self.config, self.template, memory,
+                                   torch.tensor(q.routing, device=self.device),
+                                   route_spec(self.config, mode), top_k, inject=inject)
+        logits = self.transformer(ids, positions, mixer)[-1]
+        return cache, logits, start + len(q.ids), mixer.routing, len(q.ids)
+
+    @torch.no_grad()
+    def route(self, question: str, memory: Memory, top_k: int | None = None, mode: str | None = None,
+              read_mode: str | None = None) -> Routing:
+        """Per-router-layer document scores and top-k, as the given reading mode would route."""
+        mode, read_mode, top_k = self._options(mode, read_mode, top_k)
+        return self._prefill(question, memory, mode, top_k, inject=read_mode == "kv")[3]
+
+    @torch.no_grad()
+    def stream(self, question: str, memory: Memory, max_new_tokens: int = 256, temperature: float = 0.0,
+               top_p: float = 1.0, seed: int = 0, mode: str | None = None, read_mode: str | None = None,
+               top_k: int | None = None, aggregate: str = "mean") -> Iterator[Token | GenerationResult]:
+        """Yield `Token`s as they are generated, then the `GenerationResult`.
+
+        kv: router layers read the selected documents' compressed K/V. text: documents are ranked once
+        over router layers (`aggregate`, see `Routing.ranking`) and the top_k are read as plain text.
+        """
+        mode, read_mode, top_k = self._options(mode, read_mode, top_k)
+        sampling = Sampling(max_new_tokens, temperature, top_p, seed)
+        cache, logits, position, routing, n_prompt = self._prefill(
+            question, memory, mode, top_k, inject=read_mode == "kv")
+        if read_mode == "text":
+            chosen = sorted(n for n, _ in routing.ranking(aggregate)[:top_k])
+            prompt = text_mode_prompt(self.tokenizer, question, [(n, memory[n].text) for n in chosen])
+            ids = self.tokenizer.encode(prompt)
+            cache = KVCache(self.config.num_hidden_layers)
+            logits = self.transformer(torch.tensor(ids, device=self.device),
+                                      torch.arange(len(ids), device=self.device),
+                                      CachedMixer(cache))[-1]
+            position, n_prompt = len(ids), len(ids)
+        text, out_ids, reason, pending = TextStream(self.tokenizer), [], "length", None
+        for item in decode(self.transformer, cache, logits, position, sampling, self.stop_ids):
+            if isinstance(item, str):
+                reason = item
+                break
+            out_ids.append(item)
+            piece = text.push(item)
+            if pending is not None:  # held one step so the last token can carry any held-back bytes
+                yield pending
+            pending = Token(item, piece)
+        if pending is not None:
+            yield Token(pending.id, pending.text + text.flush())
+        yield GenerationResult(text=text.emitted, token_ids=out_ids, routing=routing, stop_reason=reason,
+                               prompt_tokens=n_prompt)
+
+    def generate(self, question: str, memory: Memory, **kwargs) -> GenerationResult:
+        """Non-streaming `stream`: returns text, token ids, per-layer routing and the stop reason."""
+        *_, result = self.stream(question, memory, **kwargs)
+        return result

@@ -1,0 +1,210 @@
+"""The decoder: Qwen3 and Llama families in plain PyTorch, one unbatched sequence at a time.
+
+Who attends to what is not decided here: every layer hands its normalised hidden state to a `Mixer`,
+which projects Q/K/V with the layer's `Attention` and returns the attention output. The dense causal
+forward, document encoding (attention within each document) and MSA prefill (memory chunks before the
+question) are mixers over this one decoder. Shapes: T tokens, H query heads, G KV heads, D head_dim.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from msa.model.config import ModelConfig, RopeScaling
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        # fp32 statistics, weight applied in the input dtype (as the published models were trained).
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+def rope_inv_freq(head_dim: int, theta: float, scaling: RopeScaling) -> Tensor:
+    """Inverse frequencies [D/2] in fp32, with "linear" or "llama3" rope_scaling applied."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim)
+    if scaling.rope_type == "linear":
+        inv_freq = inv_freq / scaling.factor
+    elif scaling.rope_type == "llama3":
+        old_len = scaling.original_max_position_embeddings
+        low_wavelen = old_len / scaling.low_freq_factor
+        high_wavelen = old_len / scaling.high_freq_factor
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_wavelen, inv_freq / scaling.factor, inv_freq)
+        smooth = (old_len / wavelen - scaling.low_freq_factor) / (
+            scaling.high_freq_factor - scaling.low_freq_factor)
+        smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+        medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+        inv_freq = torch.where(medium, smoothed, scaled)
+    return inv_freq
+
+
+class Rope:
+    """cos/sin tables for a set of positions; applied with the rotate-half convention."""
+
+    def __init__(self, inv_freq: Tensor, positions: Tensor, dtype: torch.dtype) -> None:
+        freqs = positions.float()[:, None] * inv_freq.to(positions.device)[None, :]  # [T, D/2]
+        emb = torch.cat([freqs, freqs], dim=-1)  # [T, D]
+        self.cos = emb.cos().to(dtype)[:, None, :]  # [T, 1, D]
+        self.sin = emb.sin().to(dtype)[:, None, :]
+
+    def __call__(self, x: Tensor) -> Tensor:  # x: [T, heads, D]
+        half = x.shape[-1] // 2
+        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * self.cos + rotated * self.sin
+
+
+class Attention(nn.Module):
+    """Projections of one layer. `router_*` exist on router layers of decoupled-router checkpoints."""
+
+    def __init__(self, cfg: ModelConfig, has_router: bool) -> None:
+        super().__init__()
+        h, d, g = cfg.num_attention_heads, cfg.head_dim, cfg.num_key_value_heads
+        self.n_heads, self.n_kv_heads, self.head_dim = h, g, d
+        self.scale = cfg.attention_scale
+        self.q_proj = nn.Linear(cfg.hidden_size, h * d, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, g * d, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, g * d, bias=False)
+        self.o_proj = nn.Linear(h * d, cfg.hidden_size, bias=False)
+        self.q_norm = RMSNorm(d, cfg.rms_norm_eps) if cfg.has_qk_norm else None
+        self.k_norm = RMSNorm(d, cfg.rms_norm_eps) if cfg.has_qk_norm else None
+        self.router_q_proj = nn.Linear(cfg.hidden_size, h * d, bias=False) if has_router else None
+        self.router_k_proj = nn.Linear(cfg.hidden_size, g * d, bias=False) if has_router else None
+
+    def project(self, h: Tensor, rope: Rope) -> tuple[Tensor, Tensor, Tensor]:
+        """h [T, hidden] -> q [T, H, D], k [T, G, D] (after q/k norm and RoPE), v [T, G, D]."""
+        t = h.shape[0]
+        q = self.q_proj(h).view(t, self.n_heads, self.head_dim)  # [T, H, D]
+        k = self.k_proj(h).view(t, self.n_kv_heads, self.head_dim)  # [T, G, D]
+        v = self.v_proj(h).view(t, self.n_kv_heads, self.head_dim)  # [T, G, D]
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return rope(q), rope(k), v
+
+    def routing_query(self, h: Tensor) -> Tensor:
+        """Decoupled routing query: router_q_proj(h), no norm, no RoPE. [T, H, D]."""
+        return self.router_q_proj(h).view(h.shape[0], self.n_heads, self.head_dim)
+
+    def routing_key(self, h: Tensor) -> Tensor:
+        """Decoupled routing key: router_k_proj(h), no norm, no RoPE. [T, G, D]."""
+        return self.router_k_proj(h).view(h.shape[0], self.n_kv_heads, self.head_dim)
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+    """Bottom-right causal GQA attention: query i of Tq sees keys 0 .. Tk - Tq + i.
+
+    q [Tq, H, D], k/v [Tk, G, D] -> [Tq, H, D]. Keys before the last Tq are a prefix every query sees.
+    """
+    tq, tk = q.shape[0], k.shape[0]
+    mask = None
+    if tq > 1:
+        i = torch.arange(tq, device=q.device)[:, None]
+        j = torch.arange(tk, device=q.device)[None, :]
+        mask = j <= i + (tk - tq)  # [Tq, Tk]
+    out = F.scaled_dot_product_attention(
+        q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),  # [heads, T, D]
+        attn_mask=mask, scale=scale, enable_gqa=True)
+    return out.transpose(0, 1)  # [Tq, H, D]
+
+
+class Mixer(Protocol):
+    """Computes one layer's attention output [T, H, D] from its normalised hidden state h [T, hidden]."""
+
+    def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor: ...
+
+
+class KVCache:
+    """Per-layer keys and values [T, G, D] seen so far (prefix + local tokens), grown by `extend`."""
+
+    def __init__(self, num_layers: int) -> None:
+        self.k: list[Tensor | None] = [None] * num_layers
+        self.v: list[Tensor | None] = [None] * num_layers
+
+    def extend(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        if self.k[layer] is not None:
+            k, v = torch.cat([self.k[layer], k]), torch.cat([self.v[layer], v])
+        self.k[layer], self.v[layer] = k, v
+        return k, v
+
+    def length(self, layer: int) -> int:
+        return 0 if self.k[layer] is None else self.k[layer].shape[0]
+
+
+class CachedMixer:
+    """Local tokens attend causally to everything already in the cache (prefix or earlier tokens)."""
+
+    def __init__(self, cache: KVCache) -> None:
+        self.cache = cache
+
+    def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+        q, k, v = attn.project(h, rope)
+        k_all, v_all = self.cache.extend(layer, k, v)
+        return attend(q, k_all, v_all, attn.scale)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig, index: int) -> None:
+        super().__init__()
+        self.index = index
+        has_router = cfg.msa.decouple_router and index in cfg.msa.router_layers
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, has_router)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: Tensor, rope: Rope, mixer: Mixer) -> Tensor:
+        h = self.input_layernorm(x)
+        out = mixer(self.index, self.self_attn, h, rope)  # [T, H, D]
+        x = x + self.self_attn.o_proj(out.reshape(x.shape[0], -1))
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.register_buffer(
+            "inv_freq", rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling), persistent=False)
+
+    def hidden_states(self, input_ids: Tensor, positions: Tensor, mixer: Mixer) -> Tensor:
+        """input_ids, positions [T] -> final-normed hidden states [T, hidden]."""
+        x = self.embed_tokens(input_ids)  # [T, hidden]
+        rope = Rope(self.inv_freq, positions, x.dtype)
+        for layer in self.layers:
+            x = layer(x, rope, mixer)
+        return self.norm(x)
+
+    def forward(self, input_ids: Tensor, positions: Tensor, mixer: Mixer) -> Tensor:
+        """-> logits [T, vocab] in fp32."""
+        return self.lm_head(self.hidden_states(input_ids, positions, mixer)).float()
+
+    def causal_logits(self, input_ids: Tensor) -> Tensor:
+        """Plain causal LM forward with positions 0..T-1 (backbone parity, dense reading)."""
+        positions = torch.arange(input_ids.shape[0], device=input_ids.device)
+        return self(input_ids, positions, CachedMixer(KVCache(len(self.layers))))

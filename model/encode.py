@@ -1,0 +1,93 @@
+"""Encoding memories: every document on its own, with its own positions (document-wise RoPE).
+
+Documents are packed into one varlen sequence; each attends causally only within itself in every
+layer. On router layers their K (after k_norm and RoPE), V and routing K are mean-pooled over chunks
+of `pooling_kernel_size` tokens (MSA_SPEC.md section 2). The 3-token template head is encoded the same
+way once per model; its K/V on every layer is the hidden prefix of every question.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from msa.kernels.chunk_pool import chunk_pool
+from msa.model.config import MSAParams
+from msa.model.decoder import Attention, CachedMixer, KVCache, Rope, Transformer, attend
+from msa.model.memory import EncodedDocument
+from msa.model.prompts import TEMPLATE_HEAD, document_text
+from msa.model.tokenizer import Tokenizer
+
+
+class DocumentMixer:
+    """Causal attention inside each packed document; pools what router layers store."""
+
+    def __init__(self, cu_seqlens: Tensor, msa: MSAParams) -> None:
+        self.cu_seqlens = cu_seqlens
+        self.bounds = list(zip(cu_seqlens[:-1].tolist(), cu_seqlens[1:].tolist(), strict=True))
+        self.msa = msa
+        # layer -> pooled (K, V, routing K), each [C, G, D] over all packed documents
+        self.pooled: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        self.cu_chunks: Tensor | None = None
+
+    def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+        q, k, v = attn.project(h, rope)  # [T, H, D], [T, G, D], [T, G, D]
+        out = torch.cat([attend(q[a:b], k[a:b], v[a:b], attn.scale) for a, b in self.bounds])
+        if layer in self.msa.router_layers:
+            # Without decoupled routers the pooled attention key is the routing key (spec 2.3).
+            rk = attn.routing_key(h) if self.msa.decouple_router else k
+            size = self.msa.pooling_kernel_size
+            pk, self.cu_chunks = chunk_pool(k, self.cu_seqlens, size)
+            pv, _ = chunk_pool(v, self.cu_seqlens, size)
+            prk = pk if rk is k else chunk_pool(rk, self.cu_seqlens, size)[0]
+            self.pooled[layer] = (pk, pv, prk)
+        return out
+
+
+def encode_batch(model: Transformer, token_ids: list[list[int]]) -> tuple[DocumentMixer, Tensor]:
+    """One packed forward over documents; returns the mixer holding pooled tensors and chunk offsets."""
+    device = model.embed_tokens.weight.device
+    lengths = torch.tensor([len(t) for t in token_ids], device=device)
+    cu = torch.zeros(len(token_ids) + 1, dtype=torch.long, device=device)
+    cu[1:] = torch.cumsum(lengths, 0)
+    ids = torch.tensor([i for t in token_ids for i in t], device=device)  # [T]
+    positions = torch.cat([torch.arange(n, device=device) for n in lengths.tolist()])  # restart per doc
+    mixer = DocumentMixer(cu, model.config.msa)
+    model.hidden_states(ids, positions, mixer)
+    return mixer, mixer.cu_chunks
+
+
+def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbers: list[int],
+                     max_batch_tokens: int = 16384) -> list[EncodedDocument]:
+    """Encode documents packed into forwards of at most `max_batch_tokens` (a longer one goes alone)."""
+    if len(texts) != len(numbers):
+        raise ValueError(f"{len(texts)} texts but {len(numbers)} document numbers")
+    rendered = [tok.encode(document_text(n, t)) for n, t in zip(numbers, texts, strict=True)]
+    out: list[EncodedDocument] = []
+    start = 0
+    while start < len(texts):
+        end, total = start, 0
+        while end < len(texts) and (end == start or total + len(rendered[end]) <= max_batch_tokens):
+            total += len(rendered[end])
+            end += 1
+        mixer, cu_chunks = encode_batch(model, rendered[start:end])
+        for i in range(end - start):
+            a, b = int(cu_chunks[i]), int(cu_chunks[i + 1])
+            doc = EncodedDocument(number=numbers[start + i], text=texts[start + i],
+                                  token_ids=rendered[start + i])
+            for layer, (pk, pv, prk) in mixer.pooled.items():
+                doc.keys[layer], doc.values[layer] = pk[a:b].clone(), pv[a:b].clone()
+                doc.routing_keys[layer] = prk[a:b].clone()
+            out.append(doc)
+        start = end
+    return out
+
+
+def encode_template(model: Transformer, tok: Tokenizer) -> tuple[list[int], KVCache]:
+    """Template head tokens and their K/V [P, G, D] on every layer (positions 0..P-1, causal)."""
+    ids = tok.encode(TEMPLATE_HEAD)
+    cache = KVCache(len(model.layers))
+    device = model.embed_tokens.weight.device
+    model.hidden_states(torch.tensor(ids, device=device), torch.arange(len(ids), device=device),
+                        CachedMixer(cache))
+    return ids, cache

@@ -1,0 +1,100 @@
+"""Decoding: greedy or temperature / top-p sampling with a seed, stop tokens, streamed text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from msa.model.decoder import CachedMixer, KVCache, Transformer
+from msa.model.routing import Routing
+from msa.model.tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy argmax
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+def next_token(logits: Tensor, sampling: Sampling, generator: torch.Generator) -> int:
+    """logits [V] fp32 -> token id: argmax, or a draw from the top-p nucleus of softmax(logits / T)."""
+    if sampling.temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float().cpu() / sampling.temperature, dim=-1)
+    sorted_probs, order = torch.sort(probs, descending=True)
+    keep = torch.cumsum(sorted_probs, 0) - sorted_probs < sampling.top_p  # smallest set reaching top_p
+    sorted_probs = sorted_probs * keep
+    choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+    return int(order[choice])
+
+
+class TextStream:
+    """Turns token ids into text pieces whose concatenation equals decoding all ids at once.
+
+    A piece that would end inside a multi-byte character (decoded as U+FFFD) is held back until the
+    character completes.
+    """
+
+    def __init__(self, tok: Tokenizer) -> None:
+        self.tok, self.ids, self.emitted = tok, [], ""
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tok.decode(self.ids)
+        if text.endswith("\ufffd") or not text.startswith(self.emitted):
+            return ""
+        piece, self.emitted = text[len(self.emitted):], text
+        return piece
+
+    def flush(self) -> str:
+        text = self.tok.decode(self.ids)
+        piece, self.emitted = text[len(self.emitted):], text
+        return piece
+
+
+@dataclass(frozen=True)
+class Token:
+    """A streamed token and the text it completed (may be empty while a character is incomplete)."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    token_ids: list[int]
+    routing: Routing
+    stop_reason: str  # "stop" (a stop token) or "length" (max_new_tokens)
+    prompt_tokens: int
+
+
+def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sampling: Sampling,
+           stop_ids: set[int]) -> Iterator[int | str]:
+    """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1."""
+    generator = torch.Generator().manual_seed(sampling.seed)
+    device = model.embed_tokens.weight.device
+    mixer = CachedMixer(cache)
+    for step in range(sampling.max_new_tokens):
+        tid = next_token(logits, sampling, generator)
+        if tid in stop_ids:
+            yield "stop"
+            return
+        yield tid
+        if step + 1 < sampling.max_new_tokens:
+            ids = torch.tensor([tid], device=device)
+            logits = model(ids, torch.tensor([position + step], device=device), mixer)[-1]
+    yield "length"

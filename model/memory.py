@@ -1,0 +1,78 @@
+"""In-process memory: encoded documents addressable by their MSA document number.
+
+This is what the model reads from. The persistent store (msa.memstore) keeps the same per-document,
+per-router-layer tensors on disk and builds its own routing index; here everything lives in RAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class EncodedDocument:
+    """One document after encoding. Pooled tensors are [C, G, D] per router layer (C = chunks)."""
+
+    number: int  # the MSA document number [i] rendered into the document text
+    text: str
+    token_ids: list[int]  # tokens of the rendered document (template included)
+    keys: dict[int, Tensor] = field(default_factory=dict)  # pooled K after k_norm and document-local RoPE
+    values: dict[int, Tensor] = field(default_factory=dict)  # pooled V
+    routing_keys: dict[int, Tensor] = field(default_factory=dict)  # pooled routing K (never normalised)
+
+    @property
+    def num_chunks(self) -> int:
+        return next(iter(self.keys.values())).shape[0] if self.keys else 0
+
+
+class Memory:
+    """Documents by number, kept in ascending number order (the order chunks are placed in the context)."""
+
+    def __init__(self, documents: Iterable[EncodedDocument] = ()) -> None:
+        self._docs: dict[int, EncodedDocument] = {}
+        self._banks: dict[int, tuple[Tensor, Tensor]] = {}
+        self.add(documents)
+
+    def add(self, documents: Iterable[EncodedDocument]) -> None:
+        for doc in documents:
+            if doc.number in self._docs:
+                raise ValueError(f"document number {doc.number} is already in memory")
+            self._docs[doc.number] = doc
+        self._docs = dict(sorted(self._docs.items()))
+        self._banks.clear()
+
+    def remove(self, numbers: Iterable[int]) -> None:
+        for n in numbers:
+            if n not in self._docs:
+                raise KeyError(f"document number {n} is not in memory")
+            del self._docs[n]
+        self._banks.clear()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __getitem__(self, number: int) -> EncodedDocument:
+        return self._docs[number]
+
+    @property
+    def numbers(self) -> list[int]:
+        return list(self._docs)
+
+    def routing_bank(self, layer: int) -> tuple[Tensor, Tensor]:
+        """All routing keys of a layer [C, G, D] and the owning document's position in `numbers` [C]."""
+        if layer not in self._banks:
+            docs = list(self._docs.values())
+            keys = torch.cat([d.routing_keys[layer] for d in docs])
+            owner = torch.repeat_interleave(torch.arange(len(docs)),
+                                            torch.tensor([d.num_chunks for d in docs]))
+            self._banks[layer] = keys, owner.to(keys.device)
+        return self._banks[layer]
+
+    def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
+        """Pooled K and V [C, G, D] of the given documents, in ascending document number."""
+        docs = [self._docs[n] for n in sorted(numbers)]
+        return torch.cat([d.keys[layer] for d in docs]), torch.cat([d.values[layer] for d in docs])

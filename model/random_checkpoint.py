@@ -1,0 +1,141 @@
+"""Random checkpoints in exactly the published MSA-4B format, for tests and experiments.
+
+Writes config.json (with msa_config), model.safetensors (HF tensor names, router projections as
+`router_*_proj.0.weight`, the training-only scalar `temperature`), generation_config.json and a small
+byte-level BPE tokenizer carrying the Qwen special tokens, with `<|im_start|>user\\n` = 3 tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers
+
+from msa.model.config import ModelConfig
+from msa.model.loader import checkpoint_names, resolve_dtype
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>"]
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
+    "+ '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% endif %}"
+)
+# Whole words of the MSA prompts and common English get one token each (the rest falls back to bytes).
+WORDS = ("user assistant system Please answer the question based on above historical document information "
+         "return all documents related to The is: of and a in that it for was with as his on be at by "
+         "this had not are but from or have an they which one you were her she there can has their "
+         "what when who where how many name city river born year lives works blue red green").split()
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=16, pooling_kernel_size=8),
+    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=8,
+                  num_key_value_heads=2, head_dim=32, pooling_kernel_size=16),
+}
+
+
+def _byte_alphabet() -> list[str]:
+    """GPT-2's printable stand-in for each byte, in byte order (what ByteLevel pre-tokenization emits)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return [chars[b] for b in range(256)]
+
+
+def build_tokenizer() -> HFTokenizer:
+    """Byte-level BPE: the 256 bytes, prefix-chain merges for `WORDS` (with and without a leading space)."""
+    vocab = {c: i for i, c in enumerate(_byte_alphabet())}
+    merges: list[tuple[str, str]] = []
+    for word in WORDS:
+        for piece in (word, "Ġ" + word):
+            for end in range(2, len(piece) + 1):
+                left, right = piece[: end - 1], piece[end - 1]
+                if piece[:end] not in vocab:
+                    vocab[piece[:end]] = len(vocab)
+                    merges.append((left, right))
+    tok = HFTokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(SPECIAL_TOKENS)
+    return tok
+
+
+def config_dict(family: str, preset: str, vocab_size: int, special: dict[str, int]) -> dict[str, Any]:
+    geo = dict(PRESETS[preset])
+    pooling = geo.pop("pooling_kernel_size")
+    n = geo["num_hidden_layers"]
+    qwen = family == "qwen3"
+    return {
+        "architectures": ["MSAForCausalLM" if qwen else "LlamaForCausalLM"],
+        "model_type": "msa" if qwen else "llama",
+        "vocab_size": vocab_size, **geo,
+        "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 5_000_000.0 if qwen else 100_000.0,
+        "rope_scaling": None, "max_position_embeddings": 4096, "attention_bias": False,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "bos_token_id": special["<|endoftext|>"], "eos_token_id": special["<|im_end|>"],
+        "initializer_range": 0.02,
+        "msa_config": {  # the MSA-4B recipe (MSA_SPEC.md 1.2) on the upper half of the layers
+            "router_layer_idx": ",".join(str(i) for i in range(n // 2, n)),
+            "aux_loss": False, "lmloss_weigth": 1.0, "auxloss_weight": 0.1, "recloss_weight": 0.0,
+            "ansloss_weight": 1.0, "aux_loss_method": "INFONCE_DECOUPLE", "decouple_router": True,
+            "rewrite_position": True, "top_k_docs": 16, "doc_top_k": 16, "pooling_kernel_size": pooling,
+            "infonce_loss_temp": 0.1, "head_reduce_method": "mean", "query_reduce_method": "max",
+            "chunk_reduce_method": "max", "decouple_pooling_mode": "mean",
+        },
+    }
+
+
+def random_weights(cfg: ModelConfig, seed: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Normal(0, 0.02) matrices (HF init); norm weights around 1 so that every norm matters."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, (_, shape) in checkpoint_names(cfg).items():
+        if name == "lm_head.weight" and cfg.tie_word_embeddings:
+            continue
+        if name.endswith("norm.weight"):
+            t = 1.0 + 0.1 * torch.randn(shape, generator=gen)
+        else:
+            t = 0.02 * torch.randn(shape, generator=gen)
+        out[name] = t.to(dtype)
+    out["temperature"] = torch.tensor(cfg.msa.infonce_loss_temp, dtype=dtype)
+    return out
+
+
+def write_random_checkpoint(out: str | Path, family: str = "qwen3", preset: str = "tiny", seed: int = 0,
+                            dtype: str = "bfloat16", msa_overrides: dict[str, Any] | None = None) -> Path:
+    """Write a random checkpoint directory; `msa_overrides` patches msa_config (tests vary it)."""
+    if family not in ("qwen3", "llama"):
+        raise ValueError(f"family {family!r} is not one of ('qwen3', 'llama')")
+    if preset not in PRESETS:
+        raise ValueError(f"preset {preset!r} is not one of {list(PRESETS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer()
+    special = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
+    vocab_size = -(-tok.get_vocab_size(with_added_tokens=True) // 64) * 64
+    raw = config_dict(family, preset, vocab_size, special)
+    raw["msa_config"].update(msa_overrides or {})
+    cfg = ModelConfig.from_dict(raw)
+    (out / "config.json").write_text(json.dumps(raw, indent=2) + "\n")
+    save_file(random_weights(cfg, seed, resolve_dtype(dtype)), str(out / "model.safetensors"),
+              metadata={"format": "pt"})
+    (out / "generation_config.json").write_text(json.dumps({
+        "bos_token_id": special["<|endoftext|>"], "pad_token_id": special["<|endoftext|>"],
+        "eos_token_id": [special["<|im_end|>"], special["<|endoftext|>"]], "do_sample": False,
+    }, indent=2) + "\n")
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None,
+        "chat_template": CHATML_TEMPLATE, "model_max_length": 4096,
+    }, indent=2) + "\n")
+    return out

@@ -1,0 +1,111 @@
+"""Routing a question to memories and placing their compressed K/V before it (MSA_SPEC.md section 3).
+
+Routing happens inside the question's prefill: at each router layer the routing query is projected
+from that layer's hidden state, which already reflects the memories read by lower router layers. The
+selected documents' pooled K/V then sit between the template prefix and the question's own K/V.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from msa.kernels.route import RouteSpec, route_scores, top_k
+from msa.model.config import ModelConfig
+from msa.model.decoder import Attention, CachedMixer, KVCache, Rope
+from msa.model.memory import Memory
+
+MODES = ("compat", "clean")
+AGGREGATES = ("mean", "max", "rrf")
+RRF_K = 60  # reciprocal-rank-fusion constant (the usual choice)
+
+
+def route_spec(cfg: ModelConfig, mode: str) -> RouteSpec:
+    """Clean: cosine, fp32. Compat: the reference's normalisation, scale and bf16 scores (spec 3.2)."""
+    msa = cfg.msa
+    reduces = dict(head_reduce=msa.head_reduce_method, query_reduce=msa.query_reduce_method,
+                   chunk_reduce=msa.chunk_reduce_method)
+    if mode == "clean":
+        return RouteSpec(cosine=True, scale=None, score_dtype=torch.float32, **reduces)
+    if mode != "compat":
+        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    cosine = msa.compat_cosine
+    scale = None if cosine and msa.decouple_router else cfg.head_dim ** -0.5
+    return RouteSpec(cosine=cosine, scale=scale, score_dtype=torch.bfloat16, **reduces)
+
+
+@dataclass
+class LayerRouting:
+    """One router layer's choice: scores of every document (memory order) and the selected numbers."""
+
+    scores: Tensor  # [N] fp32, -inf for documents without chunks
+    selected: list[int]  # document numbers, best first
+    selected_scores: list[float]
+
+
+@dataclass
+class Routing:
+    numbers: list[int]  # document numbers in memory order (index of `scores`)
+    layers: dict[int, LayerRouting] = field(default_factory=dict)
+
+    def ranking(self, aggregate: str = "mean") -> list[tuple[int, float]]:
+        """One ranking over router layers, best first (ties by lower document number).
+
+        "mean": mean of the layers' scores (comparable in cosine mode); "max": best layer's score;
+        "rrf": reciprocal-rank fusion, sum over layers of 1 / (60 + rank), robust to score scales.
+        """
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate {aggregate!r} is not one of {AGGREGATES}")
+        if not self.layers:
+            return []
+        scores = torch.stack([lr.scores for lr in self.layers.values()])  # [L, N]
+        if aggregate == "mean":
+            total = scores.mean(0)
+        elif aggregate == "max":
+            total = scores.amax(0)
+        else:
+            ranks = torch.argsort(torch.argsort(-scores, dim=1, stable=True), dim=1).float()  # [L, N]
+            total = (1.0 / (RRF_K + 1 + ranks)).sum(0)
+        order = torch.sort(total, descending=True, stable=True).indices
+        return [(self.numbers[i], float(total[i])) for i in order.tolist() if total[i] > float("-inf")]
+
+
+class RoutedPrefillMixer(CachedMixer):
+    """Question prefill: on its first call per layer, fill the cache with that layer's context prefix.
+
+    Every layer gets the template prefix; router layers also route the question's routing tokens
+    against the memory and, when `inject` is set, add the selected documents' chunks.
+    """
+
+    def __init__(self, cache: KVCache, cfg: ModelConfig, template: KVCache, memory: Memory,
+                 routing_tokens: Tensor, spec: RouteSpec, k: int, inject: bool = True) -> None:
+        super().__init__(cache)
+        self.cfg, self.template, self.memory = cfg, template, memory
+        self.routing_tokens, self.spec, self.k, self.inject = routing_tokens, spec, k, inject
+        self.routing = Routing(numbers=memory.numbers)
+
+    def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+        if self.cache.length(layer) == 0:
+            k, v = self.template.k[layer], self.template.v[layer]
+            if layer in self.cfg.msa.router_layers and len(self.memory):
+                selected = self._route(layer, attn, h, rope)
+                if self.inject and selected:
+                    ck, cv = self.memory.chunks(layer, selected)
+                    k, v = torch.cat([k, ck.to(k.dtype)]), torch.cat([v, cv.to(v.dtype)])
+            self.cache.extend(layer, k, v)
+        return super().__call__(layer, attn, h, rope)
+
+    def _route(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> list[int]:
+        if self.cfg.msa.decouple_router:
+            q = attn.routing_query(h[self.routing_tokens])  # [S, H, D]
+        else:  # the attention query itself (after q_norm and RoPE) routes
+            q = attn.project(h, rope)[0][self.routing_tokens]
+        keys, owner = self.memory.routing_bank(layer)
+        scores = route_scores(q, keys, owner, len(self.memory), self.spec)
+        idx, vals = top_k(scores, self.k)
+        selected = [self.routing.numbers[i] for i in idx.tolist()]
+        self.routing.layers[layer] = LayerRouting(scores=scores.float(), selected=selected,
+                                                  selected_scores=vals.float().tolist())
+        return selected
