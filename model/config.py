@@ -231,7 +231,7 @@ class ModelConfig:
             msa=MSAParams.from_dict(raw.get("msa_config"), n_layers),
             rms_norm_eps=raw.get("rms_norm_eps", 1e-6),
             rope_theta=float(rope_theta),
-            rope_scaling=RopeScaling.from_dict(raw.get("rope_scaling")),
+            rope_scaling=RopeScaling.from_dict(raw.get("rope_scaling") or raw.get("rope_parameters")),
             max_position_embeddings=raw.get("max_position_embeddings", 32768),
             tie_word_embeddings=raw.get("tie_word_embeddings", True),
             bos_token_id=raw.get("bos_token_id"),

@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny random checkpoints in the published MSA format, written once per session."""
+
+from __future__ import annotations
+
+import os
+
+# Kernels run under the Triton interpreter on CPU; must be set before any kernel import.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from msa.model.random_checkpoint import write_random_checkpoint  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Callable[..., Path]:
+    """checkpoint(family, dtype="float32", preset="tiny", seed=0, **msa_overrides) -> directory (cached)."""
+    made: dict[tuple, Path] = {}
+
+    def make(family: str = "qwen3", dtype: str = "float32", preset: str = "tiny", seed: int = 0,
+             **msa_overrides) -> Path:
+        key = (family, dtype, preset, seed, tuple(sorted(msa_overrides.items())))
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"ckpt-{family}")
+            made[key] = write_random_checkpoint(out, family, preset, seed, dtype, msa_overrides)
+        return made[key]
+
+    return make
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """‖out − ref‖ / ‖ref‖ in float64."""
+    out, ref = out.double(), ref.double()
+    return float((out - ref).norm() / ref.norm())

@@ -1,0 +1,101 @@
+"""Pooling and routing oracles (`msa.kernels.*.naive`) against float64 loops of the spec formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from msa.kernels.chunk_pool import chunk_pool
+from msa.kernels.route import RouteSpec, route_scores, top_k
+from tests.conftest import rel_err
+
+LENGTHS = [1, 7, 8, 9, 63, 64, 65, 130]  # shorter than a chunk, exact multiples, partial last chunks
+
+
+def pool_loop(x: torch.Tensor, lengths: list[int], size: int) -> torch.Tensor:
+    out, start = [], 0
+    for n in lengths:
+        for c in range(math.ceil(n / size)):
+            a, b = start + c * size, start + min((c + 1) * size, n)
+            out.append(x[a:b].double().mean(0))
+        start += n
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("size", [1, 8, 64])
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-6), (torch.bfloat16, 8e-3)])
+def test_chunk_pool_matches_loop(size, dtype, tol):
+    gen = torch.Generator().manual_seed(size)
+    x = torch.randn(sum(LENGTHS), 3, 60, generator=gen).to(dtype)  # odd head_dim
+    cu = torch.tensor([0, *torch.tensor(LENGTHS).cumsum(0).tolist()])
+    pooled, cu_chunks = chunk_pool(x, cu, size)
+    ref = pool_loop(x, LENGTHS, size)
+    assert pooled.dtype == dtype and pooled.shape == ref.shape
+    assert cu_chunks.tolist() == [0, *torch.tensor([math.ceil(n / size) for n in LENGTHS]).cumsum(0).tolist()]
+    assert rel_err(pooled, ref) <= tol
+
+
+def score_loop(q, keys, owner, n_docs, spec: RouteSpec) -> torch.Tensor:
+    """Spec 3.2 in float64: s[h,t,c] = <q[t,h], k[c,h//group]>, reduce heads, tokens, then chunks."""
+    q, keys = q.double(), keys.double()
+    s_len, h, _ = q.shape
+    group = h // keys.shape[1]
+    chunk = []
+    for c in range(keys.shape[0]):
+        per_token = []
+        for t in range(s_len):
+            heads = []
+            for i in range(h):
+                a, b = q[t, i], keys[c, i // group]
+                if spec.cosine:
+                    a, b = a / a.norm(), b / b.norm()
+                heads.append(float(a @ b) * (spec.scale or 1.0))
+            per_token.append(sum(heads) / h if spec.head_reduce == "mean" else max(heads))
+        per_token = torch.tensor(per_token, dtype=torch.float64)
+        chunk.append({"max": per_token.max(), "mean": per_token.mean(), "last": per_token[-1]}[spec.query_reduce])
+    out = []
+    for d in range(n_docs):
+        mine = [float(chunk[c]) for c in range(len(chunk)) if owner[c] == d]
+        if not mine:
+            out.append(float("-inf"))
+        else:
+            out.append(max(mine) if spec.chunk_reduce == "max" else sum(mine) / len(mine))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("spec", [
+    RouteSpec(cosine=True),
+    RouteSpec(cosine=False, scale=60 ** -0.5),
+    RouteSpec(cosine=True, head_reduce="max", query_reduce="mean", chunk_reduce="mean"),
+    RouteSpec(cosine=False, query_reduce="last"),
+])
+def test_route_scores_match_loop(spec):
+    gen = torch.Generator().manual_seed(7)
+    q = torch.randn(5, 6, 60, generator=gen)  # 5 routing tokens, 6 query heads, head_dim 60
+    keys = torch.randn(11, 2, 60, generator=gen)  # 11 chunks, 2 KV heads (GQA group 3)
+    owner = torch.tensor([0, 0, 0, 2, 2, 3, 3, 3, 3, 5, 5])  # documents 1 and 4 have no chunks
+    got = route_scores(q, keys, owner, 6, spec)
+    want = score_loop(q, keys, owner, 6, spec)
+    finite = torch.isfinite(want)
+    assert torch.equal(torch.isfinite(got), finite)
+    assert rel_err(got[finite], want[finite]) <= 1e-6
+
+
+def test_compat_bf16_scores_stay_close():
+    gen = torch.Generator().manual_seed(8)
+    q, keys = torch.randn(4, 8, 32, generator=gen), torch.randn(9, 2, 32, generator=gen)
+    owner = torch.arange(9) // 3
+    spec = RouteSpec(cosine=False, scale=32 ** -0.5, score_dtype=torch.bfloat16)
+    got = route_scores(q, keys, owner, 3, spec)
+    assert got.dtype == torch.bfloat16
+    assert rel_err(got, score_loop(q, keys, owner, 3, spec)) <= 2e-2
+
+
+def test_top_k_ties_by_lower_document_and_skips_empty():
+    scores = torch.tensor([0.5, 0.75, float("-inf"), 0.75, 0.125, 0.5])
+    idx, vals = top_k(scores, 4)
+    assert idx.tolist() == [1, 3, 0, 5]
+    assert vals.tolist() == [0.75, 0.75, 0.5, 0.5]
+    assert top_k(scores, 10)[0].tolist() == [1, 3, 0, 5, 4]

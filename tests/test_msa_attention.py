@@ -1,0 +1,158 @@
+"""MSA invariants on tiny random checkpoints: encoding independence and the exact dense equivalence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from msa.model.api import MSAModel
+from msa.model.decoder import Attention, KVCache, Rope, attend
+from msa.model.memory import Memory
+from msa.model.prompts import question_tokens
+from msa.model.routing import RoutedPrefillMixer, route_spec
+from tests.conftest import rel_err
+
+TEXTS = [
+    "Rex is a dog who lives in Paris with his owner.",
+    "The river Sena flows north through the old city of Morrow and ends in a wide green delta. " * 3,
+    "Anna works at a bakery.",
+    "x",
+]
+
+
+def assert_same_encoding(a, b, tol=1e-6):
+    assert a.token_ids == b.token_ids and a.keys.keys() == b.keys.keys()
+    for layer in a.keys:
+        for name in ("keys", "values", "routing_keys"):
+            assert rel_err(getattr(a, name)[layer], getattr(b, name)[layer]) <= tol, (name, layer)
+
+
+@pytest.mark.parametrize("family", ["qwen3", "llama"])
+def test_packed_equals_one_by_one(checkpoint, family):
+    model = MSAModel.from_pretrained(checkpoint(family))
+    packed = model.encode_documents(TEXTS)
+    assert [d.num_chunks for d in packed] == [
+        -(-len(d.token_ids) // model.config.msa.pooling_kernel_size) for d in packed]
+    for i, text in enumerate(TEXTS):
+        (alone,) = model.encode_documents([text], numbers=[i])
+        assert_same_encoding(packed[i], alone)
+    # Forwards capped to a few tokens give the same documents too.
+    small = model.encode_documents(TEXTS, max_batch_tokens=20)
+    for a, b in zip(packed, small, strict=True):
+        assert_same_encoding(a, b)
+
+
+def test_document_unchanged_when_others_added_or_removed(checkpoint):
+    model = MSAModel.from_pretrained(checkpoint("qwen3"))
+    (b_alone,) = model.encode_documents([TEXTS[1]], numbers=[6])
+    with_others = model.encode_documents([TEXTS[0], TEXTS[1], TEXTS[2]], numbers=[5, 6, 7])
+    assert_same_encoding(with_others[1], b_alone)
+    # Routing scores of a document do not depend on the other memories (text reading: nothing injected).
+    memory = Memory(with_others)
+    full = model.route("Where does Rex live?", memory, read_mode="text")
+    memory.remove([5, 7])
+    alone = model.route("Where does Rex live?", memory, read_mode="text")
+    for layer, lr in alone.layers.items():
+        assert rel_err(lr.scores, full.layers[layer].scores[1:2]) <= 1e-6
+
+
+class MaskedMixer:
+    """Dense reference: every layer attends over the whole sequence under its own boolean mask."""
+
+    def __init__(self, masks: dict[int, torch.Tensor]) -> None:
+        self.masks = masks
+
+    def __call__(self, layer: int, attn: Attention, h: torch.Tensor, rope: Rope) -> torch.Tensor:
+        q, k, v = attn.project(h, rope)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), attn_mask=self.masks[layer],
+            scale=attn.scale, enable_gqa=True)
+        return out.transpose(0, 1)
+
+
+def dense_layout(n_tpl: int, n_doc: int, n_q: int, first_q_pos: int, sees_doc: bool):
+    """[template; document; question] positions and mask, derived from the MSA layout.
+
+    Template tokens are causal among themselves and documents causal within themselves (both encoded
+    apart); question tokens see the template, the document iff the layer reads memory, and earlier
+    question tokens.
+    """
+    t = n_tpl + n_doc + n_q
+    positions = torch.cat([torch.arange(n_tpl), torch.arange(n_doc), first_q_pos + torch.arange(n_q)])
+    mask = torch.zeros(t, t, dtype=torch.bool)
+    mask[:n_tpl, :n_tpl] = torch.ones(n_tpl, n_tpl).tril().bool()
+    d = slice(n_tpl, n_tpl + n_doc)
+    mask[d, d] = torch.ones(n_doc, n_doc).tril().bool()
+    qs = slice(n_tpl + n_doc, t)
+    mask[qs, :n_tpl] = True
+    mask[qs, d] = sees_doc
+    mask[qs, qs] = torch.ones(n_q, n_q).tril().bool()
+    return positions, mask
+
+
+@pytest.mark.parametrize("family", ["qwen3", "llama"])
+@pytest.mark.parametrize("mode", ["compat", "clean"])
+def test_pooling_one_equals_dense_attention(checkpoint, family, mode):
+    """With chunk size 1, one document and top_k >= 1, every router layer reads the document's exact K/V:
+    the question's logits equal a dense forward over [template; document; question] with the MSA
+    positions (template 0..2, document 0..L-1, question from 3 + k) and the mask of `dense_layout`."""
+    model = MSAModel.from_pretrained(checkpoint(family, pooling_kernel_size=1))
+    cfg, top_k = model.config, 4
+    (doc,) = model.encode_documents([TEXTS[0]], numbers=[3])
+    memory = Memory([doc])
+    q = question_tokens(model.tokenizer, "Where does Rex live?")
+    n_tpl, first = len(model.template_ids), len(model.template_ids) + top_k
+    cache = KVCache(cfg.num_hidden_layers)
+    mixer = RoutedPrefillMixer(cache, cfg, model.template, memory, torch.tensor(q.routing),
+                               route_spec(cfg, mode), top_k)
+    q_ids = torch.tensor(q.ids)
+    with torch.no_grad():
+        got = model.transformer(q_ids, first + torch.arange(len(q.ids)), mixer)
+        assert all(lr.selected == [3] for lr in mixer.routing.layers.values())
+        assert sorted(mixer.routing.layers) == list(cfg.msa.router_layers)
+        # one decode step through the same cache
+        nxt = torch.tensor([int(got[-1].argmax())])
+        got_step = model.transformer(nxt, torch.tensor([first + len(q.ids)]), mixer)
+
+        ids = torch.cat([torch.tensor(model.template_ids), torch.tensor(doc.token_ids), q_ids, nxt])
+        layouts = {i: dense_layout(n_tpl, len(doc.token_ids), len(q.ids) + 1, first,
+                                   i in cfg.msa.router_layers) for i in range(cfg.num_hidden_layers)}
+        positions = layouts[0][0]
+        want = model.transformer(ids, positions, MaskedMixer({i: m for i, (_, m) in layouts.items()}))
+    n_q = len(q.ids)
+    assert rel_err(got, want[-n_q - 1:-1]) <= 1e-5
+    assert rel_err(got_step, want[-1:]) <= 1e-5
+
+
+def test_pooling_one_equals_transformers_dense_attention(checkpoint):
+    """The same equivalence against transformers' Qwen3 with a custom 4D mask, all layers routing."""
+    transformers = pytest.importorskip("transformers")
+    from tests.test_backbone_parity import hf_model
+
+    path = checkpoint("qwen3", pooling_kernel_size=1, router_layer_idx="all")
+    model = MSAModel.from_pretrained(path)
+    (doc,) = model.encode_documents([TEXTS[1]], numbers=[0])
+    q = question_tokens(model.tokenizer, "Which river flows north?")
+    n_tpl, first, top_k = len(model.template_ids), len(model.template_ids) + 16, 16
+    cache = KVCache(model.config.num_hidden_layers)
+    mixer = RoutedPrefillMixer(cache, model.config, model.template, Memory([doc]), torch.tensor(q.routing),
+                               route_spec(model.config, "clean"), top_k)
+    with torch.no_grad():
+        got = model.transformer(torch.tensor(q.ids), first + torch.arange(len(q.ids)), mixer)
+        positions, mask = dense_layout(n_tpl, len(doc.token_ids), len(q.ids), first, True)
+        ids = torch.cat([torch.tensor(model.template_ids), torch.tensor(doc.token_ids), torch.tensor(q.ids)])
+        bias = torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))[None, None]
+        ref = hf_model(path)
+        want = ref(ids[None], position_ids=positions[None], attention_mask=bias).logits[0]
+    assert transformers is not None
+    assert rel_err(got, want[-len(q.ids):]) <= 1e-5
+
+
+def test_attend_is_bottom_right_causal():
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(3, 4, 8, generator=gen), torch.randn(7, 2, 8, generator=gen), torch.randn(7, 2, 8,
+                                                                                                    generator=gen)
+    out = attend(q, k, v, 8 ** -0.5)
+    for i in range(3):  # query i sees keys 0 .. 4 + i
+        ref = attend(q[i:i + 1], k[: 5 + i], v[: 5 + i], 8 ** -0.5)
+        assert rel_err(out[i:i + 1], ref) <= 1e-6
