@@ -1,4 +1,22 @@
+"""The `msa` command: one click group, subcommands split by group into modules."""
+
+from __future__ import annotations
+
+import logging
+
 import click
+
+from msa.cli.model import model
+
+
 @click.group()
-def cli():
-    pass
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="msa-memstore")
+def cli(verbose: int) -> None:
+    """msa-memstore: a persistent memory database for LLM agents, built on MSA."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format='{"time":"%(asctime)s","level":"%(levelname)s",'
+                        '"logger":"%(name)s","message":"%(message)s"}')
+
+
+cli.add_command(model)

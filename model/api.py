@@ -11,7 +11,7 @@ import torch
 from msa.model.config import ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
-from msa.model.generate import GenerationResult, Sampling, Token, TextStream, decode
+from msa.model.generate import GenerationResult, Sampling, TextStream, Token, decode
 from msa.model.loader import load_transformer
 from msa.model.memory import EncodedDocument, Memory
 from msa.model.prompts import question_tokens, text_mode_prompt

@@ -26,10 +26,13 @@ CHATML_TEMPLATE = (
     "{% endif %}"
 )
 # Whole words of the MSA prompts and common English get one token each (the rest falls back to bytes).
-WORDS = ("user assistant system Please answer the question based on above historical document information "
-         "return all documents related to The is: of and a in that it for was with as his on be at by "
-         "this had not are but from or have an they which one you were her she there can has their "
-         "what when who where how many name city river born year lives works blue red green").split()
+WORDS = tuple(
+    "user assistant system Please answer the question based on above historical document information "
+    "return all documents related to The is: of and a in that it for was with as his on be at by this had "
+    "not are but from or have an they which one you were her she there can has their what when who where "
+    "how many name city river born year lives works blue red green"
+    .split()
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,

@@ -7,13 +7,13 @@ import os
 # Kernels run under the Triton interpreter on CPU; must be set before any kernel import.
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Callable
+from pathlib import Path
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from msa.model.random_checkpoint import write_random_checkpoint  # noqa: E402
+from msa.model.random_checkpoint import write_random_checkpoint
 
 
 def pytest_collection_modifyitems(config, items):

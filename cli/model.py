@@ -1,0 +1,126 @@
+"""`msa model ...`: make, inspect and convert checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from msa.model.api import MSAModel
+from msa.model.config import ConfigError, ModelConfig
+from msa.model.fingerprint import fingerprint
+from msa.model.generate import Token
+from msa.model.loader import CheckpointError, checkpoint_names
+from msa.model.memory import Memory
+from msa.model.random_checkpoint import PRESETS, write_random_checkpoint
+from msa.model.tokenizer import TokenizerError
+
+CHECKPOINT = click.Path(exists=True, file_okay=False, path_type=Path)
+ENCODE_SLICE = 64  # documents per encode call, so the progress bar moves
+
+
+@click.group()
+def model() -> None:
+    """Make, inspect and convert model checkpoints."""
+
+
+@model.command("random")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--family", type=click.Choice(["qwen3", "llama"]), default="qwen3", show_default=True)
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="tiny", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16",
+              show_default=True, help="Stored dtype (the published format is bfloat16).")
+def random_cmd(out: Path, family: str, preset: str, seed: int, dtype: str) -> None:
+    """Write a random checkpoint in the published MSA-4B format to OUT."""
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out} is not empty; choose a new directory")
+    write_random_checkpoint(out, family, preset, seed, dtype)
+    click.echo(f"wrote {family}/{preset} checkpoint to {out}")
+
+
+@model.command("info")
+@click.argument("path", type=CHECKPOINT)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info_cmd(path: Path, as_json: bool) -> None:
+    """Print a checkpoint's config, parameter count, router layers and fingerprint."""
+    try:
+        cfg = ModelConfig.from_file(path)
+        params = sum(math.prod(shape) for name, (_, shape) in checkpoint_names(cfg).items()
+                     if not (name == "lm_head.weight" and cfg.tie_word_embeddings))
+        digest = fingerprint(path)
+    except (ConfigError, CheckpointError) as e:
+        raise click.ClickException(str(e)) from e
+    info = {
+        "path": str(path), "family": cfg.family, "model_type": cfg.raw.get("model_type"),
+        "layers": cfg.num_hidden_layers, "hidden_size": cfg.hidden_size,
+        "heads": cfg.num_attention_heads, "kv_heads": cfg.num_key_value_heads, "head_dim": cfg.head_dim,
+        "vocab_size": cfg.vocab_size, "parameters": params,
+        "router_layers": list(cfg.msa.router_layers), "msa_config": cfg.msa.to_dict(),
+        "fingerprint": digest,
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        if key == "msa_config":
+            for k, v in value.items():
+                click.echo(f"  msa.{k}: {v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@model.command("generate")
+@click.argument("path", type=CHECKPOINT)
+@click.argument("question")
+@click.option("-d", "--doc", "docs", multiple=True, help="A memory document (repeatable).")
+@click.option("--docs-file", type=click.File("r"), help="Memory documents, one per line ('-' = stdin).")
+@click.option("--top-k", type=int, default=None, help="Documents read per router layer [checkpoint's].")
+@click.option("--read-mode", type=click.Choice(["kv", "text"]), default=None, help="[checkpoint's]")
+@click.option("--mode", type=click.Choice(["compat", "clean"]), default=None,
+              help="Routing numerics [compat for MSA checkpoints, else clean].")
+@click.option("--max-new-tokens", type=int, default=128, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--top-p", type=float, default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
+              show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def generate_cmd(path: Path, question: str, docs: tuple[str, ...], docs_file, top_k: int | None,
+                 read_mode: str | None, mode: str | None, max_new_tokens: int, temperature: float, top_p: float,
+                 seed: int, dtype: str, device: str) -> None:
+    """Answer QUESTION from memory documents with the checkpoint at PATH, streaming the answer.
+
+    Each document is encoded on its own, the question is routed to the top-k documents on every router
+    layer, and the answer streams to stdout; the routing goes to stderr.
+    """
+    texts = list(docs) + ([line.rstrip("\n") for line in docs_file if line.strip()] if docs_file else [])
+    try:
+        msa_model = MSAModel.from_pretrained(path, device=device, dtype=dtype)
+    except (ConfigError, CheckpointError, TokenizerError) as e:
+        raise click.ClickException(str(e)) from e
+    encoded = []
+    with click.progressbar(length=len(texts), label="encoding memories", file=sys.stderr) as bar:
+        for start in range(0, len(texts), ENCODE_SLICE):
+            part = texts[start:start + ENCODE_SLICE]
+            encoded += msa_model.encode_documents(part, numbers=list(range(start, start + len(part))))
+            bar.update(len(part))
+    try:
+        for event in msa_model.stream(question, Memory(encoded), max_new_tokens=max_new_tokens,
+                                      temperature=temperature, top_p=top_p, seed=seed, mode=mode,
+                                      read_mode=read_mode, top_k=top_k):
+            if isinstance(event, Token):
+                click.echo(event.text, nl=False)
+            else:
+                click.echo()
+                for layer, lr in event.routing.layers.items():
+                    picks = ", ".join(f"[{n}] {s:.3f}" for n, s in zip(lr.selected, lr.selected_scores,
+                                                                        strict=True))
+                    click.echo(f"layer {layer}: {picks}", err=True)
+                click.echo(f"stop: {event.stop_reason}, prompt tokens: {event.prompt_tokens}, "
+                           f"generated: {len(event.token_ids)}", err=True)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e

@@ -1,0 +1,96 @@
+"""Generation: seeds, stop tokens, streaming, reading modes, and the option checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from msa.model.api import MSAModel
+from msa.model.generate import GenerationResult, Token
+from msa.model.memory import Memory
+
+FACTS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon.", "The river Sena flows north."]
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint):
+    return MSAModel.from_pretrained(checkpoint("qwen3"))
+
+
+@pytest.fixture(scope="module")
+def memory(model):
+    return Memory(model.encode_documents(FACTS))
+
+
+def test_same_seed_same_tokens(model, memory):
+    kw = dict(max_new_tokens=12, temperature=1.0, top_p=0.9)
+    a = model.generate("Where does Rex live?", memory, seed=1, **kw)
+    b = model.generate("Where does Rex live?", memory, seed=1, **kw)
+    c = model.generate("Where does Rex live?", memory, seed=2, **kw)
+    assert a.token_ids == b.token_ids and len(a.token_ids) == 12 and a.stop_reason == "length"
+    assert a.token_ids != c.token_ids
+
+
+def test_greedy_is_deterministic_and_default(model, memory):
+    a = model.generate("Who works in Lyon?", memory, max_new_tokens=6)
+    b = model.generate("Who works in Lyon?", memory, max_new_tokens=6, temperature=0.0, seed=99)
+    assert a.token_ids == b.token_ids
+
+
+def test_stop_tokens_end_generation(model, memory):
+    free = model.generate("Where does Rex live?", memory, max_new_tokens=8)
+    stop = free.token_ids[3]
+    first = free.token_ids.index(stop)
+    saved = model.stop_ids
+    model.stop_ids = {stop}
+    try:
+        stopped = model.generate("Where does Rex live?", memory, max_new_tokens=8)
+    finally:
+        model.stop_ids = saved
+    assert stopped.stop_reason == "stop" and stopped.token_ids == free.token_ids[:first]
+
+
+def test_stop_ids_come_from_generation_config(model):
+    tok = model.tokenizer
+    assert model.stop_ids == {tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")}
+
+
+@pytest.mark.parametrize("read_mode", ["kv", "text"])
+@pytest.mark.parametrize("temperature", [0.0, 1.3])
+def test_streaming_equals_non_streaming(model, memory, read_mode, temperature):
+    kw = dict(max_new_tokens=16, temperature=temperature, seed=5, read_mode=read_mode)
+    events = list(model.stream("What flows north?", memory, **kw))
+    tokens, final = events[:-1], events[-1]
+    assert all(isinstance(e, Token) for e in tokens) and isinstance(final, GenerationResult)
+    assert "".join(e.text for e in tokens) == final.text
+    assert [e.id for e in tokens] == final.token_ids
+    assert final.text == model.generate("What flows north?", memory, **kw).text
+    assert final.text == model.tokenizer.decode(final.token_ids)
+
+
+def test_routing_selects_top_k_per_router_layer(model, memory):
+    routing = model.route("Where does Rex live?", memory, top_k=2)
+    assert sorted(routing.layers) == list(model.config.msa.router_layers)
+    for lr in routing.layers.values():
+        assert len(lr.selected) == 2 and set(lr.selected) <= {0, 1, 2}
+        assert lr.selected_scores == sorted(lr.selected_scores, reverse=True)
+    ranking = routing.ranking("rrf")
+    assert sorted(n for n, _ in ranking) == [0, 1, 2]
+
+
+def test_text_mode_reads_selected_documents(model, memory):
+    result = model.generate("Where does Rex live?", memory, read_mode="text", top_k=2, max_new_tokens=2)
+    assert result.prompt_tokens > 40  # two documents and the question in the prompt
+    empty = model.generate("Where does Rex live?", Memory(), read_mode="text", max_new_tokens=2)
+    assert empty.prompt_tokens < result.prompt_tokens and not empty.routing.layers
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(mode="fast"), "mode 'fast'"),
+    (dict(read_mode="auto2"), "read_mode 'auto2'"),
+    (dict(top_k=0), "top_k must be >= 1"),
+    (dict(top_p=0.0), "top_p must be in"),
+    (dict(temperature=-1.0), "temperature must be >= 0"),
+])
+def test_bad_options_are_clear_errors(model, memory, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        model.generate("q", memory, **kwargs)

@@ -1,0 +1,119 @@
+"""Checkpoint loading: sharded files, dtypes, and errors that name the tensor or key at fault."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from msa.model.config import ConfigError, ModelConfig
+from msa.model.loader import CheckpointError, load_transformer
+
+
+def copy(src, dst):
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst
+
+
+def edit_weights(path, fn):
+    state = load_file(str(path / "model.safetensors"))
+    fn(state)
+    save_file(state, str(path / "model.safetensors"))
+
+
+def edit_config(path, fn):
+    raw = json.loads((path / "config.json").read_text())
+    fn(raw)
+    (path / "config.json").write_text(json.dumps(raw))
+
+
+def test_sharded_equals_single_file(checkpoint, tmp_path):
+    src = checkpoint("qwen3")
+    dst = copy(src, tmp_path / "sharded")
+    state = load_file(str(dst / "model.safetensors"))
+    names = sorted(state)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for file, keys in shards.items():
+        save_file({k: state[k] for k in keys}, str(dst / file))
+    (dst / "model.safetensors").unlink()
+    index = {"metadata": {}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}
+    (dst / "model.safetensors.index.json").write_text(json.dumps(index))
+    ids = torch.arange(20)
+    with torch.no_grad():
+        assert torch.equal(load_transformer(dst).causal_logits(ids), load_transformer(src).causal_logits(ids))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+def test_dtypes_and_tied_head(checkpoint, dtype):
+    model = load_transformer(checkpoint("qwen3"), dtype=dtype)
+    assert model.embed_tokens.weight.dtype == getattr(torch, dtype)
+    assert model.lm_head.weight is model.embed_tokens.weight
+    assert not any(p.is_meta for p in model.parameters()) and not model.inv_freq.is_meta
+    with torch.no_grad():
+        assert torch.isfinite(model.causal_logits(torch.arange(9))).all()
+
+
+def test_missing_tensor_is_named(checkpoint, tmp_path):
+    dst = copy(checkpoint("qwen3"), tmp_path / "c")
+    edit_weights(dst, lambda s: s.pop("model.layers.2.self_attn.router_k_proj.0.weight"))
+    with pytest.raises(CheckpointError, match=r"missing tensor 'model\.layers\.2\.self_attn\.router_k_proj"):
+        load_transformer(dst)
+
+
+def test_wrong_shape_is_named(checkpoint, tmp_path):
+    dst = copy(checkpoint("llama"), tmp_path / "c")
+    edit_weights(dst, lambda s: s.update({"model.layers.1.mlp.up_proj.weight": torch.zeros(3, 64)}))
+    with pytest.raises(CheckpointError, match=r"'model\.layers\.1\.mlp\.up_proj\.weight' has shape \(3, 64\)"):
+        load_transformer(dst)
+
+
+def test_unexpected_tensor_is_named(checkpoint, tmp_path):
+    dst = copy(checkpoint("qwen3"), tmp_path / "c")
+    edit_weights(dst, lambda s: s.update({"model.layers.0.self_attn.router_q_proj.0.weight": torch.zeros(64, 64)}))
+    with pytest.raises(CheckpointError, match=r"unexpected tensor 'model\.layers\.0\.self_attn\.router_q_proj"):
+        load_transformer(dst)
+
+
+def test_untied_head_required_when_not_tied(checkpoint, tmp_path):
+    dst = copy(checkpoint("llama"), tmp_path / "c")
+    edit_config(dst, lambda r: r.update(tie_word_embeddings=False))
+    with pytest.raises(CheckpointError, match=r"missing tensor 'lm_head\.weight'"):
+        load_transformer(dst)
+    edit_weights(dst, lambda s: s.update({"lm_head.weight": torch.randn(s["model.embed_tokens.weight"].shape)}))
+    model = load_transformer(dst)
+    assert model.lm_head.weight is not model.embed_tokens.weight
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("aux_loss_method", "COSINE", "msa_config.aux_loss_method = 'COSINE'"),
+    ("head_reduce_method", "sum", "msa_config.head_reduce_method"),
+    ("router_layer_idx", "2,9", "msa_config.router_layer_idx"),
+    ("pooling_kernel_size", 0, "msa_config.pooling_kernel_size"),
+    ("decouple_router", "maybe", "msa_config.decouple_router"),
+])
+def test_bad_msa_config_value_names_key(checkpoint, tmp_path, key, value, message):
+    dst = copy(checkpoint("qwen3"), tmp_path / "c")
+    edit_config(dst, lambda r: r["msa_config"].update({key: value}))
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        load_transformer(dst)
+
+
+def test_config_forms_and_defaults(checkpoint):
+    raw = json.loads((checkpoint("qwen3") / "config.json").read_text())
+    cfg = ModelConfig.from_dict(raw)
+    assert cfg.family == "qwen3" and cfg.msa.router_layers == (2, 3) and cfg.msa.decouple_router
+    assert not cfg.msa.compat_cosine  # INFONCE_DECOUPLE: the reference ranks by scaled dot products
+    raw["msa_config"]["router_layer_idx"] = "all"
+    raw["msa_config"]["aux_loss"] = "false"  # resave_model.sh writes flags as strings
+    cfg = ModelConfig.from_dict(raw)
+    assert cfg.msa.router_layers == (0, 1, 2, 3) and cfg.msa.aux_loss is False
+    raw.pop("msa_config")
+    cfg = ModelConfig.from_dict(raw)
+    assert cfg.msa.router_layers == (2, 3) and not cfg.msa.decouple_router and cfg.msa.compat_cosine
+    with pytest.raises(ConfigError, match="model_type = 'gpt2'"):
+        ModelConfig.from_dict({**raw, "model_type": "gpt2"})
+    with pytest.raises(ConfigError, match="hidden_act"):
+        ModelConfig.from_dict({**raw, "hidden_act": "gelu"})
