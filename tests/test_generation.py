@@ -94,3 +94,25 @@ def test_text_mode_reads_selected_documents(model, memory):
 def test_bad_options_are_clear_errors(model, memory, kwargs, message):
     with pytest.raises(ValueError, match=message):
         model.generate("q", memory, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_runs(checkpoint, dtype):
+    model = MSAModel.from_pretrained(checkpoint("qwen3", dtype="bfloat16"), dtype=dtype)
+    memory = Memory(model.encode_documents(FACTS))
+    assert memory[0].keys[2].dtype == getattr(__import__("torch"), dtype)
+    result = model.generate("Where does Rex live?", memory, max_new_tokens=4, top_k=2)
+    assert len(result.token_ids) == 4 and all(len(lr.selected) == 2 for lr in result.routing.layers.values())
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(decouple_router=False, aux_loss_method="INFONCE"),  # pooled attention keys route, cosine
+    dict(aux_loss_method="INFONCE"),  # decoupled cosine
+    dict(head_reduce_method="max", query_reduce_method="last", chunk_reduce_method="mean"),
+])
+def test_routing_variants(checkpoint, overrides):
+    model = MSAModel.from_pretrained(checkpoint("llama", **overrides))
+    memory = Memory(model.encode_documents(FACTS))
+    for mode in ("compat", "clean"):
+        routing = model.route("Where does Rex live?", memory, top_k=2, mode=mode)
+        assert all(len(lr.selected) == 2 for lr in routing.layers.values())
