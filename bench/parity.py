@@ -13,10 +13,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from msa.model.loader import load_transformer  # noqa: E402
-from msa.model.random_checkpoint import write_random_checkpoint  # noqa: E402
-from tests.conftest import rel_err  # noqa: E402
-from tests.test_backbone_parity import hf_model  # noqa: E402
+from msa.model.loader import load_transformer
+from msa.model.random_checkpoint import write_random_checkpoint
+from tests.conftest import rel_err
+from tests.test_backbone_parity import hf_model
 
 
 def backbone(family: str, preset: str, seeds: int = 3) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from msa.model.config import ModelConfig
+from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
 from msa.model.generate import GenerationResult, Sampling, TextStream, Token, decode
@@ -17,8 +17,6 @@ from msa.model.memory import EncodedDocument, Memory
 from msa.model.prompts import question_tokens, text_mode_prompt
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
-
-READ_MODES = ("kv", "text")
 
 
 def stop_token_ids(path: Path, cfg: ModelConfig, tok: Tokenizer) -> set[int]:
