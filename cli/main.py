@@ -7,6 +7,7 @@ import logging
 import click
 
 from msa.cli.model import model
+from msa.cli.train_router import train_router
 
 
 @click.group()
@@ -19,4 +20,5 @@ def cli(verbose: int) -> None:
                         '"logger":"%(name)s","message":"%(message)s"}')
 
 
+model.add_command(train_router)
 cli.add_command(model)

@@ -192,13 +192,15 @@ class Transformer(nn.Module):
         self.register_buffer(
             "inv_freq", rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling), persistent=False)
 
-    def hidden_states(self, input_ids: Tensor, positions: Tensor, mixer: Mixer) -> Tensor:
-        """input_ids, positions [T] -> final-normed hidden states [T, hidden]."""
+    def hidden_states(self, input_ids: Tensor, positions: Tensor, mixer: Mixer, num_layers: int | None = None
+                      ) -> Tensor:
+        """input_ids, positions [T] -> final-normed hidden states [T, hidden]; with `num_layers`, the
+        un-normed residual stream after that many layers (for passes that only need lower layers)."""
         x = self.embed_tokens(input_ids)  # [T, hidden]
         rope = Rope(self.inv_freq, positions, x.dtype)
-        for layer in self.layers:
+        for layer in self.layers[:num_layers]:
             x = layer(x, rope, mixer)
-        return self.norm(x)
+        return x if num_layers is not None else self.norm(x)
 
     def forward(self, input_ids: Tensor, positions: Tensor, mixer: Mixer) -> Tensor:
         """-> logits [T, vocab] in fp32."""
