@@ -69,7 +69,8 @@ def main() -> None:
              if int(k.split(".")[2]) in best}
     from safetensors.torch import save_file
 
-    save_file(state, str(args.out / "routers_best.safetensors"), metadata={"router_layer_idx": ",".join(map(str, best))})
+    save_file(state, str(args.out / "routers_best.safetensors"),
+              metadata={"router_layer_idx": ",".join(map(str, best))})
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"done {time.time() - t0:.0f} s", flush=True)
 
