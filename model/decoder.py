@@ -101,14 +101,14 @@ class Attention(nn.Module):
         return self.router_k_proj(h).view(h.shape[0], self.n_kv_heads, self.head_dim)
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
-    """Bottom-right causal GQA attention: query i of Tq sees keys 0 .. Tk - Tq + i.
+def attend(q: Tensor, k: Tensor, v: Tensor, scale: float, mask: Tensor | None = None) -> Tensor:
+    """GQA attention, q [Tq, H, D], k/v [Tk, G, D] -> [Tq, H, D].
 
-    q [Tq, H, D], k/v [Tk, G, D] -> [Tq, H, D]. Keys before the last Tq are a prefix every query sees.
+    Without `mask`: bottom-right causal, query i of Tq sees keys 0 .. Tk - Tq + i (keys before the last
+    Tq are a prefix every query sees). With `mask` [Tq, Tk] (True = attend): exactly that.
     """
     tq, tk = q.shape[0], k.shape[0]
-    mask = None
-    if tq > 1:
+    if mask is None and tq > 1:
         i = torch.arange(tq, device=q.device)[:, None]
         j = torch.arange(tk, device=q.device)[None, :]
         mask = j <= i + (tk - tq)  # [Tq, Tk]
@@ -116,6 +116,17 @@ def attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
         q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),  # [heads, T, D]
         attn_mask=mask, scale=scale, enable_gqa=True)
     return out.transpose(0, 1)  # [Tq, H, D]
+
+
+def segment_mask(segments: Tensor, prefix: int = 0) -> Tensor:
+    """Causal attention within each packed segment, after a prefix every token sees.
+
+    segments [T] (segment id per token, segments contiguous) -> mask [T, prefix + T], True = attend.
+    """
+    t = segments.shape[0]
+    causal = torch.ones(t, t, dtype=torch.bool, device=segments.device).tril()
+    local = causal & (segments[:, None] == segments[None, :])
+    return torch.cat([torch.ones(t, prefix, dtype=torch.bool, device=segments.device), local], dim=1)
 
 
 class Mixer(Protocol):

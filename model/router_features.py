@@ -16,7 +16,7 @@ from torch import Tensor
 
 from msa.kernels.chunk_pool import chunk_pool
 from msa.model.api import MSAModel
-from msa.model.decoder import Attention, CachedMixer, KVCache, Rope
+from msa.model.decoder import Attention, KVCache, Rope, attend, segment_mask
 from msa.model.encode import DocumentMixer
 from msa.model.prompts import document_text, question_tokens
 
@@ -52,24 +52,26 @@ class HiddenCapture(DocumentMixer):
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         if layer in self.layers:
-            pooled = chunk_pool(h[:, None, :], self.cu_seqlens, self.msa.pooling_kernel_size)[0]  # [C, 1, hidden]
-            self.captured[layer] = pooled[:, 0].float()
+            pooled, self.cu_chunks = chunk_pool(h[:, None, :], self.cu_seqlens, self.msa.pooling_kernel_size)
+            self.captured[layer] = pooled[:, 0].float()  # [C, hidden]
         return super().__call__(layer, attn, h, rope)
 
 
-class QueryCapture(CachedMixer):
-    """The routing-only question pass: template prefix per layer, hidden states of the routing span."""
+class QueryCapture:
+    """The routing-only pass of packed questions: each sees the template prefix and itself, causally;
+    records the hidden states of the routing spans."""
 
-    def __init__(self, template: KVCache, routing: Tensor, layers: list[int]) -> None:
-        super().__init__(KVCache(len(template.k)))
+    def __init__(self, template: KVCache, segments: Tensor, routing: Tensor, layers: list[int]) -> None:
         self.template, self.routing, self.layers, self.captured = template, routing, set(layers), {}
+        self.mask = segment_mask(segments, prefix=template.length(0))
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
-        if self.cache.length(layer) == 0:
-            self.cache.extend(layer, self.template.k[layer], self.template.v[layer])
         if layer in self.layers:
             self.captured[layer] = h[self.routing].float()
-        return super().__call__(layer, attn, h, rope)
+        q, k, v = attn.project(h, rope)
+        k = torch.cat([self.template.k[layer], k])
+        v = torch.cat([self.template.v[layer], v])
+        return attend(q, k, v, attn.scale, self.mask)
 
 
 @torch.no_grad()
@@ -100,19 +102,24 @@ def document_features(model: MSAModel, texts: list[str], layers: list[int], batc
 
 @torch.no_grad()
 def query_features(model: MSAModel, questions: list[str], layers: list[int], top_k: int | None = None,
-                   progress: Callable[[int], None] | None = None) -> Ragged:
+                   batch: int = 64, progress: Callable[[int], None] | None = None) -> Ragged:
     """Hidden states of each question's routing span, at the positions inference gives them."""
     top_k = model.config.msa.doc_top_k if top_k is None else top_k
     start = len(model.template_ids) + top_k
     parts = []
-    for q in questions:
-        qt = question_tokens(model.tokenizer, q)
-        ids = torch.tensor(qt.ids, device=model.device)
-        mixer = QueryCapture(model.template, torch.tensor(qt.routing, device=model.device), layers)
-        model.transformer.hidden_states(ids, start + torch.arange(len(qt.ids), device=model.device), mixer,
-                                        num_layers=max(layers) + 1)
-        n = int(sum(qt.routing))
-        parts.append(Ragged({k: v.cpu() for k, v in mixer.captured.items()}, torch.tensor([0, n])))
+    for b in range(0, len(questions), batch):
+        qts = [question_tokens(model.tokenizer, q) for q in questions[b:b + batch]]
+        lengths = torch.tensor([len(qt.ids) for qt in qts])
+        segments = torch.repeat_interleave(torch.arange(len(qts)), lengths).to(model.device)
+        ids = torch.tensor([i for qt in qts for i in qt.ids], device=model.device)
+        routing = torch.tensor([r for qt in qts for r in qt.routing], device=model.device)
+        positions = torch.cat([start + torch.arange(n) for n in lengths.tolist()]).to(model.device)
+        mixer = QueryCapture(model.template, segments, routing, layers)
+        model.transformer.hidden_states(ids, positions, mixer, num_layers=max(layers) + 1)
+        spans = torch.tensor([sum(qt.routing) for qt in qts])
+        offsets = torch.zeros(len(qts) + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(spans, 0)
+        parts.append(Ragged({k: v.cpu() for k, v in mixer.captured.items()}, offsets))
         if progress:
-            progress(1)
+            progress(len(qts))
     return Ragged.cat(parts)
