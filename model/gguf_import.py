@@ -147,7 +147,7 @@ def build_tokenizer(reader) -> tuple[HFTokenizer, dict[str, Any]]:
 
 
 def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], special: dict,
-                 layers: list[int]) -> None:
+                 layers: list[int], top_k: int) -> None:
     ids = special["ids"]
     end_of_text = ids["unknown"] if special["unknown"] == "<|endoftext|>" else None
     eos = [i for i in (ids["eos"], end_of_text) if i is not None]
@@ -164,7 +164,7 @@ def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tenso
         "msa_config": {
             "router_layer_idx": ",".join(map(str, layers)),
             "pooling_kernel_size": 64, "decouple_router": True, "aux_loss_method": "INFONCE",
-            "top_k_docs": 16, "doc_top_k": 16, "head_reduce_method": "mean", "query_reduce_method": "max",
+            "top_k_docs": top_k, "doc_top_k": top_k, "head_reduce_method": "mean", "query_reduce_method": "max",
             "chunk_reduce_method": "max", "infonce_loss_temp": 0.1, "read_mode": "text",
         },
     }
@@ -174,9 +174,10 @@ def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tenso
 
 
 def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int], None] | None = None,
-                routers: Path | None = None) -> Path:
+                routers: Path | None = None, top_k: int = 16) -> Path:
     """Convert GGUF_PATH into a checkpoint directory OUT, atomically (written aside, then renamed);
-    `routers`: a trained routers file (`msa model train-router`) instead of attention-derived ones."""
+    `routers`: a trained routers file (`msa model train-router`) instead of attention-derived ones;
+    `top_k`: the documents a question reads (msa_config doc_top_k)."""
     from gguf import GGUFReader
 
     gguf_path, out = Path(gguf_path), Path(out)
@@ -189,7 +190,7 @@ def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int]
         tensors = convert_tensors(reader, meta, progress)
         layers = add_routers(tensors, meta["layers"], routers)
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": gguf_path.name})
-        write_config(tmp, meta, tensors, special, layers)
+        write_config(tmp, meta, tensors, special, layers, top_k)
         tok.save(str(tmp / "tokenizer.json"))
         (tmp / "tokenizer_config.json").write_text(json.dumps({
             "bos_token": special["bos"], "eos_token": special["eos"], "pad_token": special["padding"],

@@ -62,7 +62,7 @@ def test_imported_config(default_path):
     cfg = json.loads((default_path / "config.json").read_text())
     assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
             cfg["head_dim"], cfg["vocab_size"], cfg["rope_theta"]) == (30, 576, 9, 3, 64, 49152, 100000.0)
-    assert cfg["msa_config"]["read_mode"] == "text"
+    assert cfg["msa_config"]["read_mode"] == "text" and cfg["msa_config"]["doc_top_k"] == 1
     assert cfg["msa_config"]["router_layer_idx"] == "11,18,19,23,24,25,26,29"  # chosen by held-out recall
 
 
