@@ -8,6 +8,8 @@ way once per model; its K/V on every layer is the hidden prefix of every questio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -53,14 +55,30 @@ class DocumentMixer:
         return out
 
 
+def token_batches(token_ids: list[list[int]], max_tokens: int) -> Iterator[tuple[int, int]]:
+    """Consecutive [start, end) ranges of documents with at most `max_tokens` tokens (a longer one goes alone)."""
+    start = 0
+    while start < len(token_ids):
+        end, total = start, 0
+        while end < len(token_ids) and (end == start or total + len(token_ids[end]) <= max_tokens):
+            total, end = total + len(token_ids[end]), end + 1
+        yield start, end
+        start = end
+
+
+def pack(token_ids: list[list[int]], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Documents -> (ids [T], positions [T] restarting at 0 per document, cu_seqlens [N+1])."""
+    lengths = torch.tensor([len(t) for t in token_ids])
+    cu = torch.zeros(len(token_ids) + 1, dtype=torch.long)
+    cu[1:] = torch.cumsum(lengths, 0)
+    ids = torch.tensor([i for t in token_ids for i in t])
+    positions = torch.cat([torch.arange(n) for n in lengths.tolist()])
+    return ids.to(device), positions.to(device), cu.to(device)
+
+
 def encode_batch(model: Transformer, token_ids: list[list[int]]) -> tuple[DocumentMixer, Tensor]:
     """One packed forward over documents; returns the mixer holding pooled tensors and chunk offsets."""
-    device = model.embed_tokens.weight.device
-    lengths = torch.tensor([len(t) for t in token_ids], device=device)
-    cu = torch.zeros(len(token_ids) + 1, dtype=torch.long, device=device)
-    cu[1:] = torch.cumsum(lengths, 0)
-    ids = torch.tensor([i for t in token_ids for i in t], device=device)  # [T]
-    positions = torch.cat([torch.arange(n, device=device) for n in lengths.tolist()])  # restart per doc
+    ids, positions, cu = pack(token_ids, model.embed_tokens.weight.device)
     mixer = DocumentMixer(cu, model.config.msa)
     model.hidden_states(ids, positions, mixer)
     return mixer, mixer.cu_chunks
@@ -73,12 +91,7 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
         raise ValueError(f"{len(texts)} texts but {len(numbers)} document numbers")
     rendered = [tok.encode(document_text(n, t)) for n, t in zip(numbers, texts, strict=True)]
     out: list[EncodedDocument] = []
-    start = 0
-    while start < len(texts):
-        end, total = start, 0
-        while end < len(texts) and (end == start or total + len(rendered[end]) <= max_batch_tokens):
-            total += len(rendered[end])
-            end += 1
+    for start, end in token_batches(rendered, max_batch_tokens):
         mixer, cu_chunks = encode_batch(model, rendered[start:end])
         for i in range(end - start):
             a, b = int(cu_chunks[i]), int(cu_chunks[i + 1])
@@ -88,7 +101,6 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
                 doc.keys[layer], doc.values[layer] = pk[a:b].clone(), pv[a:b].clone()
                 doc.routing_keys[layer] = prk[a:b].clone()
             out.append(doc)
-        start = end
     return out
 
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from msa.kernels.chunk_pool import chunk_pool
 from msa.model.api import MSAModel
 from msa.model.decoder import Attention, KVCache, Rope, attend, segment_mask
-from msa.model.encode import DocumentMixer
+from msa.model.encode import DocumentMixer, pack, token_batches
 from msa.model.prompts import document_text, question_tokens
 
 
@@ -80,23 +80,14 @@ def document_features(model: MSAModel, texts: list[str], layers: list[int], batc
     """Pooled hidden states per chunk of each document (rendered as memories, numbered 0..n-1)."""
     tok, net = model.tokenizer, model.transformer
     rendered = [tok.encode(document_text(i, t)) for i, t in enumerate(texts)]
-    parts, start = [], 0
-    while start < len(rendered):
-        end, total = start, 0
-        while end < len(rendered) and (end == start or total + len(rendered[end]) <= batch_tokens):
-            total, end = total + len(rendered[end]), end + 1
-        batch = rendered[start:end]
-        lengths = torch.tensor([len(t) for t in batch])
-        cu = torch.zeros(len(batch) + 1, dtype=torch.long)
-        cu[1:] = torch.cumsum(lengths, 0)
-        mixer = HiddenCapture(cu.to(model.device), model.config.msa, layers)
-        ids = torch.tensor([i for t in batch for i in t], device=model.device)
-        positions = torch.cat([torch.arange(n) for n in lengths.tolist()]).to(model.device)
+    parts = []
+    for start, end in token_batches(rendered, batch_tokens):
+        ids, positions, cu = pack(rendered[start:end], model.device)
+        mixer = HiddenCapture(cu, model.config.msa, layers)
         net.hidden_states(ids, positions, mixer, num_layers=max(layers) + 1)
         parts.append(Ragged({k: v.cpu() for k, v in mixer.captured.items()}, mixer.cu_chunks.cpu()))
         if progress:
             progress(end - start)
-        start = end
     return Ragged.cat(parts)
 
 
