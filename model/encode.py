@@ -24,7 +24,7 @@ from msa.model.tokenizer import Tokenizer
 class DocumentMixer:
     """Causal attention inside each packed document; pools what router layers store."""
 
-    def __init__(self, cu_seqlens: Tensor, msa: MSAParams) -> None:
+    def __init__(self, cu_seqlens: Tensor, msa: MSAParams, store_layers: tuple[int, ...] | None = None) -> None:
         self.cu_seqlens = cu_seqlens
         self.bounds = list(zip(cu_seqlens[:-1].tolist(), cu_seqlens[1:].tolist(), strict=True))
         # On a GPU one masked call beats a launch per document; on CPU the per-document loop does less work.
@@ -34,6 +34,7 @@ class DocumentMixer:
             self.mask = segment_mask(torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device),
                                                              lengths))
         self.msa = msa
+        self.store_layers = set(msa.router_layers if store_layers is None else store_layers)
         # layer -> pooled (K, V, routing K), each [C, G, D] over all packed documents
         self.pooled: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self.cu_chunks: Tensor | None = None
@@ -44,7 +45,7 @@ class DocumentMixer:
             out = attend(q, k, v, attn.scale, self.mask)
         else:
             out = torch.cat([attend(q[a:b], k[a:b], v[a:b], attn.scale) for a, b in self.bounds])
-        if layer in self.msa.router_layers:
+        if layer in self.store_layers:
             # Without decoupled routers the pooled attention key is the routing key (spec 2.3).
             rk = attn.routing_key(h) if self.msa.decouple_router else k
             size = self.msa.pooling_kernel_size

@@ -32,8 +32,8 @@ class Ragged:
     def rows(self) -> int:
         return len(self.offsets) - 1
 
-    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> Ragged:
-        return Ragged({k: v.to(device, dtype) for k, v in self.data.items()}, self.offsets.to(device))
+    def to(self, device: str | torch.device) -> Ragged:
+        return Ragged({k: v.to(device) for k, v in self.data.items()}, self.offsets.to(device))
 
     @staticmethod
     def cat(parts: list[Ragged]) -> Ragged:
@@ -47,7 +47,7 @@ class HiddenCapture(DocumentMixer):
     """Document attention as in encoding, recording chunk-pooled normalised hidden states."""
 
     def __init__(self, cu_seqlens: Tensor, msa, layers: list[int]) -> None:
-        super().__init__(cu_seqlens, msa)
+        super().__init__(cu_seqlens, msa, store_layers=())  # only hidden states are needed, not pooled K/V
         self.layers, self.captured = set(layers), {}
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
