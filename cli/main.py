@@ -7,6 +7,7 @@ import logging
 import click
 
 from msa.cli.model import model
+from msa.cli.train_reader import train_reader_cmd
 from msa.cli.train_router import train_router
 
 
@@ -21,4 +22,5 @@ def cli(verbose: int) -> None:
 
 
 model.add_command(train_router)
+model.add_command(train_reader_cmd)
 cli.add_command(model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
@@ -15,6 +16,8 @@ from msa.model.generate import GenerationResult, Sampling, TextStream, Token, de
 from msa.model.loader import load_transformer
 from msa.model.memory import EncodedDocument, Memory
 from msa.model.prompts import question_tokens, text_mode_prompt
+from msa.model.reader_adapter import FILE as READER_FILE
+from msa.model.reader_adapter import ReaderAdapter
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
 
@@ -38,20 +41,28 @@ class MSAModel:
     `model_type: "msa"` checkpoints, clean otherwise."""
 
     def __init__(self, transformer: Transformer, tokenizer: Tokenizer, stop_ids: set[int],
-                 path: Path | None = None) -> None:
+                 path: Path | None = None, reader: ReaderAdapter | None = None) -> None:
         self.transformer, self.tokenizer, self.stop_ids, self.path = transformer, tokenizer, stop_ids, path
+        self.reader = reader
         self.config = transformer.config
         self.default_mode = "compat" if self.config.raw.get("model_type") == "msa" else "clean"
         with torch.no_grad():
             self.template_ids, self.template = encode_template(transformer, tokenizer)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32"
-                        ) -> MSAModel:
+    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32",
+                        reader: bool = True) -> MSAModel:
+        """`reader`: use the checkpoint's reader adapter, if it has one."""
         path = Path(path)
         transformer = load_transformer(path, dtype=dtype, device=device)
         tok = Tokenizer(path)
-        return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path)
+        file = path / READER_FILE
+        adapter = ReaderAdapter.load(transformer, file) if reader and file.exists() else None
+        return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path, adapter)
+
+    def reading(self) -> AbstractContextManager:
+        """Context for the forwards that read notes and answer: the reader adapter if there is one."""
+        return self.reader.active() if self.reader else nullcontext()
 
     @property
     def device(self) -> torch.device:
@@ -116,17 +127,29 @@ class MSAModel:
         cache, logits, position, routing, n_prompt = self._prefill(
             question, memory, mode, top_k, inject=read_mode == "kv")
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
+        scope = nullcontext
         if read_mode == "text":
             read = [n for n, _ in routing.ranking(aggregate)[:top_k]][::-1]  # best last
-            prompt = text_mode_prompt(self.tokenizer, question, [(n, memory[n].text) for n in read])
-            ids = self.tokenizer.encode(prompt)
-            cache = KVCache(self.config.num_hidden_layers)
+            cache, logits, position = self._read_prefill(question, [(n, memory[n].text) for n in read])
+            n_prompt, scope = position, self.reading
+        steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)
+        yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
+            text=text, token_ids=ids, routing=routing, read_mode=read_mode, documents=read, stop_reason=reason,
+            prompt_tokens=n_prompt))
+
+    def _read_prefill(self, question: str, notes: list[tuple[int, str]]) -> tuple[KVCache, torch.Tensor, int]:
+        """Text reading: the notes and the question as one prompt -> (cache, last logits [V], length)."""
+        ids = self.tokenizer.encode(text_mode_prompt(self.tokenizer, question, notes))
+        cache = KVCache(self.config.num_hidden_layers)
+        with self.reading():
             logits = self.transformer(torch.tensor(ids, device=self.device),
-                                      torch.arange(len(ids), device=self.device),
-                                      CachedMixer(cache))[-1]
-            position, n_prompt = len(ids), len(ids)
+                                      torch.arange(len(ids), device=self.device), CachedMixer(cache))[-1]
+        return cache, logits, len(ids)
+
+    def _tokens(self, steps: Iterator[int | str], finish) -> Iterator[Token | GenerationResult]:
+        """Stream decoded ids as `Token`s, then `finish(text, ids, stop_reason)`."""
         text, out_ids, reason, pending = TextStream(self.tokenizer), [], "length", None
-        for item in decode(self.transformer, cache, logits, position, sampling, self.stop_ids):
+        for item in steps:
             if isinstance(item, str):
                 reason = item
                 break
@@ -137,9 +160,16 @@ class MSAModel:
             pending = Token(item, piece)
         if pending is not None:
             yield Token(pending.id, pending.text + text.flush())
-        yield GenerationResult(text=text.emitted, token_ids=out_ids, routing=routing, read_mode=read_mode,
-                               documents=read,
-                               stop_reason=reason, prompt_tokens=n_prompt)
+        yield finish(text.emitted, out_ids, reason)
+
+    @torch.no_grad()
+    def read(self, question: str, notes: list[tuple[int, str]], max_new_tokens: int = 64) -> str:
+        """Greedy answer from the given notes (number, text), best last, without routing (reader evaluation)."""
+        cache, logits, position = self._read_prefill(question, notes)
+        steps = decode(self.transformer, cache, logits, position, Sampling(max_new_tokens), self.stop_ids,
+                       self.reading)
+        *_, text = self._tokens(steps, lambda text, ids, reason: text)
+        return text
 
     def generate(self, question: str, memory: Memory, **kwargs) -> GenerationResult:
         """Non-streaming `stream`: returns text, token ids, per-layer routing and the stop reason."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -85,8 +86,9 @@ class GenerationResult:
 
 
 def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sampling: Sampling,
-           stop_ids: set[int]) -> Iterator[int | str]:
-    """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1."""
+           stop_ids: set[int], scope: Callable[[], AbstractContextManager] = nullcontext) -> Iterator[int | str]:
+    """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1;
+    every forward runs inside `scope()` (the reader adapter while reading)."""
     generator = torch.Generator().manual_seed(sampling.seed)
     device = model.embed_tokens.weight.device
     mixer = CachedMixer(cache)
@@ -98,5 +100,6 @@ def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sa
         yield tid
         if step + 1 < sampling.max_new_tokens:
             ids = torch.tensor([tid], device=device)
-            logits = model(ids, torch.tensor([position + step], device=device), mixer)[-1]
+            with scope():
+                logits = model(ids, torch.tensor([position + step], device=device), mixer)[-1]
     yield "length"

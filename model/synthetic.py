@@ -146,6 +146,8 @@ class Example:
     answer: str
     gold: tuple[int, ...]
     hops: int = 1
+    relation: str = ""  # single-hop: the relation asked about, and its subject
+    subject: str = ""
 
 
 @dataclass
@@ -232,7 +234,8 @@ class Generator:
                     continue
             rel_name = self.rng.choice(list(p.facts))
             rel = next(r for r in RELATIONS if r.name == rel_name)
-            examples.append(Example(self.rng.choice(rel.questions).format(s=p.name), p.facts[rel_name], (i,)))
+            examples.append(Example(self.rng.choice(rel.questions).format(s=p.name), p.facts[rel_name], (i,),
+                                    relation=rel_name, subject=p.name))
         return Dataset([self.profile(p) for p in people], examples)
 
     def _two_hop(self, p: Person, i: int, link: str, people: list[Person], index: dict[str, int]

@@ -1,0 +1,123 @@
+"""A low-rank reader adapter: extra weights used only while the model reads notes and answers.
+
+The 135M default model was never trained to read memories. A LoRA adapter (W + alpha/r * B @ A on the
+linear layers) fine-tuned on reading teaches it, while routing and document encoding keep the base
+weights the routers were trained on: the adapter is switched on only around the forwards of the
+text-mode reading pass and of decoding (`ReaderAdapter.active`, per thread, so concurrent requests do
+not see each other's switch). Stored as `reader_adapter.safetensors` in a checkpoint directory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from msa.model.decoder import Transformer
+
+FILE = "reader_adapter.safetensors"
+TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+
+
+class AdapterError(ValueError):
+    """An adapter file does not fit the model it is loaded into."""
+
+
+class Switch(threading.local):
+    on = False
+
+
+class LoRALinear(nn.Module):
+    """base(x), plus scale * B(A(x)) while the switch is on. A [r, in], B [out, r]; B starts at zero."""
+
+    def __init__(self, base: nn.Linear, rank: int, scale: float, switch: Switch) -> None:
+        super().__init__()
+        self.base, self.scale, self.switch = base, scale, switch
+        w = base.weight
+        self.lora_a = nn.Parameter(torch.randn(rank, w.shape[1], device=w.device, dtype=torch.float32)
+                                   / w.shape[1] ** 0.5)
+        self.lora_b = nn.Parameter(torch.zeros(w.shape[0], rank, device=w.device, dtype=torch.float32))
+
+    @property
+    def weight(self) -> Tensor:  # code that reads projection weights directly sees the base weights
+        return self.base.weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.base(x)
+        if not self.switch.on:
+            return y
+        a, b = self.lora_a.to(x.dtype), self.lora_b.to(x.dtype)
+        return y + (x @ a.T @ b.T) * self.scale
+
+
+class ReaderAdapter:
+    """LoRA modules installed on a transformer's linear layers, off until `active()`."""
+
+    def __init__(self, transformer: Transformer, rank: int = 16, alpha: float = 32.0,
+                 targets: tuple[str, ...] = TARGETS) -> None:
+        if rank < 1:
+            raise AdapterError(f"rank must be >= 1, got {rank}")
+        self.rank, self.alpha, self.targets = rank, alpha, targets
+        self.switch = Switch()
+        self.modules: dict[str, LoRALinear] = {}  # checkpoint-style name -> module
+        for i, layer in enumerate(transformer.layers):
+            for target in targets:
+                parent_name, attr = target.split(".")
+                parent = getattr(layer, parent_name)
+                module = LoRALinear(getattr(parent, attr), rank, alpha / rank, self.switch)
+                setattr(parent, attr, module)
+                self.modules[f"model.layers.{i}.{target}"] = module
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        for m in self.modules.values():
+            yield m.lora_a
+            yield m.lora_b
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Forwards of this thread inside the block use the adapter; everything else the base weights."""
+        before, self.switch.on = self.switch.on, True
+        try:
+            yield
+        finally:
+            self.switch.on = before
+
+    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+        tensors = {}
+        for name, m in self.modules.items():
+            tensors[f"{name}.lora_A"] = m.lora_a.detach().to(torch.float16).cpu().contiguous()
+            tensors[f"{name}.lora_B"] = m.lora_b.detach().to(torch.float16).cpu().contiguous()
+        meta = {"rank": str(self.rank), "alpha": str(self.alpha), "targets": ",".join(self.targets)}
+        save_file(tensors, str(path), metadata=meta | (metadata or {}))
+
+    @classmethod
+    def load(cls, transformer: Transformer, path: str | Path) -> ReaderAdapter:
+        """Install the adapter stored at `path` (every tensor name and shape checked)."""
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            try:
+                adapter = cls(transformer, int(meta["rank"]), float(meta["alpha"]), tuple(meta["targets"].split(",")))
+            except (KeyError, ValueError, AttributeError) as e:
+                raise AdapterError(f"{path}: metadata needs rank, alpha and targets of this model ({e})") from e
+            expected = {f"{n}.lora_{s}" for n in adapter.modules for s in "AB"}
+            if set(f.keys()) != expected:
+                missing, extra = sorted(expected - set(f.keys())), sorted(set(f.keys()) - expected)
+                raise AdapterError(f"{path}: missing {missing[:3]}, unexpected {extra[:3]}")
+            with torch.no_grad():
+                for name, m in adapter.modules.items():
+                    for side, param in (("A", m.lora_a), ("B", m.lora_b)):
+                        t = f.get_tensor(f"{name}.lora_{side}")
+                        if t.shape != param.shape:
+                            raise AdapterError(f"{path}: {name}.lora_{side} has shape {tuple(t.shape)}, "
+                                               f"expected {tuple(param.shape)}")
+                        param.copy_(t)
+        for p in adapter.parameters():
+            p.requires_grad_(False)
+        return adapter

@@ -1,0 +1,213 @@
+"""Teaching the reader: a LoRA adapter fine-tuned to answer from notes (the LM-loss phase, backbone frozen).
+
+Each example is a text-mode prompt (`text_mode_prompt`) holding 1..max_notes generated profiles, the gold
+one among distractors that share its first name, and the answer as one sentence; a fraction leave the
+gold note out and teach the answer "The notes do not say." The loss is cross-entropy on the answer tokens
+only. Examples are packed into one varlen sequence per step (causal attention within each example).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from msa.model.api import MSAModel
+from msa.model.encode import DocumentMixer, pack
+from msa.model.prompts import text_mode_prompt
+from msa.model.reader_adapter import FILE, ReaderAdapter
+from msa.model.synthetic import RELATIONS, Dataset, make_dataset
+
+NOT_IN_NOTES = "The notes do not say."
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class ReaderExample:
+    question: str
+    notes: list[tuple[int, str]]  # (document number, text), in prompt order
+    answer: str  # the string a correct reply contains
+    target: str  # what training teaches the reader to reply
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    steps: int = 600
+    batch_tokens: int = 16384  # tokens packed per step
+    lr: float = 2e-4
+    warmup: int = 30
+    rank: int = 16
+    alpha: float = 32.0
+    max_notes: int = 12
+    abstain: float = 0.1  # fraction of examples without their gold note
+    stores: int = 8  # training stores of generated profiles (odd ones short: 1-3 sentences)
+    memories: int = 1000
+    seed: int = 0
+
+
+def answer_sentence(relation: str, subject: str, value: str) -> str:
+    rel = next(r for r in RELATIONS if r.name == relation)
+    return rel.documents[0].format(s=subject, v=value)
+
+
+def reading_examples(ds: Dataset, rng: random.Random, max_notes: int, abstain: float) -> list[ReaderExample]:
+    """One example per single-hop question: gold + distractors (same first name first), random order."""
+    by_first: dict[str, list[int]] = {}
+    firsts = []
+    for i, text in enumerate(ds.memories):
+        first = text.split()[0]
+        firsts.append(first)
+        by_first.setdefault(first, []).append(i)
+    out = []
+    for e in ds.examples:
+        if e.hops != 1:
+            continue
+        gold = e.gold[0]
+        n = rng.randint(1, max_notes)
+        similar = [i for i in by_first[firsts[gold]] if i != gold]
+        rng.shuffle(similar)
+        chosen = similar[: n // 2]
+        while len(chosen) < n - 1:
+            i = rng.randrange(len(ds.memories))
+            if i != gold and i not in chosen:
+                chosen.append(i)
+        missing = rng.random() < abstain
+        if not missing:
+            chosen.insert(rng.randint(0, len(chosen)), gold)
+        if not chosen:
+            continue
+        numbers = rng.sample(range(len(ds.memories)), len(chosen))
+        notes = [(num, ds.memories[i]) for num, i in zip(numbers, chosen, strict=True)]
+        target = NOT_IN_NOTES if missing else answer_sentence(e.relation, e.subject, e.answer)
+        out.append(ReaderExample(e.question, notes, NOT_IN_NOTES if missing else e.answer, target))
+    return out
+
+
+def training_examples(cfg: ReaderConfig) -> list[ReaderExample]:
+    """Examples from `cfg.stores` training-split stores (relations and names disjoint from held-out)."""
+    rng = random.Random(cfg.seed)
+    examples = []
+    for s in range(cfg.stores):
+        ds, _ = make_dataset("train", cfg.memories, cfg.memories, seed=10_000 + cfg.seed * 100 + s,
+                             max_facts=3 if s % 2 else 20)
+        examples += reading_examples(ds, rng, cfg.max_notes, cfg.abstain)
+    rng.shuffle(examples)
+    return examples
+
+
+def tokenize(model: MSAModel, ex: ReaderExample) -> tuple[list[int], list[int]]:
+    """-> (token ids of prompt + answer + end of turn, labels: IGNORE on the prompt)."""
+    tok = model.tokenizer
+    prompt = tok.encode(text_mode_prompt(tok, ex.question, ex.notes))
+    answer = [*tok.encode(ex.target), end_of_turn(model)]
+    return prompt + answer, [IGNORE] * len(prompt) + answer
+
+
+def end_of_turn(model: MSAModel) -> int:
+    """The stop token a reply ends with: the tokenizer's eos (<|im_end|> for chat models) if it stops."""
+    eos = model.tokenizer.token_id(model.tokenizer.eos_token) if model.tokenizer.eos_token else None
+    return eos if eos in model.stop_ids else min(model.stop_ids)
+
+
+def packed_batches(model: MSAModel, examples: list[ReaderExample], batch_tokens: int
+                   ) -> Iterator[list[tuple[list[int], list[int]]]]:
+    """Endless batches of tokenized examples, each at most `batch_tokens` long in total."""
+    while True:
+        batch, total = [], 0
+        for ex in examples:
+            ids, labels = tokenize(model, ex)
+            if len(ids) > batch_tokens:
+                continue
+            if total + len(ids) > batch_tokens:
+                yield batch
+                batch, total = [], 0
+            batch.append((ids, labels))
+            total += len(ids)
+
+
+def reading_loss(model: MSAModel, batch: list[tuple[list[int], list[int]]]) -> Tensor:
+    """Mean cross-entropy of the answer tokens, all examples of the batch in one packed forward."""
+    device = model.device
+    ids, positions, cu = pack([ids for ids, _ in batch], device)
+    labels = torch.tensor([t for _, labels in batch for t in labels], device=device)
+    # Token t predicts label t + 1 of its own example (the packed next token belongs to it where labelled).
+    target = torch.full_like(labels, IGNORE)
+    target[:-1] = labels[1:]
+    target[cu[1:] - 1] = IGNORE
+    mixer = DocumentMixer(cu, model.config.msa, store_layers=())
+    hidden = model.transformer.hidden_states(ids, positions, mixer)  # [T, hidden]
+    keep = target != IGNORE
+    logits = model.transformer.lm_head(hidden[keep]).float()  # [A, V]
+    return F.cross_entropy(logits, target[keep])
+
+
+def answer_rate(model: MSAModel, examples: list[ReaderExample], max_new_tokens: int = 32) -> float:
+    """Fraction of examples whose reply contains the answer (case-insensitive)."""
+    hits = sum(ex.answer.lower() in model.read(ex.question, ex.notes, max_new_tokens).lower() for ex in examples)
+    return hits / max(1, len(examples))
+
+
+def validation_sets(n: int, seed: int = 0) -> dict[str, list[ReaderExample]]:
+    """Held-out relations, templates and names: the gold note alone, among 12, and missing."""
+    ds, _ = make_dataset("heldout", 1000, 2 * n, seed=50_000 + seed)
+    single = Dataset(ds.memories, [e for e in ds.examples if e.hops == 1][:n])
+    return {
+        "gold_only": reading_examples(single, random.Random(1), 1, 0.0),
+        "among_12": [ex for ex in reading_examples(single, random.Random(2), 12, 0.0) if len(ex.notes) > 1],
+        "missing": reading_examples(single, random.Random(3), 4, 1.0),
+    }
+
+
+def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, list[ReaderExample]],
+                 on_step: Callable[[int, float], None] | None = None,
+                 on_eval: Callable[[dict], None] | None = None) -> ReaderAdapter:
+    """Fine-tune a new reader adapter on `model` (backbone frozen) into OUT/reader_adapter.safetensors;
+    held-out answer rates before and after go to OUT/log.jsonl."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    for p in model.transformer.parameters():
+        p.requires_grad_(False)
+    adapter = ReaderAdapter(model.transformer, cfg.rank, cfg.alpha)
+    model.reader = adapter
+    log = (out / "log.jsonl").open("a")
+
+    def evaluate(step: int, loss: float) -> None:
+        with torch.no_grad():
+            rates = {name: answer_rate(model, exs) for name, exs in val.items()}
+        record = {"step": step, "loss": loss, "time": time.time(), "answer_rate": rates, "config": asdict(cfg)}
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        if on_eval:
+            on_eval(record)
+
+    evaluate(0, float("nan"))
+    opt = torch.optim.AdamW(list(adapter.parameters()), lr=cfg.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup)
+                                              * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
+    batches = packed_batches(model, training_examples(cfg), cfg.batch_tokens)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if model.device.type == "cuda" else torch.autocast(
+        "cpu", enabled=False)
+    loss = float("nan")
+    for step in range(cfg.steps):
+        with adapter.active(), amp:
+            value = reading_loss(model, next(batches))
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(list(adapter.parameters()), 1.0)
+        opt.step()
+        sched.step()
+        loss = float(value.detach())
+        if on_step:
+            on_step(step, loss)
+    adapter.save(out / FILE, {"steps": str(cfg.steps), "seed": str(cfg.seed)})
+    evaluate(cfg.steps, loss)
+    log.close()
+    return adapter
