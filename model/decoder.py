@@ -108,13 +108,14 @@ def attend(q: Tensor, k: Tensor, v: Tensor, scale: float, mask: Tensor | None = 
     Tq are a prefix every query sees). With `mask` [Tq, Tk] (True = attend): exactly that.
     """
     tq, tk = q.shape[0], k.shape[0]
-    if mask is None and tq > 1:
+    causal = mask is None and tq > 1 and tq == tk  # square: SDPA's own causal mask, fused kernels allowed
+    if mask is None and tq > 1 and not causal:
         i = torch.arange(tq, device=q.device)[:, None]
         j = torch.arange(tk, device=q.device)[None, :]
         mask = j <= i + (tk - tq)  # [Tq, Tk]
     out = F.scaled_dot_product_attention(
         q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),  # [heads, T, D]
-        attn_mask=mask, scale=scale, enable_gqa=True)
+        attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=True)
     return out.transpose(0, 1)  # [Tq, H, D]
 
 

@@ -3,7 +3,7 @@
 Each example is a text-mode prompt (`text_mode_prompt`) holding 1..max_notes generated profiles, the gold
 one among distractors that share its first name, and the answer as one sentence; a fraction leave the
 gold note out and teach the answer "The notes do not say." The loss is cross-entropy on the answer tokens
-only. Examples are packed into one varlen sequence per step (causal attention within each example).
+only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from msa.model.api import MSAModel
-from msa.model.encode import DocumentMixer, pack
+from msa.model.decoder import CachedMixer, KVCache
 from msa.model.prompts import text_mode_prompt
 from msa.model.reader_adapter import FILE, ReaderAdapter
 from msa.model.synthetic import RELATIONS, Dataset, make_dataset
@@ -41,7 +41,7 @@ class ReaderExample:
 @dataclass(frozen=True)
 class ReaderConfig:
     steps: int = 600
-    batch_tokens: int = 16384  # tokens packed per step
+    batch_tokens: int = 16384  # tokens per step
     lr: float = 2e-4
     warmup: int = 30
     rank: int = 16
@@ -117,7 +117,7 @@ def end_of_turn(model: MSAModel) -> int:
     return eos if eos in model.stop_ids else min(model.stop_ids)
 
 
-def packed_batches(model: MSAModel, examples: list[ReaderExample], batch_tokens: int
+def batches(model: MSAModel, examples: list[ReaderExample], batch_tokens: int
                    ) -> Iterator[list[tuple[list[int], list[int]]]]:
     """Endless batches of tokenized examples, each at most `batch_tokens` long in total."""
     while True:
@@ -134,19 +134,20 @@ def packed_batches(model: MSAModel, examples: list[ReaderExample], batch_tokens:
 
 
 def reading_loss(model: MSAModel, batch: list[tuple[list[int], list[int]]]) -> Tensor:
-    """Mean cross-entropy of the answer tokens, all examples of the batch in one packed forward."""
+    """Mean cross-entropy over the answer tokens of the batch (one causal forward per example: SDPA's
+    fused causal kernels keep memory linear in length, where a packed block mask would not)."""
     device = model.device
-    ids, positions, cu = pack([ids for ids, _ in batch], device)
-    labels = torch.tensor([t for _, labels in batch for t in labels], device=device)
-    # Token t predicts label t + 1 of its own example (the packed next token belongs to it where labelled).
-    target = torch.full_like(labels, IGNORE)
-    target[:-1] = labels[1:]
-    target[cu[1:] - 1] = IGNORE
-    mixer = DocumentMixer(cu, model.config.msa, store_layers=())
-    hidden = model.transformer.hidden_states(ids, positions, mixer)  # [T, hidden]
-    keep = target != IGNORE
-    logits = model.transformer.lm_head(hidden[keep]).float()  # [A, V]
-    return F.cross_entropy(logits, target[keep])
+    total, count = torch.zeros((), device=device), 0
+    for ids, labels in batch:
+        x = torch.tensor(ids, device=device)
+        y = torch.tensor(labels[1:], device=device)  # token t predicts t + 1
+        keep = y != IGNORE
+        hidden = model.transformer.hidden_states(x, torch.arange(len(ids), device=device),
+                                                 CachedMixer(KVCache(model.config.num_hidden_layers)))
+        logits = model.transformer.lm_head(hidden[:-1][keep]).float()  # [A, V]
+        total = total + F.cross_entropy(logits, y[keep], reduction="sum")
+        count += int(keep.sum())
+    return total / max(1, count)
 
 
 def answer_rate(model: MSAModel, examples: list[ReaderExample], max_new_tokens: int = 32) -> float:
@@ -192,13 +193,13 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
     opt = torch.optim.AdamW(list(adapter.parameters()), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup)
                                               * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
-    batches = packed_batches(model, training_examples(cfg), cfg.batch_tokens)
+    stream = batches(model, training_examples(cfg), cfg.batch_tokens)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if model.device.type == "cuda" else torch.autocast(
         "cpu", enabled=False)
     loss = float("nan")
     for step in range(cfg.steps):
         with adapter.active(), amp:
-            value = reading_loss(model, next(batches))
+            value = reading_loss(model, next(stream))
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(list(adapter.parameters()), 1.0)
