@@ -30,7 +30,7 @@ def train_reader_cmd(checkpoint: Path, out: Path, steps: int, batch_tokens: int,
                      stores: int, memories: int, val_questions: int, seed: int, device: str) -> None:
     """Train a reader adapter for CHECKPOINT (any adapter already in it is ignored) on text-mode prompts.
 
-    Held-out answer rates (gold note alone, among 12 notes, gold missing) are logged before and after.
+    Held-out answer rates (gold note alone, among 12 notes, gold missing) are logged after training.
     Copy OUT/reader_adapter.safetensors into a checkpoint directory to use it.
     """
     model = MSAModel.from_pretrained(checkpoint, device=device, reader=False)

@@ -3,7 +3,7 @@
 Each example is a text-mode prompt (`text_mode_prompt`) holding 1..max_notes generated profiles, the gold
 one among distractors that share its first name, and the answer as one sentence; a fraction leave the
 gold note out and teach the answer "The notes do not say." The loss is cross-entropy on the answer tokens
-only.
+only; the examples of a step are packed into one sequence.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 from msa.model.api import MSAModel
-from msa.model.decoder import CachedMixer, KVCache
+from msa.model.decoder import Attention, Rope, attend
 from msa.model.prompts import text_mode_prompt
 from msa.model.reader_adapter import FILE, ReaderAdapter
 from msa.model.synthetic import RELATIONS, Dataset, make_dataset
@@ -133,21 +135,54 @@ def batches(model: MSAModel, examples: list[ReaderExample], batch_tokens: int
             total += len(ids)
 
 
-def reading_loss(model: MSAModel, batch: list[tuple[list[int], list[int]]]) -> Tensor:
-    """Mean cross-entropy over the answer tokens of the batch (one causal forward per example: SDPA's
-    fused causal kernels keep memory linear in length, where a packed block mask would not)."""
+class PackedCausalMixer:
+    """Causal attention within each example of a packed sequence. CUDA: a compiled FlexAttention block
+    mask (memory linear in length, one kernel for the batch); CPU (no FlexAttention backward): a loop."""
+
+    def __init__(self, segments: Tensor) -> None:  # segments [T]: example id per token, contiguous
+        self.segments = segments
+        if segments.is_cuda:
+            def same_example_causal(b, h, q, kv):
+                return (segments[q] == segments[kv]) & (q >= kv)
+
+            t = segments.shape[0]
+            self.block_mask = create_block_mask(same_example_causal, None, None, t, t, device=segments.device)
+        else:
+            ends = [*torch.nonzero(segments[1:] != segments[:-1]).flatten().add(1).tolist(), len(segments)]
+            self.bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+
+    def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+        q, k, v = attn.project(h, rope)  # [T, H, D], [T, G, D], [T, G, D]
+        if not self.segments.is_cuda:
+            return torch.cat([attend(q[a:b], k[a:b], v[a:b], attn.scale) for a, b in self.bounds])
+        q, k, v = (x.transpose(0, 1)[None] for x in (q, k, v))  # [1, heads, T, D]
+        out = _compiled_flex()(q, k, v, block_mask=self.block_mask, scale=attn.scale, enable_gqa=True)
+        return out[0].transpose(0, 1)  # [T, H, D]
+
+
+@cache
+def _compiled_flex() -> Callable:
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def reading_loss(model: MSAModel, batch: list[tuple[list[int], list[int]]], length: int | None = None) -> Tensor:
+    """Mean cross-entropy over the answer tokens of the batch, all examples in one packed forward;
+    `length` pads the packed sequence to a fixed size (one compiled kernel for every step)."""
     device = model.device
-    total, count = torch.zeros((), device=device), 0
-    for ids, labels in batch:
-        x = torch.tensor(ids, device=device)
-        y = torch.tensor(labels[1:], device=device)  # token t predicts t + 1
-        keep = y != IGNORE
-        hidden = model.transformer.hidden_states(x, torch.arange(len(ids), device=device),
-                                                 CachedMixer(KVCache(model.config.num_hidden_layers)))
-        logits = model.transformer.lm_head(hidden[:-1][keep]).float()  # [A, V]
-        total = total + F.cross_entropy(logits, y[keep], reduction="sum")
-        count += int(keep.sum())
-    return total / max(1, count)
+    ids = [t for ids, _ in batch for t in ids]
+    labels = [t for _, labels in batch for t in [*labels[1:], IGNORE]]  # token t predicts t + 1 of its example
+    segments = [i for i, (ids_i, _) in enumerate(batch) for _ in ids_i]
+    positions = [p for ids_i, _ in batch for p in range(len(ids_i))]
+    pad = max(0, (length or 0) - len(ids))
+    ids, labels = ids + [0] * pad, labels + [IGNORE] * pad
+    segments, positions = segments + [len(batch)] * pad, positions + list(range(pad))
+    y = torch.tensor(labels, device=device)
+    keep = y != IGNORE
+    mixer = PackedCausalMixer(torch.tensor(segments, device=device))
+    hidden = model.transformer.hidden_states(torch.tensor(ids, device=device), torch.tensor(positions, device=device),
+                                             mixer)  # [T, hidden]
+    logits = model.transformer.lm_head(hidden[keep]).float()  # [A, V]
+    return F.cross_entropy(logits, y[keep])
 
 
 def answer_rate(model: MSAModel, examples: list[ReaderExample], max_new_tokens: int = 32) -> float:
@@ -171,7 +206,8 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
                  on_step: Callable[[int, float], None] | None = None,
                  on_eval: Callable[[dict], None] | None = None) -> ReaderAdapter:
     """Fine-tune a new reader adapter on `model` (backbone frozen) into OUT/reader_adapter.safetensors;
-    held-out answer rates before and after go to OUT/log.jsonl."""
+    held-out answer rates after training go to OUT/log.jsonl (bench/answer_accuracy.py and
+    bench/reading_sets.py compare with the base reader side by side)."""
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     for p in model.transformer.parameters():
@@ -189,7 +225,6 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
         if on_eval:
             on_eval(record)
 
-    evaluate(0, float("nan"))
     opt = torch.optim.AdamW(list(adapter.parameters()), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup)
                                               * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
@@ -199,7 +234,7 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
     loss = float("nan")
     for step in range(cfg.steps):
         with adapter.active(), amp:
-            value = reading_loss(model, next(stream))
+            value = reading_loss(model, next(stream), cfg.batch_tokens)
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(list(adapter.parameters()), 1.0)

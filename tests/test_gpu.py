@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
 from msa.model.api import MSAModel
 from msa.model.memory import Memory
+from msa.model.reader_adapter import ReaderAdapter
+from msa.model.reader_training import reading_examples, reading_loss, tokenize
+from msa.model.synthetic import make_dataset
 from tests.conftest import rel_err
 
 pytestmark = pytest.mark.gpu
@@ -38,3 +43,27 @@ def test_cuda_bf16_generates(checkpoint):
     model = MSAModel.from_pretrained(checkpoint("qwen3", dtype="bfloat16"), device="cuda", dtype="bfloat16")
     result = model.generate("Where does Rex live?", Memory(model.encode_documents(FACTS)), max_new_tokens=8)
     assert len(result.token_ids) == 8 and result.routing.layers
+
+
+def test_packed_reading_loss_on_cuda_matches_cpu(checkpoint):
+    """FlexAttention's packed block mask (CUDA) gives the per-example loss and gradients of the CPU loop."""
+    path = checkpoint("llama")
+    ds, _ = make_dataset("train", 30, 30, seed=1, max_facts=3)
+    examples = reading_examples(ds, random.Random(0), max_notes=3, abstain=0.0)[:5]
+    grads = []
+    for device in ("cpu", "cuda"):
+        model = MSAModel.from_pretrained(path, device=device)
+        for p in model.transformer.parameters():
+            p.requires_grad_(False)
+        torch.manual_seed(0)
+        model.reader = ReaderAdapter(model.transformer, rank=4)
+        with torch.no_grad():
+            for p in model.reader.parameters():
+                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
+        batch = [tokenize(model, ex) for ex in examples]
+        with model.reading():
+            loss = reading_loss(model, batch, length=4096 if device == "cuda" else None)
+        loss.backward()
+        grads.append((float(loss), torch.cat([p.grad.flatten().cpu() for p in model.reader.parameters()])))
+    assert abs(grads[0][0] - grads[1][0]) < 1e-4
+    assert rel_err(grads[1][1], grads[0][1]) < 1e-3
