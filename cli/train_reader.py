@@ -23,11 +23,13 @@ from msa.model.reader_training import ReaderConfig, train_reader, validation_set
 @click.option("--rank", type=int, default=ReaderConfig.rank, show_default=True)
 @click.option("--stores", type=int, default=ReaderConfig.stores, show_default=True)
 @click.option("--memories", type=int, default=ReaderConfig.memories, show_default=True)
-@click.option("--val-questions", type=int, default=100, show_default=True)
+@click.option("--abstain", type=float, default=ReaderConfig.abstain, show_default=True,
+              help="Fraction of examples without their gold note, taught to answer that the notes do not say.")
+@click.option("--val-questions", type=int, default=100, show_default=True, help="0: no evaluation.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 def train_reader_cmd(checkpoint: Path, out: Path, steps: int, batch_tokens: int, lr: float, rank: int,
-                     stores: int, memories: int, val_questions: int, seed: int, device: str) -> None:
+                     stores: int, memories: int, abstain: float, val_questions: int, seed: int, device: str) -> None:
     """Train a reader adapter for CHECKPOINT (any adapter already in it is ignored) on text-mode prompts.
 
     Held-out answer rates (gold note alone, among 12 notes, gold missing) are logged after training.
@@ -35,7 +37,7 @@ def train_reader_cmd(checkpoint: Path, out: Path, steps: int, batch_tokens: int,
     """
     model = MSAModel.from_pretrained(checkpoint, device=device, reader=False)
     cfg = ReaderConfig(steps=steps, batch_tokens=batch_tokens, lr=lr, rank=rank, alpha=2.0 * rank, stores=stores,
-                       memories=memories, seed=seed)
+                       memories=memories, abstain=abstain, seed=seed)
 
     def on_eval(record: dict) -> None:
         click.echo(json.dumps({k: record[k] for k in ("step", "loss", "answer_rate")}), err=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-
-# Kernels run under the Triton interpreter on CPU; must be set before any kernel import.
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+
+# Without a GPU, Triton kernels run under the interpreter; must be set before any kernel import.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from msa.model.random_checkpoint import write_random_checkpoint
 
