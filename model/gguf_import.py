@@ -23,6 +23,8 @@ from safetensors.torch import save_file
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
+from msa.model.reader_adapter import FILE as READER_FILE
+
 GGUF_NAMES = {  # GGUF tensor name (per block: blk.{i}.) -> checkpoint name (per layer: model.layers.{i}.)
     "attn_norm.weight": "input_layernorm.weight",
     "ffn_norm.weight": "post_attention_layernorm.weight",
@@ -174,10 +176,11 @@ def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tenso
 
 
 def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int], None] | None = None,
-                routers: Path | None = None, top_k: int = 16) -> Path:
+                routers: Path | None = None, top_k: int = 16, reader_adapter: Path | None = None) -> Path:
     """Convert GGUF_PATH into a checkpoint directory OUT, atomically (written aside, then renamed);
     `routers`: a trained routers file (`msa model train-router`) instead of attention-derived ones;
-    `top_k`: the documents a question reads (msa_config doc_top_k)."""
+    `top_k`: the documents a question reads (msa_config doc_top_k); `reader_adapter`: a reader adapter file
+    (`msa model train-reader`) to ship with the checkpoint."""
     from gguf import GGUFReader
 
     gguf_path, out = Path(gguf_path), Path(out)
@@ -192,6 +195,8 @@ def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int]
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": gguf_path.name})
         write_config(tmp, meta, tensors, special, layers, top_k)
         tok.save(str(tmp / "tokenizer.json"))
+        if reader_adapter is not None:
+            shutil.copyfile(reader_adapter, tmp / READER_FILE)
         (tmp / "tokenizer_config.json").write_text(json.dumps({
             "bos_token": special["bos"], "eos_token": special["eos"], "pad_token": special["padding"],
             "unk_token": special["unknown"], "chat_template": _field(reader, "tokenizer.chat_template"),

@@ -1,7 +1,8 @@
 """Teaching the reader: a LoRA adapter fine-tuned to answer from notes (the LM-loss phase, backbone frozen).
 
 Each example is a text-mode prompt (`text_mode_prompt`) holding 1..max_notes generated profiles, the gold
-one among distractors that share its first name, and the answer as one sentence; a fraction leave the
+one among distractors that share its first name, and as the answer the gold note's sentence that states
+the fact, with the person's full name (copying evidence carries over to relations never seen); a fraction leave the
 gold note out and teach the answer "The notes do not say." The loss is cross-entropy on the answer tokens
 only; the examples of a step are packed into one sequence.
 """
@@ -26,7 +27,7 @@ from msa.model.api import MSAModel
 from msa.model.decoder import Attention, Rope, attend
 from msa.model.prompts import text_mode_prompt
 from msa.model.reader_adapter import FILE, ReaderAdapter
-from msa.model.synthetic import RELATIONS, Dataset, make_dataset
+from msa.model.synthetic import Dataset, make_dataset
 
 NOT_IN_NOTES = "The notes do not say."
 IGNORE = -100
@@ -53,11 +54,6 @@ class ReaderConfig:
     stores: int = 8  # training stores of generated profiles (odd ones short: 1-3 sentences)
     memories: int = 1000
     seed: int = 0
-
-
-def answer_sentence(relation: str, subject: str, value: str) -> str:
-    rel = next(r for r in RELATIONS if r.name == relation)
-    return rel.documents[0].format(s=subject, v=value)
 
 
 def reading_examples(ds: Dataset, rng: random.Random, max_notes: int, abstain: float) -> list[ReaderExample]:
@@ -88,7 +84,7 @@ def reading_examples(ds: Dataset, rng: random.Random, max_notes: int, abstain: f
             continue
         numbers = rng.sample(range(len(ds.memories)), len(chosen))
         notes = [(num, ds.memories[i]) for num, i in zip(numbers, chosen, strict=True)]
-        target = NOT_IN_NOTES if missing else answer_sentence(e.relation, e.subject, e.answer)
+        target = NOT_IN_NOTES if missing else e.evidence
         out.append(ReaderExample(e.question, notes, NOT_IN_NOTES if missing else e.answer, target))
     return out
 

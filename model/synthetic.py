@@ -10,7 +10,7 @@ and names drawn until they are disjoint from the training names.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ONSETS = "b br c ch d dr f g gr h j k kl l m n p pr qu r s sh st t tr v w z".split()
 VOWELS = "a e i o u ai ea io ou y".split()
@@ -148,6 +148,7 @@ class Example:
     hops: int = 1
     relation: str = ""  # single-hop: the relation asked about, and its subject
     subject: str = ""
+    evidence: str = ""  # single-hop: the memory's sentence that answers, with the subject's full name
 
 
 @dataclass
@@ -158,6 +159,7 @@ class Dataset:
 
 class Generator:
     def __init__(self, split: str, seed: int, avoid_names: set[str] | None = None) -> None:
+        self.evidence: dict[tuple[str, str], str] = {}  # (person, relation) -> sentence, full name
         if split not in ("train", "heldout"):
             raise ValueError(f"split {split!r} is not 'train' or 'heldout'")
         held = split == "heldout"
@@ -198,7 +200,9 @@ class Generator:
             rel = next(r for r in RELATIONS if r.name == rel_name)
             short = (person.name.split()[0], "This person")
             subject = person.name if i == 0 or self.rng.random() < 0.5 else self.rng.choice(short)
-            sentences.append(self.rng.choice(rel.documents).format(s=subject, v=value))
+            template = self.rng.choice(rel.documents)
+            sentences.append(template.format(s=subject, v=value))
+            self.evidence[person.name, rel_name] = template.format(s=person.name, v=value)
         return " ".join(sentences)
 
     def people(self, n: int, max_facts: int) -> list[Person]:
@@ -236,7 +240,9 @@ class Generator:
             rel = next(r for r in RELATIONS if r.name == rel_name)
             examples.append(Example(self.rng.choice(rel.questions).format(s=p.name), p.facts[rel_name], (i,),
                                     relation=rel_name, subject=p.name))
-        return Dataset([self.profile(p) for p in people], examples)
+        memories = [self.profile(p) for p in people]
+        examples = [replace(e, evidence=self.evidence[e.subject, e.relation]) if e.hops == 1 else e for e in examples]
+        return Dataset(memories, examples)
 
     def _two_hop(self, p: Person, i: int, link: str, people: list[Person], index: dict[str, int]
                  ) -> Example | None:

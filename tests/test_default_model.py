@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.default import ROUTERS, default_gguf, default_model
+from msa.model.default import READER, ROUTERS, default_gguf, default_model
 from msa.model.gguf_import import add_routers, unpermute
 from msa.model.memory import Memory
 from tests.conftest import rel_err
@@ -76,6 +76,11 @@ def test_default_model_carries_the_shipped_routers(smol):
         assert torch.equal(attn.router_k_proj.weight, shipped[f"model.layers.{i}.self_attn.router_k_proj.0.weight"])
 
 
+def test_default_model_carries_the_shipped_reader_adapter(smol, default_path):
+    assert (default_path / "reader_adapter.safetensors").read_bytes() == READER.read_bytes()
+    assert smol.reader is not None and smol.reader.rank == 16
+
+
 def test_without_routers_file_routers_are_attention_derived():
     tensors = {f"model.layers.{i}.self_attn.{p}_proj.weight": torch.randn(4, 4) for i in range(4) for p in "qk"}
     assert add_routers(tensors, 4, None) == [2, 3]
@@ -116,14 +121,14 @@ def answered(model: MSAModel, facts: list[tuple[str, str, str]], top_k: int) -> 
 
 
 def test_text_reading_with_every_memory_in_context(smol):
-    """top_k >= memories: all 12 in the prompt, gold last. Measured 2026-11-23: 10/12 and 8/12; the
-    issue's target (>= 10/12 each) is not met by this 135M model with 12 notes in context."""
+    """top_k >= memories: all 12 in the prompt, gold last. Measured 2026-11-23 with the shipped reader
+    adapter: 11/12 and 10/12 (the base 135M reader: 9/12 and 8/12)."""
     (a, first_a), (b, first_b) = answered(smol, SET_A, 12), answered(smol, SET_B, 12)
     assert first_a == first_b == 12  # trained routers rank every gold memory first
-    assert a + b >= 16
+    assert a >= 10 and b >= 10
 
 
 def test_text_reading_with_the_routed_memory(smol):
-    """The shipped configuration: routers pick one memory of 24 (measured 23/24 answered)."""
+    """The shipped configuration: routers pick one memory of 24 (measured 24/24 answered)."""
     hits, first = answered(smol, SET_A + SET_B, 1)
-    assert first >= 23 and hits >= 21
+    assert first >= 23 and hits >= 22
