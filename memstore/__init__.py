@@ -1,1 +1,1 @@
-"""LMDB memory store, routing index paging, engine and gRPC servicer (arrives with the store issue)."""
+"""The memory store: LMDB records and tensor blobs bound to one model (`Store`), and what builds on it."""

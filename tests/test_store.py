@@ -1,0 +1,254 @@
+"""The LMDB store: CRUD semantics, versions, pagination, model binding, map growth, check, stats."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from msa.memstore import blob
+from msa.memstore.errors import AlreadyExists, CorruptData, InvalidArgument, ModelMismatch, NotFound, VersionConflict
+from msa.memstore.records import ModelBinding, NewDocument, blob_key
+from msa.memstore.store import Store
+from tests.store_helpers import BINDING, LAYERS, doc, encoding, open_store
+
+
+@pytest.fixture
+def store(tmp_path):
+    with open_store(tmp_path / "s") as s:
+        s.create_namespace("agent-1", "first agent")
+        yield s
+
+
+def test_write_get_and_kv_round_trip(store):
+    d = doc("a", "Rex is a dog who lives in Paris.", seed=1, topic="pets")
+    (res,) = store.write("agent-1", [d])
+    assert (res.id, res.version, res.ordinal, res.changed) == ("a", 1, 0, True)
+    got = store.get("agent-1", "a")
+    assert got.text == d.text and got.metadata == {"topic": "pets"} and got.tokens == len(d.encoding.token_ids)
+    assert store.token_ids("agent-1", got.ordinal) == d.encoding.token_ids
+    kv = store.kv("agent-1", [0, 99], LAYERS[1])
+    assert list(kv) == [0]
+    assert torch.equal(kv[0][0], d.encoding.keys[LAYERS[1]]) and torch.equal(kv[0][1], d.encoding.values[LAYERS[1]])
+    (page,) = [store.routing_keys("agent-1", LAYERS[0])]
+    assert page[0][0] == 0 and torch.equal(page[0][1], d.encoding.routing_keys[LAYERS[0]])
+    assert store.namespace("agent-1").documents == 1
+
+
+def test_create_mode_is_all_or_nothing(store):
+    store.write("agent-1", [doc("a")])
+    with pytest.raises(AlreadyExists):
+        store.write("agent-1", [doc("b"), doc("a")])
+    with pytest.raises(NotFound):
+        store.get("agent-1", "b")  # the batch failed whole
+    assert store.namespace("agent-1").documents == 1
+
+
+def test_upsert_replaces_and_is_idempotent(store):
+    store.write("agent-1", [doc("a", "one")])
+    (same,) = store.write("agent-1", [doc("a", "one")], mode="upsert")
+    assert (same.version, same.changed) == (1, False)
+    (new,) = store.write("agent-1", [doc("a", "two words", seed=5)], mode="upsert")
+    assert (new.version, new.ordinal, new.changed) == (2, 0, True)
+    assert store.get("agent-1", "a").text == "two words"
+    assert store.token_ids("agent-1", 0) == list(b"two words")
+    assert store.namespace("agent-1").documents == 1
+
+
+def test_update_versions_and_conflicts(store):
+    store.write("agent-1", [doc("a", "first text", k="1")])
+    res = store.update("agent-1", "a", metadata={"k": "2"})
+    assert res.version == 2 and store.get("agent-1", "a").metadata == {"k": "2"}
+    with pytest.raises(VersionConflict):
+        store.update("agent-1", "a", metadata={"k": "3"}, expected_version=1)
+    text = "a much longer second text than before"
+    res = store.update("agent-1", "a", text=text, encoding=encoding(text, 3), expected_version=2)
+    got = store.get("agent-1", "a")
+    assert res.version == 3 and got.text == text and got.chunks == encoding(text).chunks
+    assert store.update("agent-1", "a", metadata={"k": "2"}).changed is False
+    with pytest.raises(InvalidArgument):
+        store.update("agent-1", "a", text="no encoding")
+    with pytest.raises(NotFound):
+        store.update("agent-1", "zz", metadata={})
+    assert store.check() == []
+
+
+def test_delete_and_ordinals_never_reused(store):
+    store.write("agent-1", [doc("a"), doc("b"), doc("c")])
+    gone = store.delete("agent-1", ["b", "missing"])
+    assert [d.id for d in gone] == ["b"]
+    with pytest.raises(VersionConflict):
+        store.delete("agent-1", ["a"], expected_version=7)
+    with pytest.raises(InvalidArgument):
+        store.delete("agent-1", ["a", "c"], expected_version=1)
+    (res,) = store.write("agent-1", [doc("b")])
+    assert res.ordinal == 3  # never 1 again
+    assert [o for o, _ in store.routing_keys("agent-1", LAYERS[0])] == [0, 2, 3]
+    assert store.namespace("agent-1").documents == 3
+    assert store.check() == []
+
+
+def test_list_pages_and_filters(store):
+    store.write("agent-1", [doc(f"d{i}", kind="even" if i % 2 == 0 else "odd") for i in range(25)])
+    seen, token = [], ""
+    while True:
+        page, token = store.list("agent-1", page_size=7, page_token=token)
+        assert all(d.text == "" for d in page)
+        seen += [d.id for d in page]
+        if not token:
+            break
+    assert seen == [f"d{i}" for i in range(25)]
+    evens, _ = store.list("agent-1", page_size=100, where={"kind": "even"})
+    assert [d.id for d in evens] == [f"d{i}" for i in range(0, 25, 2)]
+    with pytest.raises(InvalidArgument):
+        store.list("agent-1", page_token="garbage")
+    with pytest.raises(InvalidArgument):
+        store.list("agent-1", page_size=0)
+
+
+def test_namespaces(store):
+    with pytest.raises(AlreadyExists):
+        store.create_namespace("agent-1")
+    for bad in ("", "a/b", "-x", "x" * 200, "sp ace"):
+        with pytest.raises(InvalidArgument):
+            store.create_namespace(bad)
+    for i in range(5):
+        store.create_namespace(f"ns{i}")
+    page, token = store.list_namespaces(page_size=4)
+    rest, end = store.list_namespaces(page_size=4, page_token=token)
+    assert [n.name for n in page + rest] == ["agent-1", "ns0", "ns1", "ns2", "ns3", "ns4"] and end == ""
+    store.write("ns1", [doc("a"), doc("b")])
+    store.write("ns2", [doc("a")])
+    assert store.delete_namespace("ns1") == 2
+    with pytest.raises(NotFound):
+        store.get("ns1", "a")
+    assert store.get("ns2", "a").id == "a"  # a namespace sharing a prefix is untouched
+    assert [o for o, _ in store.routing_keys("ns1", LAYERS[0])] == []
+    with pytest.raises(NotFound):
+        store.write("nope", [doc("a")])
+
+
+@pytest.mark.parametrize("bad_id", ["", "x" * 257, "tab\there", "nul\0", "bell\x07"])
+def test_bad_ids_are_rejected(store, bad_id):
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [doc("ok"), NewDocument(bad_id, "text", {}, encoding("text"))])
+    assert store.namespace("agent-1").documents == 0
+
+
+def test_bad_documents_are_rejected(store):
+    good = doc("a")
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [good, good])  # same id twice
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [NewDocument("b", "", {}, encoding("x"))])  # empty text
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [NewDocument("b", "t", {"k": "v" * 20000}, encoding("t"))])  # metadata too large
+    wrong_layers = encoding("t")
+    wrong_layers.keys.pop(LAYERS[0])
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [NewDocument("b", "t", {}, wrong_layers)])
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [good], mode="replace")
+    with pytest.raises(InvalidArgument):
+        store.write("agent-1", [])
+    assert store.namespace("agent-1").documents == 0
+
+
+def test_reopen_and_model_binding(tmp_path):
+    path = tmp_path / "s"
+    with open_store(path) as s:
+        s.create_namespace("n")
+        s.write("n", [doc("a", "kept across reopen")])
+    before = (path / "data.mdb").read_bytes()
+    other = ModelBinding("0" * 64, LAYERS, {}, "another-model")
+    with pytest.raises(ModelMismatch, match="tiny-test"):
+        Store(path, other)
+    assert (path / "data.mdb").read_bytes() == before  # refused before writing anything
+    with Store(path, BINDING) as s:
+        assert s.get("n", "a").text == "kept across reopen"
+    with Store(path) as s:  # maintenance: no model needed
+        assert s.binding == BINDING and s.check() == []
+    with pytest.raises(NotFound):
+        Store(tmp_path / "nowhere", BINDING)
+
+
+def test_map_grows_while_readers_come_and_go(tmp_path):
+    with open_store(tmp_path / "s", map_size=256 * 1024) as s:
+        s.create_namespace("n")
+        stop = threading.Event()
+        errors = []
+
+        def reader() -> None:
+            while not stop.is_set():
+                try:
+                    s.list("n", page_size=5)
+                except Exception as e:
+                    errors.append(e)
+                time.sleep(0.001)
+
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for i in range(40):
+            s.write("n", [doc(f"d{i}", "x" * 400, seed=i)])
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert s.env.info()["map_size"] > 256 * 1024
+        assert s.namespace("n").documents == 40 and s.check() == []
+
+
+def test_map_limit_is_a_typed_error_and_the_store_stays_readable(tmp_path):
+    from msa.memstore.errors import StoreFull
+
+    with open_store(tmp_path / "s", map_size=256 * 1024, max_map_size=512 * 1024) as s:
+        s.create_namespace("n")
+        with pytest.raises(StoreFull, match="map size limit"):
+            for i in range(200):
+                s.write("n", [doc(f"d{i}", "y" * 400, seed=i)])
+        written = s.namespace("n").documents
+        assert written > 0 and s.get("n", "d0").text == "y" * 400 and s.check() == []
+
+
+def test_check_finds_corrupted_and_missing_blobs(store):
+    store.write("agent-1", [doc("a"), doc("b")])
+    key = blob_key("agent-1", b"V", LAYERS[1], 1)
+    with store.env.begin(write=True) as txn:
+        value = bytearray(txn.get(key, db=store.db["blobs"]))
+        value[-1] ^= 0x01
+        txn.put(key, bytes(value), db=store.db["blobs"])
+        txn.delete(blob_key("agent-1", b"K", LAYERS[0], 0), db=store.db["blobs"])
+    problems = store.check()
+    assert len(problems) == 2
+    assert any("checksum" in p and "agent-1/b" in p for p in problems)
+    assert any("missing" in p and "agent-1/a" in p for p in problems)
+    with pytest.raises(CorruptData):
+        store.kv("agent-1", [1], LAYERS[1])
+
+
+def test_stats_count_bytes_per_kind(store):
+    store.write("agent-1", [doc("a", "some text here"), doc("b", "and more text")])
+    stats = store.stats()
+    ns = stats["namespaces"]["agent-1"]
+    assert ns["documents"] == 2 and ns["tokens"] == len("some text here") + len("and more text")
+    assert set(ns["bytes"]) == {"K", "V", "R", "T"}
+    chunks = encoding("some text here").chunks + encoding("and more text").chunks
+    raw, stored = ns["bytes"]["K"]
+    assert raw == chunks * 2 * 8 * 2 * len(LAYERS)  # [C, heads 2, dim 8] bf16 per layer
+    assert stored > 0 and stats["fingerprint"] == BINDING.fingerprint
+
+
+def test_blob_codecs_round_trip_and_reject_damage():
+    t = torch.randn(5, 3, 7).to(torch.bfloat16)
+    for codec in blob.Codec:
+        data = blob.encode(t, codec)
+        assert torch.equal(blob.decode(data), t)
+        for cut in (0, 10, len(data) - 1):
+            with pytest.raises(CorruptData):
+                blob.decode(data[:cut])
+    assert torch.equal(blob.decode(blob.encode(torch.empty(0, 3))), torch.empty(0, 3))
+    with pytest.raises(InvalidArgument):
+        blob.encode(torch.zeros(2, dtype=torch.complex64))
