@@ -9,6 +9,7 @@ decompression. Nothing is pickled.
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from enum import IntEnum
 
@@ -44,12 +45,24 @@ DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.int32, torch.int64
 _DTYPE_CODE = {dt: i for i, dt in enumerate(DTYPES)}
 
 
+_local = threading.local()  # zstd contexts are reusable but not thread-safe
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache = _local.__dict__.setdefault("compressors", {})
+    if level not in cache:
+        cache[level] = zstandard.ZstdCompressor(level=level)
+    return cache[level]
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    if not hasattr(_local, "decompressor"):
+        _local.decompressor = zstandard.ZstdDecompressor()
+    return _local.decompressor
+
+
 def _shuffle(data: bytes, itemsize: int) -> bytes:
     return np.frombuffer(data, np.uint8).reshape(-1, itemsize).T.tobytes()
-
-
-def _unshuffle(data: bytes, itemsize: int) -> bytes:
-    return np.frombuffer(data, np.uint8).reshape(itemsize, -1).T.tobytes()
 
 
 def encode(tensor: torch.Tensor, codec: Codec = Codec.SHUFFLE_ZSTD, level: int = 3) -> bytes:
@@ -63,31 +76,32 @@ def encode(tensor: torch.Tensor, codec: Codec = Codec.SHUFFLE_ZSTD, level: int =
     if codec == Codec.RAW:
         payload = raw
     elif codec == Codec.ZSTD:
-        payload = zstandard.ZstdCompressor(level=level).compress(raw)
+        payload = _compressor(level).compress(raw)
     else:
-        payload = zstandard.ZstdCompressor(level=level).compress(_shuffle(raw, t.element_size()))
+        payload = _compressor(level).compress(_shuffle(raw, t.element_size()))
     head = _FIXED.pack(MAGIC, FORMAT_VERSION, _DTYPE_CODE[t.dtype], int(codec), t.dim(), len(raw), len(payload))
     head += struct.pack(f"<{t.dim()}Q", *t.shape)
     return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
-def _header(blob: bytes | memoryview) -> tuple[torch.dtype, Codec, tuple[int, ...], int, int, int]:
+def _header(data: bytes | memoryview) -> tuple[torch.dtype, Codec, tuple[int, ...], int, int, int]:
     """-> (dtype, codec, shape, raw size, payload start, payload size), every field checked."""
-    if len(blob) < _FIXED.size:
-        raise CorruptData(f"blob of {len(blob)} bytes is shorter than its header")
-    magic, version, dtype, codec, ndim, raw_size, size = _FIXED.unpack_from(blob)
+    mv = memoryview(data)
+    if len(mv) < _FIXED.size:
+        raise CorruptData(f"blob of {len(mv)} bytes is shorter than its header")
+    magic, version, dtype, codec, ndim, raw_size, size = _FIXED.unpack_from(mv)
     if magic != MAGIC:
         raise CorruptData(f"blob magic {bytes(magic)!r} is not {MAGIC!r}")
     if version != FORMAT_VERSION:
         raise CorruptData(f"blob format version {version} is not {FORMAT_VERSION}; upgrade msa-memstore")
     if dtype >= len(DTYPES) or codec not in Codec._value2member_map_ or ndim > MAX_DIMS:
         raise CorruptData(f"blob header has dtype {dtype}, codec {codec}, {ndim} dimensions")
-    dims = struct.unpack_from(f"<{ndim}Q", blob, _FIXED.size)
     start = _FIXED.size + 8 * ndim + _CRC.size
-    if len(blob) != start + size:
-        raise CorruptData(f"blob is {len(blob)} bytes, its header says {start + size}")
-    (crc,) = _CRC.unpack_from(blob, start - _CRC.size)
-    if zlib.crc32(blob[start:], zlib.crc32(blob[: start - _CRC.size])) != crc:
+    if len(mv) != start + size:
+        raise CorruptData(f"blob is {len(mv)} bytes, its header says {start + size}")
+    dims = struct.unpack_from(f"<{ndim}Q", mv, _FIXED.size)
+    (crc,) = _CRC.unpack_from(mv, start - _CRC.size)
+    if zlib.crc32(mv[start:], zlib.crc32(mv[: start - _CRC.size])) != crc:
         raise CorruptData("blob checksum mismatch")
     dt = DTYPES[dtype]
     if raw_size != int(np.prod(dims, dtype=np.int64)) * dt.itemsize:
@@ -95,27 +109,27 @@ def _header(blob: bytes | memoryview) -> tuple[torch.dtype, Codec, tuple[int, ..
     return dt, Codec(codec), tuple(dims), raw_size, start, size
 
 
-def verify(blob: bytes | memoryview) -> tuple[int, int]:
+def verify(data: bytes | memoryview) -> tuple[int, int]:
     """Check the header and checksum without decoding; -> (raw bytes, stored bytes)."""
-    _, _, _, raw_size, _, size = _header(blob)
+    _, _, _, raw_size, _, size = _header(data)
     return raw_size, size
 
 
-def decode(blob: bytes | memoryview) -> torch.Tensor:
-    """blob bytes -> a CPU tensor (its own memory: safe after the LMDB transaction ends)."""
-    dtype, codec, shape, raw_size, start, _ = _header(blob)
-    payload = bytes(blob[start:])
+def decode(data: bytes | memoryview) -> torch.Tensor:
+    """blob bytes -> a CPU tensor in its own memory (safe after the LMDB transaction ends)."""
+    dtype, codec, shape, raw_size, start, _ = _header(data)
+    payload = memoryview(data)[start:]
+    if raw_size == 0:
+        return torch.empty(shape, dtype=dtype)
     try:
-        if codec == Codec.RAW:
-            raw = payload
-        else:
-            raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_size)
-            if codec == Codec.SHUFFLE_ZSTD:
-                raw = _unshuffle(raw, dtype.itemsize)
+        raw = payload if codec == Codec.RAW else _decompressor().decompress(payload, max_output_size=raw_size)
     except zstandard.ZstdError as e:
         raise CorruptData(f"blob payload does not decompress: {e}") from e
     if len(raw) != raw_size:
         raise CorruptData(f"blob payload decodes to {len(raw)} bytes, expected {raw_size}")
-    if raw_size == 0:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
+    flat = np.frombuffer(raw, np.uint8)
+    if codec == Codec.SHUFFLE_ZSTD:  # byte planes back to elements, in a fresh array
+        flat = np.ascontiguousarray(flat.reshape(dtype.itemsize, -1).T).reshape(-1)
+    elif codec == Codec.RAW:  # a view of LMDB's memory: copy it out
+        flat = flat.copy()
+    return torch.from_numpy(flat).view(dtype).reshape(shape)
