@@ -130,6 +130,6 @@ def decode(data: bytes | memoryview) -> torch.Tensor:
     flat = np.frombuffer(raw, np.uint8)
     if codec == Codec.SHUFFLE_ZSTD:  # byte planes back to elements, in a fresh array
         flat = np.ascontiguousarray(flat.reshape(dtype.itemsize, -1).T).reshape(-1)
-    elif codec == Codec.RAW:  # a view of LMDB's memory: copy it out
+    else:  # read-only bytes (LMDB's memory, or zstd's output): a writable copy
         flat = flat.copy()
     return torch.from_numpy(flat).view(dtype).reshape(shape)
