@@ -129,7 +129,7 @@ def decode(data: bytes | memoryview) -> torch.Tensor:
         raise CorruptData(f"blob payload decodes to {len(raw)} bytes, expected {raw_size}")
     flat = np.frombuffer(raw, np.uint8)
     if codec == Codec.SHUFFLE_ZSTD:  # byte planes back to elements, in a fresh array
-        flat = np.ascontiguousarray(flat.reshape(dtype.itemsize, -1).T).reshape(-1)
+        flat = flat.reshape(dtype.itemsize, -1).T.copy().reshape(-1)
     else:  # read-only bytes (LMDB's memory, or zstd's output): a writable copy
         flat = flat.copy()
     return torch.from_numpy(flat).view(dtype).reshape(shape)
