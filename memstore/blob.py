@@ -127,9 +127,8 @@ def decode(data: bytes | memoryview) -> torch.Tensor:
         raise CorruptData(f"blob payload does not decompress: {e}") from e
     if len(raw) != raw_size:
         raise CorruptData(f"blob payload decodes to {len(raw)} bytes, expected {raw_size}")
+    # A fresh writable array: the input is read-only (LMDB's memory, or zstd's output); byte planes are
+    # put back into elements on the way.
     flat = np.frombuffer(raw, np.uint8)
-    if codec == Codec.SHUFFLE_ZSTD:  # byte planes back to elements, in a fresh array
-        flat = flat.reshape(dtype.itemsize, -1).T.copy().reshape(-1)
-    else:  # read-only bytes (LMDB's memory, or zstd's output): a writable copy
-        flat = flat.copy()
+    flat = flat.reshape(dtype.itemsize, -1).T.copy().reshape(-1) if codec == Codec.SHUFFLE_ZSTD else flat.copy()
     return torch.from_numpy(flat).view(dtype).reshape(shape)

@@ -1,0 +1,154 @@
+"""Routing index: equal to a brute-force oracle after random edits; snapshots; compaction; eviction."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from msa.kernels.route import RouteSpec, route_scores, top_k
+from msa.memstore.errors import NotFound
+from msa.memstore.routing_index import RoutingIndex
+from tests.store_helpers import LAYERS, doc, encoding, open_store
+
+HEADS = 4  # query heads: 2 per routing-key head of the test encodings
+
+
+def oracle(store, ns: str, layer: int, q: torch.Tensor, k: int) -> tuple[list[int], list[float]]:
+    """Score every live document straight from the store, in ordinal order."""
+    pages = store.routing_keys(ns, layer, limit=10**6)
+    if not pages:
+        return [], []
+    ordinals = [o for o, _ in pages]
+    keys = torch.cat([t for _, t in pages]).float()
+    owner = torch.repeat_interleave(torch.arange(len(pages)), torch.tensor([t.shape[0] for _, t in pages]))
+    scores = route_scores(q, keys, owner, len(pages), RouteSpec())
+    idx, vals = top_k(scores, k)
+    return [ordinals[i] for i in idx.tolist()], vals.tolist()
+
+
+def query(seed: int) -> torch.Tensor:
+    return torch.randn(3, HEADS, 8, generator=torch.Generator().manual_seed(seed))
+
+
+class IndexMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        import tempfile
+
+        self.dir = tempfile.TemporaryDirectory()
+        self.store = open_store(self.dir.name)
+        self.store.create_namespace("n")
+        self.index = RoutingIndex(self.store, compact_ratio=0.3)
+        self.loaded = False
+
+    ids = st.sampled_from([f"d{i}" for i in range(10)])
+
+    def _patch(self, written, removed) -> None:
+        added = {r.ordinal: dict(d.encoding.routing_keys) for r, d in written if r.changed}
+        self.index.patch("n", added, [d.ordinal for d in removed])
+
+    @rule(doc_id=ids, size=st.integers(1, 40), seed=st.integers(0, 1000))
+    def upsert(self, doc_id, size, seed):
+        d = doc(doc_id, "w" * size, seed=seed)
+        self._patch(zip(self.store.write("n", [d], mode="upsert"), [d], strict=True), [])
+
+    @rule(doc_id=ids, size=st.integers(1, 40), seed=st.integers(0, 1000))
+    def update_text(self, doc_id, size, seed):
+        text = "u" * size + str(seed)
+        try:
+            res = self.store.update("n", doc_id, text=text, encoding=encoding(text, seed))
+        except NotFound:  # absent ids are fine here
+            return
+        if res.changed:
+            self.index.patch("n", {res.ordinal: dict(encoding(text, seed).routing_keys)}, [])
+
+    @rule(doc_id=ids)
+    def delete(self, doc_id):
+        self._patch([], self.store.delete("n", [doc_id]))
+
+    @rule()
+    def load(self):
+        self.index.view("n", LAYERS[0])  # from here on it is patched, not reloaded
+
+    @invariant()
+    def equals_oracle(self):
+        for layer in LAYERS:
+            for seed, k in ((1, 1), (2, 3), (3, 16)):
+                q = query(seed)
+                got = self.index.topk("n", layer, q, k)
+                want = oracle(self.store, "n", layer, q, k)
+                assert got[0] == want[0]
+                assert got[1] == pytest.approx(want[1], abs=1e-5)
+
+    def teardown(self):
+        self.store.close()
+        self.dir.cleanup()
+
+
+TestIndexMachine = IndexMachine.TestCase
+TestIndexMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+
+
+def test_views_are_snapshots(tmp_path):
+    with open_store(tmp_path / "s") as store:
+        store.create_namespace("n")
+        index = RoutingIndex(store, compact_ratio=0.01)  # compact on every delete
+        store.write("n", [doc(f"d{i}", seed=i) for i in range(5)])
+        before = index.view("n", LAYERS[0])
+        q = query(4)
+        want = before.topk(q, 5)
+        written = store.write("n", [doc("new", "x" * 30, seed=9)])
+        index.patch("n", {written[0].ordinal: dict(doc("new", "x" * 30, seed=9).encoding.routing_keys)}, [])
+        gone = store.delete("n", ["d0", "d1"])
+        index.patch("n", {}, [d.ordinal for d in gone])
+        assert before.topk(q, 5) == want  # the old view still answers with the old state
+        after = index.view("n", LAYERS[0])
+        assert after.epoch > before.epoch
+        assert after.topk(q, 10)[0] == oracle(store, "n", LAYERS[0], q, 10)[0]
+        assert 0 not in after.topk(q, 10)[0] and 1 not in after.topk(q, 10)[0]
+
+
+def test_ties_go_to_the_lower_ordinal(tmp_path):
+    with open_store(tmp_path / "s") as store:
+        store.create_namespace("n")
+        index = RoutingIndex(store)
+        same = doc("a", "same text", seed=3)
+        store.write("n", [doc("x", seed=1), same, doc("b", "same text", seed=3)])
+        index.view("n", LAYERS[0])
+        # re-append "a" (ordinal 1) after "b" (ordinal 2): equal scores must still rank 1 first
+        store.write("n", [doc("a", "same text!", seed=3)], mode="upsert")
+        index.patch("n", {1: dict(same.encoding.routing_keys)}, [])
+        ordinals, scores = index.topk("n", LAYERS[0], query(5), 3)
+        assert scores[ordinals.index(1)] == scores[ordinals.index(2)]
+        assert ordinals.index(1) < ordinals.index(2)
+
+
+def test_eviction_keeps_the_budget_and_reloads(tmp_path):
+    with open_store(tmp_path / "s") as store:
+        for ns in ("a", "b", "c"):
+            store.create_namespace(ns)
+            store.write(ns, [doc(f"d{i}", "y" * random.Random(i).randint(1, 60), seed=i) for i in range(20)])
+        index = RoutingIndex(store)
+        one = index.view("a", LAYERS[0]).nbytes
+        index.budget = int(one * 2.5)
+        q = query(7)
+        results = {ns: index.topk(ns, LAYERS[0], q, 4) for ns in ("a", "b", "c")}
+        assert index.resident_bytes <= index.budget and ("a", LAYERS[0]) not in index.slabs
+        assert index.topk("a", LAYERS[0], q, 4) == results["a"]  # reloaded from the store
+
+
+def test_empty_namespace_and_drop(tmp_path):
+    with open_store(tmp_path / "s") as store:
+        store.create_namespace("n")
+        index = RoutingIndex(store)
+        assert index.topk("n", LAYERS[0], query(1), 4) == ([], [])
+        written = store.write("n", [doc("a", seed=2)])
+        index.patch("n", {written[0].ordinal: dict(doc("a", seed=2).encoding.routing_keys)}, [])
+        assert index.topk("n", LAYERS[0], query(1), 4)[0] == [0]
+        index.drop("n")
+        assert not index.slabs
