@@ -77,7 +77,7 @@ class Store:
         self.path.mkdir(parents=True, exist_ok=True)
         self.codec, self.max_map_size = codec, max_map_size
         self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=len(SUBDBS), subdir=True,
-                             readonly=readonly, lock=True, sync=True, metasync=True, max_readers=1024)
+                             readonly=readonly, lock=not readonly, sync=True, metasync=True, max_readers=1024)
         self.db = {name.decode(): self.env.open_db(name, create=not readonly) for name in SUBDBS}
         self._write_lock = threading.Lock()
         self._readers = 0
@@ -462,6 +462,17 @@ class Store:
                     "model": self.binding.name, "fingerprint": self.binding.fingerprint}
 
         return self._read(op)
+
+    def backup(self, target: str | Path, compact: bool = True) -> Path:
+        """A consistent copy of the store (one read snapshot, taken while writes go on) into the new
+        directory TARGET; `compact` leaves out free pages."""
+        target = Path(target)
+        if target.exists() and any(target.iterdir()):
+            raise AlreadyExists(f"{target} is not empty; back up into a new directory")
+        target.mkdir(parents=True, exist_ok=True)
+        with self._read_txn() as txn:
+            self.env.copy(str(target), compact=compact, txn=txn)
+        return target
 
     # -- helpers -----------------------------------------------------------------------------------
     def _all_namespaces(self) -> list[Namespace]:
