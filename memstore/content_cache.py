@@ -1,0 +1,71 @@
+"""Content K/V of recently selected documents in host memory, bounded in bytes, in front of the store.
+
+Only selected documents' pooled K/V are ever read, so they are cached per (namespace, ordinal, layer),
+least recently used out first; pinned memory on CUDA machines so the copy to the device can overlap.
+The engine invalidates a document's entries after every committed update or delete.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import torch
+from torch import Tensor
+
+from msa.memstore.store import Store
+
+Key = tuple[str, int, int]  # namespace, ordinal, layer
+
+
+class ContentCache:
+    def __init__(self, store: Store, budget_bytes: int = 1 << 30, pin: bool | None = None) -> None:
+        self.store, self.budget = store, budget_bytes
+        self.pin = torch.cuda.is_available() if pin is None else pin
+        self.entries: OrderedDict[Key, tuple[Tensor, Tensor]] = OrderedDict()
+        self.bytes = self.hits = self.misses = 0
+        self.lock = threading.Lock()
+
+    def get(self, ns: str, ordinals: list[int], layer: int) -> dict[int, tuple[Tensor, Tensor]]:
+        """Pooled (K, V) [C, G, D] of each ordinal that exists, from memory or else from the store."""
+        out: dict[int, tuple[Tensor, Tensor]] = {}
+        with self.lock:
+            for o in ordinals:
+                entry = self.entries.get((ns, o, layer))
+                if entry is not None:
+                    self.entries.move_to_end((ns, o, layer))
+                    out[o] = entry
+            self.hits += len(out)
+        missing = [o for o in ordinals if o not in out]
+        if missing:
+            fetched = {o: tuple(self._host(t) for t in kv) for o, kv in self.store.kv(ns, missing, layer).items()}
+            with self.lock:
+                self.misses += len(missing)
+                for o, kv in fetched.items():
+                    self._put((ns, o, layer), kv)
+            out.update(fetched)
+        return out
+
+    def invalidate(self, ns: str, ordinals: list[int]) -> None:
+        gone = set(ordinals)
+        with self.lock:
+            for key in [k for k in self.entries if k[0] == ns and k[1] in gone]:
+                self._drop(key)
+
+    def _host(self, t: Tensor) -> Tensor:
+        return t.pin_memory() if self.pin else t
+
+    def _put(self, key: Key, kv: tuple[Tensor, Tensor]) -> None:
+        size = sum(t.numel() * t.element_size() for t in kv)
+        if size > self.budget:
+            return
+        if key in self.entries:
+            self._drop(key)
+        self.entries[key] = kv
+        self.bytes += size
+        while self.bytes > self.budget:
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: Key) -> None:
+        k, v = self.entries.pop(key)
+        self.bytes -= k.numel() * k.element_size() + v.numel() * v.element_size()
