@@ -52,6 +52,12 @@ class ContentCache:
             for key in [k for k in self.entries if k[0] == ns and k[1] in gone]:
                 self._drop(key)
 
+    def drop(self, ns: str) -> None:
+        """Forget a whole namespace (deleted)."""
+        with self.lock:
+            for key in [k for k in self.entries if k[0] == ns]:
+                self._drop(key)
+
     def _host(self, t: Tensor) -> Tensor:
         return t.pin_memory() if self.pin else t
 

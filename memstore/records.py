@@ -88,6 +88,7 @@ class NewDocument:
     text: str
     metadata: dict[str, str]
     encoding: Encoding
+    ordinal: int | None = None  # chosen by the writer when the encoding embeds it (the MSA number [i])
 
 
 @dataclass(frozen=True)

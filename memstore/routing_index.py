@@ -35,19 +35,24 @@ class SlabView:
     rows: int
     epoch: int
 
+    def alive(self) -> Tensor:
+        """[slots] bool: slots that still have live rows (not deleted, not replaced by newer rows)."""
+        slots = torch.zeros(len(self.slot_ordinal), dtype=torch.bool, device=self.keys.device)
+        return slots.index_fill_(0, self.row_slot[: self.rows][self.live[: self.rows]], True)
+
+    def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
+        """q [S, H, D] routing queries -> document scores per slot [slots], -inf where not alive."""
+        slots = len(self.slot_ordinal)
+        if self.rows == 0:
+            return torch.full((slots,), float("-inf"), device=self.keys.device)
+        scores = route_scores(q.to(self.keys.device), self.keys[: self.rows], self.row_slot[: self.rows], slots, spec)
+        return torch.where(self.alive(), scores, torch.full_like(scores, float("-inf")))
+
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         """q [S, H, D] routing queries -> (ordinals, scores) of the best k live documents."""
         if self.rows == 0:
             return [], []
-        keys = self.keys[: self.rows]
-        live = self.live[: self.rows]
-        slots = len(self.slot_ordinal)
-        scores = route_scores(q.to(keys.device), keys, self.row_slot[: self.rows], slots, spec)
-        # a slot without live rows (deleted, or replaced by newer rows) scores -inf
-        alive = torch.zeros(slots, dtype=torch.bool, device=keys.device).index_fill_(
-            0, self.row_slot[: self.rows][live], True)
-        scores = torch.where(alive, scores, torch.full_like(scores, float("-inf")))
-        idx, vals = top_k(scores[self.by_ordinal], k)
+        idx, vals = top_k(self.scores(q, spec)[self.by_ordinal], k)
         return self.slot_ordinal[self.by_ordinal[idx]].tolist(), vals.float().tolist()
 
     @property

@@ -249,15 +249,21 @@ class Store:
                     prev = load_document(old)
                     if mode == "create":
                         raise AlreadyExists(f"document {doc.id!r} exists in {ns!r}; use upsert or update")
+                    if doc.ordinal is not None and doc.ordinal != prev.ordinal:
+                        raise InvalidArgument(f"document {doc.id!r} has ordinal {prev.ordinal}, not {doc.ordinal}")
                     if prev.text == doc.text and prev.metadata == doc.metadata:
                         out.append(WriteResult(doc.id, prev.version, prev.tokens, prev.ordinal, changed=False))
                         continue
                     rec = replace(prev, version=prev.version + 1, text=doc.text, metadata=dict(doc.metadata),
                                   tokens=len(doc.encoding.token_ids), chunks=doc.encoding.chunks, updated_at=now)
                 else:
-                    rec = Document(ns, doc.id, next_ordinal, 1, doc.text, dict(doc.metadata),
+                    ordinal = next_ordinal if doc.ordinal is None else doc.ordinal
+                    if ordinal < next_ordinal:
+                        raise InvalidArgument(f"ordinal {ordinal} of {doc.id!r} was used before; ordinals are "
+                                              f"never reused (next free: {next_ordinal})")
+                    rec = Document(ns, doc.id, ordinal, 1, doc.text, dict(doc.metadata),
                                    len(doc.encoding.token_ids), doc.encoding.chunks, now, now)
-                    next_ordinal, count = next_ordinal + 1, count + 1
+                    next_ordinal, count = ordinal + 1, count + 1
                     txn.put(ordinal_key(ns, rec.ordinal), doc.id.encode(), db=self.db["ordinals"])
                 self._put_document(txn, rec, payload)
                 out.append(WriteResult(doc.id, rec.version, rec.tokens, rec.ordinal, changed=True))
@@ -327,6 +333,32 @@ class Store:
     def get(self, ns: str, doc_id: str) -> Document:
         check_id(doc_id)
         return self._read(lambda txn: self._document(txn, ns, doc_id))
+
+    def ordinals(self, ns: str, ids: list[str]) -> dict[str, int]:
+        """Ordinals of the ids that exist, in one read transaction."""
+
+        def op(txn) -> dict[str, int]:
+            out = {}
+            for doc_id in ids:
+                data = txn.get(document_key(ns, doc_id), db=self.db["documents"])
+                if data is not None:
+                    out[doc_id] = load_document(data).ordinal
+            return out
+
+        return self._read(op)
+
+    def by_ordinals(self, ns: str, ordinals: list[int]) -> dict[int, Document]:
+        """The documents with these ordinals (absent ones skipped), in one read transaction."""
+
+        def op(txn) -> dict[int, Document]:
+            out = {}
+            for o in ordinals:
+                doc_id = txn.get(ordinal_key(ns, o), db=self.db["ordinals"])
+                if doc_id is not None:
+                    out[o] = load_document(txn.get(document_key(ns, doc_id.decode()), db=self.db["documents"]))
+            return out
+
+        return self._read(op)
 
     def token_ids(self, ns: str, ordinal: int) -> list[int]:
         key = blob_key(ns, KEY_TOKENS, TOKENS_LAYER, ordinal)

@@ -1,7 +1,7 @@
 """In-process memory: encoded documents addressable by their MSA document number.
 
-This is what the model reads from. The persistent store (msa.memstore) keeps the same per-document,
-per-router-layer tensors on disk and builds its own routing index; here everything lives in RAM.
+This is what the model reads from: `numbers`, `route`, `chunks` and each document's `text`. The
+persistent store (msa.memstore) offers the same over its routing index and disk; here all is in RAM.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from msa.kernels.route import RouteSpec, route_scores
 
 
 @dataclass
@@ -71,6 +73,11 @@ class Memory:
                                             torch.tensor([d.num_chunks for d in docs]))
             self._banks[layer] = keys, owner.to(keys.device)
         return self._banks[layer]
+
+    def route(self, layer: int, q: Tensor, spec: RouteSpec) -> Tensor:
+        """Scores [N] of every document (in `numbers` order) for routing queries q [S, H, D]."""
+        keys, owner = self.routing_bank(layer)
+        return route_scores(q, keys, owner, len(self), spec)
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
         """Pooled K and V [C, G, D] of the given documents, in ascending document number."""

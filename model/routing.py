@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, route_scores, top_k
+from msa.kernels.route import RouteSpec, top_k
 from msa.model.config import ModelConfig
 from msa.model.decoder import Attention, CachedMixer, KVCache, Rope
 from msa.model.memory import Memory
@@ -102,8 +102,7 @@ class RoutedPrefillMixer(CachedMixer):
             q = attn.routing_query(h[self.routing_tokens])  # [S, H, D]
         else:  # the attention query itself (after q_norm and RoPE) routes
             q = attn.project(h, rope)[0][self.routing_tokens]
-        keys, owner = self.memory.routing_bank(layer)
-        scores = route_scores(q, keys, owner, len(self.memory), self.spec)
+        scores = self.memory.route(layer, q, self.spec)
         idx, vals = top_k(scores, self.k)
         selected = [self.routing.numbers[i] for i in idx.tolist()]
         self.routing.layers[layer] = LayerRouting(scores=scores.float(), selected=selected,

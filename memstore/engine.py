@@ -1,0 +1,198 @@
+"""The engine: the write path (validate, encode, one transaction, patch the index) and the query path
+(snapshot, route through the index, fetch selected K/V, generate, cite) over one store and one model."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from msa.memstore.content_cache import ContentCache
+from msa.memstore.errors import InvalidArgument
+from msa.memstore.records import Document, Encoding, ModelBinding, NewDocument, WriteResult, check_id, check_metadata
+from msa.memstore.routing_index import RoutingIndex
+from msa.memstore.store import Store
+from msa.memstore.store_memory import StoreMemory
+from msa.model.api import MSAModel
+from msa.model.fingerprint import fingerprint
+from msa.model.generate import GenerationResult, Token
+from msa.model.memory import EncodedDocument
+
+MAX_TOP_K = 64
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    """A memory to write; without an id the engine makes one."""
+
+    text: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: str
+    version: int
+    ordinal: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: list[Citation]  # the documents read, best first
+    read_mode: str
+    stop_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    timings_ms: dict[str, float]  # snapshot, first_token (routing, fetch, prefill), decode
+
+
+def binding_for(model: MSAModel) -> ModelBinding:
+    """What a store written by this model records: fingerprint, router layers, MSA parameters."""
+    return ModelBinding(fingerprint(model.path), model.config.msa.router_layers, model.config.msa.to_dict(),
+                        Path(model.path).name)
+
+
+class Engine:
+    def __init__(self, model: MSAModel, store: Store, index: RoutingIndex | None = None,
+                 cache: ContentCache | None = None) -> None:
+        self.model, self.store = model, store
+        dtype = model.transformer.embed_tokens.weight.dtype
+        self.index = index or RoutingIndex(store, device=model.device, dtype=dtype)
+        self.cache = cache or ContentCache(store)
+        self._write_lock = threading.Lock()  # one writer: ordinals are chosen before encoding
+
+    @classmethod
+    def open(cls, path: str | Path, model: MSAModel, create: bool = False, **store_options) -> Engine:
+        """The store at PATH with MODEL (refused if the store was written by another model)."""
+        return cls(model, Store(path, binding_for(model), create=create, **store_options))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- writes ------------------------------------------------------------------------------------
+    def write(self, ns: str, items: list[WriteItem], mode: str = "create") -> list[WriteResult]:
+        """Encode and write a batch all-or-nothing; then patch the index and drop stale cached K/V."""
+        if not items:
+            raise InvalidArgument("a write needs at least one document")
+        ids = [check_id(i.id) if i.id is not None else uuid.uuid4().hex for i in items]
+        for item in items:
+            self._check_text(item.text)
+            check_metadata(item.metadata)
+        with self._write_lock:
+            space = self.store.namespace(ns)
+            known = self.store.ordinals(ns, ids)
+            ordinals, nxt = [], space.next_ordinal
+            for doc_id in ids:
+                if doc_id in known:
+                    ordinals.append(known[doc_id])
+                else:
+                    ordinals.append(nxt)
+                    nxt += 1
+            encoded = self.model.encode_documents([i.text for i in items], numbers=ordinals)
+            docs = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(e), o)
+                    for doc_id, item, e, o in zip(ids, items, encoded, ordinals, strict=True)]
+            results = self.store.write(ns, docs, mode)
+            changed = {r.ordinal: d.encoding.routing_keys for r, d in zip(results, docs, strict=True) if r.changed}
+            self.index.patch(ns, changed, [])
+            self.cache.invalidate(ns, list(changed))
+        return results
+
+    def update(self, ns: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
+               expected_version: int = 0) -> WriteResult:
+        with self._write_lock:
+            encoding = None
+            if text is not None:
+                self._check_text(text)
+                current = self.store.get(ns, doc_id)
+                if text != current.text:
+                    encoding = self._encoding(self.model.encode_documents([text], numbers=[current.ordinal])[0])
+                else:
+                    text = None
+            result = self.store.update(ns, doc_id, text, metadata, encoding, expected_version)
+            if encoding is not None and result.changed:
+                self.index.patch(ns, {result.ordinal: encoding.routing_keys}, [])
+                self.cache.invalidate(ns, [result.ordinal])
+        return result
+
+    def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
+        with self._write_lock:
+            gone = self.store.delete(ns, ids, expected_version)
+            self.index.patch(ns, {}, [d.ordinal for d in gone])
+            self.cache.invalidate(ns, [d.ordinal for d in gone])
+        return gone
+
+    def delete_namespace(self, ns: str) -> int:
+        with self._write_lock:
+            count = self.store.delete_namespace(ns)
+            self.index.drop(ns)
+            self.cache.drop(ns)
+        return count
+
+    # -- queries -----------------------------------------------------------------------------------
+    def memory(self, ns: str) -> StoreMemory:
+        """One consistent state of the namespace for one question."""
+        self.store.namespace(ns)  # NotFound for an unknown namespace
+        return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store)
+
+    def retrieve(self, ns: str, question: str, top_k: int = 8) -> list[Citation]:
+        """The top_k documents over router layers (mean of layer scores), best first."""
+        self._check_top_k(top_k)
+        memory = self.memory(ns)
+        if not len(memory):
+            return []
+        ranking = self.model.route(question, memory, top_k=min(top_k, len(memory)), read_mode="text").ranking()
+        return self._cite(memory, ranking[:top_k])
+
+    def query(self, ns: str, question: str, top_k: int | None = None, read_mode: str | None = None,
+              max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0
+              ) -> Iterator[Token | Answer]:
+        """Stream `Token`s, then the `Answer` with citations and timings."""
+        if top_k is not None:
+            self._check_top_k(top_k)
+        if not question.strip():
+            raise InvalidArgument("the question is empty")
+        start = time.perf_counter()
+        memory = self.memory(ns)
+        snapshot = time.perf_counter()
+        first = None
+        for item in self.model.stream(question, memory, max_new_tokens=max_new_tokens, temperature=temperature,
+                                      top_p=top_p, seed=seed, read_mode=read_mode, top_k=top_k):
+            if first is None:
+                first = time.perf_counter()
+            if isinstance(item, GenerationResult):
+                end = time.perf_counter()
+                scores = dict(item.routing.ranking())
+                read = sorted(item.documents, key=lambda n: (-scores.get(n, float("-inf")), n))
+                yield Answer(item.text, self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read]),
+                             item.read_mode, item.stop_reason, item.prompt_tokens, len(item.token_ids),
+                             {"snapshot": 1e3 * (snapshot - start), "first_token": 1e3 * (first - snapshot),
+                              "decode": 1e3 * (end - first)})
+            else:
+                yield item
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _cite(self, memory: StoreMemory, ranked: list[tuple[int, float]]) -> list[Citation]:
+        docs = memory.documents([n for n, _ in ranked])
+        return [Citation(docs[n].id, docs[n].version, n, s) for n, s in ranked if n in docs]
+
+    def _check_text(self, text: str) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidArgument("document text is empty")
+        limit = self.model.config.max_position_embeddings
+        n = len(self.model.tokenizer.encode(text))
+        if n + 16 > limit:  # the document template adds a few tokens
+            raise InvalidArgument(f"document is {n} tokens; this model takes at most {limit - 16}. Split it.")
+
+    def _check_top_k(self, top_k: int) -> None:
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidArgument(f"top_k must be in [1, {MAX_TOP_K}], got {top_k}")
+
+    @staticmethod
+    def _encoding(e: EncodedDocument) -> Encoding:
+        return Encoding(e.token_ids, e.keys, e.values, e.routing_keys)

@@ -1,0 +1,60 @@
+"""A namespace as the model reads it: the `msa.model.memory.Memory` interface (numbers, route, chunks,
+text by number) over a routing-index snapshot, the content K/V cache and the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from msa.kernels.route import RouteSpec
+from msa.memstore.content_cache import ContentCache
+from msa.memstore.records import Document
+from msa.memstore.routing_index import SlabView
+from msa.memstore.store import Store
+
+
+class StoreMemory:
+    """Document numbers are ordinals. Routing uses the snapshot's views only, so one question sees one
+    state of the index even while writes go on."""
+
+    def __init__(self, ns: str, views: dict[int, SlabView], cache: ContentCache, store: Store) -> None:
+        self.ns, self.views, self.cache, self.store = ns, views, cache, store
+        first = next(iter(views.values()))
+        self.numbers: list[int] = sorted(first.slot_ordinal[first.alive()].tolist())
+        self._order = torch.tensor(self.numbers, dtype=torch.int64, device=first.keys.device)
+        self._docs: dict[int, Document] = {}
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def route(self, layer: int, q: Tensor, spec: RouteSpec) -> Tensor:
+        """Scores [N] in `numbers` order."""
+        view = self.views[layer]
+        slot_scores = view.scores(q, spec)  # [slots]
+        out = torch.full((len(self.numbers),), float("-inf"), dtype=slot_scores.dtype, device=slot_scores.device)
+        alive = view.alive()
+        pos = torch.searchsorted(self._order, view.slot_ordinal[alive])
+        return out.index_copy_(0, pos, slot_scores[alive])
+
+    def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
+        """Pooled K and V [C, G, D] of the documents, ascending; one deleted since the snapshot is skipped."""
+        kv = self.cache.get(self.ns, sorted(numbers), layer)
+        view = self.views[layer]
+        if not kv:
+            empty = view.keys[:0]
+            return empty, empty
+        keys = torch.cat([kv[n][0] for n in sorted(kv)])
+        values = torch.cat([kv[n][1] for n in sorted(kv)])
+        return keys.to(view.keys.device, non_blocking=True), values.to(view.keys.device, non_blocking=True)
+
+    def documents(self, numbers: list[int]) -> dict[int, Document]:
+        """Records (text, id, version) of documents by number, fetched once per question."""
+        missing = [n for n in numbers if n not in self._docs]
+        if missing:
+            self._docs.update(self.store.by_ordinals(self.ns, missing))
+        return {n: self._docs[n] for n in numbers if n in self._docs}
+
+    def __getitem__(self, number: int) -> Document:
+        return self.documents([number])[number]

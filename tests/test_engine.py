@@ -1,0 +1,96 @@
+"""The engine over a real store and a tiny model: answers equal the in-memory model path, edits show up
+in the next query, a query keeps its snapshot during writes, bad input gets typed errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from msa.memstore.engine import Answer, Engine, WriteItem
+from msa.memstore.errors import InvalidArgument, ModelMismatch, NotFound
+from msa.model.api import MSAModel
+from msa.model.memory import Memory
+
+FACTS = ["Rex is a dog who lives in Paris. " * 3, "Anna works at a bakery in Lyon.", "The river Sena flows north.",
+         "Marta plays the cello every evening in her flat above the old cinema. " * 4]
+
+
+@pytest.fixture
+def engine(checkpoint, tmp_path):
+    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4))
+    eng = Engine.open(tmp_path / "store", model, create=True)
+    eng.store.create_namespace("n")
+    yield eng
+    eng.close()
+
+
+def answer(eng: Engine, question: str, **kw) -> Answer:
+    *_, final = eng.query("n", question, max_new_tokens=6, **kw)
+    return final
+
+
+@pytest.mark.parametrize("read_mode", ["kv", "text"])
+def test_query_equals_the_in_memory_model_path(engine, read_mode):
+    engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
+    engine.delete("n", ["f1"])  # a gap in the ordinals
+    engine.write("n", [WriteItem("Anna moved to Bordeaux last spring.", id="f1")])
+    got = answer(engine, "Where does Rex live?", top_k=2, read_mode=read_mode)
+    texts = {0: FACTS[0], 2: FACTS[2], 3: FACTS[3], 4: "Anna moved to Bordeaux last spring."}
+    model = engine.model
+    memory = Memory(model.encode_documents(list(texts.values()), numbers=list(texts)))
+    want = model.generate("Where does Rex live?", memory, top_k=2, read_mode=read_mode, max_new_tokens=6)
+    assert got.text == want.text
+    assert [c.ordinal for c in got.citations] == sorted(want.documents, key=lambda n: (
+        -dict(want.routing.ranking())[n], n))
+    by_ordinal = {0: "f0", 2: "f2", 3: "f3", 4: "f1"}
+    assert all(c.id == by_ordinal[c.ordinal] for c in got.citations)
+
+
+def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
+    engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
+    before = engine.memory("n")
+    assert before.numbers == [0, 1, 2, 3]
+    engine.delete("n", ["f0"])
+    engine.write("n", [WriteItem("A new memory about Oslo.", id="new")])
+    engine.update("n", "f2", text="The river Sena flows south.")
+    assert before.numbers == [0, 1, 2, 3]  # the snapshot taken before the writes is unchanged
+    after = engine.memory("n")
+    assert after.numbers == [1, 2, 3, 4]
+    retrieved = engine.retrieve("n", "Which river flows south?", top_k=4)
+    assert {c.id for c in retrieved} == {"f1", "f2", "f3", "new"}
+    assert next(c for c in retrieved if c.id == "f2").version == 2
+    layer = engine.store.layers[0]
+    fresh = engine.model.encode_documents(["The river Sena flows south."], numbers=[2])[0].routing_keys[layer]
+    start, end = engine.index.slabs["n", layer].span[2]
+    assert (after.views[layer].keys[start:end] == fresh).all()  # the index holds the re-encoded keys
+
+def test_reopen_gives_the_same_answers(checkpoint, tmp_path):
+    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4))
+    with_store = Engine.open(tmp_path / "s", model, create=True)
+    with_store.store.create_namespace("n")
+    with_store.write("n", [WriteItem(t) for t in FACTS])
+    first = answer(with_store, "Who plays the cello?", top_k=2)
+    with_store.close()
+    again = Engine.open(tmp_path / "s", model)
+    second = answer(again, "Who plays the cello?", top_k=2)
+    assert (first.text, first.citations) == (second.text, second.citations)
+    again.close()
+    other = MSAModel.from_pretrained(checkpoint("llama", pooling_kernel_size=4))
+    with pytest.raises(ModelMismatch):
+        Engine.open(tmp_path / "s", other)
+
+
+def test_bad_input_gets_typed_errors(engine):
+    with pytest.raises(InvalidArgument, match="empty"):
+        engine.write("n", [WriteItem("   ")])
+    with pytest.raises(InvalidArgument, match="tokens"):
+        engine.write("n", [WriteItem("word " * 5000)])
+    with pytest.raises(InvalidArgument):
+        engine.write("n", [WriteItem("ok", id="bad\nid")])
+    with pytest.raises(InvalidArgument, match="top_k"):
+        engine.retrieve("n", "q", top_k=0)
+    with pytest.raises(InvalidArgument):
+        list(engine.query("n", "  "))
+    with pytest.raises(NotFound):
+        engine.retrieve("missing", "q")
+    assert engine.store.namespace("n").documents == 0
+    assert answer(engine, "Anything?").citations == []  # an empty namespace still answers
