@@ -8,6 +8,8 @@ write fills it, once no read transaction of this process is open.
 
 from __future__ import annotations
 
+import resource
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ from msa.memstore.errors import (
     InvalidArgument,
     ModelMismatch,
     NotFound,
+    StoreError,
     StoreFull,
     VersionConflict,
 )
@@ -126,10 +129,23 @@ class Store:
                 except lmdb.MapFullError:
                     self._grow()
                 except lmdb.Error as e:
-                    if _disk_full(e):
-                        raise StoreFull(f"{self.path}: the disk is full ({e}); free space, then retry. "
-                                        "The store is still readable.") from e
-                    raise
+                    if self._out_of_space(e):
+                        raise StoreFull(f"{self.path}: no space left to write ({e}); free disk space, then "
+                                        "retry. The store is still readable.") from e
+                    raise StoreError(f"{self.path}: the write failed and was rolled back ({e}); check the disk "
+                                     "and run `msa check`") from e
+
+    def _out_of_space(self, e: lmdb.Error) -> bool:
+        """ENOSPC, EFBIG or EDQUOT; LMDB reports a short write at commit as EIO, so an I/O error counts
+        when the disk is nearly full or the data file is at the process's file size limit."""
+        if any(m in str(e) for m in ("No space left", "File too large", "quota")):
+            return True
+        if "Input/output error" not in str(e):
+            return False
+        disk = shutil.disk_usage(self.path)
+        size = (self.path / "data.mdb").stat().st_size
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return disk.free < 64 << 20 or (limit != resource.RLIM_INFINITY and size + (1 << 20) >= limit)
 
     def _grow(self) -> None:
         size = self.env.info()["map_size"]
@@ -560,9 +576,6 @@ class Store:
         return out
 
 
-def _disk_full(e: lmdb.Error) -> bool:
-    """ENOSPC, EFBIG (a file size limit) or EDQUOT, as LMDB reports them."""
-    return isinstance(e, lmdb.DiskError) or any(m in str(e) for m in ("No space left", "File too large", "quota"))
 
 
 def _page_size(page_size: int) -> int:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from msa.memstore.store import Store
-from tests.store_helpers import BINDING
+from tests.store_helpers import BINDING, doc
 
 TRIALS = 20
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +48,16 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
             missing = [i for i in acked if i not in present]
             assert not missing, f"trial {trial}: acknowledged but lost: {missing[:5]}"
             assert store.namespace("crash").documents == len(present)
+
+
+def test_a_full_disk_is_a_typed_error_and_the_store_stays_readable(tmp_path):
+    """A file size limit (RLIMIT_FSIZE) stands in for a full disk: LMDB's write fails at commit."""
+    done = subprocess.run([sys.executable, "-m", "tests.disk_full_writer", str(tmp_path / "s")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    full, read = done.stdout.splitlines()
+    assert full.startswith("FULL") and "no space left" in full
+    assert read == "READ kept 0"  # readable, and `check` finds nothing wrong, in the same process
+    with Store(tmp_path / "s", BINDING) as store:
+        assert store.check() == [] and store.get("n", "first").text == "kept"
+        store.write("n", [doc("after", "fits again")])  # writable once there is room
