@@ -65,7 +65,7 @@ def _shuffle(data: bytes, itemsize: int) -> bytes:
     return np.frombuffer(data, np.uint8).reshape(-1, itemsize).T.tobytes()
 
 
-def encode(tensor: torch.Tensor, codec: Codec = Codec.SHUFFLE_ZSTD, level: int = 3) -> bytes:
+def encode(tensor: torch.Tensor, codec: Codec = Codec.ZSTD, level: int = 3) -> bytes:
     """tensor (any shape, a supported dtype, any device) -> blob bytes."""
     if tensor.dtype not in _DTYPE_CODE:
         raise InvalidArgument(f"dtype {tensor.dtype} cannot be stored; use one of {DTYPES}")

@@ -69,7 +69,7 @@ class Store:
     model is refused (`ModelMismatch`) before anything is written; maintenance may pass `binding=None`."""
 
     def __init__(self, path: str | Path, binding: ModelBinding | None = None, create: bool = False,
-                 map_size: int = 1 << 30, max_map_size: int = 1 << 40, codec: blob.Codec = blob.Codec.SHUFFLE_ZSTD,
+                 map_size: int = 1 << 30, max_map_size: int = 1 << 40, codec: blob.Codec = blob.Codec.ZSTD,
                  readonly: bool = False) -> None:
         self.path = Path(path)
         exists = (self.path / "data.mdb").exists()
