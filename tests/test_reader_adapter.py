@@ -139,7 +139,7 @@ def test_training_steps_lower_the_reading_loss(checkpoint):
         loss.backward()
         opt.step()
         first = first if first is not None else float(loss.detach())
-    assert float(loss) < first
+    assert float(loss.detach()) < first
 
 
 def test_cli_train_reader_writes_an_adapter(checkpoint, tmp_path):

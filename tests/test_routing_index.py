@@ -152,3 +152,41 @@ def test_empty_namespace_and_drop(tmp_path):
         assert index.topk("n", LAYERS[0], query(1), 4)[0] == [0]
         index.drop("n")
         assert not index.slabs
+
+
+def test_snapshots_during_writes_never_see_half_a_batch(tmp_path):
+    """A writer commits batches of 3 and patches the index while another thread takes snapshots: every
+    snapshot holds whole batches only, the same documents on every layer."""
+    import threading
+
+    with open_store(tmp_path / "s") as store:
+        store.create_namespace("n")
+        index = RoutingIndex(store, compact_ratio=0.2)
+        index.view("n", LAYERS[0])
+        done, seen, errors = threading.Event(), [], []
+
+        def writer() -> None:
+            for b in range(40):
+                docs = [doc(f"b{b}-{j}", "v" * (b + j + 1), seed=b * 3 + j) for j in range(3)]
+                results = store.write("n", docs)
+                index.patch("n", {r.ordinal: dict(d.encoding.routing_keys) for r, d in zip(results, docs, strict=True)},
+                            [])
+                if b % 5 == 4:  # and delete a whole earlier batch now and then
+                    gone = store.delete("n", [f"b{b - 4}-{j}" for j in range(3)])
+                    index.patch("n", {}, [d.ordinal for d in gone])
+            done.set()
+
+        def reader() -> None:
+            while not done.is_set():
+                views = index.snapshot("n")
+                alive = [sorted(v.slot_ordinal[v.alive()].tolist()) for v in views.values()]
+                if any(a != alive[0] for a in alive) or len(alive[0]) % 3:
+                    errors.append(alive)
+                seen.append(len(alive[0]))
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and len(set(seen)) > 3

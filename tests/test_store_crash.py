@@ -3,51 +3,19 @@ leaves no partial one."""
 
 from __future__ import annotations
 
-import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from msa.memstore.store import Store
+from tests.crash_writer import run_trials
 from tests.store_helpers import BINDING, doc
 
-TRIALS = 20
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_acknowledged_writes_survive_kill_9(tmp_path):
-    rng = random.Random(0)
-    path = tmp_path / "store"
-    acked: list[str] = []
-    for trial in range(TRIALS):
-        child = subprocess.Popen([sys.executable, "-m", "tests.crash_writer", str(path), str(trial)], cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        target = rng.randint(1, 40)
-        lines = []
-        while len(lines) < target:
-            line = child.stdout.readline()
-            if not line:
-                raise AssertionError(f"writer exited early: {child.stderr.read()}")
-            lines.append(line.strip())
-        time.sleep(rng.uniform(0, 0.05))  # kill somewhere inside a later write
-        os.kill(child.pid, signal.SIGKILL)
-        rest, _ = child.communicate()
-        acked += lines + rest.split()  # ids printed before the kill were acknowledged
-        with Store(path, BINDING) as store:
-            assert store.check() == [], f"trial {trial}"
-            docs, token = [], ""
-            while True:
-                page, token = store.list("crash", page_size=1000, page_token=token)
-                docs += page
-                if not token:
-                    break
-            present = {d.id for d in docs}
-            missing = [i for i in acked if i not in present]
-            assert not missing, f"trial {trial}: acknowledged but lost: {missing[:5]}"
-            assert store.namespace("crash").documents == len(present)
+    assert run_trials(tmp_path / "store", trials=20) > 20
 
 
 def test_a_full_disk_is_a_typed_error_and_the_store_stays_readable(tmp_path):
