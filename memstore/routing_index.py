@@ -5,7 +5,7 @@ ordinal of each slot. Writes append rows; deletes and updates mark old rows dead
 slab is compacted once dead rows pass `compact_ratio`. Every change publishes a new immutable
 `SlabView`: appends only touch rows past the views already handed out, so a query holding views keeps
 one consistent state while writes go on. Slabs load from the store on first use and are evicted least
-recently used when their bytes pass the device budget.
+recently used (a namespace's layers together) when their bytes pass the device budget.
 """
 
 from __future__ import annotations
@@ -135,61 +135,59 @@ class Slab:
 
 
 class RoutingIndex:
-    """Slabs of one store, loaded on first use, patched after every committed change, LRU-evicted."""
+    """Slabs of one store, a namespace's layers together: loaded on first use in one read transaction
+    (so its layers agree), patched after every committed change, evicted least recently used."""
 
     def __init__(self, store: Store, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 budget_bytes: int = 8 << 30, compact_ratio: float = 0.25, page: int = 1024) -> None:
+                 budget_bytes: int = 8 << 30, compact_ratio: float = 0.25) -> None:
         self.store, self.device, self.dtype = store, torch.device(device), dtype
-        self.budget, self.compact_ratio, self.page = budget_bytes, compact_ratio, page
-        self.slabs: OrderedDict[tuple[str, int], Slab] = OrderedDict()  # least recently used first
+        self.budget, self.compact_ratio = budget_bytes, compact_ratio
+        self.spaces: OrderedDict[str, dict[int, Slab]] = OrderedDict()  # least recently used first
         self.lock = threading.RLock()
-
-    def view(self, ns: str, layer: int) -> SlabView:
-        with self.lock:
-            key = (ns, layer)
-            if key not in self.slabs:
-                self.slabs[key] = self._load(ns, layer)
-            self.slabs.move_to_end(key)
-            self._evict(keep=key)
-            return self.slabs[key].view
 
     def snapshot(self, ns: str) -> dict[int, SlabView]:
         """Views of every router layer of a namespace, taken together (one consistent state)."""
         with self.lock:
-            return {layer: self.view(ns, layer) for layer in self.store.layers}
+            if ns not in self.spaces:
+                self.spaces[ns] = self._load(ns)
+            self.spaces.move_to_end(ns)
+            self._evict(keep=ns)
+            return {layer: slab.view for layer, slab in self.spaces[ns].items()}
+
+    def view(self, ns: str, layer: int) -> SlabView:
+        return self.snapshot(ns)[layer]
 
     def topk(self, ns: str, layer: int, q: Tensor, k: int) -> tuple[list[int], list[float]]:
         return self.view(ns, layer).topk(q, k)
 
     def patch(self, ns: str, added: dict[int, dict[int, Tensor]], removed: list[int]) -> None:
-        """After a commit: `added` maps ordinal -> {layer: routing keys}; loaded slabs only (the others
-        read the committed state when they load)."""
+        """After a commit: `added` maps ordinal -> {layer: routing keys}. Only a loaded namespace is
+        patched (the others read the committed state when they load); replacing is idempotent, so a
+        load that already saw the commit stays right."""
         with self.lock:
-            for (space, layer), slab in self.slabs.items():
-                if space == ns:
-                    slab.apply([(o, per_layer[layer]) for o, per_layer in added.items()], removed)
+            for layer, slab in self.spaces.get(ns, {}).items():
+                slab.apply([(o, per_layer[layer]) for o, per_layer in added.items()], removed)
             self._evict()
 
     def drop(self, ns: str) -> None:
         with self.lock:
-            for key in [k for k in self.slabs if k[0] == ns]:
-                del self.slabs[key]
+            self.spaces.pop(ns, None)
 
     @property
     def resident_bytes(self) -> int:
-        return sum(s.view.nbytes for s in self.slabs.values())
+        return sum(s.view.nbytes for slabs in self.spaces.values() for s in slabs.values())
 
-    def _load(self, ns: str, layer: int) -> Slab:
-        slab = Slab(self.device, self.dtype, self.compact_ratio)
-        after = -1
-        while page := self.store.routing_keys(ns, layer, after=after, limit=self.page):  # a transaction per page
-            slab.apply(page, [])
-            after = page[-1][0]
-        return slab
+    def _load(self, ns: str) -> dict[int, Slab]:
+        slabs = {}
+        for layer, rows in self.store.namespace_routing_keys(ns).items():
+            slabs[layer] = Slab(self.device, self.dtype, self.compact_ratio)
+            if rows:
+                slabs[layer].apply(rows, [])
+        return slabs
 
-    def _evict(self, keep: tuple[str, int] | None = None) -> None:
-        while self.resident_bytes > self.budget and len(self.slabs) > 1:
-            oldest = next(iter(self.slabs))
+    def _evict(self, keep: str | None = None) -> None:
+        while self.resident_bytes > self.budget and len(self.spaces) > 1:
+            oldest = next(iter(self.spaces))
             if oldest == keep:
                 break
-            del self.slabs[oldest]
+            del self.spaces[oldest]

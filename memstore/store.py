@@ -435,6 +435,26 @@ class Store:
 
         return self._read(op)
 
+    def namespace_routing_keys(self, ns: str) -> dict[int, list[tuple[int, torch.Tensor]]]:
+        """Every router layer's (ordinal, routing keys [C, G, D]) of a namespace, read in one transaction
+        so the layers agree (what the routing index loads)."""
+
+        def op(txn) -> dict[int, list[tuple[int, torch.Tensor]]]:
+            self._namespace(txn, ns)
+            out = {}
+            for layer in self.layers:
+                prefix = blob_prefix(ns, KEY_ROUTING, layer)
+                cur = txn.cursor(db=self.db["blobs"])
+                found = cur.set_range(prefix)
+                rows = []
+                while found and cur.key().startswith(prefix):
+                    rows.append((int.from_bytes(cur.key()[len(prefix):], "big"), blob.decode(cur.value())))
+                    found = cur.next()
+                out[layer] = rows
+            return out
+
+        return self._read(op)
+
     # -- maintenance -------------------------------------------------------------------------------
     def check(self, progress: Callable[[int], None] | None = None) -> list[str]:
         """Verify every document's records and blobs (presence, header, checksum, chunk count);

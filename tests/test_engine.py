@@ -60,7 +60,7 @@ def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
     assert next(c for c in retrieved if c.id == "f2").version == 2
     layer = engine.store.layers[0]
     fresh = engine.model.encode_documents(["The river Sena flows south."], numbers=[2])[0].routing_keys[layer]
-    start, end = engine.index.slabs["n", layer].span[2]
+    start, end = engine.index.spaces["n"][layer].span[2]
     assert (after.views[layer].keys[start:end] == fresh).all()  # the index holds the re-encoded keys
 
 def test_reopen_gives_the_same_answers(checkpoint, tmp_path):

@@ -134,11 +134,12 @@ def test_eviction_keeps_the_budget_and_reloads(tmp_path):
             store.create_namespace(ns)
             store.write(ns, [doc(f"d{i}", "y" * random.Random(i).randint(1, 60), seed=i) for i in range(20)])
         index = RoutingIndex(store)
-        one = index.view("a", LAYERS[0]).nbytes
+        index.snapshot("a")
+        one = index.resident_bytes  # every layer of one namespace
         index.budget = int(one * 2.5)
         q = query(7)
         results = {ns: index.topk(ns, LAYERS[0], q, 4) for ns in ("a", "b", "c")}
-        assert index.resident_bytes <= index.budget and ("a", LAYERS[0]) not in index.slabs
+        assert index.resident_bytes <= index.budget and "a" not in index.spaces
         assert index.topk("a", LAYERS[0], q, 4) == results["a"]  # reloaded from the store
 
 
@@ -151,7 +152,7 @@ def test_empty_namespace_and_drop(tmp_path):
         index.patch("n", {written[0].ordinal: dict(doc("a", seed=2).encoding.routing_keys)}, [])
         assert index.topk("n", LAYERS[0], query(1), 4)[0] == [0]
         index.drop("n")
-        assert not index.slabs
+        assert not index.spaces
 
 
 def test_snapshots_during_writes_never_see_half_a_batch(tmp_path):
