@@ -56,5 +56,9 @@ class StoreMemory:
             self._docs.update(self.store.by_ordinals(self.ns, missing))
         return {n: self._docs[n] for n in numbers if n in self._docs}
 
+    def __contains__(self, number: int) -> bool:
+        """Still stored (a document deleted after the snapshot is not)."""
+        return number in self.documents([number])
+
     def __getitem__(self, number: int) -> Document:
         return self.documents([number])[number]

@@ -129,7 +129,8 @@ class MSAModel:
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
         scope = nullcontext
         if read_mode == "text":
-            read = [n for n, _ in routing.ranking(aggregate)[:top_k]][::-1]  # best last
+            # best last; a store-backed memory may have lost a document since its snapshot: skip it
+            read = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory][::-1]
             cache, logits, position = self._read_prefill(question, [(n, memory[n].text) for n in read])
             n_prompt, scope = position, self.reading
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)

@@ -57,6 +57,9 @@ class Memory:
     def __len__(self) -> int:
         return len(self._docs)
 
+    def __contains__(self, number: int) -> bool:
+        return number in self._docs
+
     def __getitem__(self, number: int) -> EncodedDocument:
         return self._docs[number]
 

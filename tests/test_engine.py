@@ -63,6 +63,18 @@ def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
     start, end = engine.index.spaces["n"][layer].span[2]
     assert (after.views[layer].keys[start:end] == fresh).all()  # the index holds the re-encoded keys
 
+def test_a_document_deleted_after_the_snapshot_is_skipped(engine):
+    engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
+    memory = engine.memory("n")
+    engine.delete("n", ["f0", "f3"])
+    for read_mode in ("text", "kv"):
+        result = engine.model.generate("Where does Rex live?", memory, top_k=4, read_mode=read_mode,
+                                       max_new_tokens=4)
+        assert result.stop_reason in ("stop", "length")
+        if read_mode == "text":  # reads only what is still stored
+            assert result.documents and not {0, 3} & set(result.documents)
+
+
 def test_reopen_gives_the_same_answers(checkpoint, tmp_path):
     model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4))
     with_store = Engine.open(tmp_path / "s", model, create=True)
