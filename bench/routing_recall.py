@@ -1,7 +1,7 @@
 """Routing recall@k on held-out generated memories: trained routers vs attention-derived routers vs
 MiniLM-L6 sentence embeddings with exact cosine search, over the same stores.
 
-    python bench/routing_recall.py [--checkpoint PATH ...] [--memories 100 1000] [--questions 200]
+    python bench/routing_recall.py [--checkpoint PATH ...] [--memories 100 1000] [--questions 200] [--device cuda]
 
 Held-out memories use relations, templates and names that router training never sees. Recall@k =
 share of questions with a gold memory in the top k of the ranking aggregated over router layers (what
@@ -33,8 +33,8 @@ def recall_from_rankings(rankings: list[list[int]], ds: Dataset) -> list[float]:
             / len(ds.examples) for k in KS]
 
 
-def msa_rankings(path: Path, ds: Dataset) -> list[list[int]]:
-    model = MSAModel.from_pretrained(path)
+def msa_rankings(path: Path, ds: Dataset, device: str = "cpu") -> list[list[int]]:
+    model = MSAModel.from_pretrained(path, device=device)
     memory = Memory(model.encode_documents(ds.memories))
     return [[n for n, _ in model.route(e.question, memory, read_mode="text", mode="clean").ranking()]
             for e in ds.examples]
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--memories", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--no-minilm", action="store_true")
+    ap.add_argument("--device", default="cpu", help="where the MSA checkpoints run (MiniLM runs on CPU)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = args.checkpoint
@@ -78,7 +79,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|")
         for n in args.memories:
             ds, _ = make_dataset("heldout", n, args.questions, seed=7)
-            rows = [(p.name, msa_rankings, p) for p in checkpoints]
+            rows = [(p.name, lambda path, d: msa_rankings(path, d, args.device), p) for p in checkpoints]
             if not args.no_minilm:
                 rows.append(("MiniLM-L6 exact cosine", lambda _, d: minilm_rankings(d), None))
             rows.append(("random", lambda _, d: [torch.randperm(len(d.memories)).tolist() for _ in d.examples], None))
