@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from msa.cli.maintenance import backup_cmd, check_cmd, compact_cmd, restore_cmd, stats_cmd
 from msa.cli.model import model
 from msa.cli.train_reader import train_reader_cmd
 from msa.cli.train_router import train_router
@@ -24,3 +25,5 @@ def cli(verbose: int) -> None:
 model.add_command(train_router)
 model.add_command(train_reader_cmd)
 cli.add_command(model)
+for command in (check_cmd, stats_cmd, backup_cmd, restore_cmd, compact_cmd):
+    cli.add_command(command)

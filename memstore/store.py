@@ -460,7 +460,7 @@ class Store:
         """Verify every document's records and blobs (presence, header, checksum, chunk count);
         -> problems found, empty when the store is sound. Reads one namespace page at a time."""
         problems = []
-        for space in self._all_namespaces():
+        for space in self.all_namespaces():
             after = -1
             while True:
                 page = self._read(lambda txn, a=after, s=space.name: self._check_page(txn, s, a, problems))
@@ -543,7 +543,7 @@ class Store:
         return target
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _all_namespaces(self) -> list[Namespace]:
+    def all_namespaces(self) -> list[Namespace]:
         out, token = [], ""
         while True:
             page, token = self.list_namespaces(1000, token)
