@@ -422,18 +422,7 @@ class Store:
                      ) -> list[tuple[int, torch.Tensor]]:
         """A page of (ordinal, routing keys [C, G, D]) of one layer in ordinal order, ordinals > `after`
         (page through a namespace without holding a transaction between pages)."""
-        prefix = blob_prefix(ns, KEY_ROUTING, layer)
-
-        def op(txn) -> list[tuple[int, torch.Tensor]]:
-            cur = txn.cursor(db=self.db["blobs"])
-            found = cur.set_range(blob_key(ns, KEY_ROUTING, layer, after + 1))
-            out = []
-            while found and cur.key().startswith(prefix) and len(out) < limit:
-                out.append((int.from_bytes(cur.key()[len(prefix):], "big"), blob.decode(cur.value())))
-                found = cur.next()
-            return out
-
-        return self._read(op)
+        return self._read(lambda txn: self._routing_rows(txn, ns, layer, after, limit))
 
     def namespace_routing_keys(self, ns: str) -> dict[int, list[tuple[int, torch.Tensor]]]:
         """Every router layer's (ordinal, routing keys [C, G, D]) of a namespace, read in one transaction
@@ -441,19 +430,20 @@ class Store:
 
         def op(txn) -> dict[int, list[tuple[int, torch.Tensor]]]:
             self._namespace(txn, ns)
-            out = {}
-            for layer in self.layers:
-                prefix = blob_prefix(ns, KEY_ROUTING, layer)
-                cur = txn.cursor(db=self.db["blobs"])
-                found = cur.set_range(prefix)
-                rows = []
-                while found and cur.key().startswith(prefix):
-                    rows.append((int.from_bytes(cur.key()[len(prefix):], "big"), blob.decode(cur.value())))
-                    found = cur.next()
-                out[layer] = rows
-            return out
+            return {layer: self._routing_rows(txn, ns, layer) for layer in self.layers}
 
         return self._read(op)
+
+    def _routing_rows(self, txn, ns: str, layer: int, after: int = -1, limit: int | None = None
+                      ) -> list[tuple[int, torch.Tensor]]:
+        prefix = blob_prefix(ns, KEY_ROUTING, layer)
+        cur = txn.cursor(db=self.db["blobs"])
+        found = cur.set_range(blob_key(ns, KEY_ROUTING, layer, after + 1))
+        out = []
+        while found and cur.key().startswith(prefix) and (limit is None or len(out) < limit):
+            out.append((int.from_bytes(cur.key()[len(prefix):], "big"), blob.decode(cur.value())))
+            found = cur.next()
+        return out
 
     # -- maintenance -------------------------------------------------------------------------------
     def check(self, progress: Callable[[int], None] | None = None) -> list[str]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -147,7 +148,7 @@ class MSAModel:
                                       torch.arange(len(ids), device=self.device), CachedMixer(cache))[-1]
         return cache, logits, len(ids)
 
-    def _tokens(self, steps: Iterator[int | str], finish) -> Iterator[Token | GenerationResult]:
+    def _tokens(self, steps: Iterator[int | str], finish: Callable[[str, list[int], str], Any]) -> Iterator[Any]:
         """Stream decoded ids as `Token`s, then `finish(text, ids, stop_reason)`."""
         text, out_ids, reason, pending = TextStream(self.tokenizer), [], "length", None
         for item in steps:
