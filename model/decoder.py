@@ -130,6 +130,37 @@ def segment_mask(segments: Tensor, prefix: int = 0) -> Tensor:
     return torch.cat([torch.ones(t, prefix, dtype=torch.bool, device=segments.device), local], dim=1)
 
 
+class PackedCausal:
+    """Causal attention within each document of a packed sequence: q [T, H, D], k/v [T, G, D] -> [T, H, D].
+
+    Padded: documents are scattered into a [docs, longest, ...] batch for one fused causal SDPA call
+    (right padding cannot reach a real token under a causal mask), memory linear in tokens, and it has
+    a backward; the GPU path. Otherwise a call per document, which does the least work on a CPU.
+    """
+
+    def __init__(self, cu_seqlens: Tensor, padded: bool | None = None) -> None:
+        lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+        self.padded = cu_seqlens.is_cuda if padded is None else padded
+        if self.padded:
+            self.docs, self.longest = len(lengths), int(lengths.max())
+            doc = torch.repeat_interleave(torch.arange(self.docs, device=lengths.device), lengths)  # [T]
+            offset = torch.arange(len(doc), device=lengths.device) - cu_seqlens[doc]
+            self.slot = doc * self.longest + offset  # [T]: each token's row in the padded batch
+        else:
+            self.bounds = list(zip(cu_seqlens[:-1].tolist(), cu_seqlens[1:].tolist(), strict=True))
+
+    def __call__(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+        if not self.padded:
+            return torch.cat([attend(q[a:b], k[a:b], v[a:b], scale) for a, b in self.bounds])
+        out = F.scaled_dot_product_attention(*(self._pad(x) for x in (q, k, v)), is_causal=True, scale=scale,
+                                             enable_gqa=True)  # [docs, H, longest, D]
+        return out.transpose(1, 2).flatten(0, 1)[self.slot]
+
+    def _pad(self, x: Tensor) -> Tensor:  # [T, heads, D] -> [docs, heads, longest, D]
+        batch = x.new_zeros(self.docs * self.longest, *x.shape[1:]).index_copy(0, self.slot, x)
+        return batch.view(self.docs, self.longest, *x.shape[1:]).transpose(1, 2)
+
+
 class Mixer(Protocol):
     """Computes one layer's attention output [T, H, D] from its normalised hidden state h [T, hidden]."""
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from msa.kernels.chunk_pool import chunk_pool
 from msa.model.config import MSAParams
-from msa.model.decoder import Attention, CachedMixer, KVCache, Rope, Transformer, attend, segment_mask
+from msa.model.decoder import Attention, CachedMixer, KVCache, PackedCausal, Rope, Transformer
 from msa.model.memory import EncodedDocument
 from msa.model.prompts import TEMPLATE_HEAD, document_text
 from msa.model.tokenizer import Tokenizer
@@ -26,13 +26,7 @@ class DocumentMixer:
 
     def __init__(self, cu_seqlens: Tensor, msa: MSAParams, store_layers: tuple[int, ...] | None = None) -> None:
         self.cu_seqlens = cu_seqlens
-        self.bounds = list(zip(cu_seqlens[:-1].tolist(), cu_seqlens[1:].tolist(), strict=True))
-        # On a GPU one masked call beats a launch per document; on CPU the per-document loop does less work.
-        self.mask = None
-        if cu_seqlens.is_cuda:
-            lengths = cu_seqlens[1:] - cu_seqlens[:-1]
-            self.mask = segment_mask(torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device),
-                                                             lengths))
+        self.attend = PackedCausal(cu_seqlens)
         self.msa = msa
         self.store_layers = set(msa.router_layers if store_layers is None else store_layers)
         # layer -> pooled (K, V, routing K), each [C, G, D] over all packed documents
@@ -41,10 +35,7 @@ class DocumentMixer:
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         q, k, v = attn.project(h, rope)  # [T, H, D], [T, G, D], [T, G, D]
-        if self.mask is not None:
-            out = attend(q, k, v, attn.scale, self.mask)
-        else:
-            out = torch.cat([attend(q[a:b], k[a:b], v[a:b], attn.scale) for a, b in self.bounds])
+        out = self.attend(q, k, v, attn.scale)
         if layer in self.store_layers:
             # Without decoupled routers the pooled attention key is the routing key (spec 2.3).
             rk = attn.routing_key(h) if self.msa.decouple_router else k
@@ -87,21 +78,22 @@ def encode_batch(model: Transformer, token_ids: list[list[int]]) -> tuple[Docume
 
 def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbers: list[int],
                      max_batch_tokens: int = 16384) -> list[EncodedDocument]:
-    """Encode documents packed into forwards of at most `max_batch_tokens` (a longer one goes alone)."""
+    """Encode documents packed into forwards of at most `max_batch_tokens` (a longer one goes alone),
+    shortest first so that each forward holds documents of similar length (little padding on a GPU)."""
     if len(texts) != len(numbers):
         raise ValueError(f"{len(texts)} texts but {len(numbers)} document numbers")
     rendered = [tok.encode(document_text(n, t)) for n, t in zip(numbers, texts, strict=True)]
-    out: list[EncodedDocument] = []
-    for start, end in token_batches(rendered, max_batch_tokens):
-        mixer, cu_chunks = encode_batch(model, rendered[start:end])
-        for i in range(end - start):
-            a, b = int(cu_chunks[i]), int(cu_chunks[i + 1])
-            doc = EncodedDocument(number=numbers[start + i], text=texts[start + i],
-                                  token_ids=rendered[start + i])
+    order = sorted(range(len(texts)), key=lambda i: len(rendered[i]))
+    out: list[EncodedDocument | None] = [None] * len(texts)
+    for start, end in token_batches([rendered[i] for i in order], max_batch_tokens):
+        mixer, cu_chunks = encode_batch(model, [rendered[i] for i in order[start:end]])
+        for j, i in enumerate(order[start:end]):
+            a, b = int(cu_chunks[j]), int(cu_chunks[j + 1])
+            doc = EncodedDocument(number=numbers[i], text=texts[i], token_ids=rendered[i])
             for layer, (pk, pv, prk) in mixer.pooled.items():
                 doc.keys[layer], doc.values[layer] = pk[a:b].clone(), pv[a:b].clone()
                 doc.routing_keys[layer] = prk[a:b].clone()
-            out.append(doc)
+            out[i] = doc
     return out
 
 

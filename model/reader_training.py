@@ -9,22 +9,21 @@ only; the examples of a step are packed into one sequence.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 from msa.model.api import MSAModel
-from msa.model.decoder import Attention, Rope, attend
+from msa.model.decoder import Attention, PackedCausal, Rope
 from msa.model.prompts import text_mode_prompt
 from msa.model.reader_adapter import FILE, ReaderAdapter
 from msa.model.synthetic import Dataset, make_dataset
@@ -132,49 +131,25 @@ def batches(model: MSAModel, examples: list[ReaderExample], batch_tokens: int
 
 
 class PackedCausalMixer:
-    """Causal attention within each example of a packed sequence. CUDA: a compiled FlexAttention block
-    mask (memory linear in length, one kernel for the batch); CPU (no FlexAttention backward): a loop."""
+    """Causal attention within each example of a packed training batch."""
 
-    def __init__(self, segments: Tensor) -> None:  # segments [T]: example id per token, contiguous
-        self.segments = segments
-        if segments.is_cuda:
-            def same_example_causal(b, h, q, kv):
-                return (segments[q] == segments[kv]) & (q >= kv)
-
-            t = segments.shape[0]
-            self.block_mask = create_block_mask(same_example_causal, None, None, t, t, device=segments.device)
-        else:
-            ends = [*torch.nonzero(segments[1:] != segments[:-1]).flatten().add(1).tolist(), len(segments)]
-            self.bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+    def __init__(self, cu_seqlens: Tensor) -> None:
+        self.attend = PackedCausal(cu_seqlens)
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
-        q, k, v = attn.project(h, rope)  # [T, H, D], [T, G, D], [T, G, D]
-        if not self.segments.is_cuda:
-            return torch.cat([attend(q[a:b], k[a:b], v[a:b], attn.scale) for a, b in self.bounds])
-        q, k, v = (x.transpose(0, 1)[None] for x in (q, k, v))  # [1, heads, T, D]
-        out = _compiled_flex()(q, k, v, block_mask=self.block_mask, scale=attn.scale, enable_gqa=True)
-        return out[0].transpose(0, 1)  # [T, H, D]
+        return self.attend(*attn.project(h, rope), attn.scale)
 
 
-@cache
-def _compiled_flex() -> Callable:
-    return torch.compile(flex_attention, dynamic=False)
-
-
-def reading_loss(model: MSAModel, batch: list[tuple[list[int], list[int]]], length: int | None = None) -> Tensor:
-    """Mean cross-entropy over the answer tokens of the batch, all examples in one packed forward;
-    `length` pads the packed sequence to a fixed size (one compiled kernel for every step)."""
+def reading_loss(model: MSAModel, batch: list[tuple[list[int], list[int]]]) -> Tensor:
+    """Mean cross-entropy over the answer tokens of the batch, all examples in one packed forward."""
     device = model.device
     ids = [t for ids, _ in batch for t in ids]
     labels = [t for _, labels in batch for t in [*labels[1:], IGNORE]]  # token t predicts t + 1 of its example
-    segments = [i for i, (ids_i, _) in enumerate(batch) for _ in ids_i]
     positions = [p for ids_i, _ in batch for p in range(len(ids_i))]
-    pad = max(0, (length or 0) - len(ids))
-    ids, labels = ids + [0] * pad, labels + [IGNORE] * pad
-    segments, positions = segments + [len(batch)] * pad, positions + list(range(pad))
+    cu_seqlens = torch.tensor([0, *itertools.accumulate(len(ids_i) for ids_i, _ in batch)], device=device)
     y = torch.tensor(labels, device=device)
     keep = y != IGNORE
-    mixer = PackedCausalMixer(torch.tensor(segments, device=device))
+    mixer = PackedCausalMixer(cu_seqlens)
     hidden = model.transformer.hidden_states(torch.tensor(ids, device=device), torch.tensor(positions, device=device),
                                              mixer)  # [T, hidden]
     logits = model.transformer.lm_head(hidden[keep]).float()  # [A, V]
@@ -232,7 +207,7 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
     loss = float("nan")
     for step in range(cfg.steps):
         with adapter.active(), amp:
-            value = reading_loss(model, next(stream), cfg.batch_tokens)
+            value = reading_loss(model, next(stream))
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(list(adapter.parameters()), 1.0)

@@ -25,6 +25,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request) -> str:
+    """Runs a test on the CPU and, where there is one, again on the GPU."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Callable[..., Path]:
     """checkpoint(family, dtype="float32", preset="tiny", seed=0, **msa_overrides) -> directory (cached)."""

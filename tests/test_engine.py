@@ -15,8 +15,8 @@ FACTS = ["Rex is a dog who lives in Paris. " * 3, "Anna works at a bakery in Lyo
 
 
 @pytest.fixture
-def engine(checkpoint, tmp_path):
-    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4))
+def engine(checkpoint, tmp_path, device):
+    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4), device=device)
     eng = Engine.open(tmp_path / "store", model, create=True)
     eng.store.create_namespace("n")
     yield eng
@@ -75,8 +75,8 @@ def test_a_document_deleted_after_the_snapshot_is_skipped(engine):
             assert result.documents and not {0, 3} & set(result.documents)
 
 
-def test_reopen_gives_the_same_answers(checkpoint, tmp_path):
-    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4))
+def test_reopen_gives_the_same_answers(checkpoint, tmp_path, device):
+    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4), device=device)
     with_store = Engine.open(tmp_path / "s", model, create=True)
     with_store.store.create_namespace("n")
     with_store.write("n", [WriteItem(t) for t in FACTS])
@@ -86,7 +86,7 @@ def test_reopen_gives_the_same_answers(checkpoint, tmp_path):
     second = answer(again, "Who plays the cello?", top_k=2)
     assert (first.text, first.citations) == (second.text, second.citations)
     again.close()
-    other = MSAModel.from_pretrained(checkpoint("llama", pooling_kernel_size=4))
+    other = MSAModel.from_pretrained(checkpoint("llama", pooling_kernel_size=4), device=device)
     with pytest.raises(ModelMismatch):
         Engine.open(tmp_path / "s", other)
 

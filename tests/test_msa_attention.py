@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from msa.model.api import MSAModel
-from msa.model.decoder import Attention, KVCache, Rope, attend
+from msa.model.decoder import Attention, KVCache, PackedCausal, Rope, attend
 from msa.model.memory import Memory
 from msa.model.prompts import question_tokens
 from msa.model.routing import RoutedPrefillMixer, route_spec
@@ -156,3 +156,32 @@ def test_attend_is_bottom_right_causal():
     for i in range(3):  # query i sees keys 0 .. 4 + i
         ref = attend(q[i:i + 1], k[: 5 + i], v[: 5 + i], 8 ** -0.5)
         assert rel_err(out[i:i + 1], ref) <= 1e-6
+
+
+def packed_reference(q, k, v, scale, lengths):
+    """float64, one document at a time, GQA by repeating each key head over its query heads."""
+    out, start = [], 0
+    for n in lengths:
+        qd, kd, vd = (x[start:start + n].double() for x in (q, k, v))
+        kd, vd = (x.repeat_interleave(q.shape[1] // k.shape[1], dim=1) for x in (kd, vd))
+        scores = torch.einsum("qhd,khd->hqk", qd, kd) * scale
+        scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+        out.append(torch.einsum("hqk,khd->qhd", scores.softmax(-1), vd))
+        start += n
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_packed_causal_matches_a_float64_reference(padded):
+    gen = torch.Generator().manual_seed(11)
+    lengths = [5, 1, 33, 2, 17]
+    t = sum(lengths)
+    q = torch.randn(t, 6, 16, generator=gen, requires_grad=True)
+    k, v = (torch.randn(t, 2, 16, generator=gen, requires_grad=True) for _ in range(2))
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    out = PackedCausal(cu, padded=padded)(q, k, v, 0.25)
+    want = packed_reference(q, k, v, 0.25, lengths)
+    assert rel_err(out.detach(), want.detach()) <= 1e-5
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    wants = torch.autograd.grad(want.square().sum(), (q, k, v))
+    assert all(rel_err(g, w) <= 1e-5 for g, w in zip(grads, wants, strict=True))

@@ -36,6 +36,8 @@ def query(seed: int) -> torch.Tensor:
 
 
 class IndexMachine(RuleBasedStateMachine):
+    device = "cpu"
+
     def __init__(self) -> None:
         super().__init__()
         import tempfile
@@ -43,7 +45,7 @@ class IndexMachine(RuleBasedStateMachine):
         self.dir = tempfile.TemporaryDirectory()
         self.store = open_store(self.dir.name)
         self.store.create_namespace("n")
-        self.index = RoutingIndex(self.store, compact_ratio=0.3)
+        self.index = RoutingIndex(self.store, device=self.device, compact_ratio=0.3)
         self.loaded = False
 
     ids = st.sampled_from([f"d{i}" for i in range(10)])
@@ -90,14 +92,20 @@ class IndexMachine(RuleBasedStateMachine):
         self.dir.cleanup()
 
 
+class CudaIndexMachine(IndexMachine):
+    device = "cuda"
+
+
 TestIndexMachine = IndexMachine.TestCase
 TestIndexMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+TestCudaIndexMachine = pytest.mark.gpu(CudaIndexMachine.TestCase)
+TestCudaIndexMachine.settings = TestIndexMachine.settings
 
 
-def test_views_are_snapshots(tmp_path):
+def test_views_are_snapshots(tmp_path, device):
     with open_store(tmp_path / "s") as store:
         store.create_namespace("n")
-        index = RoutingIndex(store, compact_ratio=0.01)  # compact on every delete
+        index = RoutingIndex(store, device=device, compact_ratio=0.01)  # compact on every delete
         store.write("n", [doc(f"d{i}", seed=i) for i in range(5)])
         before = index.view("n", LAYERS[0])
         q = query(4)
@@ -113,10 +121,10 @@ def test_views_are_snapshots(tmp_path):
         assert 0 not in after.topk(q, 10)[0] and 1 not in after.topk(q, 10)[0]
 
 
-def test_ties_go_to_the_lower_ordinal(tmp_path):
+def test_ties_go_to_the_lower_ordinal(tmp_path, device):
     with open_store(tmp_path / "s") as store:
         store.create_namespace("n")
-        index = RoutingIndex(store)
+        index = RoutingIndex(store, device=device)
         same = doc("a", "same text", seed=3)
         store.write("n", [doc("x", seed=1), same, doc("b", "same text", seed=3)])
         index.view("n", LAYERS[0])
@@ -128,12 +136,12 @@ def test_ties_go_to_the_lower_ordinal(tmp_path):
         assert ordinals.index(1) < ordinals.index(2)
 
 
-def test_eviction_keeps_the_budget_and_reloads(tmp_path):
+def test_eviction_keeps_the_budget_and_reloads(tmp_path, device):
     with open_store(tmp_path / "s") as store:
         for ns in ("a", "b", "c"):
             store.create_namespace(ns)
             store.write(ns, [doc(f"d{i}", "y" * random.Random(i).randint(1, 60), seed=i) for i in range(20)])
-        index = RoutingIndex(store)
+        index = RoutingIndex(store, device=device)
         index.snapshot("a")
         one = index.resident_bytes  # every layer of one namespace
         index.budget = int(one * 2.5)
@@ -143,10 +151,10 @@ def test_eviction_keeps_the_budget_and_reloads(tmp_path):
         assert index.topk("a", LAYERS[0], q, 4) == results["a"]  # reloaded from the store
 
 
-def test_empty_namespace_and_drop(tmp_path):
+def test_empty_namespace_and_drop(tmp_path, device):
     with open_store(tmp_path / "s") as store:
         store.create_namespace("n")
-        index = RoutingIndex(store)
+        index = RoutingIndex(store, device=device)
         assert index.topk("n", LAYERS[0], query(1), 4) == ([], [])
         written = store.write("n", [doc("a", seed=2)])
         index.patch("n", {written[0].ordinal: dict(doc("a", seed=2).encoding.routing_keys)}, [])
@@ -155,14 +163,14 @@ def test_empty_namespace_and_drop(tmp_path):
         assert not index.spaces
 
 
-def test_snapshots_during_writes_never_see_half_a_batch(tmp_path):
+def test_snapshots_during_writes_never_see_half_a_batch(tmp_path, device):
     """A writer commits batches of 3 and patches the index while another thread takes snapshots: every
     snapshot holds whole batches only, the same documents on every layer."""
     import threading
 
     with open_store(tmp_path / "s") as store:
         store.create_namespace("n")
-        index = RoutingIndex(store, compact_ratio=0.2)
+        index = RoutingIndex(store, device=device, compact_ratio=0.2)
         index.view("n", LAYERS[0])
         done, seen, errors = threading.Event(), [], []
 
