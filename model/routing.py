@@ -68,8 +68,8 @@ class Routing:
         else:
             ranks = torch.argsort(torch.argsort(-scores, dim=1, stable=True), dim=1).float()  # [L, N]
             total = (1.0 / (RRF_K + 1 + ranks)).sum(0)
-        order = torch.sort(total, descending=True, stable=True).indices
-        return [(self.numbers[i], float(total[i])) for i in order.tolist() if total[i] > float("-inf")]
+        values, order = torch.sort(total.cpu(), descending=True, stable=True)
+        return [(self.numbers[i], v) for i, v in zip(order.tolist(), values.tolist(), strict=True) if v > float("-inf")]
 
 
 class RoutedPrefillMixer(CachedMixer):

@@ -46,7 +46,7 @@ def test_cuda_bf16_generates(checkpoint):
 
 
 def test_packed_reading_loss_on_cuda_matches_cpu(checkpoint):
-    """FlexAttention's packed block mask (CUDA) gives the per-example loss and gradients of the CPU loop."""
+    """The padded packed attention (CUDA) gives the loss and gradients of the per-example loop (CPU)."""
     path = checkpoint("llama")
     ds, _ = make_dataset("train", 30, 30, seed=1, max_facts=3)
     examples = reading_examples(ds, random.Random(0), max_notes=3, abstain=0.0)[:5]
