@@ -68,9 +68,14 @@ class Engine:
         self._write_lock = threading.Lock()  # one writer: ordinals are chosen before encoding
 
     @classmethod
-    def open(cls, path: str | Path, model: MSAModel, create: bool = False, **store_options) -> Engine:
-        """The store at PATH with MODEL (refused if the store was written by another model)."""
-        return cls(model, Store(path, binding_for(model), create=create, **store_options))
+    def open(cls, path: str | Path, model: MSAModel, create: bool = False, index_budget_bytes: int = 8 << 30,
+             host_budget_bytes: int = 32 << 30, cache_budget_bytes: int = 1 << 30, **store_options) -> Engine:
+        """The store at PATH with MODEL (refused if the store was written by another model). Budgets: routing
+        keys on the device, routing keys of namespaces too large for it in host memory, cached content K/V."""
+        store = Store(path, binding_for(model), create=create, **store_options)
+        index = RoutingIndex(store, device=model.device, dtype=model.transformer.embed_tokens.weight.dtype,
+                             budget_bytes=index_budget_bytes, host_budget_bytes=host_budget_bytes)
+        return cls(model, store, index, ContentCache(store, cache_budget_bytes))
 
     def close(self) -> None:
         self.store.close()

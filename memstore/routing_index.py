@@ -5,7 +5,9 @@ ordinal of each slot. Writes append rows; deletes and updates mark old rows dead
 slab is compacted once dead rows pass `compact_ratio`. Every change publishes a new immutable
 `SlabView`: appends only touch rows past the views already handed out, so a query holding views keeps
 one consistent state while writes go on. Slabs load from the store on first use and are evicted least
-recently used (a namespace's layers together) when their bytes pass the device budget.
+recently used (a namespace's layers together) when their bytes pass the device budget. A namespace that
+does not fit the budget on its own is kept in (pinned) host memory instead and streamed through the
+device in blocks of rows at every query: only the per-row chunk scores stay on the device.
 """
 
 from __future__ import annotations
@@ -17,23 +19,27 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, route_scores, top_k
+from msa.kernels.route import RouteSpec, top_k
+from msa.kernels.route.naive import chunk_scores, doc_scores
 from msa.memstore.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores
+STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams through the device
 
 
 @dataclass(frozen=True)
 class SlabView:
     """One consistent state of a slab; rows >= `rows` are not part of it."""
 
-    keys: Tensor  # [capacity, G, D]
+    keys: Tensor  # [capacity, G, D], on `device` or, when `stream_rows`, in host memory
     row_slot: Tensor  # [capacity] int64: the document slot of each row
     live: Tensor  # [capacity] bool, this view's own copy
     slot_ordinal: Tensor  # [slots] int64: the ordinal of each slot
     by_ordinal: Tensor  # [slots] int64: slots sorted by ordinal (ties go to the lower ordinal)
     rows: int
     epoch: int
+    device: torch.device  # where scores are computed
+    stream_rows: int = 0  # > 0: keys live on the host and are scored this many rows at a time
 
     def alive(self) -> Tensor:
         """[slots] bool: slots that still have live rows (not deleted, not replaced by newer rows)."""
@@ -41,19 +47,26 @@ class SlabView:
         return slots.index_fill_(0, self.row_slot[: self.rows][self.live[: self.rows]], True)
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
-        """q [S, H, D] routing queries -> document scores per slot [slots], -inf where not alive."""
+        """q [S, H, D] routing queries -> document scores per slot [slots] on `device`, -inf where not alive."""
         slots = len(self.slot_ordinal)
         if self.rows == 0:
-            return torch.full((slots,), float("-inf"), device=self.keys.device)
-        scores = route_scores(q.to(self.keys.device), self.keys[: self.rows], self.row_slot[: self.rows], slots, spec)
-        return torch.where(self.alive(), scores, torch.full_like(scores, float("-inf")))
+            return torch.full((slots,), float("-inf"), device=self.device)
+        q = q.to(self.device)
+        if self.stream_rows:
+            chunk = torch.cat([chunk_scores(q, self.keys[a:min(a + self.stream_rows, self.rows)].to(
+                self.device, non_blocking=True), spec) for a in range(0, self.rows, self.stream_rows)])
+        else:
+            chunk = chunk_scores(q, self.keys[: self.rows], spec)  # [rows]
+        owner = self.row_slot[: self.rows].to(self.device, non_blocking=True)
+        scores = doc_scores(chunk, owner, slots, spec)
+        return torch.where(self.alive().to(self.device), scores, torch.full_like(scores, float("-inf")))
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         """q [S, H, D] routing queries -> (ordinals, scores) of the best k live documents."""
         if self.rows == 0:
             return [], []
-        idx, vals = top_k(self.scores(q, spec)[self.by_ordinal], k)
-        return self.slot_ordinal[self.by_ordinal[idx]].tolist(), vals.float().tolist()
+        idx, vals = top_k(self.scores(q, spec)[self.by_ordinal.to(self.device)], k)
+        return self.slot_ordinal[self.by_ordinal[idx.to(self.by_ordinal.device)]].tolist(), vals.float().tolist()
 
     @property
     def nbytes(self) -> int:
@@ -63,17 +76,30 @@ class SlabView:
 class Slab:
     """The mutable side of one (namespace, layer) slab. Callers serialise changes (the index lock)."""
 
-    def __init__(self, device: torch.device, dtype: torch.dtype, compact_ratio: float) -> None:
+    def __init__(self, device: torch.device, dtype: torch.dtype, compact_ratio: float, stream_rows: int = 0) -> None:
         self.device, self.dtype, self.compact_ratio = device, dtype, compact_ratio
-        self.keys = torch.empty(0, 1, 1, device=device, dtype=dtype)  # [rows, G, D] once keys arrive
-        self.row_slot = torch.empty(0, dtype=torch.int64, device=device)
-        self.live = torch.empty(0, dtype=torch.bool, device=device)
+        self.stream_rows = stream_rows
+        self.keys = self._buffer(torch.empty(0, 1, 1, dtype=dtype))  # [rows, G, D] once keys arrive
+        self.row_slot = self._buffer(torch.empty(0, dtype=torch.int64))
+        self.live = self._buffer(torch.empty(0, dtype=torch.bool))
         self.rows = 0
         self.slot_ordinal: list[int] = []
         self.span: dict[int, tuple[int, int]] = {}  # ordinal -> its live rows [start, end)
         self.dead = 0
         self.epoch = 0
         self.view = self._publish()
+
+    @property
+    def storage(self) -> torch.device:
+        """Where the rows live: the device, or the host for a streamed slab."""
+        return torch.device("cpu") if self.stream_rows else self.device
+
+    def _buffer(self, t: Tensor) -> Tensor:
+        """t on the storage, pinned when it is the host of a GPU (so blocks copy asynchronously)."""
+        t = t.to(self.storage)
+        if self.stream_rows and self.device.type == "cuda" and not t.is_pinned():
+            t = t.pin_memory()
+        return t
 
     def apply(self, added: list[tuple[int, Tensor]], removed: list[int]) -> None:
         """Remove ordinals (absent ones ignored), then add (ordinal, keys [C, G, D]) — an ordinal already
@@ -89,13 +115,13 @@ class Slab:
             live = self._grow(need, live, added[0][1].shape[1:])
         for ordinal, keys in added:
             start, end = self.rows, self.rows + keys.shape[0]
-            self.keys[start:end] = keys.to(self.device, self.dtype)
+            self.keys[start:end] = keys.to(self.storage, self.dtype)
             self.row_slot[start:end] = len(self.slot_ordinal)
             live[start:end] = True
             self.slot_ordinal.append(ordinal)
             self.span[ordinal] = (start, end)
             self.rows = end
-        self.live = live
+        self.live = self._buffer(live)
         if self.dead > self.compact_ratio * max(1, self.rows):
             self._compact()
         self.view = self._publish()
@@ -103,11 +129,11 @@ class Slab:
     def _grow(self, need: int, live: Tensor, row_shape: torch.Size) -> Tensor:
         """New, larger buffers (views already handed out keep the old ones)."""
         cap = max(need, 2 * self.keys.shape[0], 64)
-        keys = torch.empty(cap, *row_shape, device=self.device, dtype=self.dtype)
+        keys = self._buffer(torch.empty(cap, *row_shape, dtype=self.dtype))
         keys[: self.rows] = self.keys[: self.rows]
-        row_slot = torch.zeros(cap, dtype=torch.int64, device=self.device)
+        row_slot = self._buffer(torch.zeros(cap, dtype=torch.int64))
         row_slot[: self.rows] = self.row_slot[: self.rows]
-        grown = torch.zeros(cap, dtype=torch.bool, device=self.device)
+        grown = torch.zeros(cap, dtype=torch.bool, device=self.storage)
         grown[: self.rows] = live[: self.rows]
         self.keys, self.row_slot = keys, row_slot
         return grown
@@ -117,11 +143,11 @@ class Slab:
         order = sorted(self.span)
         parts = [self.keys[a:b] for a, b in (self.span[o] for o in order)]
         counts = [b - a for a, b in (self.span[o] for o in order)]
-        self.keys = torch.cat(parts) if parts else self.keys[:0].clone()
+        self.keys = self._buffer(torch.cat(parts) if parts else self.keys[:0].clone())
         self.rows = self.keys.shape[0]
-        self.row_slot = torch.repeat_interleave(torch.arange(len(order), device=self.device),
-                                                torch.tensor(counts, dtype=torch.int64, device=self.device))
-        self.live = torch.ones(self.rows, dtype=torch.bool, device=self.device)
+        self.row_slot = self._buffer(torch.repeat_interleave(torch.arange(len(order)), torch.tensor(counts,
+                                                                                                    dtype=torch.int64)))
+        self.live = self._buffer(torch.ones(self.rows, dtype=torch.bool))
         self.slot_ordinal = order
         bounds = torch.tensor([0, *counts]).cumsum(0).tolist()
         self.span = {o: (bounds[i], bounds[i + 1]) for i, o in enumerate(order)}
@@ -129,25 +155,31 @@ class Slab:
 
     def _publish(self) -> SlabView:
         self.epoch += 1
-        ordinals = torch.tensor(self.slot_ordinal, dtype=torch.int64, device=self.device)
+        ordinals = torch.tensor(self.slot_ordinal, dtype=torch.int64, device=self.storage)
         return SlabView(self.keys, self.row_slot, self.live, ordinals, torch.argsort(ordinals, stable=True),
-                        self.rows, self.epoch)
+                        self.rows, self.epoch, self.device, self.stream_rows)
 
 
 class RoutingIndex:
     """Slabs of one store, a namespace's layers together: loaded on first use in one read transaction
-    (so its layers agree), patched after every committed change, evicted least recently used."""
+    (so its layers agree), patched after every committed change, evicted least recently used. A namespace
+    whose keys alone pass the device budget is kept in host memory and streamed (`streamed`); host-held
+    namespaces have their own budget."""
 
     def __init__(self, store: Store, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 budget_bytes: int = 8 << 30, compact_ratio: float = 0.25) -> None:
+                 budget_bytes: int = 8 << 30, host_budget_bytes: int = 32 << 30, compact_ratio: float = 0.25,
+                 stream_rows: int = STREAM_ROWS) -> None:
         self.store, self.device, self.dtype = store, torch.device(device), dtype
-        self.budget, self.compact_ratio = budget_bytes, compact_ratio
+        self.budget, self.host_budget = budget_bytes, host_budget_bytes
+        self.compact_ratio, self.stream_rows = compact_ratio, stream_rows
         self.spaces: OrderedDict[str, dict[int, Slab]] = OrderedDict()  # least recently used first
         self.lock = threading.RLock()
 
     def snapshot(self, ns: str) -> dict[int, SlabView]:
         """Views of every router layer of a namespace, taken together (one consistent state)."""
         with self.lock:
+            if ns in self.spaces and self._misplaced(ns):
+                del self.spaces[ns]  # reloaded below where it now belongs
             if ns not in self.spaces:
                 self.spaces[ns] = self._load(ns)
             self.spaces.move_to_end(ns)
@@ -173,21 +205,51 @@ class RoutingIndex:
         with self.lock:
             self.spaces.pop(ns, None)
 
+    def streamed(self, ns: str) -> bool:
+        """Whether a loaded namespace is scored from host memory."""
+        return any(slab.stream_rows for slab in self.spaces.get(ns, {}).values())
+
     @property
     def resident_bytes(self) -> int:
-        return sum(s.view.nbytes for slabs in self.spaces.values() for s in slabs.values())
+        """Bytes held on the device."""
+        return sum(self._bytes(ns) for ns in self.spaces if not self.streamed(ns))
+
+    @property
+    def host_bytes(self) -> int:
+        """Bytes of streamed namespaces, held in host memory."""
+        return sum(self._bytes(ns) for ns in self.spaces if self.streamed(ns))
+
+    def _bytes(self, ns: str) -> int:
+        return sum(slab.view.nbytes for slab in self.spaces[ns].values())
+
+    def key_bytes(self, ns: str) -> int:
+        """Routing-key bytes of a loaded namespace, rows not yet compacted away included."""
+        return sum(slab.rows * slab.keys[:1].nbytes for slab in self.spaces[ns].values())
+
+    def _misplaced(self, ns: str) -> bool:
+        """On the device but grown past the budget, or streamed but shrunk to half of it (a margin, so a
+        namespace near the budget does not move back and forth)."""
+        if self.streamed(ns):
+            return self.key_bytes(ns) <= self.budget // 2
+        return self.key_bytes(ns) > self.budget
 
     def _load(self, ns: str) -> dict[int, Slab]:
+        per_layer = self.store.namespace_routing_keys(ns)
+        size = self.dtype.itemsize * sum(t.numel() for rows in per_layer.values() for _, t in rows)
+        stream = self.stream_rows if size > self.budget else 0
         slabs = {}
-        for layer, rows in self.store.namespace_routing_keys(ns).items():
-            slabs[layer] = Slab(self.device, self.dtype, self.compact_ratio)
+        for layer, rows in per_layer.items():
+            slabs[layer] = Slab(self.device, self.dtype, self.compact_ratio, stream)
             if rows:
                 slabs[layer].apply(rows, [])
         return slabs
 
     def _evict(self, keep: str | None = None) -> None:
-        while self.resident_bytes > self.budget and len(self.spaces) > 1:
-            oldest = next(iter(self.spaces))
-            if oldest == keep:
-                break
-            del self.spaces[oldest]
+        """Least recently used namespaces out until the device and the host budgets hold (never `keep`)."""
+        for streamed, budget in ((False, self.budget), (True, self.host_budget)):
+            while True:
+                pool = [ns for ns in self.spaces if self.streamed(ns) == streamed]
+                victims = [ns for ns in pool if ns != keep]
+                if not victims or sum(self._bytes(ns) for ns in pool) <= budget:
+                    break
+                del self.spaces[victims[0]]

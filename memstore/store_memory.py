@@ -23,7 +23,7 @@ class StoreMemory:
         self.ns, self.views, self.cache, self.store = ns, views, cache, store
         first = next(iter(views.values()))
         self.numbers: list[int] = sorted(first.slot_ordinal[first.alive()].tolist())
-        self._order = torch.tensor(self.numbers, dtype=torch.int64, device=first.keys.device)
+        self._order = torch.tensor(self.numbers, dtype=torch.int64, device=first.device)
         self._docs: dict[int, Document] = {}
 
     def __len__(self) -> int:
@@ -35,19 +35,19 @@ class StoreMemory:
         slot_scores = view.scores(q, spec)  # [slots]
         out = torch.full((len(self.numbers),), float("-inf"), dtype=slot_scores.dtype, device=slot_scores.device)
         alive = view.alive()
-        pos = torch.searchsorted(self._order, view.slot_ordinal[alive])
-        return out.index_copy_(0, pos, slot_scores[alive])
+        pos = torch.searchsorted(self._order, view.slot_ordinal[alive].to(view.device))
+        return out.index_copy_(0, pos, slot_scores[alive.to(view.device)])
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
         """Pooled K and V [C, G, D] of the documents, ascending; one deleted since the snapshot is skipped."""
         kv = self.cache.get(self.ns, sorted(numbers), layer)
         view = self.views[layer]
         if not kv:
-            empty = view.keys[:0]
+            empty = view.keys[:0].to(view.device)
             return empty, empty
         keys = torch.cat([kv[n][0] for n in sorted(kv)])
         values = torch.cat([kv[n][1] for n in sorted(kv)])
-        return keys.to(view.keys.device, non_blocking=True), values.to(view.keys.device, non_blocking=True)
+        return keys.to(view.device, non_blocking=True), values.to(view.device, non_blocking=True)
 
     def documents(self, numbers: list[int]) -> dict[int, Document]:
         """Records (text, id, version) of documents by number, fetched once per question."""

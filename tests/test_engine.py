@@ -15,10 +15,12 @@ FACTS = ["Rex is a dog who lives in Paris. " * 3, "Anna works at a bakery in Lyo
          "Marta plays the cello every evening in her flat above the old cinema. " * 4]
 
 
-@pytest.fixture
-def engine(checkpoint, tmp_path, device):
+@pytest.fixture(params=["resident", "streamed"])
+def engine(checkpoint, tmp_path, device, request):
+    """An engine whose routing keys live on the device, or stream from host memory (no device budget)."""
     model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4), device=device)
-    eng = Engine.open(tmp_path / "store", model, create=True)
+    eng = Engine.open(tmp_path / "store", model, create=True,
+                      index_budget_bytes=0 if request.param == "streamed" else 1 << 30)
     eng.store.create_namespace("n")
     yield eng
     eng.close()
@@ -35,6 +37,7 @@ def test_query_equals_the_in_memory_model_path(engine, read_mode):
     engine.delete("n", ["f1"])  # a gap in the ordinals
     engine.write("n", [WriteItem("Anna moved to Bordeaux last spring.", id="f1")])
     got = answer(engine, "Where does Rex live?", top_k=2, read_mode=read_mode)
+    assert engine.index.streamed("n") == (engine.index.budget == 0)
     texts = {0: FACTS[0], 2: FACTS[2], 3: FACTS[3], 4: "Anna moved to Bordeaux last spring."}
     model = engine.model
     memory = Memory(model.encode_documents(list(texts.values()), numbers=list(texts)))

@@ -37,6 +37,7 @@ def query(seed: int) -> torch.Tensor:
 
 class IndexMachine(RuleBasedStateMachine):
     device = "cpu"
+    budget = 8 << 30  # 0: every namespace streams from host memory
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,7 +46,8 @@ class IndexMachine(RuleBasedStateMachine):
         self.dir = tempfile.TemporaryDirectory()
         self.store = open_store(self.dir.name)
         self.store.create_namespace("n")
-        self.index = RoutingIndex(self.store, device=self.device, compact_ratio=0.3)
+        self.index = RoutingIndex(self.store, device=self.device, budget_bytes=self.budget, compact_ratio=0.3,
+                                  stream_rows=7)
         self.loaded = False
 
     ids = st.sampled_from([f"d{i}" for i in range(10)])
@@ -86,20 +88,33 @@ class IndexMachine(RuleBasedStateMachine):
                 want = oracle(self.store, "n", layer, q, k)
                 assert got[0] == want[0]
                 assert got[1] == pytest.approx(want[1], abs=1e-5)
+                # with no device budget, a namespace with keys is scored from host memory
+                assert self.index.streamed("n") == (self.budget == 0 and self.index.key_bytes("n") > 0)
 
     def teardown(self):
         self.store.close()
         self.dir.cleanup()
 
 
+class StreamedIndexMachine(IndexMachine):
+    budget = 0
+
+
 class CudaIndexMachine(IndexMachine):
     device = "cuda"
 
 
+class CudaStreamedIndexMachine(IndexMachine):
+    device, budget = "cuda", 0
+
+
+SETTINGS = settings(max_examples=25, stateful_step_count=25, deadline=None)
+for machine in (IndexMachine, StreamedIndexMachine, CudaIndexMachine, CudaStreamedIndexMachine):
+    machine.TestCase.settings = SETTINGS
 TestIndexMachine = IndexMachine.TestCase
-TestIndexMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+TestStreamedIndexMachine = StreamedIndexMachine.TestCase
 TestCudaIndexMachine = pytest.mark.gpu(CudaIndexMachine.TestCase)
-TestCudaIndexMachine.settings = TestIndexMachine.settings
+TestCudaStreamedIndexMachine = pytest.mark.gpu(CudaStreamedIndexMachine.TestCase)
 
 
 def test_views_are_snapshots(tmp_path, device):
@@ -199,3 +214,35 @@ def test_snapshots_during_writes_never_see_half_a_batch(tmp_path, device):
         for t in threads:
             t.join()
         assert not errors and len(set(seen)) > 3
+
+
+def test_a_namespace_that_outgrows_the_budget_streams_from_the_host(tmp_path, device):
+    with open_store(tmp_path / "s") as store:
+        store.create_namespace("n")
+        store.write("n", [doc(f"d{i}", "z" * 20, seed=i) for i in range(4)])
+        index = RoutingIndex(store, device=device, stream_rows=5)
+        index.snapshot("n")
+        index.budget = 2 * index.key_bytes("n")  # fits now
+        docs = [doc(f"e{i}", "z" * 40, seed=10 + i) for i in range(8)]
+        written = store.write("n", docs)
+        index.patch("n", {r.ordinal: dict(d.encoding.routing_keys) for r, d in zip(written, docs, strict=True)}, [])
+        q = query(8)
+        assert not index.streamed("n")
+        views = index.snapshot("n")  # reloaded into host memory: it no longer fits
+        assert index.streamed("n") and index.resident_bytes == 0 and index.host_bytes > 0
+        assert views[LAYERS[0]].keys.device.type == "cpu"
+        assert views[LAYERS[0]].keys.is_pinned() == (device == "cuda")
+        for layer in LAYERS:
+            assert index.topk("n", layer, q, 6)[0] == oracle(store, "n", layer, q, 6)[0]
+
+
+def test_host_budget_evicts_streamed_namespaces(tmp_path):
+    with open_store(tmp_path / "s") as store:
+        for ns in ("a", "b"):
+            store.create_namespace(ns)
+            store.write(ns, [doc(f"d{i}", seed=i) for i in range(5)])
+        index = RoutingIndex(store, budget_bytes=0)
+        index.snapshot("a")
+        index.host_budget = index.host_bytes + 1
+        index.snapshot("b")
+        assert list(index.spaces) == ["b"] and index.streamed("b")
