@@ -68,8 +68,8 @@ def main() -> None:
             seconds = timed(lambda v=view: v.topk(q, 16))
             where = f"streamed, {stream_rows} rows a block" if stream_rows else "resident"
             share = f"{100 * nbytes / seconds / h2d:.0f}" if stream_rows else ""
-            print(f"| {rows:,} | {nbytes / 1e9:.2f} GB | {where} | {seconds * 1e3:.1f} | {nbytes / seconds / 1e9:.1f} | "
-                  f"{share} |", flush=True)
+            print(f"| {rows:,} | {nbytes / 1e9:.2f} GB | {where} | {seconds * 1e3:.1f} | "
+                  f"{nbytes / seconds / 1e9:.1f} | {share} |", flush=True)
             del view
 
 
