@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from msa.memstore.content_cache import ContentCache
-from msa.memstore.errors import InvalidArgument
+from msa.memstore.errors import InvalidArgument, StoreError
 from msa.memstore.records import Document, Encoding, ModelBinding, NewDocument, WriteResult, check_id, check_metadata
 from msa.memstore.routing_index import RoutingIndex
 from msa.memstore.store import Store
@@ -83,30 +83,78 @@ class Engine:
     # -- writes ------------------------------------------------------------------------------------
     def write(self, ns: str, items: list[WriteItem], mode: str = "create") -> list[WriteResult]:
         """Encode and write a batch all-or-nothing; then patch the index and drop stale cached K/V."""
-        if not items:
-            raise InvalidArgument("a write needs at least one document")
-        ids = [check_id(i.id) if i.id is not None else uuid.uuid4().hex for i in items]
-        for item in items:
-            self._check_text(item.text)
-            check_metadata(item.metadata)
+        (outcome,) = self.write_many([(ns, items, mode)])
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
+
+    def write_many(self, requests: list[tuple[str, list[WriteItem], str]]) -> list[list[WriteResult] | StoreError]:
+        """Several clients' writes (namespace, items, mode): encoded together in one batch for throughput,
+        then committed one transaction each, so one request's error (its outcome) leaves the others alone.
+        A request that names a document an earlier one in the same call also names waits for a later round."""
+        outcomes: list[list[WriteResult] | StoreError | None] = [None] * len(requests)
+        ids: list[list[str]] = []
+        for i, (_, items, _) in enumerate(requests):
+            try:
+                ids.append(self._check_items(items))
+            except StoreError as e:
+                outcomes[i] = e
+                ids.append([])
+        pending = [i for i, o in enumerate(outcomes) if o is None]
+        while pending:
+            taken: set[tuple[str, str]] = set()
+            round_, later = [], []
+            for i in pending:
+                names = {(requests[i][0], d) for d in ids[i]}
+                (later if names & taken else round_).append(i)
+                if not names & taken:
+                    taken |= names
+            for i, outcome in zip(round_, self._write_round([(*requests[i], ids[i]) for i in round_]), strict=True):
+                outcomes[i] = outcome
+            pending = later
+        return outcomes
+
+    def _write_round(self, requests: list[tuple[str, list[WriteItem], str, list[str]]]
+                     ) -> list[list[WriteResult] | StoreError]:
+        """Requests naming distinct documents: ordinals chosen, one encode, a transaction per request."""
         with self._write_lock:
-            space = self.store.namespace(ns)
-            known = self.store.ordinals(ns, ids)
-            ordinals, nxt = [], space.next_ordinal
-            for doc_id in ids:
-                if doc_id in known:
-                    ordinals.append(known[doc_id])
-                else:
-                    ordinals.append(nxt)
-                    nxt += 1
-            encoded = self.model.encode_documents([i.text for i in items], numbers=ordinals)
-            docs = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(e), o)
-                    for doc_id, item, e, o in zip(ids, items, encoded, ordinals, strict=True)]
-            results = self.store.write(ns, docs, mode)
-            changed = {r.ordinal: d.encoding.routing_keys for r, d in zip(results, docs, strict=True) if r.changed}
-            self.index.patch(ns, changed, [])
-            self.cache.invalidate(ns, list(changed))
-        return results
+            outcomes: list[list[WriteResult] | StoreError] = []
+            plans: list[list[int] | None] = []
+            next_free: dict[str, int] = {}
+            for ns, _, _, ids in requests:
+                try:
+                    start = next_free.get(ns, self.store.namespace(ns).next_ordinal)
+                    known = self.store.ordinals(ns, ids)
+                except StoreError as e:
+                    outcomes.append(e)
+                    plans.append(None)
+                    continue
+                ordinals = []
+                for doc_id in ids:
+                    ordinals.append(known.get(doc_id, start))
+                    start += doc_id not in known
+                next_free[ns] = start
+                outcomes.append([])
+                plans.append(ordinals)
+            texts = [item.text for (_, items, _, _), p in zip(requests, plans, strict=True) if p for item in items]
+            numbers = [o for p in plans if p for o in p]
+            encoded = iter(self.model.encode_documents(texts, numbers=numbers))
+            for i, ((ns, items, mode, ids), ordinals) in enumerate(zip(requests, plans, strict=True)):
+                if ordinals is None:
+                    continue
+                docs = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(next(encoded)), o)
+                        for doc_id, item, o in zip(ids, items, ordinals, strict=True)]
+                try:
+                    results = self.store.write(ns, docs, mode)
+                except StoreError as e:
+                    outcomes[i] = e
+                    continue
+                changed = {r.ordinal: d.encoding.routing_keys for r, d in zip(results, docs, strict=True)
+                           if r.changed}
+                self.index.patch(ns, changed, [])
+                self.cache.invalidate(ns, list(changed))
+                outcomes[i] = results
+        return outcomes
 
     def update(self, ns: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
                expected_version: int = 0) -> WriteResult:
@@ -185,6 +233,18 @@ class Engine:
     def _cite(self, memory: StoreMemory, ranked: list[tuple[int, float]]) -> list[Citation]:
         docs = memory.documents([n for n, _ in ranked])
         return [Citation(docs[n].id, docs[n].version, n, s) for n, s in ranked if n in docs]
+
+    def _check_items(self, items: list[WriteItem]) -> list[str]:
+        """Validate a write's documents -> their ids (made for those without one)."""
+        if not items:
+            raise InvalidArgument("a write needs at least one document")
+        for item in items:
+            self._check_text(item.text)
+            check_metadata(item.metadata)
+        ids = [check_id(i.id) if i.id is not None else uuid.uuid4().hex for i in items]
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument("a write holds the same document id twice")
+        return ids
 
     def _check_text(self, text: str) -> None:
         if not isinstance(text, str) or not text.strip():

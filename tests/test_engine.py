@@ -110,3 +110,26 @@ def test_bad_input_gets_typed_errors(engine):
         engine.retrieve("missing", "q")
     assert engine.store.namespace("n").documents == 0
     assert answer(engine, "Anything?").citations == []  # an empty namespace still answers
+
+
+def test_write_many_encodes_together_and_fails_alone(engine):
+    engine.write("n", [WriteItem(FACTS[0], id="taken")])
+    outcomes = engine.write_many([
+        ("n", [WriteItem(FACTS[1], id="a"), WriteItem(FACTS[2], id="b")], "create"),
+        ("missing", [WriteItem(FACTS[3], id="c")], "create"),
+        ("n", [WriteItem(FACTS[3], id="taken")], "create"),  # exists: this request alone fails
+        ("n", [WriteItem("   ")], "create"),
+        ("n", [WriteItem("Anna moved to Bordeaux.", id="a")], "upsert"),  # same id as the first: next round
+        ("n", [WriteItem(FACTS[3], id="d", metadata={"k": "v"})], "create"),
+    ])
+    assert [type(o).__name__ for o in outcomes] == ["list", "NotFound", "AlreadyExists", "InvalidArgument", "list",
+                                                    "list"]
+    assert [(r.id, r.ordinal, r.version) for r in outcomes[0]] == [("a", 1, 1), ("b", 2, 1)]
+    assert [(r.id, r.ordinal, r.version) for r in outcomes[4]] == [("a", 1, 2)]
+    assert outcomes[5][0].ordinal == 3  # the failed request's reserved ordinal is skipped, never reused
+    texts = {0: FACTS[0], 1: "Anna moved to Bordeaux.", 2: FACTS[2], 3: FACTS[3]}
+    memory = Memory(engine.model.encode_documents(list(texts.values()), numbers=list(texts)))
+    want = engine.model.route("Where does Anna live?", memory, read_mode="text").ranking()
+    got = engine.retrieve("n", "Where does Anna live?", top_k=4)
+    assert [c.ordinal for c in got] == [n for n, _ in want]
+    assert [c.score for c in got] == pytest.approx([s for _, s in want], abs=2e-3)  # bf16 scores (compat)
