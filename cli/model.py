@@ -118,7 +118,7 @@ def generate_cmd(question: str, path: Path | None, docs: tuple[str, ...], docs_f
                                       read_mode=read_mode, top_k=top_k):
             if isinstance(event, Token):
                 click.echo(event.text, nl=False)
-            else:
+            elif isinstance(event, GenerationResult):
                 click.echo()
                 report_routing(event)
     except ValueError as e:

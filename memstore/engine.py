@@ -18,7 +18,7 @@ from msa.memstore.store import Store
 from msa.memstore.store_memory import StoreMemory
 from msa.model.api import MSAModel
 from msa.model.fingerprint import fingerprint
-from msa.model.generate import GenerationResult, Token
+from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
 
 MAX_TOP_K = 64
@@ -42,6 +42,13 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Retrieval:
+    """Streamed before the answer's tokens: the documents it reads."""
+
+    citations: list[Citation]  # best first
+
+
+@dataclass(frozen=True)
 class Answer:
     text: str
     citations: list[Citation]  # the documents read, best first
@@ -49,7 +56,8 @@ class Answer:
     stop_reason: str
     prompt_tokens: int
     completion_tokens: int
-    timings_ms: dict[str, float]  # snapshot, first_token (routing, fetch, prefill), decode
+    memory_documents: int  # documents in the question's snapshot
+    timings_ms: dict[str, float]  # route (snapshot and routing), fetch, prefill, decode, total
 
 
 def binding_for(model: MSAModel) -> ModelBinding:
@@ -204,8 +212,9 @@ class Engine:
 
     def query(self, ns: str, question: str, top_k: int | None = None, read_mode: str | None = None,
               max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0
-              ) -> Iterator[Token | Answer]:
-        """Stream `Token`s, then the `Answer` with citations and timings."""
+              ) -> Iterator[Retrieval | Token | Answer]:
+        """Stream the `Retrieval`, `Token`s, then the `Answer` with citations and timings. Closing the
+        iterator stops generating (a cancelled request)."""
         if top_k is not None:
             self._check_top_k(top_k)
         if not question.strip():
@@ -213,19 +222,23 @@ class Engine:
         start = time.perf_counter()
         memory = self.memory(ns)
         snapshot = time.perf_counter()
-        first = None
+        retrieved, ranked = snapshot, []
         for item in self.model.stream(question, memory, max_new_tokens=max_new_tokens, temperature=temperature,
                                       top_p=top_p, seed=seed, read_mode=read_mode, top_k=top_k):
-            if first is None:
-                first = time.perf_counter()
-            if isinstance(item, GenerationResult):
-                end = time.perf_counter()
+            if isinstance(item, Retrieved):
+                retrieved = time.perf_counter()
                 scores = dict(item.routing.ranking())
                 read = sorted(item.documents, key=lambda n: (-scores.get(n, float("-inf")), n))
-                yield Answer(item.text, self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read]),
-                             item.read_mode, item.stop_reason, item.prompt_tokens, len(item.token_ids),
-                             {"snapshot": 1e3 * (snapshot - start), "first_token": 1e3 * (first - snapshot),
-                              "decode": 1e3 * (end - first)})
+                ranked = self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read])
+                yield Retrieval(ranked)
+            elif isinstance(item, GenerationResult):
+                end = time.perf_counter()
+                route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))
+                timings = {"route": 1e3 * (snapshot - start) + route, "fetch": fetch,
+                           "prefill": 1e3 * (retrieved - snapshot) - route - fetch,
+                           "decode": 1e3 * (end - retrieved), "total": 1e3 * (end - start)}
+                yield Answer(item.text, ranked, item.read_mode, item.stop_reason, item.prompt_tokens,
+                             len(item.token_ids), len(memory), timings)
             else:
                 yield item
 

@@ -3,6 +3,7 @@ text by number) over a routing-index snapshot, the content K/V cache and the sto
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import torch
@@ -25,35 +26,46 @@ class StoreMemory:
         self.numbers: list[int] = sorted(first.slot_ordinal[first.alive()].tolist())
         self._order = torch.tensor(self.numbers, dtype=torch.int64, device=first.device)
         self._docs: dict[int, Document] = {}
+        self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
+
+    def _timed(self, kind: str, start: float) -> None:
+        self.spent[kind] += time.perf_counter() - start
 
     def __len__(self) -> int:
         return len(self.numbers)
 
     def route(self, layer: int, q: Tensor, spec: RouteSpec) -> Tensor:
         """Scores [N] in `numbers` order."""
+        start = time.perf_counter()
         view = self.views[layer]
         slot_scores = view.scores(q, spec)  # [slots]
         out = torch.full((len(self.numbers),), float("-inf"), dtype=slot_scores.dtype, device=slot_scores.device)
         alive = view.alive()
         pos = torch.searchsorted(self._order, view.slot_ordinal[alive].to(view.device))
-        return out.index_copy_(0, pos, slot_scores[alive.to(view.device)])
+        out.index_copy_(0, pos, slot_scores[alive.to(view.device)])
+        self._timed("route", start)
+        return out
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
         """Pooled K and V [C, G, D] of the documents, ascending; one deleted since the snapshot is skipped."""
+        start = time.perf_counter()
         kv = self.cache.get(self.ns, sorted(numbers), layer)
         view = self.views[layer]
         if not kv:
-            empty = view.keys[:0].to(view.device)
-            return empty, empty
-        keys = torch.cat([kv[n][0] for n in sorted(kv)])
-        values = torch.cat([kv[n][1] for n in sorted(kv)])
-        return keys.to(view.device, non_blocking=True), values.to(view.device, non_blocking=True)
+            keys = values = view.keys[:0].to(view.device)
+        else:
+            keys = torch.cat([kv[n][0] for n in sorted(kv)]).to(view.device, non_blocking=True)
+            values = torch.cat([kv[n][1] for n in sorted(kv)]).to(view.device, non_blocking=True)
+        self._timed("fetch", start)
+        return keys, values
 
     def documents(self, numbers: list[int]) -> dict[int, Document]:
         """Records (text, id, version) of documents by number, fetched once per question."""
         missing = [n for n in numbers if n not in self._docs]
         if missing:
+            start = time.perf_counter()
             self._docs.update(self.store.by_ordinals(self.ns, missing))
+            self._timed("fetch", start)
         return {n: self._docs[n] for n in numbers if n in self._docs}
 
     def __contains__(self, number: int) -> bool:

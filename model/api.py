@@ -13,7 +13,7 @@ import torch
 from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
-from msa.model.generate import GenerationResult, Sampling, TextStream, Token, decode
+from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream, Token, decode
 from msa.model.loader import load_transformer
 from msa.model.memory import EncodedDocument, Memory
 from msa.model.prompts import question_tokens, text_mode_prompt
@@ -117,8 +117,8 @@ class MSAModel:
     @torch.no_grad()
     def stream(self, question: str, memory: Memory, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int = 0, mode: str | None = None, read_mode: str | None = None,
-               top_k: int | None = None, aggregate: str = "mean") -> Iterator[Token | GenerationResult]:
-        """Yield `Token`s as they are generated, then the `GenerationResult`.
+               top_k: int | None = None, aggregate: str = "mean") -> Iterator[Retrieved | Token | GenerationResult]:
+        """Yield `Retrieved` after the prefill, `Token`s as they are generated, then the `GenerationResult`.
 
         kv: router layers read the selected documents' compressed K/V. text: documents are ranked once
         over router layers (`aggregate`, see `Routing.ranking`) and the top_k are read as plain text.
@@ -134,6 +134,7 @@ class MSAModel:
             read = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory][::-1]
             cache, logits, position = self._read_prefill(question, [(n, memory[n].text) for n in read])
             n_prompt, scope = position, self.reading
+        yield Retrieved(routing, read)
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)
         yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
             text=text, token_ids=ids, routing=routing, read_mode=read_mode, documents=read, stop_reason=reason,

@@ -67,6 +67,14 @@ class TextStream:
 
 
 @dataclass(frozen=True)
+class Retrieved:
+    """Streamed once the prompt is prefilled, before the first token: what the answer will read."""
+
+    routing: Routing
+    documents: list[int]  # numbers of the documents read (as in `GenerationResult.documents`)
+
+
+@dataclass(frozen=True)
 class Token:
     """A streamed token and the text it completed (may be empty while a character is incomplete)."""
 

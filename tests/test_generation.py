@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from msa.model.api import MSAModel
-from msa.model.generate import GenerationResult, Token
+from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import Memory
 
 FACTS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon.", "The river Sena flows north."]
@@ -59,8 +59,9 @@ def test_stop_ids_come_from_generation_config(model):
 def test_streaming_equals_non_streaming(model, memory, read_mode, temperature):
     kw = dict(max_new_tokens=16, temperature=temperature, seed=5, read_mode=read_mode)
     events = list(model.stream("What flows north?", memory, **kw))
-    tokens, final = events[:-1], events[-1]
+    retrieved, tokens, final = events[0], events[1:-1], events[-1]
     assert all(isinstance(e, Token) for e in tokens) and isinstance(final, GenerationResult)
+    assert isinstance(retrieved, Retrieved) and retrieved.documents == final.documents
     assert "".join(e.text for e in tokens) == final.text
     assert [e.id for e in tokens] == final.token_ids
     assert final.text == model.generate("What flows north?", memory, **kw).text
