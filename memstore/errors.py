@@ -1,35 +1,82 @@
-"""Typed store errors: each names what went wrong and what to do; the gRPC layer maps them to status codes."""
+"""Typed errors: each names what went wrong and what to do; `code` is the gRPC status the server answers with
+(kept as a name so this module needs no grpc)."""
 
 from __future__ import annotations
 
 
 class StoreError(Exception):
-    """Base class of every error the store raises on purpose."""
+    """Base class of every error raised on purpose."""
+
+    code = "INTERNAL"
 
 
 class InvalidArgument(StoreError):
     """A request is malformed (bad id, empty text, metadata too large, ...)."""
 
+    code = "INVALID_ARGUMENT"
+
 
 class NotFound(StoreError):
     """A namespace or document does not exist."""
+
+    code = "NOT_FOUND"
 
 
 class AlreadyExists(StoreError):
     """A namespace or document (CREATE mode) exists already."""
 
+    code = "ALREADY_EXISTS"
+
 
 class VersionConflict(StoreError):
     """The document changed since the version the caller expected."""
+
+    code = "ABORTED"
 
 
 class ModelMismatch(StoreError):
     """The store was written with another model; its encodings are not valid for this one."""
 
+    code = "FAILED_PRECONDITION"
+
 
 class StoreFull(StoreError):
     """The disk (or the configured map size limit) is full; the store stays readable."""
 
+    code = "RESOURCE_EXHAUSTED"
+
 
 class CorruptData(StoreError):
     """A stored record or blob fails its checks (magic, version, checksum, shape)."""
+
+    code = "DATA_LOSS"
+
+
+class Unauthenticated(StoreError):
+    """No valid bearer token."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(StoreError):
+    """The token lacks the right for this namespace."""
+
+    code = "PERMISSION_DENIED"
+
+
+class Overloaded(StoreError):
+    """Too many requests in flight; retry with backoff."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(StoreError):
+    """The server is starting or shutting down."""
+
+    code = "UNAVAILABLE"
+
+
+class Unimplemented(StoreError):
+    """A feature this server does not offer (yet)."""
+
+    code = "UNIMPLEMENTED"

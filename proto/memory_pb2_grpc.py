@@ -144,7 +144,7 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def List(self, request, context):
-        """Documents (without text) in id order, a page at a time, optionally filtered by metadata.
+        """Documents (without text) in creation order, a page at a time, optionally filtered by metadata.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

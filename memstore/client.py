@@ -1,0 +1,134 @@
+"""A small synchronous client for MemoryService: what the CLI and `msa demo` use, and a model for agents.
+
+    with MemoryClient("127.0.0.1:50051", token="...") as client:
+        client.write("notes", [{"text": "Ada prefers tea.", "metadata": {"topic": "food"}}])
+        for event in client.query("notes", "What does Ada drink?"):
+            ...
+
+Errors come back as `ClientError` with the gRPC status code name and the server's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from msa.proto import memory_pb2 as pb
+from msa.proto import memory_pb2_grpc as pb_grpc
+
+
+class ClientError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+class MemoryClient:
+    def __init__(self, target: str, token: str | None = None, tls_ca: str | None = None,
+                 timeout: float | None = 60.0) -> None:
+        if tls_ca:
+            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(Path(tls_ca).read_bytes()))
+        else:
+            self.channel = grpc.insecure_channel(target)
+        self.stub = pb_grpc.MemoryServiceStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout = timeout
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, rpc: str, request, timeout: float | None = None):
+        try:
+            return getattr(self.stub, rpc)(request, metadata=self.metadata, timeout=timeout or self.timeout)
+        except grpc.RpcError as e:
+            raise ClientError(e.code().name, e.details() or "") from None
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the server reports SERVING (it loads its model first)."""
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+            stub = health_pb2_grpc.HealthStub(self.channel)
+            response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout,
+                                  wait_for_ready=True)
+            if response.status != health_pb2.HealthCheckResponse.SERVING:
+                for update in stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout):
+                    if update.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+        except grpc.FutureTimeoutError:
+            raise ClientError("UNAVAILABLE", "no server answered; is `msa serve` running there?") from None
+        except grpc.RpcError as e:
+            raise ClientError(e.code().name, e.details() or "") from None
+
+    def create_namespace(self, name: str, description: str = "") -> pb.Namespace:
+        return self._call("CreateNamespace", pb.CreateNamespaceRequest(name=name, description=description))
+
+    def list_namespaces(self) -> list[pb.Namespace]:
+        out, token = [], ""
+        while True:
+            page = self._call("ListNamespaces", pb.ListNamespacesRequest(page_size=1000, page_token=token))
+            out += page.namespaces
+            if not (token := page.next_page_token):
+                return out
+
+    def delete_namespace(self, name: str) -> int:
+        return self._call("DeleteNamespace", pb.DeleteNamespaceRequest(name=name)).deleted_documents
+
+    def write(self, namespace: str, documents: list[dict], upsert: bool = False) -> list[pb.WriteResult]:
+        """documents: dicts with text and optional id and metadata."""
+        docs = [pb.NewDocument(id=d.get("id") or "", text=d["text"], metadata=d.get("metadata") or {})
+                for d in documents]
+        request = pb.WriteRequest(namespace=namespace, documents=docs, mode=pb.UPSERT if upsert else pb.CREATE)
+        return list(self._call("Write", request).results)
+
+    def update(self, namespace: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
+               expected_version: int = 0) -> pb.WriteResult:
+        request = pb.UpdateRequest(namespace=namespace, id=doc_id, metadata=metadata or {},
+                                   replace_metadata=metadata is not None, expected_version=expected_version)
+        if text is not None:
+            request.text = text
+        return self._call("Update", request)
+
+    def delete(self, namespace: str, ids: list[str], expected_version: int = 0) -> int:
+        request = pb.DeleteRequest(namespace=namespace, ids=ids, expected_version=expected_version)
+        return self._call("Delete", request).deleted
+
+    def get(self, namespace: str, doc_id: str) -> pb.Document:
+        return self._call("Get", pb.GetRequest(namespace=namespace, id=doc_id))
+
+    def list(self, namespace: str, where: dict[str, str] | None = None, page_size: int = 100
+             ) -> Iterator[pb.Document]:
+        token = ""
+        while True:
+            page = self._call("List", pb.ListRequest(namespace=namespace, page_size=page_size, page_token=token,
+                                                     metadata_filter=where or {}))
+            yield from page.documents
+            if not (token := page.next_page_token):
+                return
+
+    def retrieve(self, namespace: str, query: str, top_k: int = 8) -> list[pb.Citation]:
+        return list(self._call("Retrieve", pb.RetrieveRequest(namespace=namespace, query=query,
+                                                              top_k=top_k)).documents)
+
+    def query(self, namespace: str, question: str, timeout: float | None = None, **options) -> Iterator[pb.QueryEvent]:
+        """Stream QueryEvents (retrieval, tokens, final). options: top_k, max_new_tokens, temperature, top_p,
+        seed, read_mode."""
+        request = pb.QueryRequest(namespace=namespace, query=question, **options)
+        stream = self.stub.Query(request, metadata=self.metadata, timeout=timeout or self.timeout)
+        try:
+            yield from stream
+        except grpc.RpcError as e:
+            raise ClientError(e.code().name, e.details() or "") from None
+        finally:
+            stream.cancel()
+
+    def stats(self, namespace: str = "") -> pb.StatsResponse:
+        return self._call("Stats", pb.StatsRequest(namespace=namespace))

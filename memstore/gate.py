@@ -1,0 +1,111 @@
+"""The one interceptor in front of MemoryService: refuses while loading or stopping (UNAVAILABLE), checks
+the bearer token's rights (UNAUTHENTICATED / PERMISSION_DENIED), maps typed errors to status codes, logs
+the unexpected once with a request id (INTERNAL), and records metrics. Other services pass through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+
+from msa.memstore.auth import Tokens
+from msa.memstore.errors import InvalidArgument, StoreError, Unavailable
+from msa.memstore.metrics import Metrics
+from msa.memstore.service import GRANT
+
+SERVICE = "/msa.memory.v1.MemoryService/"
+RIGHTS = {"CreateNamespace": "admin", "DeleteNamespace": "admin", "ListNamespaces": "read", "Write": "write",
+          "Update": "write", "Delete": "write", "Get": "read", "List": "read", "Retrieve": "read", "Query": "read",
+          "Stats": "read"}
+logger = logging.getLogger("msa.server")
+
+
+def target_namespace(rpc: str, request) -> str | None:
+    """The namespace a request touches; None for store-wide requests (ListNamespaces filters by itself)."""
+    if rpc in ("CreateNamespace", "DeleteNamespace"):
+        return request.name
+    return getattr(request, "namespace", None) or None
+
+
+class Gate(grpc.aio.ServerInterceptor):
+    def __init__(self, tokens: Tokens | None, metrics: Metrics) -> None:
+        self.tokens, self.metrics = tokens, metrics
+        self.state = "loading"  # loading -> serving -> stopping
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or not details.method.startswith(SERVICE):
+            return handler
+        rpc = details.method[len(SERVICE):]
+        headers = dict(details.invocation_metadata or ())
+        if handler.unary_unary:
+            behavior = self._unary(rpc, headers, handler.unary_unary)
+            return grpc.unary_unary_rpc_method_handler(behavior, handler.request_deserializer,
+                                                       handler.response_serializer)
+        behavior = self._stream(rpc, headers, handler.unary_stream)
+        return grpc.unary_stream_rpc_method_handler(behavior, handler.request_deserializer,
+                                                    handler.response_serializer)
+
+    def _admit(self, rpc: str, headers: dict, request) -> None:
+        if self.state != "serving":
+            raise Unavailable("the server is loading its model and index; retry shortly" if self.state == "loading"
+                              else "the server is shutting down; retry on another instance")
+        if rpc not in RIGHTS:
+            raise InvalidArgument(f"unknown method {rpc}")
+        if self.tokens is None:
+            return
+        grant = self.tokens.grant(headers.get("authorization"))
+        GRANT.set(grant)
+        ns = target_namespace(rpc, request)
+        if rpc != "ListNamespaces":
+            self.tokens.check(grant, RIGHTS[rpc], ns)
+
+    def _unary(self, rpc: str, headers: dict, behavior: Callable[..., Awaitable]):
+        async def wrapped(request, context):
+            start, code = time.perf_counter(), "OK"
+            try:
+                self._admit(rpc, headers, request)
+                return await behavior(request, context)
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except grpc.aio.AbortError:
+                raise
+            except Exception as e:
+                code, message = self._status(rpc, e)
+                await context.abort(grpc.StatusCode[code], message)
+            finally:
+                self.metrics.observe(rpc, code, time.perf_counter() - start)
+        return wrapped
+
+    def _stream(self, rpc: str, headers: dict, behavior: Callable[..., AsyncIterator]):
+        async def wrapped(request, context):
+            start, code = time.perf_counter(), "OK"
+            try:
+                self._admit(rpc, headers, request)
+                async for message in behavior(request, context):
+                    yield message
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except grpc.aio.AbortError:
+                raise
+            except Exception as e:
+                code, message = self._status(rpc, e)
+                await context.abort(grpc.StatusCode[code], message)
+            finally:
+                self.metrics.observe(rpc, code, time.perf_counter() - start)
+        return wrapped
+
+    @staticmethod
+    def _status(rpc: str, error: Exception) -> tuple[str, str]:
+        """The status code name and message an error is answered with."""
+        if isinstance(error, StoreError):
+            return error.code, str(error)
+        request_id = uuid.uuid4().hex[:12]
+        logger.error("internal error", exc_info=error, extra={"fields": {"rpc": rpc, "request_id": request_id}})
+        return "INTERNAL", f"internal error (request id {request_id}); the server log has the details"

@@ -1,0 +1,186 @@
+"""The gRPC server: MemoryService behind the Gate, standard health and reflection, optional TLS and a
+metrics endpoint; NOT_SERVING while the model and index load; graceful stop on SIGTERM / SIGINT.
+
+`serve(config)` runs it in the foreground (`msa serve`); `BackgroundServer` runs it on a thread of its
+own (tests, `msa demo`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from msa.memstore.auth import Tokens
+from msa.memstore.batcher import WriteBatcher
+from msa.memstore.config import ServerConfig
+from msa.memstore.engine import Engine
+from msa.memstore.errors import InvalidArgument
+from msa.memstore.gate import Gate
+from msa.memstore.logs import log
+from msa.memstore.metrics import Metrics, serve_metrics
+from msa.memstore.service import MemoryService, QuerySlots
+from msa.proto import memory_pb2, memory_pb2_grpc
+
+logger = logging.getLogger("msa.server")
+SERVICE_NAME = memory_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
+MB = 1 << 20
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InvalidArgument(f"listen address {address!r} must be host:port (port 0 picks a free one)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_engine(config: ServerConfig) -> Engine:
+    """The model (embedded default unless `config.model`) and the store at `config.store`."""
+    from msa.model.api import MSAModel
+    from msa.model.default import default_model
+
+    if not config.store:
+        raise InvalidArgument("no store: pass STORE (msa serve STORE) or set store in the config / MSA_STORE")
+    model = MSAModel.from_pretrained(config.model or default_model(), device=config.device,
+                                     dtype=config.dtype)
+    if not (Path(config.store) / "data.mdb").exists():
+        raise InvalidArgument(f"no store at {config.store}; create it with `msa init {config.store}`")
+    return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB,
+                       host_budget_bytes=config.host_budget_mb * MB, cache_budget_bytes=config.cache_mb * MB)
+
+
+class MemoryServer:
+    """One server's life: `start` binds and serves health at once, `load` brings the engine, `stop`."""
+
+    def __init__(self, config: ServerConfig, engine_factory: Callable[[], Engine] | None = None) -> None:
+        self.config, self.engine_factory = config, engine_factory or (lambda: open_engine(config))
+        self.tokens = Tokens.load(config.tokens_file) if config.tokens_file else None
+        self.metrics = Metrics()
+        self.gate = Gate(self.tokens, self.metrics)
+        self.health = health.aio.HealthServicer()
+        self.service = MemoryService(self.metrics)
+        self.engine: Engine | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        host, port = split_address(self.config.listen)
+        if self.tokens is None and not is_loopback(host):
+            raise InvalidArgument(f"refusing to listen on {host} without a tokens file; give --tokens-file, or "
+                                  "listen on 127.0.0.1")
+        self.server = grpc.aio.server(interceptors=[self.gate], maximum_concurrent_rpcs=self.config.max_inflight,
+                                      options=[("grpc.max_receive_message_length", 64 * MB)])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        memory_pb2_grpc.add_MemoryServiceServicer_to_server(self.service, self.server)
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME],
+                                            self.server)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if self.config.tls_cert or self.config.tls_key:
+            key, cert = (Path(p).read_bytes() for p in (self.config.tls_key, self.config.tls_cert))
+            self.port = self.server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
+        else:
+            self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise InvalidArgument(f"cannot listen on {address}: in use or not permitted")
+        await self.server.start()
+        if self.config.metrics_listen:
+            self.metrics_server = await serve_metrics(self.metrics, *split_address(self.config.metrics_listen))
+        auth = "bearer tokens" if self.tokens else "no auth (loopback only)"
+        log(logger, logging.INFO, "listening", address=f"{host}:{self.port}", auth=auth,
+            tls=bool(self.config.tls_cert))
+        return self.port
+
+    async def load(self) -> None:
+        """Open the model and store in a thread (health stays NOT_SERVING meanwhile), then serve."""
+        self.engine = await asyncio.to_thread(self.engine_factory)
+        slots = QuerySlots(self.config.max_queries, self.config.query_queue)
+        batcher = WriteBatcher(self.engine, self.config.write_batch_ms / 1e3, self.config.write_batch_documents)
+        self.service.attach(self.engine, batcher, slots)
+        index, cache = self.engine.index, self.engine.cache
+        self.metrics.gauge("msa_index_device_bytes", "Routing keys resident on the device.",
+                           lambda: index.resident_bytes)
+        self.metrics.gauge("msa_index_host_bytes", "Routing keys of streamed namespaces in host memory.",
+                           lambda: index.host_bytes)
+        self.metrics.gauge("msa_cache_bytes", "Content K/V cached in host memory.", lambda: cache.bytes)
+        self.metrics.gauge("msa_cache_hits", "Content K/V cache hits.", lambda: cache.hits)
+        self.metrics.gauge("msa_cache_misses", "Content K/V cache misses.", lambda: cache.misses)
+        self.gate.state = "serving"
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log(logger, logging.INFO, "serving", model=self.engine.store.binding.name)
+
+    async def stop(self) -> None:
+        """New requests get UNAVAILABLE; in-flight ones get `grace_s` to finish; then the store closes."""
+        self.gate.state = "stopping"
+        await self.health.enter_graceful_shutdown()
+        log(logger, logging.INFO, "stopping", grace_s=self.config.grace_s)
+        await self.server.stop(self.config.grace_s)
+        if getattr(self, "metrics_server", None):
+            self.metrics_server.close()
+        if self.engine is not None:
+            self.engine.close()
+        log(logger, logging.INFO, "stopped")
+
+
+def serve(config: ServerConfig, on_listening: Callable[[int], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+
+    async def main() -> None:
+        server = MemoryServer(config)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        port = await server.start()
+        if on_listening:
+            on_listening(port)
+        loading = asyncio.create_task(server.load())
+        await asyncio.wait([loading, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if loading.done() and loading.exception():
+            await server.stop()
+            raise loading.exception()
+        await stopping.wait()
+        await server.stop()
+
+    asyncio.run(main())
+
+
+class BackgroundServer:
+    """A MemoryServer on its own thread and event loop: `start()` -> port once serving; `stop()`."""
+
+    def __init__(self, config: ServerConfig, engine_factory: Callable[[], Engine] | None = None) -> None:
+        self.server = MemoryServer(config, engine_factory)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self, wait_loaded: bool = True) -> int:
+        self.thread.start()
+        port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result()
+        loading = asyncio.run_coroutine_threadsafe(self.server.load(), self.loop)
+        if wait_loaded:
+            loading.result()
+        self.loading = loading
+        return port
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()

@@ -1,0 +1,31 @@
+"""A live server on 127.0.0.1:0 over a real store and a tiny random model, and a client for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from msa.memstore.client import MemoryClient
+from msa.memstore.config import ServerConfig
+from msa.memstore.engine import Engine
+from msa.memstore.server import BackgroundServer
+from msa.model.api import MSAModel
+
+
+@contextmanager
+def live_server(checkpoint: Path, store: Path, store_options: dict | None = None, **settings
+                ) -> Iterator[tuple[BackgroundServer, str]]:
+    """-> (server, "127.0.0.1:port"), serving once the engine has loaded; stopped on exit."""
+    model = MSAModel.from_pretrained(checkpoint)
+    config = ServerConfig(store=str(store), listen="127.0.0.1:0", grace_s=5.0, **settings)
+    server = BackgroundServer(config, lambda: Engine.open(store, model, create=True, **(store_options or {})))
+    port = server.start()
+    try:
+        yield server, f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def client_for(target: str, token: str | None = None) -> MemoryClient:
+    return MemoryClient(target, token=token, timeout=30)

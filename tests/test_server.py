@@ -1,0 +1,274 @@
+"""The gRPC server, live on 127.0.0.1:0 over a real store and a tiny random model: every rpc, status codes,
+streaming order, deadlines, auth, write batching, graceful stop, health and metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from msa.memstore.client import ClientError
+from msa.memstore.config import ServerConfig, load_config
+from msa.memstore.errors import InvalidArgument
+from msa.memstore.server import BackgroundServer, MemoryServer
+from tests.server_helpers import client_for, live_server
+
+FACTS = {"rex": "Rex is a dog who lives in Paris.", "anna": "Anna works at a bakery in Lyon.",
+         "sena": "The river Sena flows north through the old town."}
+
+
+@pytest.fixture(scope="module")
+def ckpt(checkpoint):
+    return checkpoint("qwen3", pooling_kernel_size=4)
+
+
+@pytest.fixture(scope="module")
+def server(ckpt, tmp_path_factory):
+    with live_server(ckpt, tmp_path_factory.mktemp("srv") / "store", metrics_listen="127.0.0.1:0",
+                     max_queries=1, query_queue=1) as (srv, target):
+        client = client_for(target)
+        client.create_namespace("n", "facts")
+        client.write("n", [{"id": k, "text": v, "metadata": {"kind": "fact"}} for k, v in FACTS.items()])
+        yield srv, target
+        client.close()
+
+
+@pytest.fixture
+def client(server):
+    with client_for(server[1]) as c:
+        yield c
+
+
+def code_of(fn) -> str:
+    with pytest.raises(ClientError) as e:
+        fn()
+    return e.value.code
+
+
+def test_every_rpc(client):
+    assert client.create_namespace("scratch", "tmp").name == "scratch"
+    assert {"n", "scratch"} <= {s.name for s in client.list_namespaces()}
+    results = client.write("scratch", [{"text": "Ada prefers green tea.", "metadata": {"topic": "food"}},
+                                       {"id": "b", "text": "Bo runs on Sundays."}])
+    assert results[1].id == "b" and results[1].version == 1 and len(results[0].id) == 32
+    assert client.write("scratch", [{"id": "b", "text": "Bo runs on Sundays."}], upsert=True)[0].changed is False
+    updated = client.update("scratch", "b", text="Bo runs on Saturdays.", expected_version=1)
+    assert updated.version == 2 and updated.changed
+    assert client.update("scratch", "b", metadata={"topic": "sport"}).version == 3
+    doc = client.get("scratch", "b")
+    assert (doc.text, dict(doc.metadata), doc.version, doc.ordinal) == ("Bo runs on Saturdays.", {"topic": "sport"},
+                                                                        3, 1)
+    assert [d.id for d in client.list("scratch", where={"topic": "food"})] == [results[0].id]
+    assert [d.text for d in client.list("scratch")] == ["", ""]  # List leaves text out
+    assert {c.id for c in client.retrieve("scratch", "Who runs?", top_k=2)} == {"b", results[0].id}
+    stats = client.stats("scratch")
+    assert stats.documents == 2 and stats.namespaces == 1 and stats.raw_bytes > 0 and stats.model
+    assert client.delete("scratch", ["b"], expected_version=3) == 1
+    assert client.delete_namespace("scratch") == 1
+    assert "scratch" not in {s.name for s in client.list_namespaces()}
+
+
+def test_query_streams_retrieval_tokens_then_final(client):
+    events = list(client.query("n", "Where does Rex live?", max_new_tokens=6, top_k=2, read_mode="text"))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds[0] == "retrieval" and kinds[-1] == "final" and set(kinds[1:-1]) == {"token"}
+    final = events[-1].final
+    assert final.answer == "".join(e.token.text for e in events[1:-1])
+    assert [c.id for c in final.citations] == [c.id for c in events[0].retrieval.documents]
+    assert len(final.citations) == 2 and all(c.version == 1 for c in final.citations)
+    assert final.usage.completion_tokens == len(events) - 2 and final.usage.memory_documents == 3
+    t = final.timings
+    assert min(t.route_ms, t.fetch_ms, t.prefill_ms, t.decode_ms) >= 0 and t.total_ms >= t.decode_ms
+    assert final.stop_reason in ("stop", "length") and final.read_mode == "text"
+
+
+@pytest.mark.parametrize(("call", "code"), [
+    (lambda c: c.get("n", "missing"), "NOT_FOUND"),
+    (lambda c: c.get("nope", "rex"), "NOT_FOUND"),
+    (lambda c: c.create_namespace("n"), "ALREADY_EXISTS"),
+    (lambda c: c.write("n", [{"id": "rex", "text": "again"}]), "ALREADY_EXISTS"),
+    (lambda c: c.create_namespace("bad name!"), "INVALID_ARGUMENT"),
+    (lambda c: c.write("n", [{"text": "   "}]), "INVALID_ARGUMENT"),
+    (lambda c: c.write("n", []), "INVALID_ARGUMENT"),
+    (lambda c: c.retrieve("n", "q", top_k=500), "INVALID_ARGUMENT"),
+    (lambda c: list(c.query("n", "q", read_mode="both")), "INVALID_ARGUMENT"),
+    (lambda c: list(c.query("n", "")), "INVALID_ARGUMENT"),
+    (lambda c: c.update("n", "rex", text="x", expected_version=7), "ABORTED"),
+    (lambda c: c.delete("n", ["rex", "anna"], expected_version=1), "INVALID_ARGUMENT"),
+    (lambda c: list(c.query("n", "q", interleave_rounds=3)), "UNIMPLEMENTED"),
+])
+def test_status_codes(client, call, code):
+    assert code_of(lambda: call(client)) == code
+
+
+def test_unexpected_errors_are_internal_with_a_request_id(server, client, monkeypatch, caplog):
+    engine = server[0].server.engine
+    monkeypatch.setattr(engine.store, "get", lambda *a: 1 / 0)
+    with pytest.raises(ClientError) as e:
+        client.get("n", "rex")
+    assert e.value.code == "INTERNAL" and "request id" in e.value.message and "ZeroDivision" not in e.value.message
+
+
+def test_a_full_store_is_resource_exhausted(ckpt, tmp_path):
+    limit = {"map_size": 1 << 20, "max_map_size": 1 << 20}
+    with live_server(ckpt, tmp_path / "store", store_options=limit) as (_, target), client_for(target) as c:
+        c.create_namespace("n")
+        c.write("n", [{"id": "kept", "text": "A memory written before the store filled up."}])
+        big = [{"text": f"word {i} " * 100} for i in range(50)]
+        assert code_of(lambda: [c.write("n", big) for _ in range(20)]) == "RESOURCE_EXHAUSTED"
+        assert c.get("n", "kept").text.startswith("A memory")  # still readable
+
+
+def test_deadline_stops_generation_and_frees_the_slot(client):
+    start = time.perf_counter()
+    assert code_of(lambda: list(client.query("n", "Tell me everything.", max_new_tokens=4000, timeout=0.5))) \
+        == "DEADLINE_EXCEEDED"
+    # max_queries is 1: the next question only runs once the cancelled one has stopped generating
+    events = list(client.query("n", "Where does Rex live?", max_new_tokens=3))
+    assert events[-1].WhichOneof("event") == "final" and time.perf_counter() - start < 15
+
+
+def test_saturation_is_resource_exhausted(server):
+    """One slot, one waiting place: a third concurrent question is refused, not queued."""
+    target = server[1]
+    streams = [client_for(target) for _ in range(3)]
+    first = streams[0].query("n", "Tell me a long story.", max_new_tokens=400)
+    next(first)  # generating
+    second = threading.Thread(target=lambda: list(streams[1].query("n", "q two", max_new_tokens=3)))
+    second.start()
+    time.sleep(0.3)  # waiting for the slot
+    assert code_of(lambda: list(streams[2].query("n", "q three", max_new_tokens=3))) == "RESOURCE_EXHAUSTED"
+    first.close()
+    second.join()
+    for s in streams:
+        s.close()
+
+
+def test_writes_from_many_clients_are_encoded_together(server):
+    srv, target = server
+    batcher = srv.server.service.batcher
+    before = batcher.batches
+    clients = [client_for(target) for _ in range(8)]
+    threads = [threading.Thread(target=c.write, args=("n", [{"id": f"w{i}", "text": f"Note {i} about tea."}]))
+               for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {clients[0].get("n", f"w{i}").text for i in range(8)} == {f"Note {i} about tea." for i in range(8)}
+    assert batcher.batches - before < 8  # at least two writes shared one encode
+    clients[0].delete("n", [f"w{i}" for i in range(8)])
+    for c in clients:
+        c.close()
+
+
+def test_metrics_endpoint(server, client):
+    client.get("n", "rex")
+    port = server[0].server.metrics_server.sockets[0].getsockname()[1]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'msa_requests_total{rpc="Get",code="OK"}' in text
+    assert "msa_request_seconds_bucket" in text and "msa_index_device_bytes" in text
+
+
+TOKENS = """
+[[tokens]]
+token = "reader"
+namespaces = ["team-*"]
+rights = ["read"]
+
+[[tokens]]
+token = "writer"
+namespaces = ["team-a"]
+rights = ["read", "write"]
+
+[[tokens]]
+sha256 = "{admin}"
+rights = ["admin"]
+"""
+
+
+def test_auth_matrix(ckpt, tmp_path):
+    import hashlib
+
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text(TOKENS.format(admin=hashlib.sha256(b"root").hexdigest()))
+    with live_server(ckpt, tmp_path / "store", tokens_file=str(tokens)) as (_, target):
+        admin, reader, writer = (client_for(target, t) for t in ("root", "reader", "writer"))
+        anonymous, wrong = client_for(target), client_for(target, "guess")
+        for ns in ("team-a", "team-b", "private"):
+            admin.create_namespace(ns)
+        assert code_of(lambda: anonymous.list_namespaces()) == "UNAUTHENTICATED"
+        assert code_of(lambda: wrong.get("team-a", "x")) == "UNAUTHENTICATED"
+        assert code_of(lambda: writer.create_namespace("team-c")) == "PERMISSION_DENIED"
+        assert writer.write("team-a", [{"id": "x", "text": "A fact."}])[0].id == "x"
+        assert code_of(lambda: writer.write("team-b", [{"text": "no"}])) == "PERMISSION_DENIED"
+        assert code_of(lambda: reader.write("team-a", [{"text": "no"}])) == "PERMISSION_DENIED"
+        assert reader.get("team-a", "x").text == "A fact."
+        assert code_of(lambda: reader.get("private", "x")) == "PERMISSION_DENIED"
+        assert code_of(lambda: reader.stats()) == "PERMISSION_DENIED"  # store-wide: admin only
+        assert {s.name for s in reader.list_namespaces()} == {"team-a", "team-b"}
+        assert admin.stats().namespaces == 3 and admin.delete_namespace("private") == 0
+        for c in (admin, reader, writer, anonymous, wrong):
+            c.close()
+
+
+def test_health_is_not_serving_while_loading_and_requests_are_unavailable(ckpt, tmp_path):
+    release = threading.Event()
+
+    def slow_engine():
+        release.wait(30)
+        raise RuntimeError("not needed")
+
+    srv = BackgroundServer(ServerConfig(store=str(tmp_path), listen="127.0.0.1:0", grace_s=1), slow_engine)
+    port = srv.start(wait_loaded=False)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+    assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    with client_for(f"127.0.0.1:{port}") as c:
+        assert code_of(lambda: c.list_namespaces()) == "UNAVAILABLE"
+    release.set()
+    channel.close()
+    srv.stop()
+
+
+def test_graceful_stop_finishes_the_query_in_flight(ckpt, tmp_path):
+    with live_server(ckpt, tmp_path / "store") as (srv, target):
+        c, late = client_for(target), client_for(target)
+        c.create_namespace("n")
+        c.write("n", [{"text": t} for t in FACTS.values()])
+        stream = c.query("n", "Where does Rex live?", max_new_tokens=60)
+        first = next(stream)
+        stopper = threading.Thread(target=srv.stop)
+        stopper.start()
+        time.sleep(0.2)
+        assert code_of(lambda: late.list_namespaces()) == "UNAVAILABLE"
+        rest = list(stream)
+        assert first.WhichOneof("event") == "retrieval" and rest[-1].WhichOneof("event") == "final"
+        stopper.join()
+        srv.stop = lambda: None  # already stopped
+        c.close()
+        late.close()
+
+
+def test_no_tokens_file_means_loopback_only(tmp_path):
+    import asyncio
+
+    server = MemoryServer(ServerConfig(store=str(tmp_path), listen="0.0.0.0:0"))
+    with pytest.raises(InvalidArgument, match="without a tokens file"):
+        asyncio.run(server.start())
+
+
+def test_config_precedence(tmp_path):
+    file = tmp_path / "msa.toml"
+    file.write_text('listen = "127.0.0.1:7000"\nmax_queries = 3\ncache_mb = 10\n')
+    config = load_config(file, env={"MSA_MAX_QUERIES": "5", "MSA_CACHE_MB": "20", "MSA_SERVER": "ignored"},
+                         flags={"cache_mb": 30, "device": None})
+    assert (config.listen, config.max_queries, config.cache_mb, config.device) == ("127.0.0.1:7000", 5, 30, "cpu")
+    with pytest.raises(InvalidArgument, match="unknown setting"):
+        load_config(file, env={}, flags={"nonsense": 1})
+    with pytest.raises(InvalidArgument, match="must be a int"):
+        load_config(None, env={"MSA_MAX_QUERIES": "many"})
