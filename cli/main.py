@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
+from msa.cli import data
+from msa.cli.demo import demo_cmd
 from msa.cli.maintenance import backup_cmd, check_cmd, compact_cmd, restore_cmd, stats_cmd
 from msa.cli.model import model
+from msa.cli.server import init_cmd, serve_cmd
 from msa.cli.train_reader import train_reader_cmd
 from msa.cli.train_router import train_router
 
@@ -17,13 +18,14 @@ from msa.cli.train_router import train_router
 @click.version_option(package_name="msa-memstore")
 def cli(verbose: int) -> None:
     """msa-memstore: a persistent memory database for LLM agents, built on MSA."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format='{"time":"%(asctime)s","level":"%(levelname)s",'
-                        '"logger":"%(name)s","message":"%(message)s"}')
+    from msa.memstore import logs
+
+    logs.setup(["warning", "info", "debug"][min(verbose, 2)])
 
 
 model.add_command(train_router)
 model.add_command(train_reader_cmd)
 cli.add_command(model)
-for command in (check_cmd, stats_cmd, backup_cmd, restore_cmd, compact_cmd):
+MAINTENANCE = (check_cmd, stats_cmd, backup_cmd, restore_cmd, compact_cmd)
+for command in (demo_cmd, serve_cmd, init_cmd, *data.COMMANDS, *MAINTENANCE):
     cli.add_command(command)

@@ -1,0 +1,194 @@
+"""Data commands: they talk to a running server (`--server` / MSA_SERVER, `--token` / MSA_TOKEN)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from google.protobuf.json_format import MessageToDict
+
+from msa.memstore.client import ClientError, MemoryClient
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+def connected(fn):
+    """Adds --server/--token/--tls-ca, passes a `client`, and turns server errors into one line."""
+
+    @click.option("--server", envvar="MSA_SERVER", default=DEFAULT_SERVER, show_default=True, help="host:port.")
+    @click.option("--token", envvar="MSA_TOKEN", help="Bearer token (MSA_TOKEN).")
+    @click.option("--tls-ca", envvar="MSA_TLS_CA", help="PEM CA certificate: connect with TLS.")
+    @functools.wraps(fn)
+    def wrapper(server: str, token: str | None, tls_ca: str | None, **kwargs):
+        try:
+            with MemoryClient(server, token=token, tls_ca=tls_ca) as client:
+                return fn(client=client, **kwargs)
+        except ClientError as e:
+            hint = f" (is `msa serve` running at {server}?)" if e.code == "UNAVAILABLE" else ""
+            raise click.ClickException(f"{e.code}: {e.message}{hint}") from None
+
+    return wrapper
+
+
+def pairs(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--meta/--where")
+        out[key] = value
+    return out
+
+
+def show(message) -> dict:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+@click.group("ns")
+def ns() -> None:
+    """Namespaces: create, ls, rm."""
+
+
+@ns.command("create")
+@click.argument("name")
+@click.option("--description", default="")
+@connected
+def ns_create(client: MemoryClient, name: str, description: str) -> None:
+    client.create_namespace(name, description)
+    click.echo(f"created namespace {name}")
+
+
+@ns.command("ls")
+@connected
+def ns_ls(client: MemoryClient) -> None:
+    for space in client.list_namespaces():
+        click.echo(f"{space.name}\t{space.documents} documents\t{space.description}")
+
+
+@ns.command("rm")
+@click.argument("name")
+@click.confirmation_option(prompt="Delete the namespace and all its documents?")
+@connected
+def ns_rm(client: MemoryClient, name: str) -> None:
+    click.echo(f"deleted namespace {name} ({client.delete_namespace(name)} documents)")
+
+
+@click.command("put")
+@click.argument("namespace")
+@click.argument("text", required=False)
+@click.option("--file", "file", type=click.File("r"), help="Read the text from a file.")
+@click.option("--jsonl", is_flag=True, help="Read documents from stdin, one JSON object per line: "
+              '{"text": ..., "id": ..., "metadata": {...}}.')
+@click.option("--id", "doc_id", help="Document id [generated].")
+@click.option("--meta", multiple=True, help="KEY=VALUE metadata (repeatable).")
+@click.option("--upsert", is_flag=True, help="Replace documents that exist.")
+@click.option("--batch", default=64, show_default=True, help="Documents per request with --jsonl.")
+@connected
+def put(client: MemoryClient, namespace: str, text: str | None, file, jsonl: bool, doc_id: str | None,
+        meta: tuple[str, ...], upsert: bool, batch: int) -> None:
+    """Write a memory (TEXT, --file or --jsonl batches from stdin)."""
+    if jsonl:
+        try:
+            docs = [json.loads(line) for line in sys.stdin if line.strip()]
+        except json.JSONDecodeError as e:
+            raise click.ClickException(f"stdin is not JSON lines: {e}") from None
+        if not all(isinstance(d, dict) and isinstance(d.get("text"), str) for d in docs):
+            raise click.ClickException('every line needs {"text": "..."}')
+        with click.progressbar(length=len(docs), label="writing", file=sys.stderr) as bar:
+            for i in range(0, len(docs), batch):
+                client.write(namespace, docs[i:i + batch], upsert=upsert)
+                bar.update(len(docs[i:i + batch]))
+        click.echo(f"wrote {len(docs)} documents to {namespace}")
+        return
+    if (text is None) == (file is None):
+        raise click.UsageError("give TEXT or --file (or --jsonl)")
+    body = text if text is not None else file.read()
+    (result,) = client.write(namespace, [{"id": doc_id, "text": body, "metadata": pairs(meta)}], upsert=upsert)
+    click.echo(f"{result.id}\tversion {result.version}\t{result.tokens} tokens")
+
+
+@click.command("update")
+@click.argument("namespace")
+@click.argument("doc_id", metavar="ID")
+@click.option("--text")
+@click.option("--meta", multiple=True, help="KEY=VALUE; replaces all metadata (repeatable).")
+@click.option("--clear-meta", is_flag=True, help="Remove all metadata.")
+@click.option("--expected-version", type=int, default=0, help="Fail unless the document is at this version.")
+@connected
+def update(client: MemoryClient, namespace: str, doc_id: str, text: str | None, meta: tuple[str, ...],
+           clear_meta: bool, expected_version: int) -> None:
+    """Change a memory's text and/or metadata."""
+    metadata = pairs(meta) if meta or clear_meta else None
+    result = client.update(namespace, doc_id, text, metadata, expected_version)
+    click.echo(f"{result.id}\tversion {result.version}")
+
+
+@click.command("get")
+@click.argument("namespace")
+@click.argument("doc_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True)
+@connected
+def get(client: MemoryClient, namespace: str, doc_id: str, as_json: bool) -> None:
+    """Print one memory."""
+    doc = client.get(namespace, doc_id)
+    click.echo(json.dumps(show(doc)) if as_json else doc.text)
+
+
+@click.command("ls")
+@click.argument("namespace")
+@click.option("--where", multiple=True, help="KEY=VALUE metadata filter (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@connected
+def ls(client: MemoryClient, namespace: str, where: tuple[str, ...], as_json: bool) -> None:
+    """List memories (without text)."""
+    for doc in client.list(namespace, pairs(where)):
+        click.echo(json.dumps(show(doc)) if as_json else f"{doc.id}\tv{doc.version}\t{doc.tokens} tokens\t"
+                   + ",".join(f"{k}={v}" for k, v in sorted(doc.metadata.items())))
+
+
+@click.command("rm")
+@click.argument("namespace")
+@click.argument("ids", nargs=-1, required=True)
+@connected
+def rm(client: MemoryClient, namespace: str, ids: tuple[str, ...]) -> None:
+    """Delete memories (all or none)."""
+    click.echo(f"deleted {client.delete(namespace, list(ids))}")
+
+
+@click.command("ask")
+@click.argument("namespace")
+@click.argument("question")
+@click.option("--top-k", type=int, default=0, help="Documents read [model default].")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option("--read-mode", type=click.Choice(["kv", "text"]), help="[model default]")
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the final event as JSON.")
+@connected
+def ask(client: MemoryClient, namespace: str, question: str, top_k: int, max_new_tokens: int,
+        read_mode: str | None, temperature: float, as_json: bool) -> None:
+    """Ask a question; the answer streams, then citations and timings (stderr)."""
+    for event in client.query(namespace, question, top_k=top_k, max_new_tokens=max_new_tokens,
+                              read_mode=read_mode or "", temperature=temperature):
+        kind = event.WhichOneof("event")
+        if kind == "token" and not as_json:
+            click.echo(event.token.text, nl=False)
+        elif kind == "final":
+            if as_json:
+                click.echo(json.dumps(show(event.final)))
+            else:
+                click.echo()
+                report(event.final)
+
+
+def report(final) -> None:
+    """Citations and timings of a final event, on stderr."""
+    for c in final.citations:
+        click.echo(f"  [{c.ordinal}] {c.id} v{c.version} score {c.score:.3f}", err=True)
+    t = final.timings
+    click.echo(f"  route {t.route_ms:.0f} ms, fetch {t.fetch_ms:.0f} ms, prefill {t.prefill_ms:.0f} ms, decode "
+               f"{t.decode_ms:.0f} ms ({final.usage.completion_tokens} tokens), total {t.total_ms:.0f} ms", err=True)
+
+
+COMMANDS = (ns, put, update, get, ls, rm, ask)
