@@ -29,3 +29,7 @@ cli.add_command(model)
 MAINTENANCE = (check_cmd, stats_cmd, backup_cmd, restore_cmd, compact_cmd)
 for command in (demo_cmd, serve_cmd, init_cmd, *data.COMMANDS, *MAINTENANCE):
     cli.add_command(command)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,112 @@
+"""The data commands through CliRunner against a live server; `msa serve` as a real process (SIGTERM,
+kill -9 after an acknowledged write); `msa init`; `msa demo` end to end on the default model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from msa.cli.main import cli
+from msa.memstore.client import MemoryClient
+from tests.server_helpers import live_server
+
+
+@pytest.fixture(scope="module")
+def ckpt(checkpoint):
+    return checkpoint("qwen3", pooling_kernel_size=4)
+
+
+def msa(*args: str, server: str | None = None, stdin: str | None = None):
+    full = [*args[:1], *args[1:]] if server is None else [*args, "--server", server]
+    return CliRunner().invoke(cli, full, input=stdin)
+
+
+def test_data_commands(ckpt, tmp_path):
+    with live_server(ckpt, tmp_path / "store") as (_, target):
+        assert msa("ns", "create", "notes", "--description", "mine", server=target).exit_code == 0
+        assert "notes\t0 documents\tmine" in msa("ns", "ls", server=target).output
+        out = msa("put", "notes", "Rex is a dog.", "--id", "rex", "--meta", "kind=pet", server=target)
+        assert out.exit_code == 0 and out.output.startswith("rex\tversion 1")
+        lines = "\n".join(json.dumps({"id": f"j{i}", "text": f"Fact number {i}."}) for i in range(5))
+        out = msa("put", "notes", "--jsonl", "--batch", "2", server=target, stdin=lines)
+        assert out.exit_code == 0 and "wrote 5 documents" in out.output
+        got = json.loads(msa("get", "notes", "rex", "--json", server=target).output)
+        assert got["text"] == "Rex is a dog." and got["metadata"] == {"kind": "pet"}
+        assert msa("ls", "notes", "--where", "kind=pet", server=target).output.startswith("rex\tv1")
+        assert "version 2" in msa("update", "notes", "rex", "--text", "Rex is an old dog.", server=target).output
+        final = json.loads(msa("ask", "notes", "What is Rex?", "--json", "--max-new-tokens", "4",
+                               server=target).output)
+        assert final["citations"] and int(final["usage"]["completion_tokens"]) >= 1
+        assert msa("rm", "notes", "j0", "j1", server=target).output.strip() == "deleted 2"
+        missing = msa("get", "notes", "nope", server=target)
+        assert missing.exit_code == 1
+        assert missing.output.strip() == "Error: NOT_FOUND: document 'nope' does not exist in 'notes'"
+        bad = msa("put", "notes", "--jsonl", server=target, stdin="not json\n")
+        assert bad.exit_code == 1 and "not JSON lines" in bad.output and "Traceback" not in bad.output
+        assert msa("ns", "rm", "notes", "--yes", server=target).exit_code == 0
+
+
+def test_unreachable_server_is_one_line(monkeypatch):
+    monkeypatch.setenv("MSA_SERVER", "127.0.0.1:9")  # discard port: nothing listens
+    out = CliRunner().invoke(cli, ["ns", "ls"])
+    assert out.exit_code == 1 and "UNAVAILABLE" in out.output and "msa serve" in out.output
+    assert len(out.output.strip().splitlines()) == 1
+
+
+def start_serve(ckpt, store, *extra) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "msa.cli.main", "serve", str(store), "--model", str(ckpt),
+                             "--listen", "127.0.0.1:0", *extra], stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "listening on port" in line:
+            return proc, f"127.0.0.1:{line.split()[-1]}"
+    raise AssertionError(f"server did not start: exit {proc.wait()}")
+
+
+def test_serve_process_stops_on_sigterm_and_acked_writes_survive_kill_9(ckpt, tmp_path):
+    store = tmp_path / "store"
+    assert CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)]).exit_code == 0
+    proc, target = start_serve(ckpt, store)
+    with MemoryClient(target, timeout=30) as client:
+        client.wait_ready()
+        client.create_namespace("n")
+        client.write("n", [{"id": "acked", "text": "Written before the crash."}])
+    proc.kill()  # kill -9: no shutdown code runs
+    proc.wait()
+    proc, target = start_serve(ckpt, store)
+    with MemoryClient(target, timeout=30) as client:
+        client.wait_ready()
+        assert client.get("n", "acked").text == "Written before the crash."
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_init_refuses_an_existing_store(ckpt, tmp_path):
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "s"), "--model", str(ckpt)]).exit_code == 0
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "s"), "--model", str(ckpt)])
+    assert again.exit_code == 1 and "already holds a store" in again.output
+
+
+def test_serve_with_another_model_fails_clearly(checkpoint, ckpt, tmp_path):
+    store = tmp_path / "store"
+    CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)])
+    other = checkpoint("llama", pooling_kernel_size=4)
+    run = subprocess.run([sys.executable, "-m", "msa.cli.main", "serve", str(store), "--model", str(other),
+                          "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert run.returncode == 1 and "was written with model" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_demo_end_to_end(tmp_path):
+    start = time.perf_counter()
+    out = CliRunner().invoke(cli, ["demo", "--store", str(tmp_path / "demo")])
+    assert out.exit_code == 0, out.output
+    assert "wrote 199 memories" in out.output and out.output.count("Q: ") == 5
+    assert "peanuts" in out.output and "[user-013 v1" in out.output and "total" in out.output
+    assert time.perf_counter() - start < 600
