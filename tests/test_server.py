@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from msa.memstore.client import ClientError
+from msa.memstore.client import ClientError, MemoryClient
 from msa.memstore.config import ServerConfig, load_config
 from msa.memstore.errors import InvalidArgument
 from msa.memstore.server import BackgroundServer, MemoryServer
@@ -272,3 +272,40 @@ def test_config_precedence(tmp_path):
         load_config(file, env={}, flags={"nonsense": 1})
     with pytest.raises(InvalidArgument, match="must be a int"):
         load_config(None, env={"MSA_MAX_QUERIES": "many"})
+
+
+def self_signed(tmp_path):
+    """A certificate for 127.0.0.1 / localhost and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls(ckpt, tmp_path):
+    cert, key = self_signed(tmp_path)
+    with live_server(ckpt, tmp_path / "store", tls_cert=str(cert), tls_key=str(key)) as (_, target):
+        with MemoryClient(target, tls_ca=str(cert), timeout=30) as secure:
+            assert secure.create_namespace("n").name == "n"
+        with client_for(target) as plain, pytest.raises(ClientError) as e:
+            plain.list_namespaces()
+        assert e.value.code == "UNAVAILABLE"
