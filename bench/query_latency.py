@@ -20,7 +20,7 @@ from pathlib import Path
 from msa.cli.demo import QUESTIONS, demo_memories
 from msa.memstore.client import MemoryClient
 from msa.memstore.config import ServerConfig
-from msa.memstore.engine import Engine, WriteItem
+from msa.memstore.engine import Engine
 from msa.memstore.server import BackgroundServer
 from msa.model.api import MSAModel
 from msa.model.default import default_model
