@@ -309,3 +309,11 @@ def test_tls(ckpt, tmp_path):
         with client_for(target) as plain, pytest.raises(ClientError) as e:
             plain.list_namespaces()
         assert e.value.code == "UNAVAILABLE"
+
+
+def test_reflection_lists_the_services(server):
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel(server[1]) as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"msa.memory.v1.MemoryService", "grpc.health.v1.Health"} <= services
