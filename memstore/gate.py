@@ -5,6 +5,7 @@ the unexpected once with a request id (INTERNAL), and records metrics. Other ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -66,40 +67,34 @@ class Gate(grpc.aio.ServerInterceptor):
 
     def _unary(self, rpc: str, headers: dict, behavior: Callable[..., Awaitable]):
         async def wrapped(request, context):
-            start, code = time.perf_counter(), "OK"
-            try:
-                self._admit(rpc, headers, request)
+            async with self._guarded(rpc, headers, request, context):
                 return await behavior(request, context)
-            except asyncio.CancelledError:
-                code = "CANCELLED"
-                raise
-            except grpc.aio.AbortError:
-                raise
-            except Exception as e:
-                code, message = self._status(rpc, e)
-                await context.abort(grpc.StatusCode[code], message)
-            finally:
-                self.metrics.observe(rpc, code, time.perf_counter() - start)
         return wrapped
 
     def _stream(self, rpc: str, headers: dict, behavior: Callable[..., AsyncIterator]):
         async def wrapped(request, context):
-            start, code = time.perf_counter(), "OK"
-            try:
-                self._admit(rpc, headers, request)
+            async with self._guarded(rpc, headers, request, context):
                 async for message in behavior(request, context):
                     yield message
-            except asyncio.CancelledError:
-                code = "CANCELLED"
-                raise
-            except grpc.aio.AbortError:
-                raise
-            except Exception as e:
-                code, message = self._status(rpc, e)
-                await context.abort(grpc.StatusCode[code], message)
-            finally:
-                self.metrics.observe(rpc, code, time.perf_counter() - start)
         return wrapped
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self, rpc: str, headers: dict, request, context) -> AsyncIterator[None]:
+        """Admission, then the call; its error becomes the status it is answered with; metrics either way."""
+        start, code = time.perf_counter(), "OK"
+        try:
+            self._admit(rpc, headers, request)
+            yield
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
+            code, message = self._status(rpc, e)
+            await context.abort(grpc.StatusCode[code], message)
+        finally:
+            self.metrics.observe(rpc, code, time.perf_counter() - start)
 
     @staticmethod
     def _status(rpc: str, error: Exception) -> tuple[str, str]:
