@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, top_k
-from msa.kernels.route.naive import chunk_scores, doc_scores
+from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, top_k
 from msa.memstore.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores

@@ -1,0 +1,92 @@
+"""Routing one question against one router layer's keys, MSA-4B geometry, against the copy-bandwidth floor.
+
+    python bench/route.py [--tokens 1e6 1e7 1e8] [--routing-tokens 16]
+
+Random unit-norm bf16 routing keys (8 KV heads, head_dim 128, 64-token chunks), 32 query heads, documents
+of 16 chunks. Floor: the key bytes at the device-to-device copy rate measured in the same run (a copy
+reads and writes, so rate = 2 x bytes / time). Rows: the plain-torch oracle, `torch.compile` of it, the
+fused Triton kernel (chunk scores), and the whole op (kernel + per-document max + top-16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+
+import torch
+import torch.nn.functional as F
+
+from msa.kernels.route import fused, naive
+from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
+
+GROUPS, HEADS, DIM, CHUNK, DOC_CHUNKS = 8, 32, 128, 64, 16
+
+
+def timed_ms(fn, repeats: int = 20) -> float:
+    """Median milliseconds of fn() with CUDA events."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return sorted(times)[len(times) // 2]
+
+
+def copy_rate(nbytes: int) -> float:
+    """Device-to-device bytes moved per second (read + write)."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    return 2 * nbytes / (timed_ms(lambda: dst.copy_(src)) / 1e3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=float, nargs="+", default=[1e6, 1e7, 1e8])
+    ap.add_argument("--routing-tokens", type=int, default=16)
+    ap.add_argument("--no-compile", action="store_true")
+    args = ap.parse_args()
+    spec = RouteSpec()
+    q = torch.randn(args.routing_tokens, HEADS, DIM, device="cuda")
+    compiled = None if args.no_compile else torch.compile(naive.chunk_scores)
+    rate = copy_rate(1 << 31)
+    print(f"{datetime.date.today()}; {torch.cuda.get_device_name()}; device copy {rate / 1e9:.0f} GB/s; "
+          f"{args.routing_tokens} routing tokens, {HEADS} query heads, {GROUPS} x {DIM} keys per chunk, bf16")
+    print("| tokens | chunks | key GB | floor (ms) | path | ms | key GB/s | % of floor |")
+    print("|---|---|---|---|---|---|---|---|")
+    for tokens in args.tokens:
+        measure(int(tokens), q, spec, rate, compiled)
+        torch.cuda.empty_cache()
+
+
+def measure(tokens: int, q: torch.Tensor, spec: RouteSpec, rate: float, compiled) -> None:
+    chunks = tokens // CHUNK
+    keys = F.normalize(torch.randn(chunks, GROUPS, DIM, device="cuda"), dim=-1).to(torch.bfloat16)
+    owner = torch.arange(chunks, device="cuda") // DOC_CHUNKS
+    docs = int(owner[-1]) + 1
+    nbytes = keys.numel() * keys.element_size()
+    floor = nbytes / rate * 1e3
+    paths = {"torch oracle": lambda: naive.chunk_scores(q, keys, spec)}
+    if compiled is not None:
+        paths["torch.compile(oracle)"] = lambda: compiled(q, keys, spec)
+    paths["fused kernel (chunk scores)"] = lambda: fused.chunk_scores(q, keys, spec)
+    paths["fused kernel + doc max + top-16"] = lambda: top_k(doc_scores(
+        fused.chunk_scores(q, keys, spec), owner, docs, spec), 16)
+    head = f"| {tokens:.0e} | {chunks:,} | {nbytes / 1e9:.2f} | {floor:.3f}"
+    for name, fn in paths.items():
+        try:
+            ms = timed_ms(fn)
+        except torch.OutOfMemoryError:
+            print(f"{head} | {name} | out of memory | | |", flush=True)
+            torch.cuda.empty_cache()
+            continue
+        print(f"{head} | {name} | {ms:.3f} | {nbytes / ms / 1e6:.0f} | {100 * floor / ms:.0f} |", flush=True)
+    err = float((fused.chunk_scores(q, keys, spec) - naive.chunk_scores(q, keys, spec)).abs().max())
+    print(f"<!-- {tokens:.0e} tokens: max |fused - oracle| = {err:.2e} -->")
+
+if __name__ == "__main__":
+    main()

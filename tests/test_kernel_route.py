@@ -1,0 +1,61 @@
+"""The fused routing kernel against a float64 reference (the oracle's math in double), on odd shapes and
+every supported spec; under the Triton interpreter on CPU, natively on a GPU. Outputs start as NaN so an
+unwritten element shows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from msa.kernels.route import fused, naive
+from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DTYPES = [torch.float32, torch.float16,
+          pytest.param(torch.bfloat16, marks=pytest.mark.gpu)]  # the interpreter has no bf16
+SPECS = [RouteSpec(), RouteSpec(cosine=False, scale=0.125), RouteSpec(query_reduce="mean"),
+         RouteSpec(query_reduce="last"), RouteSpec(cosine=False, scale=None, query_reduce="mean")]
+
+
+def reference(q: torch.Tensor, keys: torch.Tensor, spec: RouteSpec) -> torch.Tensor:
+    """The oracle in float64 on the same (already rounded) keys."""
+    spec64 = RouteSpec(spec.cosine, spec.scale, spec.head_reduce, spec.query_reduce, spec.chunk_reduce,
+                       torch.float64)
+    return naive.chunk_scores(q.double().cpu(), keys.double().cpu(), spec64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"cos{int(s.cosine)}-{s.query_reduce}")
+@pytest.mark.parametrize(("chunks", "groups", "heads", "dim", "tokens"),
+                         [(1, 1, 1, 16, 1), (7, 2, 6, 24, 5), (300, 3, 9, 64, 33), (1000, 8, 32, 128, 17)])
+def test_fused_chunk_scores_match_float64(dtype, spec, chunks, groups, heads, dim, tokens):
+    g = torch.Generator().manual_seed(chunks * 31 + dim)
+    q = torch.randn(tokens, heads, dim, generator=g)
+    keys = (torch.randn(chunks, groups, dim, generator=g) * 3).to(dtype)
+    out = torch.full((chunks,), float("nan"), device=DEVICE)
+    got = fused.chunk_scores(q.to(DEVICE), keys.to(DEVICE), spec, out=out)
+    want = reference(q, keys, spec)
+    assert not got.isnan().any()
+    tol = 2e-6 * float(want.abs().max()) + 1e-6  # fp32 rounding of terms that may cancel
+    assert (got.cpu().double() - want).abs().max() <= tol
+
+
+def test_ties_go_to_the_lower_document():
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(4, 4, 16, generator=g)
+    row = q[:1].view(1, 2, 2, 16).sum(2)  # points along the first token's folded query: the best row
+    keys = torch.cat([torch.randn(130, 2, 16, generator=g) * 0.01, row, row, torch.randn(5, 2, 16, generator=g)
+                      * 0.01, row])  # rows 130, 131 and 137 equal, in different tiles
+    owner = torch.tensor([*range(130), 130, 131, *range(132, 137), 137])
+    spec = RouteSpec(cosine=False)
+    scores = doc_scores(fused.chunk_scores(q.to(DEVICE), keys.to(DEVICE), spec).cpu(), owner, 138, spec)
+    idx, _ = top_k(scores, 3)
+    assert idx.tolist() == [130, 131, 137]
+
+
+def test_unsupported_specs_take_the_oracle():
+    keys = torch.randn(5, 2, 16)
+    assert not fused.supports(keys, RouteSpec(score_dtype=torch.bfloat16))  # compat numerics
+    assert not fused.supports(keys, RouteSpec(head_reduce="max"))
+    assert not fused.supports(keys[:0], RouteSpec())
+    assert fused.supports(keys, RouteSpec())
