@@ -36,7 +36,8 @@ def test_fused_chunk_scores_match_float64(dtype, spec, chunks, groups, heads, di
     got = fused.chunk_scores(q.to(DEVICE), keys.to(DEVICE), spec, out=out)
     want = reference(q, keys, spec)
     assert not got.isnan().any()
-    tol = 2e-6 * float(want.abs().max()) + 1e-6  # fp32 rounding of terms that may cancel
+    # fp32 rounding of terms that may cancel; bf16 keys meet a two-term bf16 split of the queries (2^-16)
+    tol = (1.5e-5 if dtype == torch.bfloat16 else 2e-6) * float(want.abs().max()) + 1e-6
     assert (got.cpu().double() - want).abs().max() <= tol
 
 
