@@ -60,3 +60,18 @@ def test_unsupported_specs_take_the_oracle():
     assert not fused.supports(keys, RouteSpec(head_reduce="max"))
     assert not fused.supports(keys[:0], RouteSpec())
     assert fused.supports(keys, RouteSpec())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_document_max_matches_the_oracle(dtype):
+    g = torch.Generator().manual_seed(5)
+    lengths = torch.tensor([3, 1, 40, 7, 150, 2])  # documents of odd chunk counts, across tiles
+    q = torch.randn(6, 8, 32, generator=g)
+    keys = torch.randn(int(lengths.sum()), 4, 32, generator=g).to(dtype)
+    owner = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    spec = RouteSpec()
+    got = fused.doc_scores(q.to(DEVICE), keys.to(DEVICE), owner.to(DEVICE), len(lengths) + 1, spec).cpu()
+    want = doc_scores(reference(q, keys, spec), owner, len(lengths) + 1, spec)
+    assert got[-1] == float("-inf")  # a document without chunks
+    tol = (1.5e-5 if dtype == torch.bfloat16 else 2e-6) + 1e-6
+    assert (got[:-1].double() - want[:-1]).abs().max() <= tol

@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from msa.kernels.chunk_pool import chunk_pool
 from msa.kernels.route import RouteSpec, route_scores, top_k
@@ -99,3 +101,14 @@ def test_top_k_ties_by_lower_document_and_skips_empty():
     assert idx.tolist() == [1, 3, 0, 5]
     assert vals.tolist() == [0.75, 0.75, 0.5, 0.5]
     assert top_k(scores, 10)[0].tolist() == [1, 3, 0, 5, 4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([float("-inf"), float("nan"), -1.0, 0.0, 0.5, 0.5, 2.0]), max_size=40),
+       st.integers(0, 45))
+def test_top_k_equals_a_full_stable_sort(values, k):
+    scores = torch.tensor(values, dtype=torch.float32)
+    order = torch.sort(scores.masked_fill(scores.isnan(), float("-inf")), descending=True, stable=True).indices
+    want = [i for i in order.tolist()[:k] if scores[i] > float("-inf")]
+    idx, vals = top_k(scores, k)
+    assert idx.tolist() == want and vals.tolist() == [values[i] for i in want]

@@ -20,6 +20,8 @@ def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec) -> Tensor:
 
 def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
     """Document scores [num_docs] of one question against one layer's routing keys."""
+    if keys.is_cuda and fused.supports(keys, spec) and spec.chunk_reduce == "max":
+        return fused.doc_scores(q, keys, chunk_doc, num_docs, spec)
     return doc_scores(chunk_scores(q, keys, spec), chunk_doc, num_docs, spec)
 
 

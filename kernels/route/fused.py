@@ -7,7 +7,9 @@ where q̂ is q normalised per head (cosine) or q itself, and inv the key's inver
 The kernel streams [BLOCK_C, D] key tiles per group, multiplies them with Q on the tensor cores and keeps
 the max over routing tokens: chunk scores [C] in fp32. bf16 keys multiply a two-term bf16 split of Q
 (Q = hi + lo): products carry about 16 significant bits (relative error ~1.5e-5 of each term, against
-~4e-3 for Q rounded to bf16), summed in fp32 on the tensor cores; fp32 keys use tf32x3. query_reduce "mean" and "last" reduce Q before the launch (both are linear).
+~4e-3 for Q rounded to bf16), summed in fp32 on the tensor cores; fp32 keys use tf32x3. query_reduce
+"mean" and "last" reduce Q before the launch (both are linear). With a chunk -> document map the kernel
+also takes each document's max (an atomic max per row), so chunk scores never reach memory.
 """
 
 from __future__ import annotations
@@ -52,13 +54,14 @@ def _configs() -> list[triton.Config]:
     if os.environ.get("TRITON_INTERPRET") == "1":
         return [triton.Config({"BLOCK_C": 128}, num_warps=4)]
     return [triton.Config({"BLOCK_C": c}, num_warps=w, num_stages=st)
-            for c in (64, 128, 256) for w in (4, 8) for st in (2, 3, 4)]
+            for c, w, st in ((64, 4, 3), (128, 4, 3), (128, 8, 3), (128, 8, 4), (256, 8, 3))]
 
 
-@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_S", "COSINE", "SPLIT"])
+@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_S", "COSINE", "SPLIT", "PER_DOC"])  # reruns are idempotent
 @triton.jit
-def _route_chunks(keys, q_hi, q_lo, out, C, S, G: tl.constexpr, D: tl.constexpr, BLOCK_C: tl.constexpr,
-                  BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr, COSINE: tl.constexpr, SPLIT: tl.constexpr):
+def _route_chunks(keys, q_hi, q_lo, owner, out, C, S, G: tl.constexpr, D: tl.constexpr, BLOCK_C: tl.constexpr,
+                  BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr, COSINE: tl.constexpr, SPLIT: tl.constexpr,
+                  PER_DOC: tl.constexpr):
     pid = tl.program_id(0)
     rows = pid * BLOCK_C + tl.arange(0, BLOCK_C)  # [BLOCK_C]
     dims = tl.arange(0, BLOCK_D)
@@ -81,12 +84,29 @@ def _route_chunks(keys, q_hi, q_lo, out, C, S, G: tl.constexpr, D: tl.constexpr,
             part = part / tl.maximum(norm, 1e-12)[:, None]
         acc += part
     acc = tl.where(toks[None, :] < S, acc, float("-inf"))
-    tl.store(out + rows, tl.max(acc, axis=1), mask=row_ok)
+    best = tl.max(acc, axis=1)  # [BLOCK_C]
+    if PER_DOC:  # max into each row's document (out starts at -inf)
+        tl.atomic_max(out + tl.load(owner + rows, mask=row_ok, other=0), best, mask=row_ok)
+    else:
+        tl.store(out + rows, best, mask=row_ok)
 
 
 def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec, out: Tensor | None = None) -> Tensor:
     """q [S, H, D] routing queries, keys [C, G, D] -> chunk scores [C] fp32 (the oracle's `chunk_scores`);
     `out` [C] fp32 receives them if given."""
+    out = torch.empty(keys.shape[0], dtype=torch.float32, device=keys.device) if out is None else out
+    return _launch(q, keys, spec, None, out)
+
+
+def doc_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
+    """Per-document max of the chunk scores [num_docs] (-inf: no chunks), reduced inside the kernel."""
+    if spec.chunk_reduce != "max":
+        raise ValueError("the fused per-document reduction is the max; use chunk_scores for the mean")
+    out = torch.full((num_docs,), float("-inf"), dtype=torch.float32, device=keys.device)
+    return _launch(q, keys, spec, chunk_doc.to(keys.device).contiguous(), out)
+
+
+def _launch(q: Tensor, keys: Tensor, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
     c, g, d = keys.shape
     folded = fold_queries(q.to(keys.device), g, spec).contiguous()  # [S, G, D]
     s = folded.shape[0]
@@ -97,8 +117,8 @@ def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec, out: Tensor | None = 
         lo = (folded - hi.float()).to(keys.dtype)
     else:
         hi = lo = folded
-    out = torch.empty(c, dtype=torch.float32, device=keys.device) if out is None else out
     _route_chunks[lambda meta: (triton.cdiv(c, meta["BLOCK_C"]),)](
-        keys, hi, lo, out, c, s, G=g, D=d, BLOCK_D=max(16, triton.next_power_of_2(d)),
-        BLOCK_S=max(16, triton.next_power_of_2(s)), COSINE=spec.cosine, SPLIT=split)
+        keys, hi, lo, out if owner is None else owner, out, c, s, G=g, D=d,
+        BLOCK_D=max(16, triton.next_power_of_2(d)), BLOCK_S=max(16, triton.next_power_of_2(s)),
+        COSINE=spec.cosine, SPLIT=split, PER_DOC=owner is not None)
     return out

@@ -59,7 +59,14 @@ def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec
 
 
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Best k documents (indices, scores), highest first, ties by lower index; -inf never selected."""
-    order = torch.sort(scores, descending=True, stable=True).indices[:k]
-    order = order[scores[order] > float("-inf")]  # also drops NaN
+    """Best k documents (indices, scores), highest first, ties by lower index; -inf and NaN never selected.
+
+    Only the candidates at or above the k-th best value are sorted (stably, so ties keep index order)."""
+    clean = scores.masked_fill(scores.isnan(), float("-inf"))
+    if 0 < k < clean.shape[0]:
+        candidates = torch.nonzero(clean >= torch.topk(clean, k).values[-1]).flatten()  # ascending indices
+    else:
+        candidates = torch.arange(clean.shape[0] if k > 0 else 0, device=scores.device)
+    order = candidates[torch.sort(clean[candidates], descending=True, stable=True).indices[:k]]
+    order = order[clean[order] > float("-inf")]
     return order, scores[order]
