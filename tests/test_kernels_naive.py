@@ -104,7 +104,8 @@ def test_top_k_ties_by_lower_document_and_skips_empty():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from([float("-inf"), float("nan"), -1.0, 0.0, 0.5, 0.5, 2.0]), max_size=40),
+@given(st.lists(st.sampled_from([float("-inf"), float("nan"), -3e38, -2.5, -1.0, -0.0, 0.0, 1e-30, 0.5, 2.0]),
+                max_size=40),
        st.integers(0, 45))
 def test_top_k_equals_a_full_stable_sort(values, k):
     scores = torch.tensor(values, dtype=torch.float32)

@@ -61,12 +61,13 @@ def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Best k documents (indices, scores), highest first, ties by lower index; -inf and NaN never selected.
 
-    Only the candidates at or above the k-th best value are sorted (stably, so ties keep index order)."""
-    clean = scores.masked_fill(scores.isnan(), float("-inf"))
-    if 0 < k < clean.shape[0]:
-        candidates = torch.nonzero(clean >= torch.topk(clean, k).values[-1]).flatten()  # ascending indices
-    else:
-        candidates = torch.arange(clean.shape[0] if k > 0 else 0, device=scores.device)
-    order = candidates[torch.sort(clean[candidates], descending=True, stable=True).indices[:k]]
+    One `torch.topk` over 64-bit keys (the score's bits made monotone, then the inverted index), so ties
+    are ordered without a sort of everything or a host round trip."""
+    clean = scores.float().masked_fill(scores.isnan(), float("-inf")) + 0.0  # + 0.0: -0.0 ties with 0.0
+    bits = clean.view(torch.int32).to(torch.int64)
+    monotone = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # orders like the floats
+    index = torch.arange(clean.shape[0], device=scores.device)
+    keyed = (monotone << 32) | (0xFFFFFFFF - index)  # equal scores: the lower index has the larger key
+    order = 0xFFFFFFFF - (torch.topk(keyed, min(max(k, 0), clean.shape[0])).values & 0xFFFFFFFF)
     order = order[clean[order] > float("-inf")]
     return order, scores[order]
