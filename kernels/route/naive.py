@@ -61,13 +61,9 @@ def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Best k documents (indices, scores), highest first, ties by lower index; -inf and NaN never selected.
 
-    One `torch.topk` over 64-bit keys (the score's bits made monotone, then the inverted index), so ties
-    are ordered without a sort of everything or a host round trip."""
-    clean = scores.float().masked_fill(scores.isnan(), float("-inf")) + 0.0  # + 0.0: -0.0 ties with 0.0
-    bits = clean.view(torch.int32).to(torch.int64)
-    monotone = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # orders like the floats
-    index = torch.arange(clean.shape[0], device=scores.device)
-    keyed = (monotone << 32) | (0xFFFFFFFF - index)  # equal scores: the lower index has the larger key
-    order = 0xFFFFFFFF - (torch.topk(keyed, min(max(k, 0), clean.shape[0])).values & 0xFFFFFFFF)
+    A full stable sort: on an H100 it beat torch.topk plus a tie fix-up at 15k-1M documents (0.08 ms for
+    97,656 scores against 0.31-0.38 ms for the two fix-ups tried, 2026-11-24)."""
+    clean = scores.masked_fill(scores.isnan(), float("-inf"))  # NaN takes no place in the top k
+    order = torch.sort(clean, descending=True, stable=True).indices[:k]
     order = order[clean[order] > float("-inf")]
     return order, scores[order]
