@@ -1,10 +1,13 @@
 """Varlen chunk mean pooling in one Triton kernel: each program sums one chunk's tokens for a block of
-features in fp32 and writes their mean — every input element is read once, every output written once.
+features in fp32 and writes their mean — every input element is read once, every output written once;
+tile shapes autotuned per feature width.
 
 Chunk geometry (first token, token count) comes from cu_seqlens in a few O(chunks) torch ops.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 import triton
@@ -27,15 +30,24 @@ def chunk_geometry(cu_seqlens: Tensor, chunk_size: int) -> tuple[Tensor, Tensor,
     return cu_chunks, first, size
 
 
+def _configs() -> list[triton.Config]:
+    """Tile shapes tried once per feature width on a GPU; one fixed choice under the interpreter."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return [triton.Config({"BLOCK_T": 64, "BLOCK_F": 256}, num_warps=4)]
+    return [triton.Config({"BLOCK_T": t, "BLOCK_F": f}, num_warps=w)
+            for t, f, w in ((64, 256, 4), (32, 512, 8), (16, 1024, 8), (16, 512, 4), (8, 1024, 8))]
+
+
+@triton.autotune(configs=_configs(), key=["F", "CHUNK"])
 @triton.jit
-def _pool(x, first, size, out, F, BLOCK_T: tl.constexpr, BLOCK_F: tl.constexpr, STEPS: tl.constexpr):
+def _pool(x, first, size, out, F, CHUNK: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_F: tl.constexpr):
     chunk = tl.program_id(0)
     feats = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
     start = tl.load(first + chunk).to(tl.int64)
     n = tl.load(size + chunk)
     acc = tl.zeros((BLOCK_F,), dtype=tl.float32)
-    for step in tl.static_range(STEPS):
-        toks = step * BLOCK_T + tl.arange(0, BLOCK_T)
+    for step in tl.range(0, CHUNK, BLOCK_T):
+        toks = step + tl.arange(0, BLOCK_T)
         mask = (toks[:, None] < n) & (feats[None, :] < F)
         tile = tl.load(x + (start + toks[:, None]) * F + feats[None, :], mask=mask, other=0.0)
         acc += tl.sum(tile.to(tl.float32), axis=0)
@@ -51,9 +63,6 @@ def chunk_pool(x: Tensor, cu_seqlens: Tensor, chunk_size: int, out: Tensor | Non
     if out is None:
         out = torch.empty((c, *x.shape[1:]), dtype=x.dtype, device=x.device)
     if c:
-        block_t = min(64, triton.next_power_of_2(chunk_size))
-        block_f = min(256, triton.next_power_of_2(features))
-        grid = (c, triton.cdiv(features, block_f))
-        _pool[grid](x.contiguous(), first, size, out, features, BLOCK_T=block_t, BLOCK_F=block_f,
-                    STEPS=triton.cdiv(chunk_size, block_t), num_warps=4)
+        _pool[lambda meta: (c, triton.cdiv(features, meta["BLOCK_F"]))](
+            x.contiguous(), first, size, out, features, CHUNK=chunk_size)
     return out, cu_chunks
