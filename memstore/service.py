@@ -144,15 +144,14 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, done)
 
-        worker = loop.run_in_executor(None, produce)
+        loop.run_in_executor(None, produce)  # reports through the queue, so its future is not awaited
         try:
             while (event := await queue.get()) is not done:
                 if isinstance(event, BaseException):
                     raise event
                 yield event
         finally:
-            stop.set()  # the worker ends after its current token; its outcome has been handled above
-            del worker
+            stop.set()  # the worker ends after its current token
 
     async def Stats(self, request, context) -> pb.StatsResponse:
         stats = await asyncio.to_thread(self.engine.store.stats)
