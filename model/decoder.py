@@ -8,6 +8,7 @@ question) are mixers over this one decoder. Shapes: T tokens, H query heads, G K
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Protocol
 
@@ -133,28 +134,45 @@ def segment_mask(segments: Tensor, prefix: int = 0) -> Tensor:
 class PackedCausal:
     """Causal attention within each document of a packed sequence: q [T, H, D], k/v [T, G, D] -> [T, H, D].
 
-    Padded: documents are scattered into a [docs, longest, ...] batch for one fused causal SDPA call
-    (right padding cannot reach a real token under a causal mask), memory linear in tokens, and it has
-    a backward; the GPU path. Otherwise a call per document, which does the least work on a CPU.
+    Runs: consecutive documents of one length are a [docs, length, ...] view of the packed tensors, so each
+    run is one fused causal SDPA call with no copy (encoding sorts documents by length, so runs are few).
+    Padded, on a GPU when there are more than `MAX_RUNS` runs: the documents are scattered into one
+    [docs, longest, ...] batch for a single call (right padding cannot reach a real token under a causal
+    mask). Both have a backward.
     """
 
+    MAX_RUNS = 16
+
     def __init__(self, cu_seqlens: Tensor, padded: bool | None = None) -> None:
-        lengths = cu_seqlens[1:] - cu_seqlens[:-1]
-        self.padded = cu_seqlens.is_cuda if padded is None else padded
+        bounds = cu_seqlens.tolist()
+        self.runs: list[tuple[int, int, int]] = []  # (first token, documents, length)
+        for start, end in itertools.pairwise(bounds):
+            if self.runs and self.runs[-1][2] == end - start:
+                first, docs, length = self.runs[-1]
+                self.runs[-1] = (first, docs + 1, length)
+            else:
+                self.runs.append((start, 1, end - start))
+        self.padded = cu_seqlens.is_cuda and len(self.runs) > self.MAX_RUNS if padded is None else padded
         if self.padded:
+            lengths = cu_seqlens[1:] - cu_seqlens[:-1]
             self.docs, self.longest = len(lengths), int(lengths.max())
             doc = torch.repeat_interleave(torch.arange(self.docs, device=lengths.device), lengths)  # [T]
             offset = torch.arange(len(doc), device=lengths.device) - cu_seqlens[doc]
             self.slot = doc * self.longest + offset  # [T]: each token's row in the padded batch
-        else:
-            self.bounds = list(zip(cu_seqlens[:-1].tolist(), cu_seqlens[1:].tolist(), strict=True))
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
         if not self.padded:
-            return torch.cat([attend(q[a:b], k[a:b], v[a:b], scale) for a, b in self.bounds])
+            return torch.cat([self._run(q, k, v, scale, *run) for run in self.runs])
         out = F.scaled_dot_product_attention(*(self._pad(x) for x in (q, k, v)), is_causal=True, scale=scale,
                                              enable_gqa=True)  # [docs, H, longest, D]
         return out.transpose(1, 2).flatten(0, 1)[self.slot]
+
+    @staticmethod
+    def _run(q: Tensor, k: Tensor, v: Tensor, scale: float, first: int, docs: int, length: int) -> Tensor:
+        end = first + docs * length
+        batch = [x[first:end].view(docs, length, *x.shape[1:]).transpose(1, 2) for x in (q, k, v)]
+        out = F.scaled_dot_product_attention(*batch, is_causal=True, scale=scale, enable_gqa=True)
+        return out.transpose(1, 2).reshape(docs * length, *q.shape[1:])
 
     def _pad(self, x: Tensor) -> Tensor:  # [T, heads, D] -> [docs, heads, longest, D]
         batch = x.new_zeros(self.docs * self.longest, *x.shape[1:]).index_copy(0, self.slot, x)

@@ -174,7 +174,7 @@ def packed_reference(q, k, v, scale, lengths):
 @pytest.mark.parametrize("padded", [False, True])
 def test_packed_causal_matches_a_float64_reference(padded):
     gen = torch.Generator().manual_seed(11)
-    lengths = [5, 1, 33, 2, 17]
+    lengths = [5, 5, 1, 33, 2, 2, 2, 17]  # runs of equal lengths too
     t = sum(lengths)
     q = torch.randn(t, 6, 16, generator=gen, requires_grad=True)
     k, v = (torch.randn(t, 2, 16, generator=gen, requires_grad=True) for _ in range(2))
