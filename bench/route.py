@@ -5,7 +5,9 @@
 Random unit-norm bf16 routing keys (8 KV heads, head_dim 128, 64-token chunks), 32 query heads, documents
 of 16 chunks. Floor: the key bytes at the device-to-device copy rate measured in the same run (a copy
 reads and writes, so rate = 2 x bytes / time). Rows: the plain-torch oracle, `torch.compile` of it, the
-fused Triton kernel (chunk scores), and the whole op (kernel + per-document max + top-16).
+fused Triton kernel (chunk scores), and the whole op (kernel + per-document max + top-16); then the same
+kernel over fp8 keys (e4m3 values + one fp32 factor per chunk and KV head, the bytes it reads) against
+their own floor, and the top-16 overlap of fp8 with bf16 routing on these (random) keys.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from msa.kernels.route import fused, naive
+from msa.kernels.route.fp8 import quantize
 from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
 
 GROUPS, HEADS, DIM, CHUNK, DOC_CHUNKS = 8, 32, 128, 64, 16
@@ -77,7 +80,25 @@ def measure(tokens: int, q: torch.Tensor, spec: RouteSpec, rate: float, compiled
     paths["fused kernel, document max inside"] = lambda: fused.doc_scores(q, keys, owner, docs, spec)
     paths["whole op: fused document scores + top-16"] = lambda: top_k(
         fused.doc_scores(q, keys, owner, docs, spec), 16)
-    head = f"| {tokens:.0e} | {chunks:,} | {nbytes / 1e9:.2f} | {floor:.3f}"
+    report(f"| {tokens:.0e} | {chunks:,} | {nbytes / 1e9:.2f} | {floor:.3f}", paths, nbytes, floor)
+    err = float((fused.chunk_scores(q, keys, spec) - naive.chunk_scores(q, keys, spec)).abs().max())
+    want = top_k(doc_scores(naive.chunk_scores(q, keys, spec), owner, docs, spec), 16)[0]
+    same = want.tolist() == top_k(fused.doc_scores(q, keys, owner, docs, spec), 16)[0].tolist()
+    print(f"<!-- {tokens:.0e} tokens: max |fused - oracle| = {err:.2e}; top-16 equal to the oracle's: {same}; "
+          f"tiles {fused._route_chunks.best_config} -->")
+    k8 = quantize(keys)
+    keys = paths = None  # free the bf16 keys (the closures above hold them)
+    torch.cuda.empty_cache()
+    floor8 = k8.nbytes / rate * 1e3
+    report(f"| {tokens:.0e} | {chunks:,} | {k8.nbytes / 1e9:.2f} (fp8) | {floor8:.3f}", {
+        "fp8 keys: fused kernel (chunk scores)": lambda: fused.chunk_scores(q, k8, spec),
+        "fp8 keys: whole op": lambda: top_k(fused.doc_scores(q, k8, owner, docs, spec), 16)}, k8.nbytes, floor8)
+    got = top_k(fused.doc_scores(q, k8, owner, docs, spec), 16)[0]
+    print(f"<!-- fp8: top-16 overlap with bf16 {len(set(got.tolist()) & set(want.tolist()))}/16 (random keys); "
+          f"tiles {fused._route_chunks.best_config} -->")
+
+
+def report(head: str, paths: dict, nbytes: int, floor: float) -> None:
     for name, fn in paths.items():
         try:
             ms = timed_ms(fn)
@@ -86,11 +107,6 @@ def measure(tokens: int, q: torch.Tensor, spec: RouteSpec, rate: float, compiled
             torch.cuda.empty_cache()
             continue
         print(f"{head} | {name} | {ms:.3f} | {nbytes / ms / 1e6:.0f} | {100 * floor / ms:.0f} |", flush=True)
-    err = float((fused.chunk_scores(q, keys, spec) - naive.chunk_scores(q, keys, spec)).abs().max())
-    want = top_k(doc_scores(naive.chunk_scores(q, keys, spec), owner, docs, spec), 16)[0]
-    same = want.tolist() == top_k(fused.doc_scores(q, keys, owner, docs, spec), 16)[0].tolist()
-    print(f"<!-- {tokens:.0e} tokens: max |fused - oracle| = {err:.2e}; top-16 equal to the oracle's: {same}; "
-          f"tiles {fused._route_chunks.best_config} -->")
 
 if __name__ == "__main__":
     main()

@@ -1,19 +1,23 @@
-"""Routing chunk scores in one Triton kernel: every chunk's routing keys are read once.
+"""Routing chunk scores in one persistent Triton kernel: every chunk's routing keys are read once.
 
 Heads are folded first (on the host, O(S·H·D)): with head_reduce "mean" the mean over query heads of
 per-head scores is linear in the queries, so the query heads of each GQA group add up into one vector,
-    score[t, c] = sum_g  <Q[t, g], k[c, g]> · inv[c, g],   Q[t, g] = scale · sum_{h in g} q̂[t, h] / H,
-where q̂ is q normalised per head (cosine) or q itself, and inv the key's inverse norm (cosine) or 1.
-The kernel streams [BLOCK_C, D] key tiles per group, multiplies them with Q on the tensor cores and keeps
-the max over routing tokens: chunk scores [C] in fp32. bf16 keys multiply a two-term bf16 split of Q
-(Q = hi + lo): products carry about 16 significant bits (relative error ~1.5e-5 of each term, against
-~4e-3 for Q rounded to bf16), summed in fp32 on the tensor cores; fp32 keys use tf32x3. query_reduce
-"mean" and "last" reduce Q before the launch (both are linear). With a chunk -> document map the kernel
-also takes each document's max (an atomic max per row), so chunk scores never reach memory.
+    score[t, c] = sum_g  <Q[t, g], k[c, g]> · r[c, g],   Q[t, g] = scale · sum_{h in g} q̂[t, h] / H,
+where q̂ is q normalised per head (cosine) or q itself, and r the key's inverse norm (cosine) or 1 (fp8
+keys: the stored inverse norm of the values, or the dequantisation scale). One program per SM share walks
+[BLOCK_C, D] key tiles group by group (a flat loop over (tile, group), so the load pipeline never drains
+between tiles), multiplies them with Q on the tensor cores and keeps the max over routing tokens: chunk
+scores [C] in fp32, or with a chunk -> document map each document's max by an atomic max per row.
+Q is split into terms in the keys' dtype so the products keep about fp32 accuracy:
+    bf16 / fp16 keys: Q = hi + lo (relative error ~1.5e-5 of each product, against ~4e-3 for Q in bf16);
+    fp8 keys: Q·s = t0 + t1/16 + t2/256 in e4m3 (s a power of two), about 2^-12 relative;
+    fp32 keys: Q itself with tf32x3.
+query_reduce "mean" and "last" reduce Q before the launch (both are linear).
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -22,15 +26,18 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels.route.fp8 import E4M3_MAX, Fp8Keys
 from msa.kernels.route.naive import RouteSpec
 
 EPS = 1e-12  # F.normalize's
+Keys = Tensor | Fp8Keys
 
 
-def supports(keys: Tensor, spec: RouteSpec) -> bool:
-    """What the kernel computes exactly as the oracle does; anything else takes the naive path."""
-    return (spec.head_reduce == "mean" and spec.score_dtype == torch.float32
-            and keys.dtype in (torch.bfloat16, torch.float16, torch.float32) and keys.shape[0] > 0)
+def supports(keys: Keys, spec: RouteSpec) -> bool:
+    """What the kernel computes as the oracle does; anything else takes the naive path."""
+    dtype = keys.values.dtype if isinstance(keys, Fp8Keys) else keys.dtype
+    return (spec.head_reduce == "mean" and spec.score_dtype == torch.float32 and keys.shape[0] > 0
+            and dtype in (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn))
 
 
 def fold_queries(q: Tensor, groups: int, spec: RouteSpec) -> Tensor:
@@ -49,56 +56,88 @@ def fold_queries(q: Tensor, groups: int, spec: RouteSpec) -> Tensor:
     return folded
 
 
+FP8_STEP = 1 / 16  # each e4m3 term refines the last by e4m3's 2^-4 relative step
+
+
+def split_queries(folded: Tensor, dtype: torch.dtype) -> tuple[Tensor, float, float]:
+    """folded [S, G, D] fp32 -> (terms [T, S, G, D] in dtype, step, unscale) with
+    folded ~= unscale * sum_i terms[i] * step**i."""
+    if dtype == torch.float32:
+        return folded[None], 1.0, 1.0
+    if dtype != torch.float8_e4m3fn:
+        hi = folded.to(dtype)
+        return torch.stack([hi, (folded - hi.float()).to(dtype)]), 1.0, 1.0
+    amax = float(folded.abs().max())
+    s = 2.0 ** math.floor(math.log2(E4M3_MAX / amax)) if amax > 0 else 1.0  # a power of two: exact
+    rest, terms = folded * s, []
+    for i in range(3):
+        term = (rest / FP8_STEP ** i).to(dtype)
+        terms.append(term)
+        rest = rest - term.float() * FP8_STEP ** i
+    return torch.stack(terms), FP8_STEP, 1.0 / s
+
+
 def _configs() -> list[triton.Config]:
-    """Tile sizes tried once per shape on a GPU; one fixed choice under the interpreter."""
+    """Tile shapes and programs per SM tried once per shape on a GPU (the front of a sweep on an H100,
+    all within 2% of each other there); one fixed choice under the interpreter."""
     if os.environ.get("TRITON_INTERPRET") == "1":
-        return [triton.Config({"BLOCK_C": 128}, num_warps=4)]
-    return [triton.Config({"BLOCK_C": c}, num_warps=w, num_stages=st)
-            for c, w, st in ((64, 4, 3), (128, 4, 3), (128, 8, 3), (128, 8, 4), (256, 8, 3))]
+        return [triton.Config({"BLOCK_C": 64, "PER_SM": 1, "STAGES": 1}, num_warps=4)]
+    return [triton.Config({"BLOCK_C": c, "PER_SM": p, "STAGES": st}, num_warps=w)
+            for c, w, st, p in ((64, 4, 6, 3), (64, 4, 3, 3), (128, 4, 3, 2), (128, 8, 4, 2), (128, 8, 3, 3))]
 
 
-@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_S", "COSINE", "SPLIT", "PER_DOC"])  # reruns are idempotent
+@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_S", "TERMS", "COSINE", "ROW_SCALE", "PER_DOC"])
 @triton.jit
-def _route_chunks(keys, q_hi, q_lo, owner, out, C, S, G: tl.constexpr, D: tl.constexpr, BLOCK_C: tl.constexpr,
-                  BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr, COSINE: tl.constexpr, SPLIT: tl.constexpr,
-                  PER_DOC: tl.constexpr):
-    pid = tl.program_id(0)
-    rows = pid * BLOCK_C + tl.arange(0, BLOCK_C)  # [BLOCK_C]
+def _route_chunks(keys, row_scale, q, owner, out, unscale, C, S, G: tl.constexpr, D: tl.constexpr,
+                  BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr, TERMS: tl.constexpr,
+                  STEP: tl.constexpr, COSINE: tl.constexpr, ROW_SCALE: tl.constexpr, PER_DOC: tl.constexpr,
+                  PER_SM: tl.constexpr, STAGES: tl.constexpr):
+    # PER_SM only sizes the grid (programs per SM); reruns are idempotent (stores, atomic max)
+    pid, programs = tl.program_id(0), tl.num_programs(0)
+    mine = tl.cdiv(tl.cdiv(C, BLOCK_C) - pid, programs)  # tiles pid, pid + programs, ...
     dims = tl.arange(0, BLOCK_D)
     toks = tl.arange(0, BLOCK_S)
-    row_ok = rows < C
+    q_tile = toks[None, :] * (G * D) + dims[:, None]  # [BLOCK_D, BLOCK_S]: Q^T of group 0, term 0
+    q_mask = (dims[:, None] < D) & (toks[None, :] < S)
     acc = tl.zeros((BLOCK_C, BLOCK_S), dtype=tl.float32)
-    for g in tl.range(G):
+    for step in tl.range(0, mine * G, num_stages=STAGES):
+        g = step % G
+        rows = (pid + (step // G) * programs) * BLOCK_C + tl.arange(0, BLOCK_C)  # [BLOCK_C]
+        row_ok = rows < C
         k = tl.load(keys + rows[:, None].to(tl.int64) * (G * D) + g * D + dims[None, :],
                     mask=row_ok[:, None] & (dims[None, :] < D), other=0.0)  # [BLOCK_C, BLOCK_D]
-        q_offsets = toks[None, :] * (G * D) + g * D + dims[:, None]  # [BLOCK_D, BLOCK_S], Q^T
-        q_mask = (dims[:, None] < D) & (toks[None, :] < S)
-        if SPLIT:
-            part = tl.dot(k, tl.load(q_hi + q_offsets, mask=q_mask, other=0.0))
-            part += tl.dot(k, tl.load(q_lo + q_offsets, mask=q_mask, other=0.0))
+        q_g = q + g * D + q_tile
+        if TERMS == 1:  # fp32 keys
+            part = tl.dot(k, tl.load(q_g, mask=q_mask, other=0.0), input_precision="tf32x3")
         else:
-            part = tl.dot(k, tl.load(q_hi + q_offsets, mask=q_mask, other=0.0), input_precision="tf32x3")
-        if COSINE:
+            part = tl.dot(k, tl.load(q_g, mask=q_mask, other=0.0))
+            weight = 1.0
+            for t in tl.static_range(1, TERMS):
+                weight = weight * STEP
+                part += tl.dot(k, tl.load(q_g + t * S * G * D, mask=q_mask, other=0.0)) * weight
+        if ROW_SCALE:
+            part = part * tl.load(row_scale + rows * G + g, mask=row_ok, other=0.0)[:, None]
+        elif COSINE:
             kf = k.to(tl.float32)
-            norm = tl.sqrt(tl.sum(kf * kf, axis=1))  # [BLOCK_C]
-            part = part / tl.maximum(norm, 1e-12)[:, None]
+            part = part / tl.maximum(tl.sqrt(tl.sum(kf * kf, axis=1)), 1e-12)[:, None]
         acc += part
-    acc = tl.where(toks[None, :] < S, acc, float("-inf"))
-    best = tl.max(acc, axis=1)  # [BLOCK_C]
-    if PER_DOC:  # max into each row's document (out starts at -inf)
-        tl.atomic_max(out + tl.load(owner + rows, mask=row_ok, other=0), best, mask=row_ok)
-    else:
-        tl.store(out + rows, best, mask=row_ok)
+        if g == G - 1:  # the tile's last group: reduce over routing tokens and write
+            best = tl.max(tl.where(toks[None, :] < S, acc, float("-inf")), axis=1) * unscale  # [BLOCK_C]
+            if PER_DOC:  # max into each row's document (out starts at -inf)
+                tl.atomic_max(out + tl.load(owner + rows, mask=row_ok, other=0), best, mask=row_ok)
+            else:
+                tl.store(out + rows, best, mask=row_ok)
+            acc = tl.zeros((BLOCK_C, BLOCK_S), dtype=tl.float32)
 
 
-def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec, out: Tensor | None = None) -> Tensor:
-    """q [S, H, D] routing queries, keys [C, G, D] -> chunk scores [C] fp32 (the oracle's `chunk_scores`);
-    `out` [C] fp32 receives them if given."""
+def chunk_scores(q: Tensor, keys: Keys, spec: RouteSpec, out: Tensor | None = None) -> Tensor:
+    """q [S, H, D] routing queries, keys [C, G, D] (or fp8) -> chunk scores [C] fp32 (the oracle's
+    `chunk_scores`); `out` [C] fp32 receives them if given."""
     out = torch.empty(keys.shape[0], dtype=torch.float32, device=keys.device) if out is None else out
     return _launch(q, keys, spec, None, out)
 
 
-def doc_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
+def doc_scores(q: Tensor, keys: Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
     """Per-document max of the chunk scores [num_docs] (-inf: no chunks), reduced inside the kernel."""
     if spec.chunk_reduce != "max":
         raise ValueError("the fused per-document reduction is the max; use chunk_scores for the mean")
@@ -106,19 +145,20 @@ def doc_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: 
     return _launch(q, keys, spec, chunk_doc.to(keys.device).contiguous(), out)
 
 
-def _launch(q: Tensor, keys: Tensor, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
+def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
     c, g, d = keys.shape
-    folded = fold_queries(q.to(keys.device), g, spec).contiguous()  # [S, G, D]
-    s = folded.shape[0]
+    row_scale = None
+    if isinstance(keys, Fp8Keys):
+        row_scale = (keys.inv_norm if spec.cosine else keys.scale).contiguous()
+        keys = keys.values
     keys = keys.contiguous()
-    split = keys.dtype != torch.float32
-    if split:
-        hi = folded.to(keys.dtype)
-        lo = (folded - hi.float()).to(keys.dtype)
-    else:
-        hi = lo = folded
-    _route_chunks[lambda meta: (triton.cdiv(c, meta["BLOCK_C"]),)](
-        keys, hi, lo, out if owner is None else owner, out, c, s, G=g, D=d,
-        BLOCK_D=max(16, triton.next_power_of_2(d)), BLOCK_S=max(16, triton.next_power_of_2(s)),
-        COSINE=spec.cosine, SPLIT=split, PER_DOC=owner is not None)
+    folded = fold_queries(q.to(keys.device), g, spec).contiguous()  # [S, G, D]
+    terms, step, unscale = split_queries(folded, keys.dtype)
+    sms = torch.cuda.get_device_properties(keys.device).multi_processor_count if keys.is_cuda else 4
+    tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
+    _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
+        keys, keys if row_scale is None else row_scale, terms.contiguous(), out if owner is None else owner, out,
+        unscale, c, folded.shape[0], G=g, D=d, BLOCK_D=max(16, triton.next_power_of_2(d)),
+        BLOCK_S=max(16, triton.next_power_of_2(folded.shape[0])), TERMS=terms.shape[0], STEP=step,
+        COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
     return out

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from msa.kernels.route.fp8 import Fp8Keys
+
 
 @dataclass(frozen=True)
 class RouteSpec:
@@ -26,8 +28,11 @@ class RouteSpec:
     score_dtype: torch.dtype = torch.float32
 
 
-def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec) -> Tensor:
-    """q [S, H, D] routing queries, keys [C, G, D] pooled routing keys -> chunk scores [C]."""
+def chunk_scores(q: Tensor, keys: Tensor | Fp8Keys, spec: RouteSpec) -> Tensor:
+    """q [S, H, D] routing queries, keys [C, G, D] pooled routing keys -> chunk scores [C]. fp8 keys score as
+    their dequantised values."""
+    if isinstance(keys, Fp8Keys):
+        keys = keys.dequantize()
     s, h, d = q.shape
     g = keys.shape[1]
     q, keys = q.to(spec.score_dtype), keys.to(spec.score_dtype)
