@@ -26,6 +26,7 @@ class DocumentMixer:
 
     def __init__(self, cu_seqlens: Tensor, msa: MSAParams, store_layers: tuple[int, ...] | None = None) -> None:
         self.cu_seqlens = cu_seqlens
+        self.cu_host = cu_seqlens.cpu()  # chunk geometry is computed on the host: no sync per pooling
         self.attend = PackedCausal(cu_seqlens)
         self.msa = msa
         self.store_layers = set(msa.router_layers if store_layers is None else store_layers)
@@ -40,9 +41,9 @@ class DocumentMixer:
             # Without decoupled routers the pooled attention key is the routing key (spec 2.3).
             rk = attn.routing_key(h) if self.msa.decouple_router else k
             size = self.msa.pooling_kernel_size
-            pk, self.cu_chunks = chunk_pool(k, self.cu_seqlens, size)
-            pv, _ = chunk_pool(v, self.cu_seqlens, size)
-            prk = pk if rk is k else chunk_pool(rk, self.cu_seqlens, size)[0]
+            pk, self.cu_chunks = chunk_pool(k, self.cu_host, size)
+            pv, _ = chunk_pool(v, self.cu_host, size)
+            prk = pk if rk is k else chunk_pool(rk, self.cu_host, size)[0]
             self.pooled[layer] = (pk, pv, prk)
         return out
 

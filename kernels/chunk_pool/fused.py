@@ -1,12 +1,15 @@
-"""Varlen chunk mean pooling in one Triton kernel: each program sums one chunk's tokens for a block of
-features in fp32 and writes their mean — every input element is read once, every output written once;
-tile shapes autotuned per feature width.
+"""Varlen chunk mean pooling in one Triton kernel: every input element is read once, every output written
+once, sums in fp32. A program takes PER_PROGRAM consecutive chunks and walks each one's feature blocks in
+one flat, software-pipelined loop, loading a whole chunk's tokens for a block of features at a time.
 
-Chunk geometry (first token, token count) comes from cu_seqlens in a few O(chunks) torch ops.
+Chunk geometry (first token and token count of every chunk) is computed on the host from the document
+boundaries and uploaded once per distinct packing: no device synchronisation when the boundaries are on
+the host (a device tensor costs one copy back).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -17,52 +20,57 @@ from torch import Tensor
 from msa.kernels.chunk_pool.naive import chunk_counts
 
 
-def chunk_geometry(cu_seqlens: Tensor, chunk_size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """-> (cu_chunks [N+1], first token of each chunk [C], tokens in each chunk [C])."""
-    lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+@functools.lru_cache(maxsize=16)
+def chunk_geometry(bounds: tuple[int, ...], chunk_size: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Document boundaries (cu_seqlens as ints) -> (cu_chunks [N+1] int64 on the host, first token and token
+    count of every chunk [2, C] int32 on `device`)."""
+    cu = torch.tensor(bounds, dtype=torch.int64)
+    lengths = cu[1:] - cu[:-1]
     counts = chunk_counts(lengths, chunk_size)
-    cu_chunks = torch.zeros_like(cu_seqlens)
+    cu_chunks = torch.zeros_like(cu)
     cu_chunks[1:] = torch.cumsum(counts, 0)
-    doc = torch.repeat_interleave(torch.arange(len(lengths), device=cu_seqlens.device), counts)  # [C]
-    rank = torch.arange(len(doc), device=cu_seqlens.device) - cu_chunks[doc]
-    first = cu_seqlens[doc] + rank * chunk_size
-    size = torch.minimum(cu_seqlens[doc + 1] - first, torch.full_like(first, chunk_size))
-    return cu_chunks, first, size
+    doc = torch.repeat_interleave(torch.arange(len(lengths)), counts)  # [C]
+    first = cu[doc] + (torch.arange(len(doc)) - cu_chunks[doc]) * chunk_size
+    size = torch.minimum(cu[doc + 1] - first, torch.full_like(first, chunk_size))
+    return cu_chunks, torch.stack([first, size]).to(torch.int32).to(device)
 
 
 def _configs() -> list[triton.Config]:
-    """Tile shapes tried once per feature width on a GPU; one fixed choice under the interpreter."""
+    """Shapes from a sweep on an H100 (all at 99-101% of the copy rate there); one under the interpreter."""
     if os.environ.get("TRITON_INTERPRET") == "1":
-        return [triton.Config({"BLOCK_T": 64, "BLOCK_F": 256}, num_warps=4)]
-    return [triton.Config({"BLOCK_T": t, "BLOCK_F": f}, num_warps=w)
-            for t, f, w in ((64, 256, 4), (32, 512, 8), (16, 1024, 8), (16, 512, 4), (8, 1024, 8))]
+        return [triton.Config({"BLOCK_F": 256, "PER_PROGRAM": 2, "STAGES": 1}, num_warps=4)]
+    return [triton.Config({"BLOCK_F": f, "PER_PROGRAM": p, "STAGES": st}, num_warps=4)
+            for f, p, st in ((512, 2, 4), (512, 2, 3), (512, 1, 2), (256, 4, 2))]
 
 
-@triton.autotune(configs=_configs(), key=["F", "CHUNK"])
+@triton.autotune(configs=_configs(), key=["F", "BLOCK_T"])
 @triton.jit
-def _pool(x, first, size, out, F, CHUNK: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_F: tl.constexpr):
-    chunk = tl.program_id(0)
-    feats = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
-    start = tl.load(first + chunk).to(tl.int64)
-    n = tl.load(size + chunk)
-    acc = tl.zeros((BLOCK_F,), dtype=tl.float32)
-    for step in tl.range(0, CHUNK, BLOCK_T):
-        toks = step + tl.arange(0, BLOCK_T)
-        mask = (toks[:, None] < n) & (feats[None, :] < F)
-        tile = tl.load(x + (start + toks[:, None]) * F + feats[None, :], mask=mask, other=0.0)
-        acc += tl.sum(tile.to(tl.float32), axis=0)
-    mean = acc / tl.maximum(n, 1).to(tl.float32)
-    tl.store(out + chunk.to(tl.int64) * F + feats, mean.to(out.dtype.element_ty), mask=feats < F)
+def _pool(x, geometry, out, C, F: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_F: tl.constexpr,
+          PER_PROGRAM: tl.constexpr, STAGES: tl.constexpr):
+    blocks: tl.constexpr = (F + BLOCK_F - 1) // BLOCK_F  # feature blocks per chunk
+    toks = tl.arange(0, BLOCK_T)
+    for step in tl.range(0, PER_PROGRAM * blocks, num_stages=STAGES):
+        chunk = tl.program_id(0) * PER_PROGRAM + step // blocks
+        ok = chunk < C
+        start = tl.load(geometry + chunk, mask=ok, other=0).to(tl.int64)
+        n = tl.load(geometry + C + chunk, mask=ok, other=0)
+        feats = (step % blocks) * BLOCK_F + tl.arange(0, BLOCK_F)
+        feat_ok = feats < tl.where(ok, F, 0)  # [BLOCK_F]; no features past the last chunk
+        tile = tl.load(x + (start + toks[:, None]) * F + feats[None, :],
+                       mask=(toks[:, None] < n) & feat_ok[None, :], other=0.0)  # [BLOCK_T, BLOCK_F]
+        mean = tl.sum(tile.to(tl.float32), axis=0) / tl.maximum(n, 1).to(tl.float32)
+        tl.store(out + chunk.to(tl.int64) * F + feats, mean.to(out.dtype.element_ty), mask=feat_ok)
 
 
 def chunk_pool(x: Tensor, cu_seqlens: Tensor, chunk_size: int, out: Tensor | None = None
                ) -> tuple[Tensor, Tensor]:
-    """x [T, G, D] packed documents -> (pooled [C, G, D] in x's dtype, cu_chunks [N+1]) as the oracle."""
-    cu_chunks, first, size = chunk_geometry(cu_seqlens, chunk_size)
-    c, features = first.shape[0], x.shape[1] * x.shape[2]
+    """x [T, G, D] packed documents -> (pooled [C, G, D] in x's dtype, cu_chunks [N+1] on cu_seqlens' device),
+    as the oracle."""
+    cu_chunks, geometry = chunk_geometry(tuple(cu_seqlens.tolist()), chunk_size, x.device)
+    c, features = geometry.shape[1], x.shape[1] * x.shape[2]
     if out is None:
         out = torch.empty((c, *x.shape[1:]), dtype=x.dtype, device=x.device)
     if c:
-        _pool[lambda meta: (c, triton.cdiv(features, meta["BLOCK_F"]))](
-            x.contiguous(), first, size, out, features, CHUNK=chunk_size)
-    return out, cu_chunks
+        _pool[lambda meta: (triton.cdiv(c, meta["PER_PROGRAM"]),)](
+            x.contiguous(), geometry, out, c, F=features, BLOCK_T=triton.next_power_of_2(chunk_size))
+    return out, cu_chunks.to(cu_seqlens.device)
