@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from msa.kernels.route import fused, naive
+from msa.kernels.route.fp8 import Fp8Keys, quantize
 from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -75,3 +76,35 @@ def test_fused_document_max_matches_the_oracle(dtype):
     assert got[-1] == float("-inf")  # a document without chunks
     tol = (1.5e-5 if dtype == torch.bfloat16 else 2e-6) + 1e-6
     assert (got[:-1].double() - want[:-1]).abs().max() <= tol
+
+
+def test_fp8_quantisation_error_is_one_e4m3_rounding():
+    g = torch.Generator().manual_seed(11)
+    keys = torch.randn(50, 3, 40, generator=g) * torch.logspace(-3, 3, 50)[:, None, None]
+    keys[7, 1] = 0  # a zero vector stays zero and scores 0
+    k8 = quantize(keys)
+    assert k8.values.dtype == torch.float8_e4m3fn and k8.scale.shape == (50, 3)
+    err = (k8.dequantize() - keys).abs()
+    assert (err <= keys.abs() * 2.0 ** -4 + k8.scale[..., None] * 2.0 ** -10).all()  # normals; subnormal step
+    assert (k8.dequantize()[7, 1] == 0).all() and k8.inv_norm.isfinite().all()
+    assert k8.nbytes == 50 * 3 * 40 + 50 * 3 * 4
+
+
+@pytest.mark.parametrize("spec", SPECS[:2], ids=["cosine", "dot"])
+@pytest.mark.parametrize(("chunks", "groups", "heads", "dim", "tokens"), [(1, 1, 1, 16, 1), (300, 3, 9, 64, 33),
+                                                                           (700, 8, 32, 128, 17)])
+def test_fused_fp8_scores_match_float64(spec, chunks, groups, heads, dim, tokens):
+    g = torch.Generator().manual_seed(chunks + dim)
+    q = torch.randn(tokens, heads, dim, generator=g)
+    k8 = quantize(torch.randn(chunks, groups, dim, generator=g) * 3)
+    want = reference(q, k8.dequantize(), spec)
+    assert torch.equal(naive.chunk_scores(q.double(), k8, RouteSpec(spec.cosine, spec.scale,
+                                                                    score_dtype=torch.float64)), want)
+    dev = Fp8Keys(k8.values.to(DEVICE), k8.scale.to(DEVICE), k8.inv_norm.to(DEVICE))
+    got = fused.chunk_scores(q.to(DEVICE), dev, spec, out=torch.full((chunks,), float("nan"), device=DEVICE))
+    # three e4m3 terms of the queries: about 2^-12 of each product, well under the keys' own 2^-4 rounding
+    tol = 1e-4 * float(want.abs().max()) + 1e-6
+    assert (got.cpu().double() - want).abs().max() <= tol
+    owner = torch.arange(chunks) // 3
+    docs = fused.doc_scores(q.to(DEVICE), dev, owner.to(DEVICE), int(owner[-1]) + 1, spec).cpu().double()
+    assert (docs - doc_scores(want, owner, int(owner[-1]) + 1, spec)).abs().max() <= tol

@@ -2,27 +2,29 @@
 
 `chunk_scores` / `route_scores` take the fused Triton kernel (`fused.py`) for CUDA tensors where it
 computes what the oracle does (head mean, fp32 scores), and the plain-torch oracle (`naive.py`) otherwise:
-on the CPU and for the compatibility numerics (bf16 scores, head max).
+on the CPU and for the compatibility numerics (bf16 scores, head max). Keys are a tensor or fp8 keys
+(`fp8.quantize`): half the bytes to scan, scored as their dequantised values.
 """
 
 from torch import Tensor
 
 from msa.kernels.route import fused, naive
+from msa.kernels.route.fp8 import Fp8Keys, quantize
 from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
 
 
-def chunk_scores(q: Tensor, keys: Tensor, spec: RouteSpec) -> Tensor:
+def chunk_scores(q: Tensor, keys: Tensor | Fp8Keys, spec: RouteSpec) -> Tensor:
     """q [S, H, D] routing queries, keys [C, G, D] pooled routing keys -> chunk scores [C]."""
-    if keys.is_cuda and fused.supports(keys, spec):
+    if keys.device.type == "cuda" and fused.supports(keys, spec):
         return fused.chunk_scores(q, keys, spec)
     return naive.chunk_scores(q, keys, spec)
 
 
-def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
+def route_scores(q: Tensor, keys: Tensor | Fp8Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
     """Document scores [num_docs] of one question against one layer's routing keys."""
-    if keys.is_cuda and fused.supports(keys, spec) and spec.chunk_reduce == "max":
+    if keys.device.type == "cuda" and fused.supports(keys, spec) and spec.chunk_reduce == "max":
         return fused.doc_scores(q, keys, chunk_doc, num_docs, spec)
     return doc_scores(chunk_scores(q, keys, spec), chunk_doc, num_docs, spec)
 
 
-__all__ = ["RouteSpec", "chunk_scores", "doc_scores", "route_scores", "top_k"]
+__all__ = ["Fp8Keys", "RouteSpec", "chunk_scores", "doc_scores", "quantize", "route_scores", "top_k"]

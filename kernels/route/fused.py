@@ -2,7 +2,7 @@
 
 Heads are folded first (on the host, O(S·H·D)): with head_reduce "mean" the mean over query heads of
 per-head scores is linear in the queries, so the query heads of each GQA group add up into one vector,
-    score[t, c] = sum_g  <Q[t, g], k[c, g]> · r[c, g],   Q[t, g] = scale · sum_{h in g} q̂[t, h] / H,
+    score[t, c] = scale / H · sum_g  <Q[t, g], k[c, g]> · r[c, g],   Q[t, g] = sum_{h in g} q̂[t, h],
 where q̂ is q normalised per head (cosine) or q itself, and r the key's inverse norm (cosine) or 1 (fp8
 keys: the stored inverse norm of the values, or the dequantisation scale). One program per SM share walks
 [BLOCK_C, D] key tiles group by group (a flat loop over (tile, group), so the load pipeline never drains
@@ -17,11 +17,10 @@ query_reduce "mean" and "last" reduce Q before the launch (both are linear).
 
 from __future__ import annotations
 
-import math
+import functools
 import os
 
 import torch
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 from torch import Tensor
@@ -40,41 +39,42 @@ def supports(keys: Keys, spec: RouteSpec) -> bool:
             and dtype in (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn))
 
 
-def fold_queries(q: Tensor, groups: int, spec: RouteSpec) -> Tensor:
-    """q [S, H, D] -> folded queries [S', G, D] fp32 (S' = 1 for query_reduce mean / last)."""
+def fold_queries(q: Tensor, groups: int, spec: RouteSpec) -> tuple[Tensor, float]:
+    """q [S, H, D] -> (folded queries [S', G, D] fp32, factor): the oracle's per-group query sum is
+    factor * folded (S' = 1 for query_reduce mean / last). The factor (scale / H, positive) is applied to
+    the final scores, which saves a pass here: every op of this preamble is host time per call."""
     s, h, d = q.shape
     q = q.float()
     if spec.cosine:
-        q = F.normalize(q, dim=-1)
-    if spec.scale is not None:
-        q = q * spec.scale
-    folded = q.view(s, groups, h // groups, d).sum(2) / h  # [S, G, D]
+        q = q / q.norm(dim=-1, keepdim=True).clamp_min(EPS)  # F.normalize
+    folded = q.view(s, groups, h // groups, d).sum(2)  # [S, G, D]
     if spec.query_reduce == "mean":
-        return folded.mean(0, keepdim=True)
-    if spec.query_reduce == "last":
-        return folded[-1:]
-    return folded
+        folded = folded.mean(0, keepdim=True)
+    elif spec.query_reduce == "last":
+        folded = folded[-1:]
+    return folded, (1.0 if spec.scale is None else spec.scale) / h
 
 
 FP8_STEP = 1 / 16  # each e4m3 term refines the last by e4m3's 2^-4 relative step
 
 
-def split_queries(folded: Tensor, dtype: torch.dtype) -> tuple[Tensor, float, float]:
-    """folded [S, G, D] fp32 -> (terms [T, S, G, D] in dtype, step, unscale) with
-    folded ~= unscale * sum_i terms[i] * step**i."""
-    if dtype == torch.float32:
-        return folded[None], 1.0, 1.0
+def split_queries(folded: Tensor, dtype: torch.dtype) -> tuple[Tensor, float, Tensor]:
+    """folded [S, G, D] fp32 -> (terms [T, S, G, D] in dtype, step, unscale [1] fp32) with
+    folded ~= unscale * sum_i terms[i] * step**i. No host synchronisation."""
+    terms = torch.empty((1 if dtype == torch.float32 else 2 if dtype != torch.float8_e4m3fn else 3, *folded.shape),
+                        dtype=dtype, device=folded.device)
     if dtype != torch.float8_e4m3fn:
-        hi = folded.to(dtype)
-        return torch.stack([hi, (folded - hi.float()).to(dtype)]), 1.0, 1.0
-    amax = float(folded.abs().max())
-    s = 2.0 ** math.floor(math.log2(E4M3_MAX / amax)) if amax > 0 else 1.0  # a power of two: exact
-    rest, terms = folded * s, []
+        terms[0].copy_(folded)
+        if len(terms) == 2:
+            torch.sub(folded, terms[0], out=terms[1])  # the rounding error of the first term
+        return terms, 1.0, folded.new_ones(1)
+    # a power of two (exact) that puts the largest element just under e4m3's largest finite value
+    scale = torch.exp2(torch.floor(torch.log2(E4M3_MAX / folded.abs().amax().clamp_min(1e-30))))
+    rest = folded * scale
     for i in range(3):
-        term = (rest / FP8_STEP ** i).to(dtype)
-        terms.append(term)
-        rest = rest - term.float() * FP8_STEP ** i
-    return torch.stack(terms), FP8_STEP, 1.0 / s
+        terms[i].copy_(rest / FP8_STEP ** i)
+        rest -= terms[i].float() * FP8_STEP ** i
+    return terms, FP8_STEP, (1.0 / scale).view(1)
 
 
 def _configs() -> list[triton.Config]:
@@ -88,7 +88,7 @@ def _configs() -> list[triton.Config]:
 
 @triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_S", "TERMS", "COSINE", "ROW_SCALE", "PER_DOC"])
 @triton.jit
-def _route_chunks(keys, row_scale, q, owner, out, unscale, C, S, G: tl.constexpr, D: tl.constexpr,
+def _route_chunks(keys, row_scale, q, owner, out, unscale, factor, C, S, G: tl.constexpr, D: tl.constexpr,
                   BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr, TERMS: tl.constexpr,
                   STEP: tl.constexpr, COSINE: tl.constexpr, ROW_SCALE: tl.constexpr, PER_DOC: tl.constexpr,
                   PER_SM: tl.constexpr, STAGES: tl.constexpr):
@@ -122,7 +122,7 @@ def _route_chunks(keys, row_scale, q, owner, out, unscale, C, S, G: tl.constexpr
             part = part / tl.maximum(tl.sqrt(tl.sum(kf * kf, axis=1)), 1e-12)[:, None]
         acc += part
         if g == G - 1:  # the tile's last group: reduce over routing tokens and write
-            best = tl.max(tl.where(toks[None, :] < S, acc, float("-inf")), axis=1) * unscale  # [BLOCK_C]
+            best = tl.max(tl.where(toks[None, :] < S, acc, float("-inf")), axis=1) * (tl.load(unscale) * factor)
             if PER_DOC:  # max into each row's document (out starts at -inf)
                 tl.atomic_max(out + tl.load(owner + rows, mask=row_ok, other=0), best, mask=row_ok)
             else:
@@ -145,6 +145,12 @@ def doc_scores(q: Tensor, keys: Keys, chunk_doc: Tensor, num_docs: int, spec: Ro
     return _launch(q, keys, spec, chunk_doc.to(keys.device).contiguous(), out)
 
 
+@functools.lru_cache
+def _multiprocessors(device: torch.device) -> int:
+    """Streaming multiprocessors (a persistent grid's width); 4 under the interpreter."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
 def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
     c, g, d = keys.shape
     row_scale = None
@@ -152,13 +158,13 @@ def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: T
         row_scale = (keys.inv_norm if spec.cosine else keys.scale).contiguous()
         keys = keys.values
     keys = keys.contiguous()
-    folded = fold_queries(q.to(keys.device), g, spec).contiguous()  # [S, G, D]
+    folded, factor = fold_queries(q.to(keys.device), g, spec)  # [S, G, D]
     terms, step, unscale = split_queries(folded, keys.dtype)
-    sms = torch.cuda.get_device_properties(keys.device).multi_processor_count if keys.is_cuda else 4
+    sms = _multiprocessors(keys.device)
     tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
     _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
-        keys, keys if row_scale is None else row_scale, terms.contiguous(), out if owner is None else owner, out,
-        unscale, c, folded.shape[0], G=g, D=d, BLOCK_D=max(16, triton.next_power_of_2(d)),
+        keys, keys if row_scale is None else row_scale, terms, out if owner is None else owner, out,
+        unscale, factor, c, folded.shape[0], G=g, D=d, BLOCK_D=max(16, triton.next_power_of_2(d)),
         BLOCK_S=max(16, triton.next_power_of_2(folded.shape[0])), TERMS=terms.shape[0], STEP=step,
         COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
     return out
