@@ -1,0 +1,130 @@
+"""Attention over [memory rows; local K/V] in Triton, reading memory rows through their index (no gathered
+copy), split over the keys so that a single decoding token still fills the GPU.
+
+Keys form one virtual sequence: positions 0 .. P-1 are pool rows rows[0 .. P-1], positions P .. P+L-1 the
+local cache. A program takes BLOCK_M query rows of one KV head (a query row is a (token, query head of the
+group) pair, so GQA heads share every K/V tile), one slice of the virtual sequence, and runs an online
+softmax in fp32 (exp2 with log2(e) folded into the scale; fp32 inputs multiply in full fp32). With one
+slice per row block it writes the output; otherwise each slice writes its normalised partial output and
+log-sum-exp and a second kernel merges the slices (flash-decoding).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from msa.kernels.sparse_attn.naive import MemoryRows
+
+LOG2E = 1.4426950408889634
+BLOCK_N = 64  # keys per step
+
+
+@triton.jit
+def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e, Tq, L, P, span,
+            H: tl.constexpr, G: tl.constexpr, D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr,
+            BLOCK_N: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
+    HPG: tl.constexpr = H // G  # query heads per KV head
+    g, split = tl.program_id(1), tl.program_id(2)
+    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # query rows: token m // HPG, head g*HPG + m % HPG
+    tok = m // HPG
+    head = g * HPG + m % HPG
+    row_ok = tok < Tq
+    dims = tl.arange(0, BLOCK_D)
+    dim_ok = dims < D
+    qt = tl.load(q + (tok * H + head)[:, None].to(tl.int64) * D + dims[None, :],
+                 mask=row_ok[:, None] & dim_ok[None, :], other=0.0)  # [BLOCK_M, BLOCK_D]
+    # this program's slice of the virtual sequence, cut at the last key any of its queries may see
+    last_tok = tl.minimum(tl.program_id(0) * BLOCK_M + BLOCK_M - 1, Tq * HPG - 1) // HPG
+    lo = split * span
+    hi = tl.minimum(lo + span, P + L - Tq + last_tok + 1)
+    m_i = tl.full((BLOCK_M,), float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_M, BLOCK_D), dtype=tl.float32)
+    for start in tl.range(lo, hi, BLOCK_N):
+        n = start + tl.arange(0, BLOCK_N)  # [BLOCK_N] virtual key positions
+        in_pool = n < P
+        in_local = (n >= P) & (n < hi)
+        pool_row = tl.load(rows + n, mask=in_pool, other=0).to(tl.int64)
+        pool_off = (pool_row * G + g)[:, None] * D + dims[None, :]
+        local_off = ((n - P).to(tl.int64) * G + g)[:, None] * D + dims[None, :]
+        pool_mask, local_mask = in_pool[:, None] & dim_ok[None, :], in_local[:, None] & dim_ok[None, :]
+        kt = (tl.load(pool_k + pool_off, mask=pool_mask, other=0.0)
+              + tl.load(k + local_off, mask=local_mask, other=0.0))  # [BLOCK_N, BLOCK_D]
+        vt = (tl.load(pool_v + pool_off, mask=pool_mask, other=0.0)
+              + tl.load(v + local_off, mask=local_mask, other=0.0))
+        s = tl.dot(qt, tl.trans(kt), input_precision=PRECISION)
+        visible = in_pool[None, :] | (in_local[None, :] & ((n - P)[None, :] <= (L - Tq + tok)[:, None]))
+        s = tl.where(visible, s * scale_log2e, float("-inf"))  # [BLOCK_M, BLOCK_N]
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with nothing visible yet
+        alpha = tl.exp2(m_i - m_safe)
+        p = tl.exp2(s - m_safe[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        acc = acc * alpha[:, None] + tl.dot(p.to(vt.dtype), vt, input_precision=PRECISION)
+        m_i = m_new
+    o = acc / tl.maximum(l_i, 1e-30)[:, None]
+    r = tok * H + head  # output row
+    o_mask = row_ok[:, None] & dim_ok[None, :]
+    if SPLIT:
+        rows_total = Tq * H
+        tl.store(part_out + (split * rows_total + r)[:, None].to(tl.int64) * D + dims[None, :], o, mask=o_mask)
+        tl.store(part_lse + split * rows_total + r, m_i + tl.log2(l_i), mask=row_ok)  # -inf: nothing seen
+    else:
+        tl.store(out + r[:, None].to(tl.int64) * D + dims[None, :], o.to(out.dtype.element_ty), mask=o_mask)
+
+
+@triton.jit
+def _merge(part_out, part_lse, out, R, SPLITS, D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_SPLITS: tl.constexpr):
+    r = tl.program_id(0)
+    s = tl.arange(0, BLOCK_SPLITS)
+    dims = tl.arange(0, BLOCK_D)
+    lse = tl.load(part_lse + s * R + r, mask=s < SPLITS, other=float("-inf"))  # [BLOCK_SPLITS]
+    top = tl.max(lse, axis=0)
+    w = tl.exp2(lse - top)  # slices that saw nothing weigh 0
+    o = tl.load(part_out + (s * R + r)[:, None].to(tl.int64) * D + dims[None, :],
+                mask=(s < SPLITS)[:, None] & (dims < D)[None, :], other=0.0)
+    merged = tl.sum(o * w[:, None], axis=0) / tl.sum(w, axis=0)
+    tl.store(out + r.to(tl.int64) * D + dims, merged.to(out.dtype.element_ty), mask=dims < D)
+
+
+@functools.lru_cache
+def _multiprocessors(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows | None = None,
+                     out: Tensor | None = None) -> Tensor:
+    """As `naive.sparse_attention`: q [Tq, H, D] over memory rows and local k / v [L, G, D] -> [Tq, H, D]
+    (into `out` if given)."""
+    tq, h, d = q.shape
+    length, g = k.shape[0], k.shape[1]
+    if memory is None or not memory.rows.numel():
+        memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
+    p = memory.rows.shape[0]
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    out = torch.empty_like(q) if out is None else out
+    block_m = 16 if tq * (h // g) <= 16 else 64
+    row_blocks = triton.cdiv(tq * (h // g), block_m)
+    # enough programs to fill every SM twice, each at least one key block
+    splits = max(1, min(triton.cdiv(p + length, BLOCK_N), triton.cdiv(2 * _multiprocessors(q.device), row_blocks * g)))
+    span = BLOCK_N * triton.cdiv(triton.cdiv(p + length, splits), BLOCK_N)
+    splits = triton.cdiv(p + length, span)
+    part_out = part_lse = out
+    if splits > 1:
+        part_out = torch.empty((splits, tq * h, d), dtype=torch.float32, device=q.device)
+        part_lse = torch.empty((splits, tq * h), dtype=torch.float32, device=q.device)
+    block_d = max(16, triton.next_power_of_2(d))
+    _attend[(row_blocks, g, splits)](
+        q, k, v, memory.k.contiguous(), memory.v.contiguous(), memory.rows.contiguous(), out, part_out, part_lse,
+        scale * LOG2E, tq, length, p, span, H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N,
+        SPLIT=splits > 1, PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
+    if splits > 1:
+        _merge[(tq * h,)](part_out, part_lse, out, tq * h, splits, D=d, BLOCK_D=block_d,
+                          BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
+    return out
+
