@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from msa.kernels.route import RouteSpec
+from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.content_cache import ContentCache
 from msa.memstore.records import Document
 from msa.memstore.routing_index import SlabView
@@ -46,8 +47,9 @@ class StoreMemory:
         self._timed("route", start)
         return out
 
-    def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
-        """Pooled K and V [C, G, D] of the documents, ascending; one deleted since the snapshot is skipped."""
+    def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
+        """Pooled K and V [C, G, D] of the documents, ascending (all rows of the fetched copy); one deleted
+        since the snapshot is skipped."""
         start = time.perf_counter()
         kv = self.cache.get(self.ns, sorted(numbers), layer)
         view = self.views[layer]
@@ -57,7 +59,7 @@ class StoreMemory:
             keys = torch.cat([kv[n][0] for n in sorted(kv)]).to(view.device, non_blocking=True)
             values = torch.cat([kv[n][1] for n in sorted(kv)]).to(view.device, non_blocking=True)
         self._timed("fetch", start)
-        return keys, values
+        return MemoryRows.whole(keys, values)
 
     def documents(self, numbers: list[int]) -> dict[int, Document]:
         """Records (text, id, version) of documents by number, fetched once per question."""

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from msa.kernels.sparse_attn import MemoryRows, sparse_attention
 from msa.model.config import ModelConfig, RopeScaling
 
 
@@ -186,11 +187,13 @@ class Mixer(Protocol):
 
 
 class KVCache:
-    """Per-layer keys and values [T, G, D] seen so far (prefix + local tokens), grown by `extend`."""
+    """Per-layer keys and values [T, G, D] seen so far (prefix + local tokens), grown by `extend`, and the
+    memory rows a router layer reads besides them (placed in every local token's past)."""
 
     def __init__(self, num_layers: int) -> None:
         self.k: list[Tensor | None] = [None] * num_layers
         self.v: list[Tensor | None] = [None] * num_layers
+        self.memory: list[MemoryRows | None] = [None] * num_layers
 
     def extend(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         if self.k[layer] is not None:
@@ -203,7 +206,8 @@ class KVCache:
 
 
 class CachedMixer:
-    """Local tokens attend causally to everything already in the cache (prefix or earlier tokens)."""
+    """Local tokens attend causally to everything already in the cache (prefix or earlier tokens) and to
+    the layer's memory rows (`msa.kernels.sparse_attn`: read through their index on a GPU)."""
 
     def __init__(self, cache: KVCache) -> None:
         self.cache = cache
@@ -211,7 +215,7 @@ class CachedMixer:
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         q, k, v = attn.project(h, rope)
         k_all, v_all = self.cache.extend(layer, k, v)
-        return attend(q, k_all, v_all, attn.scale)
+        return sparse_attention(q, k_all, v_all, attn.scale, self.cache.memory[layer])
 
 
 class MLP(nn.Module):

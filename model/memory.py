@@ -6,6 +6,7 @@ persistent store (msa.memstore) offers the same over its routing index and disk;
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ import torch
 from torch import Tensor
 
 from msa.kernels.route import RouteSpec, route_scores
+from msa.kernels.sparse_attn import MemoryRows
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Memory:
     def __init__(self, documents: Iterable[EncodedDocument] = ()) -> None:
         self._docs: dict[int, EncodedDocument] = {}
         self._banks: dict[int, tuple[Tensor, Tensor]] = {}
+        self._pools: dict[int, tuple[Tensor, Tensor, dict[int, tuple[int, int]]]] = {}
         self.add(documents)
 
     def add(self, documents: Iterable[EncodedDocument]) -> None:
@@ -46,6 +49,7 @@ class Memory:
             self._docs[doc.number] = doc
         self._docs = dict(sorted(self._docs.items()))
         self._banks.clear()
+        self._pools.clear()
 
     def remove(self, numbers: Iterable[int]) -> None:
         for n in numbers:
@@ -53,6 +57,7 @@ class Memory:
                 raise KeyError(f"document number {n} is not in memory")
             del self._docs[n]
         self._banks.clear()
+        self._pools.clear()
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -82,7 +87,15 @@ class Memory:
         keys, owner = self.routing_bank(layer)
         return route_scores(q, keys, owner, len(self), spec)
 
-    def chunks(self, layer: int, numbers: Iterable[int]) -> tuple[Tensor, Tensor]:
-        """Pooled K and V [C, G, D] of the given documents, in ascending document number."""
-        docs = [self._docs[n] for n in sorted(numbers)]
-        return torch.cat([d.keys[layer] for d in docs]), torch.cat([d.values[layer] for d in docs])
+    def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
+        """Pooled K and V of the given documents' chunks, in ascending document number: rows of the layer's
+        pool of every document's chunks (built once per layer, read through the row index)."""
+        if layer not in self._pools:
+            docs = list(self._docs.values())
+            first = [0, *itertools.accumulate(d.num_chunks for d in docs)]
+            span = {d.number: (first[i], first[i + 1]) for i, d in enumerate(docs)}  # number -> its pool rows
+            self._pools[layer] = (torch.cat([d.keys[layer] for d in docs]), torch.cat([d.values[layer] for d in docs]),
+                                  span)
+        k, v, span = self._pools[layer]
+        rows = torch.cat([torch.arange(*span[n]) for n in sorted(numbers)])
+        return MemoryRows(k, v, rows.to(k.device))

@@ -2,7 +2,9 @@
 
 Routing happens inside the question's prefill: at each router layer the routing query is projected
 from that layer's hidden state, which already reflects the memories read by lower router layers. The
-selected documents' pooled K/V then sit between the template prefix and the question's own K/V.
+selected documents' pooled K/V are then read as memory rows beside the template prefix and the question's
+own K/V (`msa.kernels.sparse_attn`): attention does not depend on key order, so this is MSA's
+[prefix; chunks; question] context without copying the chunks into it.
 """
 
 from __future__ import annotations
@@ -88,13 +90,11 @@ class RoutedPrefillMixer(CachedMixer):
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         if self.cache.length(layer) == 0:
-            k, v = self.template.k[layer], self.template.v[layer]
             if layer in self.cfg.msa.router_layers and len(self.memory):
                 selected = self._route(layer, attn, h, rope)
                 if self.inject and selected:
-                    ck, cv = self.memory.chunks(layer, selected)
-                    k, v = torch.cat([k, ck.to(k.dtype)]), torch.cat([v, cv.to(v.dtype)])
-            self.cache.extend(layer, k, v)
+                    self.cache.memory[layer] = self.memory.chunks(layer, selected)
+            self.cache.extend(layer, self.template.k[layer], self.template.v[layer])
         return super().__call__(layer, attn, h, rope)
 
     def _route(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> list[int]:
