@@ -18,9 +18,9 @@ import datetime
 import torch
 import torch.nn.functional as F
 
-from msa.kernels.route import fused, naive
+from msa.kernels.route import fused, naive, top_k
 from msa.kernels.route.fp8 import quantize
-from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
+from msa.kernels.route.naive import RouteSpec, doc_scores
 
 GROUPS, HEADS, DIM, CHUNK, DOC_CHUNKS = 8, 32, 128, 64, 16
 
@@ -86,7 +86,7 @@ def measure(tokens: int, q: torch.Tensor, spec: RouteSpec, rate: float, compiled
         fused.doc_scores(q, keys, owner, docs, spec), 16)
     report(f"| {tokens:.0e} | {chunks:,} | {nbytes / 1e9:.2f} | {floor:.3f}", paths, nbytes, floor)
     err = float((fused.chunk_scores(q, keys, spec) - naive.chunk_scores(q, keys, spec)).abs().max())
-    want = top_k(doc_scores(naive.chunk_scores(q, keys, spec), owner, docs, spec), 16)[0]
+    want = naive.top_k(doc_scores(naive.chunk_scores(q, keys, spec), owner, docs, spec), 16)[0]
     same = want.tolist() == top_k(fused.doc_scores(q, keys, owner, docs, spec), 16)[0].tolist()
     print(f"<!-- {tokens:.0e} tokens: max |fused - oracle| = {err:.2e}; top-16 equal to the oracle's: {same}; "
           f"tiles {fused._route_chunks.best_config} -->")

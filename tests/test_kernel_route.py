@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from msa.kernels.route import fused, naive
+from msa.kernels.route import fused, naive, select
 from msa.kernels.route.fp8 import Fp8Keys, quantize
 from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
 
@@ -108,3 +108,18 @@ def test_fused_fp8_scores_match_float64(spec, chunks, groups, heads, dim, tokens
     owner = torch.arange(chunks) // 3
     docs = fused.doc_scores(q.to(DEVICE), dev, owner.to(DEVICE), int(owner[-1]) + 1, spec).cpu().double()
     assert (docs - doc_scores(want, owner, int(owner[-1]) + 1, spec)).abs().max() <= tol
+
+
+@pytest.mark.parametrize(("n", "k", "block"), [  # small blocks: several rounds in a few interpreted sorts
+    (1, 1, 64), (5, 16, select.BLOCK), (300, 16, 64), (1000, 7, 64), (700, 32, 64),
+    pytest.param(100_000, 16, select.BLOCK, marks=pytest.mark.gpu), pytest.param(5000, 64, select.BLOCK,
+                                                                                 marks=pytest.mark.gpu)])
+def test_gpu_top_k_matches_the_oracle(n, k, block):
+    g = torch.Generator().manual_seed(n + k)
+    scores = torch.randn(n, generator=g).round(decimals=1)  # many ties
+    scores[torch.randint(0, n, (n // 10 + 1,), generator=g)] = float("-inf")
+    if n > 10:
+        scores[3], scores[4], scores[5], scores[6] = float("nan"), -0.0, 0.0, float("inf")
+    want_idx, want_vals = top_k(scores, k)
+    got_idx, got_vals = select.top_k(scores.to(DEVICE), k, block)
+    assert got_idx.tolist() == want_idx.tolist() and torch.equal(got_vals, want_vals)

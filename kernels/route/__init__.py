@@ -3,14 +3,15 @@
 `chunk_scores` / `route_scores` take the fused Triton kernel (`fused.py`) for CUDA tensors where it
 computes what the oracle does (head mean, fp32 scores), and the plain-torch oracle (`naive.py`) otherwise:
 on the CPU and for the compatibility numerics (bf16 scores, head max). Keys are a tensor or fp8 keys
-(`fp8.quantize`): half the bytes to scan, scored as their dequantised values.
+(`fp8.quantize`): half the bytes to scan, scored as their dequantised values. `top_k` selects on the GPU
+(`select.py`) and hands back host tensors there.
 """
 
 from torch import Tensor
 
-from msa.kernels.route import fused, naive
+from msa.kernels.route import fused, naive, select
 from msa.kernels.route.fp8 import Fp8Keys, quantize
-from msa.kernels.route.naive import RouteSpec, doc_scores, top_k
+from msa.kernels.route.naive import RouteSpec, doc_scores
 
 
 def chunk_scores(q: Tensor, keys: Tensor | Fp8Keys, spec: RouteSpec) -> Tensor:
@@ -25,6 +26,13 @@ def route_scores(q: Tensor, keys: Tensor | Fp8Keys, chunk_doc: Tensor, num_docs:
     if keys.device.type == "cuda" and fused.supports(keys, spec) and spec.chunk_reduce == "max":
         return fused.doc_scores(q, keys, chunk_doc, num_docs, spec)
     return doc_scores(chunk_scores(q, keys, spec), chunk_doc, num_docs, spec)
+
+
+def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Best k (indices, scores), highest first, ties by lower index; -inf and NaN never selected."""
+    if select.supports(scores, k):
+        return select.top_k(scores, k)
+    return naive.top_k(scores, k)
 
 
 __all__ = ["Fp8Keys", "RouteSpec", "chunk_scores", "doc_scores", "quantize", "route_scores", "top_k"]
