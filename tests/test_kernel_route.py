@@ -110,16 +110,14 @@ def test_fused_fp8_scores_match_float64(spec, chunks, groups, heads, dim, tokens
     assert (docs - doc_scores(want, owner, int(owner[-1]) + 1, spec)).abs().max() <= tol
 
 
-@pytest.mark.parametrize(("n", "k", "block"), [  # small blocks: several rounds in a few interpreted sorts
-    (1, 1, 64), (5, 16, select.BLOCK), (300, 16, 64), (1000, 7, 64), (700, 32, 64),
-    pytest.param(100_000, 16, select.BLOCK, marks=pytest.mark.gpu), pytest.param(5000, 64, select.BLOCK,
-                                                                                 marks=pytest.mark.gpu)])
-def test_gpu_top_k_matches_the_oracle(n, k, block):
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 16), (300, 16), (3000, 7), (700, 64),
+                                      pytest.param(100_000, 16, marks=pytest.mark.gpu)])
+def test_gpu_top_k_matches_the_oracle(n, k):
     g = torch.Generator().manual_seed(n + k)
     scores = torch.randn(n, generator=g).round(decimals=1)  # many ties
     scores[torch.randint(0, n, (n // 10 + 1,), generator=g)] = float("-inf")
     if n > 10:
         scores[3], scores[4], scores[5], scores[6] = float("nan"), -0.0, 0.0, float("inf")
     want_idx, want_vals = top_k(scores, k)
-    got_idx, got_vals = select.top_k(scores.to(DEVICE), k, block)
+    got_idx, got_vals = select.top_k(scores.to(DEVICE), k)
     assert got_idx.tolist() == want_idx.tolist() and torch.equal(got_vals, want_vals)

@@ -30,7 +30,7 @@ def route_scores(q: Tensor, keys: Tensor | Fp8Keys, chunk_doc: Tensor, num_docs:
 
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Best k (indices, scores), highest first, ties by lower index; -inf and NaN never selected."""
-    if select.supports(scores, k):
+    if select.supports(scores):
         return select.top_k(scores, k)
     return naive.top_k(scores, k)
 
