@@ -7,7 +7,8 @@ their row index against PyTorch's fused attention over the same keys already gat
 chunks each; routing picked `docs` of them (rows scattered through the pool). Rows: SDPA (enable_gqa) over
 [chunks; local] already gathered into one contiguous tensor (the target's baseline, its gather not
 timed), the torch path (gather + concatenate + SDPA), and the kernel (no gathered copy). Each timed as one
-call on an idle GPU and per call over 10 queued calls (GPU time), median of 20.
+call on an idle GPU, per call over 10 queued calls, and replayed from a CUDA graph (GPU time alone: these
+calls are a few microseconds of GPU work behind tens of microseconds of host launch cost); medians of 20.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import datetime
 import torch
 import torch.nn.functional as F
 
-from bench.route import timed_ms
+from bench.route import graph_ms, timed_ms
 from msa.kernels.sparse_attn import fused, naive
 from msa.kernels.sparse_attn.naive import MemoryRows
 
@@ -34,8 +35,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"{datetime.date.today()}; {torch.cuda.get_device_name()}; {args.docs} documents x {args.chunks} chunks "
           f"from a pool of {4 * args.docs} + {args.local} local tokens; {HEADS} heads, {GROUPS} KV heads, {DIM} dims")
-    print("| query tokens | path | us, one call | us per call, 10 queued | ratio to SDPA (queued) | max abs err |")
-    print("|---|---|---|---|---|---|")
+    print("| query tokens | path | us, one call | us per call, 10 queued | us, GPU alone (graph) | ratio to SDPA "
+          "(GPU alone) | max abs err |")
+    print("|---|---|---|---|---|---|---|")
     for tq in args.tokens:
         measure(tq, args)
 
@@ -70,10 +72,11 @@ def measure(tq: int, args) -> None:
              "kernel (rows through the index)": lambda: fused.sparse_attention(q, k, v, scale, memory)}
     base = None
     for name, fn in paths.items():
-        one, queued = timed_ms(fn) * 1e3, timed_ms(fn, queued=10) * 1e3
-        base = base or queued
+        one, queued, alone = timed_ms(fn) * 1e3, timed_ms(fn, queued=10) * 1e3, graph_ms(fn) * 1e3
+        base = base or alone
         err = float((fn().float() - want).abs().max())
-        print(f"| {tq} | {name} | {one:.1f} | {queued:.1f} | {queued / base:.2f} | {err:.1e} |", flush=True)
+        print(f"| {tq} | {name} | {one:.1f} | {queued:.1f} | {alone:.1f} | {alone / base:.2f} | {err:.1e} |",
+              flush=True)
 
 
 if __name__ == "__main__":
