@@ -102,8 +102,9 @@ def test_fused_fp8_scores_match_float64(spec, chunks, groups, heads, dim, tokens
                                                                     score_dtype=torch.float64)), want)
     dev = Fp8Keys(k8.values.to(DEVICE), k8.scale.to(DEVICE), k8.inv_norm.to(DEVICE))
     got = fused.chunk_scores(q.to(DEVICE), dev, spec, out=torch.full((chunks,), float("nan"), device=DEVICE))
-    # three e4m3 terms of the queries: about 2^-12 of each product, well under the keys' own 2^-4 rounding
-    tol = 1e-4 * float(want.abs().max()) + 1e-6
+    # three e4m3 terms of the queries: about 2^-12 of each product; Hopper's fp8 tensor cores also accumulate
+    # with fewer bits (1.2e-4 of the largest score seen on an H100): far under the keys' own 2^-4 rounding
+    tol = 5e-4 * float(want.abs().max()) + 1e-6
     assert (got.cpu().double() - want).abs().max() <= tol
     owner = torch.arange(chunks) // 3
     docs = fused.doc_scores(q.to(DEVICE), dev, owner.to(DEVICE), int(owner[-1]) + 1, spec).cpu().double()
