@@ -165,7 +165,8 @@ def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: T
     tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
     _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
         keys, keys if row_scale is None else row_scale, terms, out if owner is None else owner, out,
-        unscale, factor, c, folded.shape[0], G=g, D=d, BLOCK_D=max(16, triton.next_power_of_2(d)),
+        unscale, factor, c, folded.shape[0], G=g, D=d, BLOCK_D=max(32 if row_scale is not None else 16,
+                                                                   triton.next_power_of_2(d)),  # fp8 dots: K >= 32
         BLOCK_S=max(16, triton.next_power_of_2(folded.shape[0])), TERMS=terms.shape[0], STEP=step,
         COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
     return out
