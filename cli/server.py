@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -23,14 +24,22 @@ from msa.memstore.errors import StoreError
 @click.option("--tls-key", help="PEM private key.")
 @click.option("--metrics-listen", help="host:port of the Prometheus /metrics endpoint [off].")
 @click.option("--max-queries", type=int, help="Questions generating at once [2].")
+@click.option("--world-size", type=int, help="Memory Parallel: ranks sharing the routing index, one per GPU on a GPU "
+              "server (started here; under torchrun, its ranks) [1].")
 def serve_cmd(store: str | None, config_file: str | None, **flags) -> None:
-    """Serve the store at STORE over gRPC until SIGTERM / SIGINT (in-flight requests finish)."""
-    from msa.memstore import logs
+    """Serve the store at STORE over gRPC until SIGTERM / SIGINT (in-flight requests finish).
+
+    Across machines: `torchrun --nnodes M --nproc-per-node G --rdzv-backend c10d --rdzv-endpoint HOST:PORT
+    -m msa.cli.main serve STORE --device cuda`; rank 0 serves, the others hold routing-index shards."""
+    from msa.memstore import logs, parallel
     from msa.memstore.server import serve
 
     try:
         config = load_config(config_file, flags={**flags, "store": store})
         logs.setup()
+        if parallel.under_torchrun() and int(os.environ["RANK"]) > 0:
+            parallel.serve_shards(config)
+            return
         serve(config, on_listening=lambda port: click.echo(f"msa: listening on port {port}", err=True))
     except StoreError as e:
         raise click.ClickException(str(e)) from e

@@ -44,6 +44,8 @@ class ServerConfig:
     index_budget_mb: int = 8192  # routing keys on the device
     host_budget_mb: int = 32768  # routing keys of namespaces streamed from host memory
     cache_mb: int = 1024  # content K/V cache
+    world_size: int = 1  # Memory Parallel: ranks holding the routing index (> 1: shards over processes / GPUs)
+    shard_timeout_s: float = 60.0  # a round of the ranks longer than this fails the index (UNAVAILABLE)
     grace_s: float = 10.0  # graceful stop: in-flight requests get this long to finish
 
     def merged(self, values: dict[str, Any], source: str) -> ServerConfig:

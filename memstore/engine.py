@@ -86,6 +86,7 @@ class Engine:
         return cls(model, store, index, ContentCache(store, cache_budget_bytes))
 
     def close(self) -> None:
+        self.index.close()
         self.store.close()
 
     # -- writes ------------------------------------------------------------------------------------

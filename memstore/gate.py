@@ -32,10 +32,16 @@ def target_namespace(rpc: str, request) -> str | None:
     return getattr(request, "namespace", None) or None
 
 
+UNAVAILABLE = {"loading": "the server is loading its model and index; retry shortly",
+               "failed": "a rank holding the routing index failed; the server must be restarted (it reloads "
+                         "the index from the store)",
+               "stopping": "the server is shutting down; retry on another instance"}
+
+
 class Gate(grpc.aio.ServerInterceptor):
     def __init__(self, tokens: Tokens | None, metrics: Metrics) -> None:
         self.tokens, self.metrics = tokens, metrics
-        self.state = "loading"  # loading -> serving -> stopping
+        self.state = "loading"  # loading -> serving (-> failed: a routing-index rank is gone) -> stopping
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -53,8 +59,7 @@ class Gate(grpc.aio.ServerInterceptor):
 
     def _admit(self, rpc: str, headers: dict, request) -> None:
         if self.state != "serving":
-            raise Unavailable("the server is loading its model and index; retry shortly" if self.state == "loading"
-                              else "the server is shutting down; retry on another instance")
+            raise Unavailable(UNAVAILABLE[self.state])
         if rpc not in RIGHTS:
             raise InvalidArgument(f"unknown method {rpc}")
         if self.tokens is None:

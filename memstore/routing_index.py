@@ -204,6 +204,17 @@ class RoutingIndex:
         with self.lock:
             self.spaces.pop(ns, None)
 
+    @property
+    def healthy(self) -> bool:
+        """Always (one process); a sharded index can lose a rank."""
+        return True
+
+    def check(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Nothing to release beyond memory (a sharded index stops its ranks)."""
+
     def streamed(self, ns: str) -> bool:
         """Whether a loaded namespace is scored from host memory."""
         return any(slab.stream_rows for slab in self.spaces.get(ns, {}).values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,15 +20,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from msa.memstore import parallel
 from msa.memstore.auth import Tokens
 from msa.memstore.batcher import WriteBatcher
 from msa.memstore.config import ServerConfig
-from msa.memstore.engine import Engine
+from msa.memstore.content_cache import ContentCache
+from msa.memstore.engine import Engine, binding_for
 from msa.memstore.errors import InvalidArgument
 from msa.memstore.gate import Gate
 from msa.memstore.logs import log
 from msa.memstore.metrics import Metrics, serve_metrics
 from msa.memstore.service import MemoryService, QuerySlots
+from msa.memstore.store import Store
 from msa.proto import memory_pb2, memory_pb2_grpc
 
 logger = logging.getLogger("msa.server")
@@ -62,8 +66,14 @@ def open_engine(config: ServerConfig) -> Engine:
                                      dtype=config.dtype)
     if not (Path(config.store) / "data.mdb").exists():
         raise InvalidArgument(f"no store at {config.store}; create it with `msa init {config.store}`")
-    return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB,
-                       host_budget_bytes=config.host_budget_mb * MB, cache_budget_bytes=config.cache_mb * MB)
+    if config.world_size <= 1 and not parallel.under_torchrun():
+        return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB,
+                           host_budget_bytes=config.host_budget_mb * MB, cache_budget_bytes=config.cache_mb * MB)
+    store = Store(config.store, binding_for(model))
+    world = int(os.environ["WORLD_SIZE"]) if parallel.under_torchrun() else config.world_size
+    index = parallel.start(store, world, model.device, model.transformer.embed_tokens.weight.dtype,
+                           config.shard_timeout_s)
+    return Engine(model, store, index, ContentCache(store, config.cache_mb * MB))
 
 
 class MemoryServer:
@@ -126,9 +136,23 @@ class MemoryServer:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log(logger, logging.INFO, "serving", model=self.engine.store.binding.name)
+        self.watch = asyncio.create_task(self._watch_index())
+
+    async def _watch_index(self, every_s: float = 1.0) -> None:
+        """A sharded index that lost a rank (found by a query or by this heartbeat) serves nothing more:
+        NOT_SERVING, every call UNAVAILABLE."""
+        while await asyncio.to_thread(self.engine.index.check):
+            await asyncio.sleep(every_s)
+        if self.gate.state == "serving":
+            self.gate.state = "failed"
+            for name in ("", SERVICE_NAME):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            log(logger, logging.ERROR, "index failed", reason=self.engine.index.failure)
 
     async def stop(self) -> None:
         """New requests get UNAVAILABLE; in-flight ones get `grace_s` to finish; then the store closes."""
+        if getattr(self, "watch", None):
+            self.watch.cancel()
         self.gate.state = "stopping"
         await self.health.enter_graceful_shutdown()
         log(logger, logging.INFO, "stopping", grace_s=self.config.grace_s)

@@ -54,7 +54,7 @@ class StoreMemory:
         kv = self.cache.get(self.ns, sorted(numbers), layer)
         view = self.views[layer]
         if not kv:
-            keys = values = view.keys[:0].to(view.device)
+            keys = values = torch.zeros(0, device=view.device)  # no rows: nothing to read
         else:
             keys = torch.cat([kv[n][0] for n in sorted(kv)]).to(view.device, non_blocking=True)
             values = torch.cat([kv[n][1] for n in sorted(kv)]).to(view.device, non_blocking=True)

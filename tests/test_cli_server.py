@@ -8,13 +8,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from click.testing import CliRunner
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from msa.cli.main import cli
-from msa.memstore.client import MemoryClient
+from msa.memstore.client import ClientError, MemoryClient
 from tests.server_helpers import live_server
 
 
@@ -61,10 +63,13 @@ def test_unreachable_server_is_one_line(monkeypatch):
 
 
 def start_serve(ckpt, store, *extra) -> tuple[subprocess.Popen, str]:
+    """`msa serve` as a process; its log is read to the end on a thread (a full pipe would block it)."""
     proc = subprocess.Popen([sys.executable, "-m", "msa.cli.main", "serve", str(store), "--model", str(ckpt),
                              "--listen", "127.0.0.1:0", *extra], stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if "listening on port" in line:
+            proc.log = []
+            threading.Thread(target=proc.log.extend, args=(proc.stderr,), daemon=True).start()
             return proc, f"127.0.0.1:{line.split()[-1]}"
     raise AssertionError(f"server did not start: exit {proc.wait()}")
 
@@ -110,3 +115,60 @@ def test_demo_end_to_end(tmp_path):
     assert "wrote 199 memories" in out.output and out.output.count("Q: ") == 5
     assert "peanuts" in out.output and "[user-013 v1" in out.output and "total" in out.output
     assert time.perf_counter() - start < 600
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is pid (from /proc)."""
+    out = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(stat))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def test_serve_world_size_2_answers_as_one_rank_and_fails_closed(ckpt, tmp_path):
+    """Memory Parallel on CPUs: the same retrievals as one rank; a killed rank -> UNAVAILABLE, NOT_SERVING."""
+    store = tmp_path / "store"
+    assert CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)]).exit_code == 0
+    questions = ["Where does Rex live?", "What does Mia drink?", "Which city is rainy?"]
+    answers = []
+    for extra in (["--world-size", "2"], []):
+        proc, target = start_serve(ckpt, store, *extra)
+        with MemoryClient(target, timeout=60) as client:
+            client.wait_ready()
+            if extra:
+                client.create_namespace("n")
+                client.write("n", [{"id": f"m{i}", "text": f"Fact {i}: {fact}"} for i, fact in enumerate(
+                    ["Rex lives in Oslo.", "Mia drinks tea.", "Bergen is rainy.", "Tom plays chess.",
+                     "The lake is cold.", "Ana paints birds.", "Leo fixes bikes."])])
+                client.delete("n", ["m3"])
+                client.update("n", "m4", text="The lake is warm in July.")
+            answers.append([[(c.id, round(c.score, 5)) for c in client.retrieve("n", q, top_k=4)] for q in questions])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert answers[0] == answers[1]
+
+    proc, target = start_serve(ckpt, store, "--world-size", "2")
+    with MemoryClient(target, timeout=60) as client:
+        client.wait_ready()
+        (rank1,) = children(proc.pid)
+        os.kill(rank1, signal.SIGKILL)
+        health = health_pb2_grpc.HealthStub(client.channel)
+        for _ in range(100):  # the heartbeat (every second) finds the dead rank
+            if health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("health stayed SERVING with a dead rank")
+        for call in (lambda: client.retrieve("n", questions[0]),
+                     lambda: client.write("n", [{"id": "late", "text": "Written after the failure."}])):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.code == "UNAVAILABLE" and "restarted" in refused.value.message
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0

@@ -1,0 +1,294 @@
+"""Memory Parallel: a namespace's routing index sharded over the ranks of one `torch.distributed` job.
+
+Every rank holds a disjoint set of documents — their routing-key slabs of every router layer — and scores
+them with `msa.kernels.route`; rank 0 (the serving rank: the model, the store, the gRPC server) drives the
+others with one command per round, broadcast in the order it issues them, so all ranks apply the same
+patches in the same order. Assignment rule: a document goes, in ordinal order, to the rank holding the
+fewest routing-key bytes so far (ties: the lower rank); an update stays on its rank. On load the rule
+runs over the committed documents, so a restart balances afresh. Rank 0 reads LMDB and scatters each rank
+its shard (ranks on other machines need no store). Each patch opens a new epoch of a namespace on every
+rank; a snapshot names its epoch and every rank scores the views of that epoch, so a question sees one
+state while writes go on. A rank that dies or passes the timeout fails the round: the index turns
+unhealthy and every call answers UNAVAILABLE — never a partial ranking — until a restart reloads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from msa.kernels.route import RouteSpec, top_k
+from msa.memstore.errors import Unavailable
+from msa.memstore.routing_index import CLEAN, Slab, SlabView
+from msa.memstore.store import Store
+
+EPOCHS_KEPT = 64  # views a rank keeps per namespace for snapshots still in use
+
+
+def assign(sizes: Iterable[tuple[int, int]], world: int, loads: list[int] | None = None) -> dict[int, int]:
+    """(ordinal, routing-key bytes) -> owner rank: in the given order, each to the rank holding the fewest
+    bytes so far, ties to the lower rank. `loads` (bytes per rank) is updated in place when given."""
+    loads = [0] * world if loads is None else loads
+    owner = {}
+    for ordinal, nbytes in sizes:
+        rank = min(range(world), key=lambda r: (loads[r], r))
+        owner[ordinal] = rank
+        loads[rank] += nbytes
+    return owner
+
+
+@dataclass
+class _Space:
+    """One namespace on one rank: its slabs and the views of recent epochs."""
+
+    slabs: dict[int, Slab]
+    epochs: deque = field(default_factory=lambda: deque(maxlen=EPOCHS_KEPT))  # (epoch, {layer: SlabView})
+
+    def publish(self, epoch: int) -> None:
+        self.epochs.append((epoch, {layer: slab.view for layer, slab in self.slabs.items()}))
+
+    def views(self, epoch: int) -> dict[int, SlabView]:
+        for e, views in reversed(self.epochs):
+            if e <= epoch:
+                return views
+        raise Unavailable(f"snapshot epoch {epoch} is no longer held (more than {EPOCHS_KEPT} changes since); "
+                          "retry the query")
+
+
+class ShardServer:
+    """The shards of one rank and the commands that change and score them (every rank runs one)."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, compact_ratio: float = 0.25) -> None:
+        self.device, self.dtype, self.compact_ratio = device, dtype, compact_ratio
+        self.spaces: dict[str, _Space] = {}
+
+    def handle(self, command: tuple) -> Any:
+        kind, *args = command
+        return getattr(self, f"_{kind}")(*args)
+
+    def _load(self, ns: str, epoch: int, layers: tuple[int, ...], rows: dict[int, list[tuple[int, Tensor]]]) -> None:
+        space = _Space({layer: Slab(self.device, self.dtype, self.compact_ratio) for layer in layers})
+        for layer, layer_rows in rows.items():
+            if layer_rows:
+                space.slabs[layer].apply(layer_rows, [])
+        space.publish(epoch)
+        self.spaces[ns] = space
+
+    def _patch(self, ns: str, epoch: int, change: tuple[dict[int, dict[int, Tensor]], list[int]]) -> None:
+        added, removed = change
+        space = self.spaces.get(ns)
+        if space is None:
+            return
+        for layer, slab in space.slabs.items():
+            slab.apply([(o, per_layer[layer]) for o, per_layer in added.items()], removed)
+        space.publish(epoch)
+
+    def _drop(self, ns: str) -> None:
+        self.spaces.pop(ns, None)
+
+    def _scores(self, ns: str, epoch: int, layer: int, q: Tensor, spec: RouteSpec) -> tuple[Tensor, Tensor]:
+        """-> (ordinals [n], scores [n]) of this rank's live documents at `epoch`, on the host."""
+        view = self.spaces[ns].views(epoch)[layer]
+        if view.rows == 0:
+            return torch.zeros(0, dtype=torch.int64), torch.zeros(0)
+        alive = view.alive()
+        scores = view.scores(q, spec)[alive.to(view.device)]
+        return view.slot_ordinal[alive].cpu(), scores.float().cpu()
+
+    def _bytes(self) -> int:
+        return sum(slab.view.nbytes for space in self.spaces.values() for slab in space.slabs.values())
+
+    def _ping(self) -> int:
+        return 0
+
+
+class ShardedView:
+    """A router layer of a namespace as one snapshot sees it, over all ranks: what `StoreMemory` reads of a
+    `SlabView` (slots = the snapshot's live documents in ordinal order)."""
+
+    def __init__(self, index: ShardedRoutingIndex, ns: str, epoch: int, layer: int, ordinals: Tensor,
+                 device: torch.device) -> None:
+        self.index, self.ns, self.epoch, self.layer, self.device = index, ns, epoch, layer, device
+        self.slot_ordinal = ordinals  # [slots] sorted
+        self.rows = len(ordinals)
+
+    def alive(self) -> Tensor:
+        return torch.ones(len(self.slot_ordinal), dtype=torch.bool)
+
+    def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
+        """q [S, H, D] -> document scores [slots] on `device`, gathered from every rank."""
+        out = torch.full((len(self.slot_ordinal),), float("-inf"))
+        if len(self.slot_ordinal):
+            for ordinals, scores in self.index.round(("scores", self.ns, self.epoch, self.layer, q.cpu(), spec)):
+                out[torch.searchsorted(self.slot_ordinal, ordinals)] = scores
+        return out.to(self.device)
+
+    def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
+        idx, vals = top_k(self.scores(q, spec), k)
+        return self.slot_ordinal[idx.cpu()].tolist(), vals.float().tolist()
+
+
+class ShardedRoutingIndex:
+    """Rank 0's routing index over all ranks: the interface of `RoutingIndex` (snapshot, patch, drop, ...)
+    with every slab held by its owner rank. Commands go out in one order under one lock."""
+
+    def __init__(self, store: Store, server: ShardServer, world: int, device: str | torch.device = "cpu",
+                 processes: list[subprocess.Popen] = ()) -> None:
+        self.store, self.server, self.world, self.processes = store, server, world, list(processes)
+        self.device = torch.device(device)
+        self.lock = threading.RLock()
+        self.loaded: OrderedDict[str, dict[int, int]] = OrderedDict()  # ns -> ordinal -> owner rank
+        self.loads: dict[str, list[int]] = {}  # ns -> routing-key bytes per rank
+        self.epoch: dict[str, int] = {}
+        self.failure: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.failure is None
+
+    def round(self, command: tuple, per_rank: list | None = None) -> list:
+        """Run one command on every rank (with `per_rank`, rank r gets command + (per_rank[r],)) and return
+        each rank's reply. Any failure (a rank gone, the timeout) leaves the index unhealthy."""
+        with self.lock:
+            if self.failure is not None:
+                raise Unavailable(f"the routing index is down ({self.failure}); restart the server")
+            commands = [command if per_rank is None else (*command, part) for part in (per_rank or [None] * self.world)]
+            try:
+                replies = exchange(self.server, commands)[1]
+            except Exception as e:
+                self.failure = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                dist.destroy_process_group()  # the group is broken; leaving it up aborts the process at exit
+                raise Unavailable(f"a shard rank failed ({self.failure}); restart the server") from e
+            errors = [f"rank {r}: {e.message}" for r, e in enumerate(replies) if isinstance(e, RankError)]
+            if errors:
+                if command[0] != "scores":  # a change applied on some ranks only: stop serving
+                    self.failure = errors[0]
+                raise Unavailable(f"routing failed on {', '.join(errors)}")
+            return replies
+
+    def check(self) -> bool:
+        """A heartbeat round (a rank that died or hangs fails it) -> healthy."""
+        with contextlib.suppress(Unavailable):
+            self.round(("ping",))
+        return self.healthy
+
+    def snapshot(self, ns: str) -> dict[int, ShardedView]:
+        """Views of every router layer of a namespace at its current epoch."""
+        with self.lock:
+            if ns not in self.loaded:
+                self._load(ns)
+            self.loaded.move_to_end(ns)
+            ordinals = torch.tensor(sorted(self.loaded[ns]), dtype=torch.int64)
+            return {layer: ShardedView(self, ns, self.epoch[ns], layer, ordinals, self.device)
+                    for layer in self.store.layers}
+
+    def view(self, ns: str, layer: int) -> ShardedView:
+        return self.snapshot(ns)[layer]
+
+    def topk(self, ns: str, layer: int, q: Tensor, k: int) -> tuple[list[int], list[float]]:
+        return self.view(ns, layer).topk(q, k)
+
+    def _load(self, ns: str) -> None:
+        per_layer = self.store.namespace_routing_keys(ns)
+        sizes: dict[int, int] = {}
+        for rows in per_layer.values():
+            for ordinal, keys in rows:
+                sizes[ordinal] = sizes.get(ordinal, 0) + keys.numel()
+        loads = [0] * self.world
+        owner = assign(sorted(sizes.items()), self.world, loads)
+        shards = [{layer: [(o, k) for o, k in rows if owner[o] == r] for layer, rows in per_layer.items()}
+                  for r in range(self.world)]
+        epoch = self.epoch.get(ns, 0) + 1
+        self.round(("load", ns, epoch, self.store.layers), shards)
+        self.loaded[ns], self.loads[ns], self.epoch[ns] = owner, loads, epoch
+
+    def patch(self, ns: str, added: dict[int, dict[int, Tensor]], removed: list[int]) -> None:
+        """After a commit: new or replaced documents to their owners, removed ones off theirs (a loaded
+        namespace only, as the single-device index)."""
+        with self.lock:
+            owner = self.loaded.get(ns)
+            if owner is None:
+                return
+            loads = self.loads[ns]
+            for ordinal in removed:
+                owner.pop(ordinal, None)
+            new = [(o, sum(k.numel() for k in per_layer.values())) for o, per_layer in sorted(added.items())
+                   if o not in owner]
+            owner.update(assign(new, self.world, loads))
+            parts = [({o: {layer: k.cpu() for layer, k in per_layer.items()} for o, per_layer in added.items()
+                       if owner[o] == r}, removed) for r in range(self.world)]  # host tensors travel
+            self.epoch[ns] += 1
+            self.round(("patch", ns, self.epoch[ns]), parts)
+
+    def drop(self, ns: str) -> None:
+        with self.lock:
+            if self.loaded.pop(ns, None) is not None:
+                self.round(("drop", ns))
+
+    def streamed(self, ns: str) -> bool:
+        return False
+
+    @property
+    def resident_bytes(self) -> int:
+        """Routing-key bytes held by all ranks."""
+        return sum(self.round(("bytes",))) if self.loaded else 0
+
+    @property
+    def host_bytes(self) -> int:
+        return 0
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop the other ranks' loops (they return from `serve_rank`), leave the group, reap the ranks this
+        process started."""
+        with self.lock:
+            if self.failure is None:
+                exchange(self.server, [("stop",)] * self.world)
+                dist.destroy_process_group()
+                self.failure = "closed"
+            for p in self.processes:
+                try:
+                    p.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, list | None]:
+    """One round, the same on every rank: rank 0 scatters a command per rank (`commands`; None elsewhere),
+    each rank runs its own, rank 0 gathers the replies (None elsewhere). A command's own error is a reply
+    (`RankError`), so every rank always finishes the round. -> (this rank's command, replies)."""
+    box = [None]
+    dist.scatter_object_list(box, commands, src=0)
+    (command,) = box
+    reply = None if command[0] == "stop" else _reply(server, command)
+    replies = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(reply, replies, dst=0)
+    return command, replies
+
+
+def serve_rank(server: ShardServer) -> None:
+    """The loop of a rank other than 0: take part in every round until rank 0 says stop."""
+    while exchange(server, None)[0][0] != "stop":
+        pass
+
+
+def _reply(server: ShardServer, command: tuple) -> Any:
+    try:
+        return server.handle(command)
+    except Exception as e:
+        return RankError(f"{type(e).__name__}: {e}")
+
+
+@dataclass(frozen=True)
+class RankError:
+    """A command that raised on a rank (the round itself completed)."""
+
+    message: str
