@@ -1,0 +1,91 @@
+"""Routing one question over all router layers of a sharded namespace (Memory Parallel), MSA-4B geometry.
+
+    python bench/memory_parallel.py --tokens 1e8                          # one GPU
+    torchrun --nproc-per-node 2 bench/memory_parallel.py --tokens 1e8     # two GPUs of one host
+
+Random unit-norm bf16 routing keys (8 KV heads x 128 dims per 64-token chunk, documents of 16 chunks), 18
+router layers, split over the ranks by the assignment rule; each rank builds its slabs with the index's own
+code (`ShardServer`). Per query rank 0 runs the index's rounds, one per router layer (`exchange`: scatter
+the layer's routing queries, every rank scores its documents with the route kernel, gather the scores).
+Reported: per-query time, the same scoring on rank 0 without collectives, and their difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from msa.memstore.routing_index import CLEAN, Slab
+from msa.memstore.sharding import ShardServer, _Space, assign, exchange
+
+GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS = 8, 32, 128, 16, 18
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=float, default=1e8)
+    ap.add_argument("--layers", type=int, default=LAYERS)
+    ap.add_argument("--queries", type=int, default=10)
+    args = ap.parse_args()
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", "29511")
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+    torch.cuda.set_device(device)
+    dist.init_process_group("nccl", rank=rank, world_size=world)
+    server = ShardServer(device, torch.bfloat16)
+    docs = int(args.tokens) // 64 // DOC_CHUNKS
+    owner = assign(((d, DOC_CHUNKS) for d in range(docs)), world)
+    mine = [d for d in range(docs) if owner[d] == rank]
+    start = time.perf_counter()
+    space = _Space({layer: Slab(device, torch.bfloat16, 0.25) for layer in range(args.layers)})
+    for slab in space.slabs.values():  # one layer's keys at a time: the slab copy needs no second full set
+        keys = F.normalize(torch.randn(len(mine) * DOC_CHUNKS, GROUPS, DIM, device=device, dtype=torch.bfloat16),
+                           dim=-1)
+        slab.apply([(d, keys[i * DOC_CHUNKS:(i + 1) * DOC_CHUNKS]) for i, d in enumerate(mine)], [])
+        del keys
+    space.publish(1)
+    server.spaces["bench"] = space
+    torch.cuda.synchronize()
+    built = time.perf_counter() - start
+    if rank != 0:
+        while exchange(server, None)[0][0] != "stop":
+            pass
+        dist.destroy_process_group()
+        return
+    q = torch.randn(16, HEADS, DIM)
+
+    def one_query(collective: bool) -> float:
+        t = time.perf_counter()
+        for layer in range(args.layers):
+            command = ("scores", "bench", 1, layer, q, CLEAN)
+            if collective:
+                exchange(server, [command] * world)
+            else:
+                server.handle(command)
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t) * 1e3
+
+    for _ in range(2):  # warm-up: autotuning, allocator
+        one_query(True), one_query(False)
+    rounds = sorted(one_query(True) for _ in range(args.queries))[args.queries // 2]
+    local = sorted(one_query(False) for _ in range(args.queries))[args.queries // 2]
+    key_gb = docs * DOC_CHUNKS * GROUPS * DIM * 2 * args.layers / 1e9
+    print(f"{datetime.date.today()}; {world} x {torch.cuda.get_device_name()}; {args.tokens:.0e} tokens, {docs:,} "
+          f"documents, {args.layers} router layers, {key_gb:.1f} GB of bf16 routing keys ({key_gb / world:.1f} GB "
+          f"per rank, built in {built:.0f} s)")
+    print("| ranks | per query, with rounds (ms) | rank 0 scoring alone (ms) | rounds' overhead (ms) |")
+    print("|---|---|---|---|")
+    print(f"| {world} | {rounds:.2f} | {local:.2f} | {rounds - local:.2f} |", flush=True)
+    exchange(server, [("stop",)] * world)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
