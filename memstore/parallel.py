@@ -35,7 +35,7 @@ def start(store: Store, world: int, device: torch.device, dtype: torch.dtype, ti
     return its routing index; closing the index stops the ranks."""
     if world < 2:
         raise InvalidArgument(f"world size must be at least 2 for Memory Parallel, got {world}")
-    if device.type == "cuda" and torch.cuda.device_count() < world:
+    if device.type == "cuda" and not under_torchrun() and torch.cuda.device_count() < world:
         raise InvalidArgument(f"--world-size {world} needs {world} GPUs here, found {torch.cuda.device_count()}; "
                               "use fewer ranks, or torchrun across machines")
     processes = []

@@ -251,7 +251,8 @@ class ShardedRoutingIndex:
         process started."""
         with self.lock:
             if self.failure is None:
-                exchange(self.server, [("stop",)] * self.world)
+                with contextlib.suppress(Exception):  # a rank already gone (torchrun signals every rank) is fine
+                    exchange(self.server, [("stop",)] * self.world)
                 dist.destroy_process_group()
                 self.failure = "closed"
             for p in self.processes:

@@ -172,3 +172,31 @@ def test_serve_world_size_2_answers_as_one_rank_and_fails_closed(ckpt, tmp_path)
             assert refused.value.code == "UNAVAILABLE" and "restarted" in refused.value.message
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
+
+
+def test_serve_under_torchrun_on_cpus(ckpt, tmp_path):
+    """The multi-machine launch on one machine: torchrun starts 2 ranks, rank 0 serves, rank 1 holds shards;
+    on SIGTERM rank 0 stops gracefully."""
+    store = tmp_path / "store"
+    assert CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)]).exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "msa.cli.main", "serve", str(store), "--model", str(ckpt), "--listen",
+                             "127.0.0.1:0"], stderr=subprocess.PIPE, text=True, start_new_session=True)
+    target = None
+    for line in proc.stderr:
+        if "listening on port" in line:
+            target = f"127.0.0.1:{line.split()[-1]}"
+            break
+    assert target, f"no server: exit {proc.wait()}"
+    log: list[str] = []
+    threading.Thread(target=log.extend, args=(proc.stderr,), daemon=True).start()
+    with MemoryClient(target, timeout=60) as client:
+        client.wait_ready()
+        client.create_namespace("n")
+        client.write("n", [{"id": f"m{i}", "text": f"Note {i} about topic {i % 3}."} for i in range(6)])
+        found = client.retrieve("n", "topic 1", top_k=3)
+        assert len(found) == 3 and client.stats("n").documents == 6
+    proc.send_signal(signal.SIGTERM)  # torchrun passes it to every rank and exits non-zero by its convention
+    proc.wait(timeout=60)
+    time.sleep(0.5)
+    assert any('"event": "stopped"' in line for line in log), "".join(log)[-2000:]  # rank 0 stopped gracefully
