@@ -15,6 +15,7 @@ unhealthy and every call answers UNAVAILABLE — never a partial ranking — unt
 from __future__ import annotations
 
 import contextlib
+import logging
 import subprocess
 import threading
 from collections import OrderedDict, deque
@@ -28,9 +29,11 @@ from torch import Tensor
 
 from msa.kernels.route import RouteSpec, top_k
 from msa.memstore.errors import Unavailable
+from msa.memstore.logs import log
 from msa.memstore.routing_index import CLEAN, Slab, SlabView
 from msa.memstore.store import Store
 
+logger = logging.getLogger(__name__)
 EPOCHS_KEPT = 64  # views a rank keeps per namespace for snapshots still in use
 
 
@@ -96,13 +99,12 @@ class ShardServer:
         self.spaces.pop(ns, None)
 
     def _scores(self, ns: str, epoch: int, layer: int, q: Tensor, spec: RouteSpec) -> tuple[Tensor, Tensor]:
-        """-> (ordinals [n], scores [n]) of this rank's live documents at `epoch`, on the host."""
+        """-> (ordinals [n], scores [n] fp32) of this rank's live documents at `epoch`, on its device."""
         view = self.spaces[ns].views(epoch)[layer]
         if view.rows == 0:
             return torch.zeros(0, dtype=torch.int64), torch.zeros(0)
-        alive = view.alive()
-        scores = view.scores(q, spec)[alive.to(view.device)]
-        return view.slot_ordinal[alive].cpu(), scores.float().cpu()
+        alive = view.alive().to(view.device)
+        return view.slot_ordinal.to(view.device)[alive], view.scores(q, spec)[alive].float()
 
     def _bytes(self) -> int:
         return sum(slab.view.nbytes for space in self.spaces.values() for slab in space.slabs.values())
@@ -126,11 +128,12 @@ class ShardedView:
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] -> document scores [slots] on `device`, gathered from every rank."""
-        out = torch.full((len(self.slot_ordinal),), float("-inf"))
+        out = torch.full((len(self.slot_ordinal),), float("-inf"), device=self.device)
         if len(self.slot_ordinal):
+            slots = self.slot_ordinal.to(self.device)
             for ordinals, scores in self.index.round(("scores", self.ns, self.epoch, self.layer, q.cpu(), spec)):
-                out[torch.searchsorted(self.slot_ordinal, ordinals)] = scores
-        return out.to(self.device)
+                out[torch.searchsorted(slots, ordinals.to(self.device))] = scores.to(self.device)
+        return out
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         idx, vals = top_k(self.scores(q, spec), k)
@@ -270,9 +273,35 @@ def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, 
     dist.scatter_object_list(box, commands, src=0)
     (command,) = box
     reply = None if command[0] == "stop" else _reply(server, command)
+    if command[0] == "scores":
+        return command, _gather_scores(reply)
     replies = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
     dist.gather_object(reply, replies, dst=0)
     return command, replies
+
+
+def _gather_scores(reply: tuple[Tensor, Tensor] | RankError) -> list | None:
+    """Every rank's (ordinals, scores) to rank 0 as tensors (no pickling): counts first, then the padded
+    vectors; -1 for a rank whose scoring failed. Tensors travel on the GPU under NCCL, on the host under gloo."""
+    world, rank = dist.get_world_size(), dist.get_rank()
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    failed = isinstance(reply, RankError)
+    counts = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
+    dist.all_gather(counts, torch.tensor([-1 if failed else reply[0].numel()], device=device))
+    counts = torch.cat(counts).tolist()
+    size = max(1, *counts)
+    ordinals = torch.zeros(size, dtype=torch.int64, device=device)
+    scores = torch.zeros(size, dtype=torch.float32, device=device)
+    if not failed and counts[rank] > 0:
+        ordinals[: counts[rank]] = reply[0]
+        scores[: counts[rank]] = reply[1]
+    lists = [[torch.empty_like(t) for _ in range(world)] if rank == 0 else None for t in (ordinals, scores)]
+    dist.gather(ordinals, lists[0], dst=0)
+    dist.gather(scores, lists[1], dst=0)
+    if rank != 0:
+        return None
+    return [RankError("scoring failed (see that rank's log)") if n < 0 else (o[:n], v[:n])
+            for n, o, v in zip(counts, *lists, strict=True)]
 
 
 def serve_rank(server: ShardServer) -> None:
@@ -285,6 +314,7 @@ def _reply(server: ShardServer, command: tuple) -> Any:
     try:
         return server.handle(command)
     except Exception as e:
+        log(logger, logging.ERROR, "shard command failed", rank=dist.get_rank(), command=command[0], error=str(e))
         return RankError(f"{type(e).__name__}: {e}")
 
 
