@@ -269,9 +269,18 @@ def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, 
     """One round, the same on every rank: rank 0 scatters a command per rank (`commands`; None elsewhere),
     each rank runs its own, rank 0 gathers the replies (None elsewhere). A command's own error is a reply
     (`RankError`), so every rank always finishes the round. -> (this rank's command, replies)."""
+    queries = None
+    if commands is not None and commands[0][0] == "scores":  # the queries travel as a tensor, not pickled
+        queries = commands[0][4].float()
+        commands = [(*c[:4], tuple(queries.shape), *c[5:]) for c in commands]
     box = [None]
     dist.scatter_object_list(box, commands, src=0)
     (command,) = box
+    if command[0] == "scores":
+        device = _comm_device()
+        queries = queries.to(device) if queries is not None else torch.empty(command[4], device=device)
+        dist.broadcast(queries, src=0)
+        command = (*command[:4], queries, *command[5:])
     reply = None if command[0] == "stop" else _reply(server, command)
     if command[0] == "scores":
         return command, _gather_scores(reply)
@@ -280,11 +289,15 @@ def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, 
     return command, replies
 
 
+def _comm_device() -> torch.device:
+    """Where tensors travel: the GPU under NCCL, the host under gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def _gather_scores(reply: tuple[Tensor, Tensor] | RankError) -> list | None:
     """Every rank's (ordinals, scores) to rank 0 as tensors (no pickling): counts first, then the padded
     vectors; -1 for a rank whose scoring failed. Tensors travel on the GPU under NCCL, on the host under gloo."""
-    world, rank = dist.get_world_size(), dist.get_rank()
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    world, rank, device = dist.get_world_size(), dist.get_rank(), _comm_device()
     failed = isinstance(reply, RankError)
     counts = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
     dist.all_gather(counts, torch.tensor([-1 if failed else reply[0].numel()], device=device))
