@@ -5,9 +5,10 @@
 
 Random unit-norm bf16 routing keys (8 KV heads x 128 dims per 64-token chunk, documents of 16 chunks), 18
 router layers, split over the ranks by the assignment rule; each rank builds its slabs with the index's own
-code (`ShardServer`). Per query rank 0 runs the index's rounds, one per router layer (`exchange`: scatter
-the layer's routing queries, every rank scores its documents with the route kernel, gather the scores).
-Reported: per-query time, the same scoring on rank 0 without collectives, and their difference.
+code (`ShardServer`). Per query rank 0 runs the index's rounds (`exchange`: broadcast routing queries, every rank
+scores its documents with the route kernel, gather the scores): one per router layer, as KV reading needs,
+or one for all layers, as text reading does. Reported: per-query time, the same scoring on rank 0 without
+collectives, and the difference.
 """
 
 from __future__ import annotations
@@ -61,28 +62,38 @@ def main() -> None:
         return
     q = torch.randn(16, HEADS, DIM)
 
-    def one_query(collective: bool) -> float:
+    layers = tuple(range(args.layers))
+
+    def one_query(mode: str) -> float:
+        """'layer': a round per router layer (KV reading); 'query': all layers in one round (text reading);
+        'local': rank 0's scoring alone."""
         t = time.perf_counter()
-        for layer in range(args.layers):
-            command = ("scores", "bench", 1, layer, q, CLEAN)
-            if collective:
+        if mode == "query":
+            exchange(server, [("scores", "bench", 1, layers, q.expand(len(layers), *q.shape), CLEAN)] * world)
+        for layer in layers if mode != "query" else ():
+            command = ("scores", "bench", 1, (layer,), q[None], CLEAN)
+            if mode == "layer":
                 exchange(server, [command] * world)
             else:
                 server.handle(command)
         torch.cuda.synchronize()
         return (time.perf_counter() - t) * 1e3
 
-    for _ in range(2):  # warm-up: autotuning, allocator
-        one_query(True), one_query(False)
-    rounds = sorted(one_query(True) for _ in range(args.queries))[args.queries // 2]
-    local = sorted(one_query(False) for _ in range(args.queries))[args.queries // 2]
+    def median(mode: str) -> float:
+        return sorted(one_query(mode) for _ in range(args.queries))[args.queries // 2]
+
+    for mode in ("layer", "query", "local"):  # warm-up: autotuning, allocator
+        one_query(mode)
+    per_layer, per_query, local = median("layer"), median("query"), median("local")
     key_gb = docs * DOC_CHUNKS * GROUPS * DIM * 2 * args.layers / 1e9
     print(f"{datetime.date.today()}; {world} x {torch.cuda.get_device_name()}; {args.tokens:.0e} tokens, {docs:,} "
           f"documents, {args.layers} router layers, {key_gb:.1f} GB of bf16 routing keys ({key_gb / world:.1f} GB "
           f"per rank, built in {built:.0f} s)")
-    print("| ranks | per query, with rounds (ms) | rank 0 scoring alone (ms) | rounds' overhead (ms) |")
-    print("|---|---|---|---|")
-    print(f"| {world} | {rounds:.2f} | {local:.2f} | {rounds - local:.2f} |", flush=True)
+    print("| ranks | rounds | per query (ms) | rank 0 scoring alone (ms) | overhead (ms) |")
+    print("|---|---|---|---|---|")
+    for name, ms in (("one per router layer (KV reading)", per_layer), ("one for all layers (text reading)",
+                                                                      per_query)):
+        print(f"| {world} | {name} | {ms:.2f} | {local:.2f} | {ms - local:.2f} |", flush=True)
     exchange(server, [("stop",)] * world)
     dist.destroy_process_group()
 

@@ -98,13 +98,17 @@ class ShardServer:
     def _drop(self, ns: str) -> None:
         self.spaces.pop(ns, None)
 
-    def _scores(self, ns: str, epoch: int, layer: int, q: Tensor, spec: RouteSpec) -> tuple[Tensor, Tensor]:
-        """-> (ordinals [n], scores [n] fp32) of this rank's live documents at `epoch`, on its device."""
-        view = self.spaces[ns].views(epoch)[layer]
-        if view.rows == 0:
-            return torch.zeros(0, dtype=torch.int64), torch.zeros(0)
-        alive = view.alive().to(view.device)
-        return view.slot_ordinal.to(view.device)[alive], view.scores(q, spec)[alive].float()
+    def _scores(self, ns: str, epoch: int, layers: tuple[int, ...], q: Tensor, spec: RouteSpec
+                ) -> tuple[Tensor, Tensor]:
+        """q [L, S, H, D] routing queries of `layers` -> (ordinals [n], scores [L, n] fp32) of this rank's live
+        documents at `epoch` (the same documents on every layer), on its device."""
+        views = self.spaces[ns].views(epoch)
+        first = views[layers[0]]
+        if first.rows == 0:
+            return torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)
+        alive = first.alive().to(first.device)
+        scores = torch.stack([views[layer].scores(q[i], spec)[alive] for i, layer in enumerate(layers)])
+        return first.slot_ordinal.to(first.device)[alive], scores.float()
 
     def _bytes(self) -> int:
         return sum(slab.view.nbytes for space in self.spaces.values() for slab in space.slabs.values())
@@ -128,12 +132,19 @@ class ShardedView:
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] -> document scores [slots] on `device`, gathered from every rank."""
-        out = torch.full((len(self.slot_ordinal),), float("-inf"), device=self.device)
+        return self.scores_many({self.layer: q}, spec)[self.layer]
+
+    def scores_many(self, queries: dict[int, Tensor], spec: RouteSpec = CLEAN) -> dict[int, Tensor]:
+        """Several router layers' queries {layer: [S, H, D]} (same S) of this snapshot in one round ->
+        {layer: document scores [slots]} on `device`."""
+        layers = tuple(queries)
+        out = torch.full((len(layers), len(self.slot_ordinal)), float("-inf"), device=self.device)
         if len(self.slot_ordinal):
             slots = self.slot_ordinal.to(self.device)
-            for ordinals, scores in self.index.round(("scores", self.ns, self.epoch, self.layer, q.cpu(), spec)):
-                out[torch.searchsorted(slots, ordinals.to(self.device))] = scores.to(self.device)
-        return out
+            q = torch.stack([queries[layer] for layer in layers]).cpu()
+            for ordinals, scores in self.index.round(("scores", self.ns, self.epoch, layers, q, spec)):
+                out[:, torch.searchsorted(slots, ordinals.to(self.device))] = scores.to(self.device)
+        return dict(zip(layers, out, strict=True))
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         idx, vals = top_k(self.scores(q, spec), k)
@@ -283,7 +294,7 @@ def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, 
         command = (*command[:4], queries, *command[5:])
     reply = None if command[0] == "stop" else _reply(server, command)
     if command[0] == "scores":
-        return command, _gather_scores(reply)
+        return command, _gather_scores(reply, len(command[3]))
     replies = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
     dist.gather_object(reply, replies, dst=0)
     return command, replies
@@ -294,9 +305,10 @@ def _comm_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def _gather_scores(reply: tuple[Tensor, Tensor] | RankError) -> list | None:
-    """Every rank's (ordinals, scores) to rank 0 as tensors (no pickling): counts first, then the padded
-    vectors; -1 for a rank whose scoring failed. Tensors travel on the GPU under NCCL, on the host under gloo."""
+def _gather_scores(reply: tuple[Tensor, Tensor] | RankError, layers: int) -> list | None:
+    """Every rank's (ordinals [n], scores [layers, n]) to rank 0 as tensors (no pickling): counts first,
+    then the padded tensors; -1 for a rank whose scoring failed. Tensors travel on the GPU under NCCL, on
+    the host under gloo."""
     world, rank, device = dist.get_world_size(), dist.get_rank(), _comm_device()
     failed = isinstance(reply, RankError)
     counts = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
@@ -304,16 +316,16 @@ def _gather_scores(reply: tuple[Tensor, Tensor] | RankError) -> list | None:
     counts = torch.cat(counts).tolist()
     size = max(1, *counts)
     ordinals = torch.zeros(size, dtype=torch.int64, device=device)
-    scores = torch.zeros(size, dtype=torch.float32, device=device)
+    scores = torch.zeros(layers, size, dtype=torch.float32, device=device)
     if not failed and counts[rank] > 0:
         ordinals[: counts[rank]] = reply[0]
-        scores[: counts[rank]] = reply[1]
+        scores[:, : counts[rank]] = reply[1]
     lists = [[torch.empty_like(t) for _ in range(world)] if rank == 0 else None for t in (ordinals, scores)]
     dist.gather(ordinals, lists[0], dst=0)
     dist.gather(scores, lists[1], dst=0)
     if rank != 0:
         return None
-    return [RankError("scoring failed (see that rank's log)") if n < 0 else (o[:n], v[:n])
+    return [RankError("scoring failed (see that rank's log)") if n < 0 else (o[:n], v[:, :n])
             for n, o, v in zip(counts, *lists, strict=True)]
 
 

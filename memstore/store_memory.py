@@ -37,13 +37,24 @@ class StoreMemory:
 
     def route(self, layer: int, q: Tensor, spec: RouteSpec) -> Tensor:
         """Scores [N] in `numbers` order."""
+        return self.route_many({layer: q}, spec)[layer]
+
+    def route_many(self, queries: dict[int, Tensor], spec: RouteSpec) -> dict[int, Tensor]:
+        """Several router layers at once {layer: q [S, H, D]} -> {layer: scores [N]}: one round through the
+        ranks when the index is sharded."""
         start = time.perf_counter()
-        view = self.views[layer]
-        slot_scores = view.scores(q, spec)  # [slots]
-        out = torch.full((len(self.numbers),), float("-inf"), dtype=slot_scores.dtype, device=slot_scores.device)
-        alive = view.alive()
-        pos = torch.searchsorted(self._order, view.slot_ordinal[alive].to(view.device))
-        out.index_copy_(0, pos, slot_scores[alive.to(view.device)])
+        first = next(iter(self.views.values()))
+        if hasattr(first, "scores_many"):
+            slot_scores = first.scores_many(queries, spec)
+        else:
+            slot_scores = {layer: self.views[layer].scores(q, spec) for layer, q in queries.items()}
+        out = {}
+        for layer, scores in slot_scores.items():  # [slots] -> [N] in `numbers` order
+            view = self.views[layer]
+            alive = view.alive()
+            pos = torch.searchsorted(self._order, view.slot_ordinal[alive].to(view.device))
+            out[layer] = torch.full((len(self.numbers),), float("-inf"), dtype=scores.dtype,
+                                    device=scores.device).index_copy_(0, pos, scores[alive.to(view.device)])
         self._timed("route", start)
         return out
 

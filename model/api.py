@@ -105,7 +105,7 @@ class MSAModel:
         else:  # a routing-only pass: no logits needed
             self.transformer.hidden_states(ids, positions, mixer)
             logits = None
-        return cache, logits, start + len(q.ids), mixer.routing, len(q.ids)
+        return cache, logits, start + len(q.ids), mixer.finish(), len(q.ids)
 
     @torch.no_grad()
     def route(self, question: str, memory: Memory, top_k: int | None = None, mode: str | None = None,

@@ -87,6 +87,10 @@ class Memory:
         keys, owner = self.routing_bank(layer)
         return route_scores(q, keys, owner, len(self), spec)
 
+    def route_many(self, queries: dict[int, Tensor], spec: RouteSpec) -> dict[int, Tensor]:
+        """Several router layers at once (a store may answer them in one round): {layer: scores [N]}."""
+        return {layer: self.route(layer, q, spec) for layer, q in queries.items()}
+
     def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
         """Pooled K and V of the given documents' chunks, in ascending document number: rows of the layer's
         pool of every document's chunks (built once per layer, read through the row index)."""

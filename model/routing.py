@@ -78,7 +78,9 @@ class RoutedPrefillMixer(CachedMixer):
     """Question prefill: on its first call per layer, fill the cache with that layer's context prefix.
 
     Every layer gets the template prefix; router layers also route the question's routing tokens
-    against the memory and, when `inject` is set, add the selected documents' chunks.
+    against the memory and, when `inject` is set, add the selected documents' chunks. Without injection
+    no layer's hidden state depends on what is read, so the routing queries are collected and scored
+    together by `finish` (one round through a sharded index instead of one per layer).
     """
 
     def __init__(self, cache: KVCache, cfg: ModelConfig, template: KVCache, memory: Memory,
@@ -87,22 +89,35 @@ class RoutedPrefillMixer(CachedMixer):
         self.cfg, self.template, self.memory = cfg, template, memory
         self.routing_tokens, self.spec, self.k, self.inject = routing_tokens, spec, k, inject
         self.routing = Routing(numbers=memory.numbers)
+        self.pending: dict[int, Tensor] = {}  # layer -> routing queries, scored by `finish`
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         if self.cache.length(layer) == 0:
             if layer in self.cfg.msa.router_layers and len(self.memory):
-                selected = self._route(layer, attn, h, rope)
-                if self.inject and selected:
-                    self.cache.memory[layer] = self.memory.chunks(layer, selected)
+                q = self._routing_query(attn, h, rope)
+                if self.inject:
+                    selected = self._select(layer, self.memory.route(layer, q, self.spec))
+                    if selected:
+                        self.cache.memory[layer] = self.memory.chunks(layer, selected)
+                else:
+                    self.pending[layer] = q
             self.cache.extend(layer, self.template.k[layer], self.template.v[layer])
         return super().__call__(layer, attn, h, rope)
 
-    def _route(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> list[int]:
+    def finish(self) -> Routing:
+        """Score the collected routing queries of every layer at once; -> the routing."""
+        if self.pending:
+            for layer, scores in self.memory.route_many(self.pending, self.spec).items():
+                self._select(layer, scores)
+            self.pending = {}
+        return self.routing
+
+    def _routing_query(self, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         if self.cfg.msa.decouple_router:
-            q = attn.routing_query(h[self.routing_tokens])  # [S, H, D]
-        else:  # the attention query itself (after q_norm and RoPE) routes
-            q = attn.project(h, rope)[0][self.routing_tokens]
-        scores = self.memory.route(layer, q, self.spec)
+            return attn.routing_query(h[self.routing_tokens])  # [S, H, D]
+        return attn.project(h, rope)[0][self.routing_tokens]  # the attention query (after q_norm, RoPE)
+
+    def _select(self, layer: int, scores: Tensor) -> list[int]:
         idx, vals = top_k(scores, self.k)
         selected = [self.routing.numbers[i] for i in idx.tolist()]
         self.routing.layers[layer] = LayerRouting(scores=scores.float(), selected=selected,
