@@ -73,6 +73,8 @@ def open_engine(config: ServerConfig) -> Engine:
     world = int(os.environ["WORLD_SIZE"]) if parallel.under_torchrun() else config.world_size
     index = parallel.start(store, world, model.device, model.transformer.embed_tokens.weight.dtype,
                            config.shard_timeout_s)
+    for space in store.all_namespaces():  # every rank holds its shards before health turns SERVING
+        index.snapshot(space.name)
     return Engine(model, store, index, ContentCache(store, config.cache_mb * MB))
 
 
