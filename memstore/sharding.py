@@ -18,7 +18,7 @@ import contextlib
 import logging
 import subprocess
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +34,7 @@ from msa.memstore.routing_index import CLEAN, Slab, SlabView
 from msa.memstore.store import Store
 
 logger = logging.getLogger(__name__)
-EPOCHS_KEPT = 64  # views a rank keeps per namespace for snapshots still in use
+EPOCHS_KEPT = 16  # views a rank keeps per namespace for snapshots still in use (each holds a live mask)
 
 
 def assign(sizes: Iterable[tuple[int, int]], world: int, loads: list[int] | None = None) -> dict[int, int]:
@@ -160,8 +160,9 @@ class ShardedRoutingIndex:
         self.store, self.server, self.world, self.processes = store, server, world, list(processes)
         self.device = torch.device(device)
         self.lock = threading.RLock()
-        self.loaded: OrderedDict[str, dict[int, int]] = OrderedDict()  # ns -> ordinal -> owner rank
-        self.loads: dict[str, list[int]] = {}  # ns -> routing-key bytes per rank
+        self.loaded: dict[str, dict[int, int]] = {}  # ns -> ordinal -> owner rank
+        self.loads: dict[str, list[int]] = {}  # ns -> routing-key elements per rank
+        self.sizes: dict[str, dict[int, int]] = {}  # ns -> ordinal -> its routing-key elements
         self.epoch: dict[str, int] = {}
         self.failure: str | None = None
 
@@ -200,7 +201,6 @@ class ShardedRoutingIndex:
         with self.lock:
             if ns not in self.loaded:
                 self._load(ns)
-            self.loaded.move_to_end(ns)
             ordinals = torch.tensor(sorted(self.loaded[ns]), dtype=torch.int64)
             return {layer: ShardedView(self, ns, self.epoch[ns], layer, ordinals, self.device)
                     for layer in self.store.layers}
@@ -223,7 +223,7 @@ class ShardedRoutingIndex:
                   for r in range(self.world)]
         epoch = self.epoch.get(ns, 0) + 1
         self.round(("load", ns, epoch, self.store.layers), shards)
-        self.loaded[ns], self.loads[ns], self.epoch[ns] = owner, loads, epoch
+        self.loaded[ns], self.loads[ns], self.sizes[ns], self.epoch[ns] = owner, loads, sizes, epoch
 
     def patch(self, ns: str, added: dict[int, dict[int, Tensor]], removed: list[int]) -> None:
         """After a commit: new or replaced documents to their owners, removed ones off theirs (a loaded
@@ -232,11 +232,19 @@ class ShardedRoutingIndex:
             owner = self.loaded.get(ns)
             if owner is None:
                 return
-            loads = self.loads[ns]
+            loads, sizes = self.loads[ns], self.sizes[ns]
             for ordinal in removed:
-                owner.pop(ordinal, None)
-            new = [(o, sum(k.numel() for k in per_layer.values())) for o, per_layer in sorted(added.items())
-                   if o not in owner]
+                if ordinal in owner:
+                    loads[owner.pop(ordinal)] -= sizes.pop(ordinal)
+            new = []
+            for o, per_layer in sorted(added.items()):
+                size = sum(k.numel() for k in per_layer.values())
+                if o in owner:  # an update stays on its rank
+                    loads[owner[o]] += size - sizes[o]
+                    sizes[o] = size
+                else:
+                    new.append((o, size))
+                    sizes[o] = size
             owner.update(assign(new, self.world, loads))
             parts = [({o: {layer: k.cpu() for layer, k in per_layer.items()} for o, per_layer in added.items()
                        if owner[o] == r}, removed) for r in range(self.world)]  # host tensors travel
@@ -325,8 +333,9 @@ def _gather_scores(reply: tuple[Tensor, Tensor] | RankError, layers: int) -> lis
     dist.gather(scores, lists[1], dst=0)
     if rank != 0:
         return None
-    return [RankError("scoring failed (see that rank's log)") if n < 0 else (o[:n], v[:, :n])
-            for n, o, v in zip(counts, *lists, strict=True)]
+    lost = RankError("scoring failed (see that rank's log)")  # only rank 0's own message is at hand
+    return [(reply if r == 0 else lost) if n < 0 else (o[:n], v[:, :n])
+            for r, (n, o, v) in enumerate(zip(counts, *lists, strict=True))]
 
 
 def serve_rank(server: ShardServer) -> None:

@@ -95,9 +95,17 @@ def main() -> None:
                 index.patch(NS, {}, [d.ordinal for d in gone])
         q = torch.randn(rng.randint(1, 3), 4, 8, generator=gen)
         same(single.snapshot(NS), sharded.snapshot(NS), q, k=rng.choice([1, 4, 50]))
-        if step == args.steps // 2:
+        if step == 1:
+            too_old = sharded.snapshot(NS)
+        if step == args.steps - 10:
             old = (single.snapshot(NS), sharded.snapshot(NS), q)
-    same(*old, k=7)  # the mid-way snapshots still score their own state after the later changes
+    same(*old, k=7)  # snapshots taken 10 changes ago still score their own state
+    try:  # one from more changes ago than the ranks keep: UNAVAILABLE (retry), not another state's answer
+        too_old[LAYERS[0]].scores(q)
+    except Unavailable:
+        assert sharded.healthy  # a stale snapshot is the caller's problem, not the job's
+    else:
+        raise AssertionError(f"a snapshot {args.steps - 1} changes old still answered")
     sharded.close()
     print("OK")
 
