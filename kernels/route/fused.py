@@ -17,7 +17,6 @@ query_reduce "mean" and "last" reduce Q before the launch (both are linear).
 
 from __future__ import annotations
 
-import functools
 import os
 
 import torch
@@ -25,6 +24,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels.grid import multiprocessors
 from msa.kernels.route.fp8 import E4M3_MAX, Fp8Keys
 from msa.kernels.route.naive import RouteSpec
 
@@ -146,12 +146,6 @@ def doc_scores(q: Tensor, keys: Keys, chunk_doc: Tensor, num_docs: int, spec: Ro
     return _launch(q, keys, spec, chunk_doc.to(keys.device).contiguous(), out)
 
 
-@functools.lru_cache
-def _multiprocessors(device: torch.device) -> int:
-    """Streaming multiprocessors (a persistent grid's width); 4 under the interpreter."""
-    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-
-
 def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
     c, g, d = keys.shape
     row_scale = None
@@ -161,7 +155,7 @@ def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: T
     keys = keys.contiguous()
     folded, factor = fold_queries(q.to(keys.device), g, spec)  # [S, G, D]
     terms, step, unscale = split_queries(folded, keys.dtype)
-    sms = _multiprocessors(keys.device)
+    sms = multiprocessors(keys.device)
     tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
     _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
         keys, keys if row_scale is None else row_scale, terms, out if owner is None else owner, out,

@@ -11,13 +11,12 @@ log-sum-exp and a second kernel merges the slices (flash-decoding).
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels.grid import multiprocessors
 from msa.kernels.sparse_attn.naive import MemoryRows
 
 LOG2E = 1.4426950408889634
@@ -92,11 +91,6 @@ def _merge(part_out, part_lse, out, R, SPLITS, D: tl.constexpr, BLOCK_D: tl.cons
     tl.store(out + r.to(tl.int64) * D + dims, merged.to(out.dtype.element_ty), mask=dims < D)
 
 
-@functools.lru_cache
-def _multiprocessors(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-
-
 def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows | None = None,
                      out: Tensor | None = None) -> Tensor:
     """As `naive.sparse_attention`: q [Tq, H, D] over memory rows and local k / v [L, G, D] -> [Tq, H, D]
@@ -111,7 +105,7 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     block_m = 16 if tq * (h // g) <= 16 else 64
     row_blocks = triton.cdiv(tq * (h // g), block_m)
     # enough programs to fill every SM twice, each at least one key block
-    splits = max(1, min(triton.cdiv(p + length, BLOCK_N), triton.cdiv(2 * _multiprocessors(q.device), row_blocks * g)))
+    splits = max(1, min(triton.cdiv(p + length, BLOCK_N), triton.cdiv(2 * multiprocessors(q.device), row_blocks * g)))
     span = BLOCK_N * triton.cdiv(triton.cdiv(p + length, splits), BLOCK_N)
     splits = triton.cdiv(p + length, span)
     part_out = part_lse = out
