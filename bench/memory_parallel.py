@@ -5,10 +5,12 @@
 
 Random unit-norm bf16 routing keys (8 KV heads x 128 dims per 64-token chunk, documents of 16 chunks), 18
 router layers, split over the ranks by the assignment rule; each rank builds its slabs with the index's own
-code (`ShardServer`). Per query rank 0 runs the index's rounds (`exchange`: broadcast routing queries, every rank
-scores its documents with the route kernel, gather the scores): one per router layer, as KV reading needs,
-or one for all layers, as text reading does. Reported: per-query time, the same scoring on rank 0 without
-collectives, and the difference.
+code (`ShardServer`). A query is what the index does for the model: every rank scores its documents with the
+route kernel and keeps its candidates for the top k (each layer's, the layers' mean and max), rank 0 merges
+them and takes the top k of every row. Rounds (`exchange`): one for all layers, as text reading routes, or
+one per router layer, as KV reading does. Reported per query: the time, rank 0's own part alone (scoring and
+candidates, no collectives), the difference (what the rounds cost), and, where rank 0 has room for every
+document too (`--baseline`, e.g. 100M tokens on two H200s), the one-GPU time measured in the same run.
 """
 
 from __future__ import annotations
@@ -17,83 +19,123 @@ import argparse
 import datetime
 import os
 import time
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from msa.kernels.route import top_k_rows
 from msa.memstore.routing_index import CLEAN, Slab
-from msa.memstore.sharding import ShardServer, _Space, assign, exchange
+from msa.memstore.sharding import ShardServer, _Space, assign, exchange, merge
 
-GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS = 8, 32, 128, 16, 18
+GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS, K = 8, 32, 128, 16, 18, 16
+NS, SPEC = 0, 1  # the ids every rank knows the namespace and the spec by
+
+
+def build(server: ShardServer, docs: list[int], layers: int, device: torch.device) -> None:
+    """The documents' slabs on `server`, one layer's keys at a time (the slab copy needs no second set)."""
+    space = _Space({layer: Slab(device, torch.bfloat16, 0.25) for layer in range(layers)})
+    for slab in space.slabs.values():
+        keys = F.normalize(torch.randn(len(docs) * DOC_CHUNKS, GROUPS, DIM, device=device, dtype=torch.bfloat16),
+                           dim=-1)
+        slab.apply([(d, keys[i * DOC_CHUNKS:(i + 1) * DOC_CHUNKS]) for i, d in enumerate(docs)], [])
+        del keys
+    space.publish(1)
+    server.spaces["bench"] = space
+    server.terms.update({NS: "bench", SPEC: CLEAN})
+
+
+def best(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the model takes from the merged candidates: every layer's top k, the mean's and the max's."""
+    rows = torch.cat([table, table.mean(0, keepdim=True), table.amax(0, keepdim=True)]) if len(table) > 1 else table
+    return top_k_rows(rows, K)
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fns: list[Callable[[], object]], queries: int) -> list[float]:
+    """Median ms of each of `fns` over `queries` runs after one warm-up each (autotuning, allocator), taken in
+    turn so that drift (clocks, heat) falls on all alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(queries):
+        for fn, out in zip(fns, times, strict=True):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            out.append((time.perf_counter() - start) * 1e3)
+    return [sorted(t)[queries // 2] for t in times]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=float, default=1e8)
     ap.add_argument("--layers", type=int, default=LAYERS)
-    ap.add_argument("--queries", type=int, default=10)
+    ap.add_argument("--queries", type=int, default=20)
+    ap.add_argument("--baseline", action="store_true", help="rank 0 also holds every document: the one-GPU time")
     args = ap.parse_args()
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29511")
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
-    torch.cuda.set_device(device)
-    dist.init_process_group("nccl", rank=rank, world_size=world)
-    server = ShardServer(device, torch.bfloat16)
+    if torch.cuda.is_available():
+        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+        torch.cuda.set_device(device)
+    else:  # a smoke run of the code on CPUs: its times mean nothing
+        device = torch.device("cpu")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
     docs = int(args.tokens) // 64 // DOC_CHUNKS
     owner = assign(((d, DOC_CHUNKS) for d in range(docs)), world)
-    mine = [d for d in range(docs) if owner[d] == rank]
     start = time.perf_counter()
-    space = _Space({layer: Slab(device, torch.bfloat16, 0.25) for layer in range(args.layers)})
-    for slab in space.slabs.values():  # one layer's keys at a time: the slab copy needs no second full set
-        keys = F.normalize(torch.randn(len(mine) * DOC_CHUNKS, GROUPS, DIM, device=device, dtype=torch.bfloat16),
-                           dim=-1)
-        slab.apply([(d, keys[i * DOC_CHUNKS:(i + 1) * DOC_CHUNKS]) for i, d in enumerate(mine)], [])
-        del keys
-    space.publish(1)
-    server.spaces["bench"] = space
-    torch.cuda.synchronize()
+    server = ShardServer(device, torch.bfloat16)
+    build(server, [d for d in range(docs) if owner[d] == rank], args.layers, device)
+    sync()
     built = time.perf_counter() - start
     if rank != 0:
         while exchange(server, None)[0][0] != "stop":
             pass
         dist.destroy_process_group()
         return
-    q = torch.randn(16, HEADS, DIM)
-
+    q = torch.randn(16, HEADS, DIM, device=device)
     layers = tuple(range(args.layers))
+    every = (layers,)
+    each = tuple((layer,) for layer in layers)
 
-    def one_query(mode: str) -> float:
-        """'layer': a round per router layer (KV reading); 'query': all layers in one round (text reading);
-        'local': rank 0's scoring alone."""
-        t = time.perf_counter()
-        if mode == "query":
-            exchange(server, [("scores", "bench", 1, layers, q.expand(len(layers), *q.shape), CLEAN)] * world)
-        for layer in layers if mode != "query" else ():
-            command = ("scores", "bench", 1, (layer,), q[None], CLEAN)
-            if mode == "layer":
-                exchange(server, [command] * world)
-            else:
-                server.handle(command)
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t) * 1e3
+    def query(rounds: tuple[tuple[int, ...], ...]) -> None:
+        for part in rounds:
+            command = ("select", NS, 1, part, q.expand(len(part), *q.shape), SPEC, K)
+            best(merge(exchange(server, [command] * world)[1])[1])
 
-    def median(mode: str) -> float:
-        return sorted(one_query(mode) for _ in range(args.queries))[args.queries // 2]
+    def alone(target: ShardServer, rounds: tuple[tuple[int, ...], ...]) -> None:
+        for part in rounds:
+            ordinals, scores = target.handle(("select", NS, 1, part, q.expand(len(part), *q.shape), SPEC, K))
+            best(merge([(ordinals.cpu(), scores.cpu())])[1])
 
-    for mode in ("layer", "query", "local"):  # warm-up: autotuning, allocator
-        one_query(mode)
-    per_layer, per_query, local = median("layer"), median("query"), median("local")
+    rows = []
+    for name, rounds in (("one for all layers (text reading)", every), ("one per router layer (KV reading)", each)):
+        rows.append((name, *timed([lambda r=rounds: query(r), lambda r=rounds: alone(server, r)], args.queries)))
+    whole = None
+    if args.baseline and world > 1:
+        whole = ShardServer(device, torch.bfloat16)
+        build(whole, list(range(docs)), args.layers, device)
+        whole = timed([lambda r=rounds: alone(whole, r) for rounds in (every, each)], args.queries)
+    elif world == 1:
+        whole = [ms for _, ms, _ in rows]
     key_gb = docs * DOC_CHUNKS * GROUPS * DIM * 2 * args.layers / 1e9
-    print(f"{datetime.date.today()}; {world} x {torch.cuda.get_device_name()}; {args.tokens:.0e} tokens, {docs:,} "
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    print(f"{datetime.date.today()}; {world} x {name}; {args.tokens:.0e} tokens, {docs:,} "
           f"documents, {args.layers} router layers, {key_gb:.1f} GB of bf16 routing keys ({key_gb / world:.1f} GB "
-          f"per rank, built in {built:.0f} s)")
-    print("| ranks | rounds | per query (ms) | rank 0 scoring alone (ms) | overhead (ms) |")
-    print("|---|---|---|---|---|")
-    for name, ms in (("one per router layer (KV reading)", per_layer), ("one for all layers (text reading)",
-                                                                      per_query)):
-        print(f"| {world} | {name} | {ms:.2f} | {local:.2f} | {ms - local:.2f} |", flush=True)
+          f"per rank, built in {built:.0f} s); top-{K}")
+    print("| ranks | rounds | per query (ms) | rank 0 alone (ms) | rounds' cost (ms) | one GPU (ms) | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for i, (name, ms, local) in enumerate(rows):
+        one = f"{whole[i]:.2f} | {ms / whole[i]:.3f}" if whole else "- | -"
+        print(f"| {world} | {name} | {ms:.2f} | {local:.2f} | {ms - local:.2f} | {one} |", flush=True)
     exchange(server, [("stop",)] * world)
     dist.destroy_process_group()
 

@@ -228,7 +228,7 @@ class Engine:
                                       top_p=top_p, seed=seed, read_mode=read_mode, top_k=top_k):
             if isinstance(item, Retrieved):
                 retrieved = time.perf_counter()
-                scores = dict(item.routing.ranking())
+                scores = dict(item.routing.ranking()) if item.read_mode == "text" else item.routing.read_scores()
                 read = sorted(item.documents, key=lambda n: (-scores.get(n, float("-inf")), n))
                 ranked = self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read])
                 yield Retrieval(ranked)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, top_k
+from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores, top_k
 from msa.memstore.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores
@@ -42,8 +43,17 @@ class SlabView:
 
     def alive(self) -> Tensor:
         """[slots] bool: slots that still have live rows (not deleted, not replaced by newer rows)."""
+        return self._alive
+
+    @cached_property
+    def _alive(self) -> Tensor:  # once per view (it is immutable), with no host synchronisation
         slots = torch.zeros(len(self.slot_ordinal), dtype=torch.bool, device=self.keys.device)
-        return slots.index_fill_(0, self.row_slot[: self.rows][self.live[: self.rows]], True)
+        return slots.index_put_((self.row_slot[: self.rows],), self.live[: self.rows])  # a slot's rows agree
+
+    @cached_property
+    def live_slots(self) -> Tensor:
+        """[N] int64: the slots of the live documents in ordinal order (slots themselves are in write order)."""
+        return self.by_ordinal[self._alive[self.by_ordinal]]
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] routing queries -> document scores per slot [slots] on `device`, -inf where not alive."""
@@ -51,14 +61,14 @@ class SlabView:
         if self.rows == 0:
             return torch.full((slots,), float("-inf"), device=self.device)
         q = q.to(self.device)
+        owner = self.row_slot[: self.rows].to(self.device, non_blocking=True)  # rows of dead slots: masked below
         if self.stream_rows:
             chunk = torch.cat([chunk_scores(q, self.keys[a:min(a + self.stream_rows, self.rows)].to(
                 self.device, non_blocking=True), spec) for a in range(0, self.rows, self.stream_rows)])
-        else:
-            chunk = chunk_scores(q, self.keys[: self.rows], spec)  # [rows]
-        owner = self.row_slot[: self.rows].to(self.device, non_blocking=True)
-        scores = doc_scores(chunk, owner, slots, spec)
-        return torch.where(self.alive().to(self.device), scores, torch.full_like(scores, float("-inf")))
+            scores = doc_scores(chunk, owner, slots, spec)
+        else:  # the document max inside the route kernel where it applies
+            scores = route_scores(q, self.keys[: self.rows], owner, slots, spec)
+        return scores.masked_fill(~self._alive.to(self.device), float("-inf"))
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         """q [S, H, D] routing queries -> (ordinals, scores) of the best k live documents."""

@@ -8,7 +8,9 @@ fewest routing-key bytes so far (ties: the lower rank); an update stays on its r
 runs over the committed documents, so a restart balances afresh. Rank 0 reads LMDB and scatters each rank
 its shard (ranks on other machines need no store). Each patch opens a new epoch of a namespace on every
 rank; a snapshot names its epoch and every rank scores the views of that epoch, so a question sees one
-state while writes go on. A rank that dies or passes the timeout fails the round: the index turns
+state while writes go on. A routing query is one round of tensors (`exchange`): every rank sends back only
+its candidates for the top k (`candidates`), whose merge is exactly the single-device top k of every layer
+and of the layers' mean and max. A rank that dies or passes the timeout fails the round: the index turns
 unhealthy and every call answers UNAVAILABLE — never a partial ranking — until a restart reloads it.
 """
 
@@ -27,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, top_k
+from msa.kernels.route import RouteSpec, top_k, top_k_rows
 from msa.memstore.errors import Unavailable
 from msa.memstore.logs import log
 from msa.memstore.routing_index import CLEAN, Slab, SlabView
@@ -35,6 +37,8 @@ from msa.memstore.store import Store
 
 logger = logging.getLogger(__name__)
 EPOCHS_KEPT = 16  # views a rank keeps per namespace for snapshots still in use (each holds a live mask)
+OBJECT, SELECT = 0, 1  # round kinds: a pickled command per rank, or a routing query (tensors only)
+FIELDS, MAX_LAYERS = 9, 128  # a round's header: kind, namespace, epoch, spec, k, layers, S, H, D; the layers
 
 
 def assign(sizes: Iterable[tuple[int, int]], world: int, loads: list[int] | None = None) -> dict[int, int]:
@@ -47,6 +51,38 @@ def assign(sizes: Iterable[tuple[int, int]], world: int, loads: list[int] | None
         owner[ordinal] = rank
         loads[rank] += nbytes
     return owner
+
+
+def candidates(table: Tensor, ordinals: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """A rank's scores [L, n] of its live documents (ordinals [n] ascending) -> what it sends for the top k:
+    (ordinals [R * k], scores [L, R * k]) of the best k of each layer and, for several layers, of their mean
+    and max (R = L + 2, else 1), with every layer's score of each. The global top k of any of those rows is
+    among the ranks' candidates, with the same scores and ties (lower ordinal first). -1 pads (fewer than k
+    documents); a document may appear more than once."""
+    layers = table.shape[0]
+    ranked = torch.cat([table, table.mean(0, keepdim=True), table.amax(0, keepdim=True)]) if layers > 1 else table
+    out_ordinals = torch.full((ranked.shape[0] * k,), -1, dtype=torch.int64, device=table.device)
+    out_scores = torch.full((layers, ranked.shape[0] * k), float("-inf"), device=table.device)
+    if table.shape[1]:
+        idx, vals = top_k_rows(ranked, k)  # [R, m], m = min(k, n)
+        idx, vals = idx.to(table.device), vals.to(table.device)
+        picked = torch.arange(ranked.shape[0], device=table.device)[:, None] * k + torch.arange(
+            idx.shape[1], device=table.device)  # [R, m]: their places in the output
+        flat, places = idx.flatten(), picked.flatten()
+        out_ordinals[places] = torch.where(vals.flatten() > float("-inf"), ordinals[flat], -1)
+        out_scores[:, places] = table[:, flat]
+    return out_ordinals, out_scores
+
+
+def merge(replies: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Every rank's candidates -> (ordinals [C] ascending, scores [L, C]) without pads and repeats."""
+    ordinals = torch.cat([o for o, _ in replies])
+    scores = torch.cat([v for _, v in replies], dim=1)
+    keep = ordinals >= 0
+    numbers, column = torch.unique(ordinals[keep], return_inverse=True)  # sorted; a repeat lands on itself
+    table = torch.empty(scores.shape[0], len(numbers), dtype=scores.dtype, device=scores.device)
+    table[:, column] = scores[:, keep]
+    return numbers, table
 
 
 @dataclass
@@ -73,10 +109,14 @@ class ShardServer:
     def __init__(self, device: torch.device, dtype: torch.dtype, compact_ratio: float = 0.25) -> None:
         self.device, self.dtype, self.compact_ratio = device, dtype, compact_ratio
         self.spaces: dict[str, _Space] = {}
+        self.terms: dict[int, Any] = {}  # id -> namespace name or RouteSpec, as routing queries name them
 
     def handle(self, command: tuple) -> Any:
         kind, *args = command
         return getattr(self, f"_{kind}")(*args)
+
+    def _learn(self, term_id: int, term: Any) -> None:
+        self.terms[term_id] = term
 
     def _load(self, ns: str, epoch: int, layers: tuple[int, ...], rows: dict[int, list[tuple[int, Tensor]]]) -> None:
         space = _Space({layer: Slab(self.device, self.dtype, self.compact_ratio) for layer in layers})
@@ -98,17 +138,15 @@ class ShardServer:
     def _drop(self, ns: str) -> None:
         self.spaces.pop(ns, None)
 
-    def _scores(self, ns: str, epoch: int, layers: tuple[int, ...], q: Tensor, spec: RouteSpec
+    def _select(self, ns_id: int, epoch: int, layers: tuple[int, ...], q: Tensor, spec_id: int, k: int
                 ) -> tuple[Tensor, Tensor]:
-        """q [L, S, H, D] routing queries of `layers` -> (ordinals [n], scores [L, n] fp32) of this rank's live
-        documents at `epoch` (the same documents on every layer), on its device."""
-        views = self.spaces[ns].views(epoch)
+        """q [L, S, H, D] routing queries of `layers` -> this rank's candidates at `epoch` (`candidates`), on its
+        device."""
+        views = self.spaces[self.terms[ns_id]].views(epoch)
         first = views[layers[0]]
-        if first.rows == 0:
-            return torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)
-        alive = first.alive().to(first.device)
-        scores = torch.stack([views[layer].scores(q[i], spec)[alive] for i, layer in enumerate(layers)])
-        return first.slot_ordinal.to(first.device)[alive], scores.float()
+        live = first.live_slots.to(self.device)  # [n]: every layer's slots hold the same documents
+        table = torch.stack([views[layer].scores(q[i], self.terms[spec_id])[live] for i, layer in enumerate(layers)])
+        return candidates(table.float(), first.slot_ordinal.to(self.device)[live], k)
 
     def _bytes(self) -> int:
         return sum(slab.view.nbytes for space in self.spaces.values() for slab in space.slabs.values())
@@ -119,7 +157,7 @@ class ShardServer:
 
 class ShardedView:
     """A router layer of a namespace as one snapshot sees it, over all ranks: what `StoreMemory` reads of a
-    `SlabView` (slots = the snapshot's live documents in ordinal order)."""
+    `SlabView` (slots = the snapshot's live documents in ordinal order), routed by `select`."""
 
     def __init__(self, index: ShardedRoutingIndex, ns: str, epoch: int, layer: int, ordinals: Tensor,
                  device: torch.device) -> None:
@@ -130,25 +168,20 @@ class ShardedView:
     def alive(self) -> Tensor:
         return torch.ones(len(self.slot_ordinal), dtype=torch.bool)
 
-    def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
-        """q [S, H, D] -> document scores [slots] on `device`, gathered from every rank."""
-        return self.scores_many({self.layer: q}, spec)[self.layer]
-
-    def scores_many(self, queries: dict[int, Tensor], spec: RouteSpec = CLEAN) -> dict[int, Tensor]:
-        """Several router layers' queries {layer: [S, H, D]} (same S) of this snapshot in one round ->
-        {layer: document scores [slots]} on `device`."""
+    def select(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
+        """Router layers' queries {layer: [S, H, D]} (same S) of this snapshot in one round -> the ranks'
+        candidates for the top k (`candidates`): (ordinals [C] ascending, scores [L, C]) on the host."""
         layers = tuple(queries)
-        out = torch.full((len(layers), len(self.slot_ordinal)), float("-inf"), device=self.device)
-        if len(self.slot_ordinal):
-            slots = self.slot_ordinal.to(self.device)
-            q = torch.stack([queries[layer] for layer in layers]).cpu()
-            for ordinals, scores in self.index.round(("scores", self.ns, self.epoch, layers, q, spec)):
-                out[:, torch.searchsorted(slots, ordinals.to(self.device))] = scores.to(self.device)
-        return dict(zip(layers, out, strict=True))
+        if not self.rows:
+            return torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)
+        q = torch.stack([queries[layer] for layer in layers])
+        return merge(self.index.round(("select", self.index.term(self.ns), self.epoch, layers, q,
+                                       self.index.term(spec), k)))
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
-        idx, vals = top_k(self.scores(q, spec), k)
-        return self.slot_ordinal[idx.cpu()].tolist(), vals.float().tolist()
+        numbers, scores = self.select({self.layer: q}, spec, k)
+        idx, vals = top_k(scores[0], k)
+        return numbers[idx].tolist(), vals.float().tolist()
 
 
 class ShardedRoutingIndex:
@@ -164,6 +197,7 @@ class ShardedRoutingIndex:
         self.loads: dict[str, list[int]] = {}  # ns -> routing-key elements per rank
         self.sizes: dict[str, dict[int, int]] = {}  # ns -> ordinal -> its routing-key elements
         self.epoch: dict[str, int] = {}
+        self.terms: dict[Any, int] = {}  # namespace names and RouteSpecs the ranks know, by id
         self.failure: str | None = None
 
     @property
@@ -185,10 +219,18 @@ class ShardedRoutingIndex:
                 raise Unavailable(f"a shard rank failed ({self.failure}); restart the server") from e
             errors = [f"rank {r}: {e.message}" for r, e in enumerate(replies) if isinstance(e, RankError)]
             if errors:
-                if command[0] != "scores":  # a change applied on some ranks only: stop serving
+                if command[0] != "select":  # a change applied on some ranks only: stop serving
                     self.failure = errors[0]
                 raise Unavailable(f"routing failed on {', '.join(errors)}")
             return replies
+
+    def term(self, term: Any) -> int:
+        """The id routing queries name a namespace or a spec by (taught to every rank on first use)."""
+        with self.lock:
+            if term not in self.terms:
+                self.round(("learn", len(self.terms), term))
+                self.terms[term] = len(self.terms)
+            return self.terms[term]
 
     def check(self) -> bool:
         """A heartbeat round (a rank that died or hangs fails it) -> healthy."""
@@ -285,57 +327,69 @@ class ShardedRoutingIndex:
 
 
 def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, list | None]:
-    """One round, the same on every rank: rank 0 scatters a command per rank (`commands`; None elsewhere),
-    each rank runs its own, rank 0 gathers the replies (None elsewhere). A command's own error is a reply
-    (`RankError`), so every rank always finishes the round. -> (this rank's command, replies)."""
-    queries = None
-    if commands is not None and commands[0][0] == "scores":  # the queries travel as a tensor, not pickled
-        queries = commands[0][4].float()
-        commands = [(*c[:4], tuple(queries.shape), *c[5:]) for c in commands]
+    """One round, the same on every rank: rank 0 sends a command per rank (`commands`; None elsewhere), each
+    rank runs its own, rank 0 collects the replies (None elsewhere). A routing query ("select": the same on
+    every rank) travels as tensors only: a header, the queries, the candidates back; any other command is
+    pickled. A command's own error is a reply (`RankError`), so every rank always finishes the round.
+    -> (this rank's command, replies)."""
+    device = _comm_device()
+    header = torch.zeros(FIELDS + MAX_LAYERS, dtype=torch.int64)
+    command = commands[0] if commands is not None else None
+    if command is not None and command[0] == "select":
+        _, ns_id, epoch, layers, q, spec_id, k = command
+        if len(layers) > MAX_LAYERS:
+            raise ValueError(f"a routing query names at most {MAX_LAYERS} router layers, got {len(layers)}")
+        header[:FIELDS] = torch.tensor([SELECT, ns_id, epoch, spec_id, k, len(layers), *q.shape[1:]])
+        header[FIELDS:FIELDS + len(layers)] = torch.tensor(layers)
+    sent = header.to(device)
+    dist.broadcast(sent, src=0)
+    fields = header.tolist() if commands is not None else sent.cpu().tolist()
+    if fields[0] == SELECT:
+        return _select_round(server, command, fields, device)
     box = [None]
     dist.scatter_object_list(box, commands, src=0)
     (command,) = box
-    if command[0] == "scores":
-        device = _comm_device()
-        queries = queries.to(device) if queries is not None else torch.empty(command[4], device=device)
-        dist.broadcast(queries, src=0)
-        command = (*command[:4], queries, *command[5:])
     reply = None if command[0] == "stop" else _reply(server, command)
-    if command[0] == "scores":
-        return command, _gather_scores(reply, len(command[3]))
     replies = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
     dist.gather_object(reply, replies, dst=0)
     return command, replies
 
 
+def _select_round(server: ShardServer, command: tuple | None, fields: list[int], device: torch.device
+                  ) -> tuple[tuple, list | None]:
+    """The rest of a routing query's round: broadcast the queries, score, gather every rank's candidates
+    packed in one int64 tensor [L + 1, M + 1] (row 0: ordinals, then the status; rows 1..L: the fp32 scores'
+    bits)."""
+    _, ns_id, epoch, spec_id, k, n_layers, *shape = fields[:FIELDS]
+    layers = tuple(fields[FIELDS:FIELDS + n_layers])
+    if command is not None:
+        q = command[4].to(device, torch.float32).contiguous()
+    else:
+        q = torch.empty(n_layers, *shape, device=device)
+    dist.broadcast(q, src=0)
+    command = ("select", ns_id, epoch, layers, q, spec_id, k)
+    reply = _reply(server, command)
+    width = (n_layers + 2 if n_layers > 1 else 1) * k
+    packed = torch.zeros(n_layers + 1, width + 1, dtype=torch.int64, device=device)
+    if isinstance(reply, RankError):
+        packed[0, -1] = -1
+    else:
+        packed[0, :width] = reply[0]
+        packed[1:, :width] = reply[1].contiguous().view(torch.int32)
+    world, rank = dist.get_world_size(), dist.get_rank()
+    parts = [torch.empty_like(packed) for _ in range(world)] if rank == 0 else None
+    dist.gather(packed, parts, dst=0)
+    if rank != 0:
+        return command, None
+    parts = torch.stack(parts).cpu()  # one copy to the host, where the merge happens
+    lost = RankError("scoring failed (see that rank's log)")  # only rank 0's own message is at hand
+    return command, [(reply if r == 0 else lost) if p[0, -1] < 0 else (p[0, :width], p[1:, :width].to(torch.int32)
+                     .view(torch.float32)) for r, p in enumerate(parts)]
+
+
 def _comm_device() -> torch.device:
     """Where tensors travel: the GPU under NCCL, the host under gloo."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-
-
-def _gather_scores(reply: tuple[Tensor, Tensor] | RankError, layers: int) -> list | None:
-    """Every rank's (ordinals [n], scores [layers, n]) to rank 0 as tensors (no pickling): counts first,
-    then the padded tensors; -1 for a rank whose scoring failed. Tensors travel on the GPU under NCCL, on
-    the host under gloo."""
-    world, rank, device = dist.get_world_size(), dist.get_rank(), _comm_device()
-    failed = isinstance(reply, RankError)
-    counts = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
-    dist.all_gather(counts, torch.tensor([-1 if failed else reply[0].numel()], device=device))
-    counts = torch.cat(counts).tolist()
-    size = max(1, *counts)
-    ordinals = torch.zeros(size, dtype=torch.int64, device=device)
-    scores = torch.zeros(layers, size, dtype=torch.float32, device=device)
-    if not failed and counts[rank] > 0:
-        ordinals[: counts[rank]] = reply[0]
-        scores[:, : counts[rank]] = reply[1]
-    lists = [[torch.empty_like(t) for _ in range(world)] if rank == 0 else None for t in (ordinals, scores)]
-    dist.gather(ordinals, lists[0], dst=0)
-    dist.gather(scores, lists[1], dst=0)
-    if rank != 0:
-        return None
-    lost = RankError("scoring failed (see that rank's log)")  # only rank 0's own message is at hand
-    return [(reply if r == 0 else lost) if n < 0 else (o[:n], v[:, :n])
-            for r, (n, o, v) in enumerate(zip(counts, *lists, strict=True))]
 
 
 def serve_rank(server: ShardServer) -> None:

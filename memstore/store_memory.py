@@ -25,7 +25,7 @@ class StoreMemory:
         self.ns, self.views, self.cache, self.store = ns, views, cache, store
         first = next(iter(views.values()))
         self.numbers: list[int] = sorted(first.slot_ordinal[first.alive()].tolist())
-        self._order = torch.tensor(self.numbers, dtype=torch.int64, device=first.device)
+        self._order = torch.tensor(self.numbers, dtype=torch.int64)  # on the host, where selections land
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
 
@@ -35,28 +35,22 @@ class StoreMemory:
     def __len__(self) -> int:
         return len(self.numbers)
 
-    def route(self, layer: int, q: Tensor, spec: RouteSpec) -> Tensor:
-        """Scores [N] in `numbers` order."""
-        return self.route_many({layer: q}, spec)[layer]
-
-    def route_many(self, queries: dict[int, Tensor], spec: RouteSpec) -> dict[int, Tensor]:
-        """Several router layers at once {layer: q [S, H, D]} -> {layer: scores [N]}: one round through the
-        ranks when the index is sharded."""
+    def route(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
+        """{layer: q [S, H, D]} -> (numbers [C], scores [L, C]) as `Memory.route`: every live document from a
+        single-device index; a sharded one answers its candidates for the top k, all layers in one round."""
         start = time.perf_counter()
         first = next(iter(self.views.values()))
-        if hasattr(first, "scores_many"):
-            slot_scores = first.scores_many(queries, spec)
+        if hasattr(first, "select"):
+            out = first.select(queries, spec, k)
         else:
-            slot_scores = {layer: self.views[layer].scores(q, spec) for layer, q in queries.items()}
-        out = {}
-        for layer, scores in slot_scores.items():  # [slots] -> [N] in `numbers` order
-            view = self.views[layer]
-            alive = view.alive()
-            pos = torch.searchsorted(self._order, view.slot_ordinal[alive].to(view.device))
-            out[layer] = torch.full((len(self.numbers),), float("-inf"), dtype=scores.dtype,
-                                    device=scores.device).index_copy_(0, pos, scores[alive.to(view.device)])
+            out = self._order, torch.stack([self._live_scores(self.views[layer], q, spec)
+                                            for layer, q in queries.items()])
         self._timed("route", start)
         return out
+
+    def _live_scores(self, view: SlabView, q: Tensor, spec: RouteSpec) -> Tensor:
+        """One layer's scores [N] of the live documents in `numbers` order."""
+        return view.scores(q, spec)[view.live_slots.to(view.device)]
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
         """Pooled K and V [C, G, D] of the documents, ascending (all rows of the fetched copy); one deleted

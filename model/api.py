@@ -134,7 +134,7 @@ class MSAModel:
             read = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory][::-1]
             cache, logits, position = self._read_prefill(question, [(n, memory[n].text) for n in read])
             n_prompt, scope = position, self.reading
-        yield Retrieved(routing, read)
+        yield Retrieved(routing, read, read_mode)
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)
         yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
             text=text, token_ids=ids, routing=routing, read_mode=read_mode, documents=read, stop_reason=reason,

@@ -72,6 +72,7 @@ class Retrieved:
 
     routing: Routing
     documents: list[int]  # numbers of the documents read (as in `GenerationResult.documents`)
+    read_mode: str  # "kv" or "text"
 
 
 @dataclass(frozen=True)

@@ -82,14 +82,12 @@ class Memory:
             self._banks[layer] = keys, owner.to(keys.device)
         return self._banks[layer]
 
-    def route(self, layer: int, q: Tensor, spec: RouteSpec) -> Tensor:
-        """Scores [N] of every document (in `numbers` order) for routing queries q [S, H, D]."""
-        keys, owner = self.routing_bank(layer)
-        return route_scores(q, keys, owner, len(self), spec)
-
-    def route_many(self, queries: dict[int, Tensor], spec: RouteSpec) -> dict[int, Tensor]:
-        """Several router layers at once (a store may answer them in one round): {layer: scores [N]}."""
-        return {layer: self.route(layer, q, spec) for layer, q in queries.items()}
+    def route(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
+        """Routing queries of router layers {layer: q [S, H, D]} -> (document numbers [C] ascending, their scores
+        [L, C] in the queries' layer order). Here C is every document; a memory spread over ranks answers its
+        candidates only — each layer's best k and the best k of the layers' mean and max — with exact scores."""
+        scores = [route_scores(q, *self.routing_bank(layer), len(self), spec) for layer, q in queries.items()]
+        return torch.tensor(self.numbers, dtype=torch.int64), torch.stack(scores)
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
         """Pooled K and V of the given documents' chunks, in ascending document number: rows of the layer's

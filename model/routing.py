@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, top_k
+from msa.kernels.route import RouteSpec, top_k_rows
 from msa.model.config import ModelConfig
 from msa.model.decoder import Attention, CachedMixer, KVCache, Rope
 from msa.model.memory import Memory
@@ -40,29 +40,30 @@ def route_spec(cfg: ModelConfig, mode: str) -> RouteSpec:
 
 @dataclass
 class LayerRouting:
-    """One router layer's choice: scores of every document (memory order) and the selected numbers."""
+    """One router layer's choice: the scores of the documents routing saw and the selected numbers."""
 
-    scores: Tensor  # [N] fp32, -inf for documents without chunks
+    numbers: Tensor  # [C] document numbers, ascending: every document, or a sharded store's candidates
+    scores: Tensor  # [C] fp32, -inf for documents without chunks
     selected: list[int]  # document numbers, best first
     selected_scores: list[float]
 
 
 @dataclass
 class Routing:
-    numbers: list[int]  # document numbers in memory order (index of `scores`)
     layers: dict[int, LayerRouting] = field(default_factory=dict)
 
     def ranking(self, aggregate: str = "mean") -> list[tuple[int, float]]:
         """One ranking over router layers, best first (ties by lower document number).
 
         "mean": mean of the layers' scores (comparable in cosine mode); "max": best layer's score;
-        "rrf": reciprocal-rank fusion, sum over layers of 1 / (60 + rank), robust to score scales.
+        "rrf": reciprocal-rank fusion, sum over layers of 1 / (60 + rank), robust to score scales. A sharded
+        store answers candidates only: exact for the top k of "mean" and "max"; "rrf" ranks the candidates.
         """
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {aggregate!r} is not one of {AGGREGATES}")
         if not self.layers:
             return []
-        scores = torch.stack([lr.scores for lr in self.layers.values()])  # [L, N]
+        numbers, scores = self._table()
         if aggregate == "mean":
             total = scores.mean(0)
         elif aggregate == "max":
@@ -71,7 +72,27 @@ class Routing:
             ranks = torch.argsort(torch.argsort(-scores, dim=1, stable=True), dim=1).float()  # [L, N]
             total = (1.0 / (RRF_K + 1 + ranks)).sum(0)
         values, order = torch.sort(total.cpu(), descending=True, stable=True)
-        return [(self.numbers[i], v) for i, v in zip(order.tolist(), values.tolist(), strict=True) if v > float("-inf")]
+        return [(numbers[i], v) for i, v in zip(order.tolist(), values.tolist(), strict=True) if v > float("-inf")]
+
+    def read_scores(self) -> dict[int, float]:
+        """Each selected document's mean score over the layers that selected it (what KV reading cites: the
+        same on one device and over ranks)."""
+        picked: dict[int, list[float]] = {}
+        for lr in self.layers.values():
+            for n, s in zip(lr.selected, lr.selected_scores, strict=True):
+                picked.setdefault(n, []).append(s)
+        return {n: sum(s) / len(s) for n, s in picked.items()}
+
+    def _table(self) -> tuple[list[int], Tensor]:
+        """(numbers [N] ascending, scores [L, N]): the layers' documents, -inf where a layer did not see one."""
+        layers = list(self.layers.values())
+        if all(lr.numbers is layers[0].numbers for lr in layers):  # routed in one round: one set of documents
+            return layers[0].numbers.tolist(), torch.stack([lr.scores for lr in layers])
+        numbers = torch.unique(torch.cat([lr.numbers.cpu() for lr in layers]))
+        scores = torch.full((len(layers), len(numbers)), float("-inf"))
+        for row, lr in zip(scores, layers, strict=True):
+            row[torch.searchsorted(numbers, lr.numbers.cpu())] = lr.scores.cpu()
+        return numbers.tolist(), scores
 
 
 class RoutedPrefillMixer(CachedMixer):
@@ -88,7 +109,7 @@ class RoutedPrefillMixer(CachedMixer):
         super().__init__(cache)
         self.cfg, self.template, self.memory = cfg, template, memory
         self.routing_tokens, self.spec, self.k, self.inject = routing_tokens, spec, k, inject
-        self.routing = Routing(numbers=memory.numbers)
+        self.routing = Routing()
         self.pending: dict[int, Tensor] = {}  # layer -> routing queries, scored by `finish`
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
@@ -96,7 +117,7 @@ class RoutedPrefillMixer(CachedMixer):
             if layer in self.cfg.msa.router_layers and len(self.memory):
                 q = self._routing_query(attn, h, rope)
                 if self.inject:
-                    selected = self._select(layer, self.memory.route(layer, q, self.spec))
+                    selected = self._select({layer: q})[layer]
                     if selected:
                         self.cache.memory[layer] = self.memory.chunks(layer, selected)
                 else:
@@ -107,8 +128,7 @@ class RoutedPrefillMixer(CachedMixer):
     def finish(self) -> Routing:
         """Score the collected routing queries of every layer at once; -> the routing."""
         if self.pending:
-            for layer, scores in self.memory.route_many(self.pending, self.spec).items():
-                self._select(layer, scores)
+            self._select(self.pending)
             self.pending = {}
         return self.routing
 
@@ -117,9 +137,13 @@ class RoutedPrefillMixer(CachedMixer):
             return attn.routing_query(h[self.routing_tokens])  # [S, H, D]
         return attn.project(h, rope)[0][self.routing_tokens]  # the attention query (after q_norm, RoPE)
 
-    def _select(self, layer: int, scores: Tensor) -> list[int]:
-        idx, vals = top_k(scores, self.k)
-        selected = [self.routing.numbers[i] for i in idx.tolist()]
-        self.routing.layers[layer] = LayerRouting(scores=scores.float(), selected=selected,
-                                                  selected_scores=vals.float().tolist())
-        return selected
+    def _select(self, queries: dict[int, Tensor]) -> dict[int, list[int]]:
+        """Route layers' queries {layer: q} in one call and take each layer's top k -> {layer: selected}."""
+        numbers, scores = self.memory.route(queries, self.spec, self.k)  # [C], [L, C]
+        idx, vals = (t.cpu() for t in top_k_rows(scores, self.k))  # [L, k]: one copy back
+        picked = numbers.cpu()
+        for layer, row, i, v in zip(queries, scores, idx, vals, strict=True):
+            keep = v > float("-inf")
+            self.routing.layers[layer] = LayerRouting(numbers, row.float(), picked[i[keep]].tolist(),
+                                                      v[keep].tolist())
+        return {layer: self.routing.layers[layer].selected for layer in queries}

@@ -13,8 +13,9 @@ import signal
 
 import torch
 
+from msa.kernels.route import top_k_rows
 from msa.memstore.errors import Unavailable
-from msa.memstore.routing_index import RoutingIndex
+from msa.memstore.routing_index import CLEAN, RoutingIndex
 from msa.memstore.shard_rank import join
 from msa.memstore.sharding import ShardedRoutingIndex, ShardServer
 from tests.store_helpers import LAYERS, doc, open_store
@@ -22,20 +23,35 @@ from tests.store_helpers import LAYERS, doc, open_store
 NS = "agent"
 
 
-def scores_by_ordinal(view, q: torch.Tensor) -> dict[int, float]:
-    alive = view.alive()
-    return dict(zip(view.slot_ordinal[alive].tolist(), view.scores(q)[alive.to(view.device)].tolist(), strict=True))
+def table(views: dict, queries: dict[int, torch.Tensor]) -> tuple[list[int], torch.Tensor]:
+    """The single-device index's scores of every live document: (ordinals ascending, [L, N])."""
+    first = views[LAYERS[0]]
+    live = first.live_slots
+    return (first.slot_ordinal[live].tolist(),
+            torch.stack([views[layer].scores(q, CLEAN)[views[layer].live_slots] for layer, q in queries.items()]))
 
 
-def same(single: dict, sharded: dict, q: torch.Tensor, k: int) -> None:
-    """Same documents, scores and top-k. Scores to 1e-6: the CPU oracle's BLAS may round a chunk's score
-    one ulp differently beside other neighbours (on a GPU the kernel's per-row math is the same anywhere)."""
-    for layer in LAYERS:
-        a, b = scores_by_ordinal(single[layer], q), scores_by_ordinal(sharded[layer], q)
-        assert a.keys() == b.keys(), f"layer {layer}: different documents"
-        assert max((abs(a[o] - b[o]) for o in a), default=0) <= 1e-6, f"layer {layer}: scores differ"
-        ka, kb = single[layer].topk(q, k), sharded[layer].topk(q, k)
-        assert ka[0] == kb[0], f"layer {layer}: top-{k} differs"
+def ranked(ordinals: list[int], scores: torch.Tensor, k: int) -> list[list[int]]:
+    """Each layer's top k, then the layers' mean and max top k, as ordinals."""
+    rows = torch.cat([scores, scores.mean(0, keepdim=True), scores.amax(0, keepdim=True)])
+    idx, vals = top_k_rows(rows, k)
+    return [[ordinals[i] for i, v in zip(r.tolist(), w.tolist(), strict=True) if v > float("-inf")]
+            for r, w in zip(idx, vals, strict=True)]
+
+
+def same(single: dict, sharded: dict, queries: dict[int, torch.Tensor], k: int) -> None:
+    """The sharded candidates carry the single index's scores (to 1e-6: the CPU oracle's BLAS may round a chunk's
+    score one ulp differently beside other neighbours; a GPU kernel's per-row math is the same anywhere), and
+    every layer's top k and the mean and max top k over them are the single index's, ties included."""
+    ordinals, full = table(single, queries)
+    numbers, scores = sharded[LAYERS[0]].select(queries, CLEAN, k)
+    column = torch.searchsorted(torch.tensor(ordinals), numbers)
+    assert torch.equal(torch.tensor(ordinals)[column], numbers), "a candidate the single index does not hold"
+    diff = (scores - full[:, column]).abs()
+    assert diff.numel() == 0 or float(diff.max()) <= 1e-6, "scores differ"
+    assert ranked(numbers.tolist(), scores, k) == ranked(ordinals, full, k), f"top-{k} differs"
+    for layer, q in queries.items():  # one layer alone, as KV reading routes
+        assert sharded[layer].topk(q, k)[0] == single[layer].topk(q, k)[0], f"layer {layer}: top-{k} differs"
 
 
 def main() -> None:
@@ -64,7 +80,7 @@ def main() -> None:
         os.kill(args.kill, signal.SIGKILL)
         for _ in range(2):  # the first failure and every call after it
             try:
-                sharded.snapshot(NS)[LAYERS[0]].scores(torch.randn(2, 4, 8, generator=gen))
+                sharded.snapshot(NS)[LAYERS[0]].topk(torch.randn(2, 4, 8, generator=gen), 3)
             except Unavailable as e:
                 print("unavailable:", e)
             else:
@@ -93,15 +109,16 @@ def main() -> None:
             gone = store.delete(NS, [ids.pop(rng.randrange(len(ids)))])
             for index in indexes:
                 index.patch(NS, {}, [d.ordinal for d in gone])
-        q = torch.randn(rng.randint(1, 3), 4, 8, generator=gen)
-        same(single.snapshot(NS), sharded.snapshot(NS), q, k=rng.choice([1, 4, 50]))
+        s = rng.randint(1, 3)
+        q = {layer: torch.randn(s, 4, 8, generator=gen) for layer in LAYERS}
+        same(single.snapshot(NS), sharded.snapshot(NS), q, k=rng.choice([1, 2, 4, 50]))
         if step == 1:
             too_old = sharded.snapshot(NS)
         if step == args.steps - 10:
             old = (single.snapshot(NS), sharded.snapshot(NS), q)
     same(*old, k=7)  # snapshots taken 10 changes ago still score their own state
     try:  # one from more changes ago than the ranks keep: UNAVAILABLE (retry), not another state's answer
-        too_old[LAYERS[0]].scores(q)
+        too_old[LAYERS[0]].select(q, CLEAN, 4)
     except Unavailable:
         assert sharded.healthy  # a stale snapshot is the caller's problem, not the job's
     else:

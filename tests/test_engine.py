@@ -43,8 +43,9 @@ def test_query_equals_the_in_memory_model_path(engine, read_mode):
     memory = Memory(model.encode_documents(list(texts.values()), numbers=list(texts)))
     want = model.generate("Where does Rex live?", memory, top_k=2, read_mode=read_mode, max_new_tokens=6)
     assert got.text == want.text
-    assert [c.ordinal for c in got.citations] == sorted(want.documents, key=lambda n: (
-        -dict(want.routing.ranking())[n], n))
+    cited = dict(want.routing.ranking()) if read_mode == "text" else want.routing.read_scores()
+    assert [c.ordinal for c in got.citations] == sorted(want.documents, key=lambda n: (-cited[n], n))
+    assert [c.score for c in got.citations] == [cited[c.ordinal] for c in got.citations]
     by_ordinal = {0: "f0", 2: "f2", 3: "f3", 4: "f1"}
     assert all(c.id == by_ordinal[c.ordinal] for c in got.citations)
 

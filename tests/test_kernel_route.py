@@ -122,3 +122,15 @@ def test_gpu_top_k_matches_the_oracle(n, k):
     want_idx, want_vals = top_k(scores, k)
     got_idx, got_vals = select.top_k(scores.to(DEVICE), k)
     assert got_idx.tolist() == want_idx.tolist() and torch.equal(got_vals, want_vals)
+
+
+@pytest.mark.parametrize(("rows", "n", "k"), [(1, 1, 1), (3, 5, 16), (20, 301, 16), (2, 3000, 7),
+                                              pytest.param(20, 50_000, 16, marks=pytest.mark.gpu)])
+def test_gpu_top_k_rows_matches_the_oracle(rows, n, k):
+    g = torch.Generator().manual_seed(rows * n + k)
+    scores = torch.randn(rows, n, generator=g).round(decimals=1)  # many ties
+    scores[torch.rand(rows, n, generator=g) < 0.1] = float("-inf")
+    scores[0, :4] = torch.tensor([float("nan"), -0.0, 0.0, float("inf")])[:n]
+    want_idx, want_vals = naive.top_k_rows(scores, k)
+    got_idx, got_vals = select.top_k_rows(scores.to(DEVICE), k)
+    assert torch.equal(got_idx.cpu(), want_idx) and torch.equal(got_vals.cpu(), want_vals)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msa.kernels.chunk_pool import chunk_pool
-from msa.kernels.route import RouteSpec, route_scores, top_k
+from msa.kernels.route import RouteSpec, route_scores, top_k, top_k_rows
 from tests.conftest import rel_err
 
 LENGTHS = [1, 7, 8, 9, 63, 64, 65, 130]  # shorter than a chunk, exact multiples, partial last chunks
@@ -113,3 +113,16 @@ def test_top_k_equals_a_full_stable_sort(values, k):
     want = [i for i in order.tolist()[:k] if scores[i] > float("-inf")]
     idx, vals = top_k(scores, k)
     assert idx.tolist() == want and vals.tolist() == [float(scores[i]) for i in want]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([float("-inf"), float("nan"), -1.0, -0.0, 0.0, 0.5, 2.0]), min_size=6,
+                         max_size=6), min_size=1, max_size=4),
+       st.integers(1, 8))
+def test_top_k_rows_is_top_k_of_each_row(rows, k):
+    scores = torch.tensor(rows, dtype=torch.float32)
+    idx, vals = top_k_rows(scores, k)
+    for r in range(len(rows)):
+        keep = vals[r] > float("-inf")
+        want_idx, want_vals = top_k(scores[r], k)
+        assert idx[r][keep].tolist() == want_idx.tolist() and vals[r][keep].tolist() == want_vals.tolist()

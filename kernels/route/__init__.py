@@ -35,4 +35,12 @@ def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return naive.top_k(scores, k)
 
 
-__all__ = ["Fp8Keys", "RouteSpec", "chunk_scores", "doc_scores", "quantize", "route_scores", "top_k"]
+def top_k_rows(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Best k of every row at once: scores [R, n] -> (indices [R, min(k, n)], fp32 scores) on the scores'
+    device, ties by lower index; -inf entries (a row with fewer than k documents) select nothing."""
+    if select.supports(scores):
+        return select.top_k_rows(scores, k)
+    return naive.top_k_rows(scores, k)
+
+
+__all__ = ["Fp8Keys", "RouteSpec", "chunk_scores", "doc_scores", "quantize", "route_scores", "top_k", "top_k_rows"]

@@ -72,3 +72,12 @@ def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     order = torch.sort(clean, descending=True, stable=True).indices[:k]
     order = order[clean[order] > float("-inf")]
     return order, scores[order]
+
+
+def top_k_rows(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Every row's best k: scores [R, n] -> (indices [R, min(k, n)], fp32 scores), highest first, ties by lower
+    index; a row with fewer than k selectable scores ends in -inf entries (NaN counts as -inf), which select
+    nothing."""
+    clean = scores.float().masked_fill(scores.isnan(), float("-inf"))
+    order = torch.sort(clean, dim=1, descending=True, stable=True).indices[:, :k]
+    return order, clean.gather(1, order)

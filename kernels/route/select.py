@@ -22,30 +22,43 @@ BLOCK = 1024
 
 
 @triton.jit
-def _rank_keys(scores, keys, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+def _rank_keys(scores, keys, n, cols, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # flat over rows of `cols` scores
     ok = offs < n
     x = tl.load(scores + offs, mask=ok, other=float("-inf")).to(tl.float32)
     x = tl.where(x != x, float("-inf"), x)  # NaN ranks as -inf
     x = tl.where(x == 0.0, 0.0, x)  # -0.0 ties with 0.0
     bits = x.to(tl.int32, bitcast=True)
     mono = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # signed order of the ints = order of the floats
-    tl.store(keys + offs, (mono.to(tl.int64) << 32) | (0xFFFFFFFF - offs.to(tl.int64)), mask=ok)
+    tl.store(keys + offs, (mono.to(tl.int64) << 32) | (0xFFFFFFFF - (offs % cols).to(tl.int64)), mask=ok)
 
 
 def supports(scores: Tensor) -> bool:
-    return scores.is_cuda and scores.dim() == 1 and 0 < scores.numel() < 2 ** 31
+    return scores.is_cuda and scores.dim() in (1, 2) and 0 < scores.numel() < 2 ** 31
+
+
+def _decode(best: Tensor) -> tuple[Tensor, Tensor]:
+    """Rank keys -> (indices, fp32 scores; NaN came in as -inf)."""
+    index = LOW - (best & LOW)
+    mono = (best >> 32).to(torch.int32)
+    return index, torch.where(mono < 0, mono ^ 0x7FFFFFFF, mono).view(torch.float32)
+
+
+def _keys(scores: Tensor) -> Tensor:
+    keys = torch.empty(scores.shape, dtype=torch.int64, device=scores.device)
+    _rank_keys[(triton.cdiv(scores.numel(), BLOCK),)](scores.contiguous(), keys, scores.numel(), scores.shape[-1],
+                                                      BLOCK=BLOCK)
+    return keys
 
 
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """As the oracle: best k (indices, scores), highest first, ties by lower index, -inf and NaN never
     selected; host tensors (the one copy back)."""
-    n = scores.numel()
-    keys = torch.empty(n, dtype=torch.int64, device=scores.device)
-    _rank_keys[(triton.cdiv(n, BLOCK),)](scores, keys, n, BLOCK=BLOCK)
-    best = torch.topk(keys, min(k, n)).values.cpu()
-    index = LOW - (best & LOW)
-    mono = (best >> 32).to(torch.int32)
-    values = torch.where(mono < 0, mono ^ 0x7FFFFFFF, mono).view(torch.float32)
+    index, values = _decode(torch.topk(_keys(scores), min(k, scores.numel())).values.cpu())
     keep = values > float("-inf")
     return index[keep], values[keep].to(scores.dtype)
+
+
+def top_k_rows(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """As the oracle's `top_k_rows`, on the device: scores [R, n] -> (indices [R, min(k, n)], fp32 scores)."""
+    return _decode(torch.topk(_keys(scores), min(k, scores.shape[1]), dim=1).values)
