@@ -51,6 +51,10 @@ class SlabView:
         return slots.index_put_((self.row_slot[: self.rows],), self.live[: self.rows])  # a slot's rows agree
 
     @cached_property
+    def _dead(self) -> Tensor:
+        return ~self._alive
+
+    @cached_property
     def live_slots(self) -> Tensor:
         """[N] int64: the slots of the live documents in ordinal order (slots themselves are in write order)."""
         return self.by_ordinal[self._alive[self.by_ordinal]]
@@ -68,7 +72,7 @@ class SlabView:
             scores = doc_scores(chunk, owner, slots, spec)
         else:  # the document max inside the route kernel where it applies
             scores = route_scores(q, self.keys[: self.rows], owner, slots, spec)
-        return scores.masked_fill(~self._alive.to(self.device), float("-inf"))
+        return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         """q [S, H, D] routing queries -> (ordinals, scores) of the best k live documents."""

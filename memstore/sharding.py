@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor
 
 from msa.kernels.route import RouteSpec, top_k, top_k_rows
@@ -59,19 +60,17 @@ def candidates(table: Tensor, ordinals: Tensor, k: int) -> tuple[Tensor, Tensor]
     and max (R = L + 2, else 1), with every layer's score of each. The global top k of any of those rows is
     among the ranks' candidates, with the same scores and ties (lower ordinal first). -1 pads (fewer than k
     documents); a document may appear more than once."""
-    layers = table.shape[0]
+    layers, device = table.shape[0], table.device
     ranked = torch.cat([table, table.mean(0, keepdim=True), table.amax(0, keepdim=True)]) if layers > 1 else table
-    out_ordinals = torch.full((ranked.shape[0] * k,), -1, dtype=torch.int64, device=table.device)
-    out_scores = torch.full((layers, ranked.shape[0] * k), float("-inf"), device=table.device)
-    if table.shape[1]:
-        idx, vals = top_k_rows(ranked, k)  # [R, m], m = min(k, n)
-        idx, vals = idx.to(table.device), vals.to(table.device)
-        picked = torch.arange(ranked.shape[0], device=table.device)[:, None] * k + torch.arange(
-            idx.shape[1], device=table.device)  # [R, m]: their places in the output
-        flat, places = idx.flatten(), picked.flatten()
-        out_ordinals[places] = torch.where(vals.flatten() > float("-inf"), ordinals[flat], -1)
-        out_scores[:, places] = table[:, flat]
-    return out_ordinals, out_scores
+    if not table.shape[1]:
+        return (torch.full((ranked.shape[0] * k,), -1, dtype=torch.int64, device=device),
+                torch.full((layers, ranked.shape[0] * k), float("-inf"), device=device))
+    idx, vals = (t.to(device) for t in top_k_rows(ranked, k))  # [R, m], m = min(k, n)
+    rows, m = idx.shape
+    chosen = torch.where(vals > float("-inf"), ordinals[idx], -1)  # [R, m]
+    scores = table[:, idx.flatten()].view(layers, rows, m)
+    return (F.pad(chosen, (0, k - m), value=-1).flatten(),  # pads, no scatter: nothing waits on the GPU
+            F.pad(scores, (0, k - m), value=float("-inf")).view(layers, rows * k))
 
 
 def merge(replies: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -79,10 +78,12 @@ def merge(replies: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     ordinals = torch.cat([o for o, _ in replies])
     scores = torch.cat([v for _, v in replies], dim=1)
     keep = ordinals >= 0
-    numbers, column = torch.unique(ordinals[keep], return_inverse=True)  # sorted; a repeat lands on itself
-    table = torch.empty(scores.shape[0], len(numbers), dtype=scores.dtype, device=scores.device)
-    table[:, column] = scores[:, keep]
-    return numbers, table
+    ordinals, scores = ordinals[keep], scores[:, keep]
+    order = torch.argsort(ordinals, stable=True)
+    ordinals, scores = ordinals[order], scores[:, order]
+    first = torch.ones_like(ordinals, dtype=torch.bool)
+    first[1:] = ordinals[1:] != ordinals[:-1]  # a repeat carries the same scores
+    return ordinals[first], scores[:, first]
 
 
 @dataclass
