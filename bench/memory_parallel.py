@@ -1,4 +1,4 @@
-"""Routing one question over all router layers of a sharded namespace (Memory Parallel), MSA-4B geometry.
+"""Routing questions over all router layers of a sharded namespace (Memory Parallel), MSA-4B geometry.
 
     python bench/memory_parallel.py --tokens 1e8                          # one GPU
     torchrun --nproc-per-node 2 bench/memory_parallel.py --tokens 1e8     # two GPUs of one host
@@ -8,9 +8,11 @@ router layers, split over the ranks by the assignment rule; each rank builds its
 code (`ShardServer`). A query is what the index does for the model: every rank scores its documents with the
 route kernel and keeps its candidates for the top k (each layer's, the layers' mean and max), rank 0 merges
 them and takes the top k of every row. Rounds (`exchange`): one for all layers, as text reading routes, or
-one per router layer, as KV reading does. Reported per query: the time, rank 0's own part alone (scoring and
-candidates, no collectives), the difference (what the rounds cost), and, where rank 0 has room for every
-document too (`--baseline`, e.g. 100M tokens on two H200s), the one-GPU time measured in the same run.
+one per router layer, as KV reading does; several questions in one round, as concurrent questions go
+(`RouteBatcher`: each rank reads its keys once per launch for all of them). Reported per round: the time,
+per question, rank 0's own part alone (scoring and candidates, no collectives), the difference (what the
+rounds cost), and, where rank 0 has room for every document too (`--baseline`, e.g. 100M tokens on two
+H200s), the one-GPU time measured in the same run.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=float, default=1e8)
     ap.add_argument("--layers", type=int, default=LAYERS)
     ap.add_argument("--queries", type=int, default=20)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8, 16, 32],
+                    help="questions routed together in one round (concurrent questions)")
     ap.add_argument("--baseline", action="store_true", help="rank 0 also holds every document: the one-GPU time")
     args = ap.parse_args()
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
@@ -101,41 +105,50 @@ def main() -> None:
             pass
         dist.destroy_process_group()
         return
-    q = torch.randn(16, HEADS, DIM, device=device)
+    q = torch.randn(max(args.batches), 16, HEADS, DIM, device=device)  # one per question of a batch
     layers = tuple(range(args.layers))
     every = (layers,)
     each = tuple((layer,) for layer in layers)
 
-    def query(rounds: tuple[tuple[int, ...], ...]) -> None:
-        for part in rounds:
-            command = ("select", NS, 1, part, q.expand(len(part), *q.shape), SPEC, K)
-            best(merge(exchange(server, [command] * world)[1])[1])
+    def command(part: tuple[int, ...], questions: int) -> tuple:
+        return ("select", NS, 1, part, q[:questions, None].expand(questions, len(part), *q.shape[1:]),
+                (q.shape[1],) * questions, SPEC, K)
 
-    def alone(target: ShardServer, rounds: tuple[tuple[int, ...], ...]) -> None:
+    def query(rounds: tuple[tuple[int, ...], ...], questions: int) -> None:
         for part in rounds:
-            ordinals, scores = target.handle(("select", NS, 1, part, q.expand(len(part), *q.shape), SPEC, K))
-            best(merge([(ordinals.cpu(), scores.cpu())])[1])
+            replies = exchange(server, [command(part, questions)] * world)[1]
+            for b in range(questions):
+                best(merge([(o[b], v[b]) for o, v in replies])[1])
 
-    rows = []
-    for name, rounds in (("one for all layers (text reading)", every), ("one per router layer (KV reading)", each)):
-        rows.append((name, *timed([lambda r=rounds: query(r), lambda r=rounds: alone(server, r)], args.queries)))
+    def alone(target: ShardServer, rounds: tuple[tuple[int, ...], ...], questions: int) -> None:
+        for part in rounds:
+            ordinals, scores = (t.cpu() for t in target.handle(command(part, questions)))
+            for b in range(questions):
+                best(merge([(ordinals[b], scores[b])])[1])
+
+    cases = [("one for all layers (text reading)", every, b) for b in args.batches]
+    cases.append(("one per router layer (KV reading)", each, 1))
+    rows = [timed([lambda r=r, b=b: query(r, b), lambda r=r, b=b: alone(server, r, b)], args.queries)
+            for _, r, b in cases]
     whole = None
     if args.baseline and world > 1:
         whole = ShardServer(device, torch.bfloat16)
         build(whole, list(range(docs)), args.layers, device)
-        whole = timed([lambda r=rounds: alone(whole, r) for rounds in (every, each)], args.queries)
+        whole = timed([lambda r=r, b=b: alone(whole, r, b) for _, r, b in cases], args.queries)
     elif world == 1:
-        whole = [ms for _, ms, _ in rows]
+        whole = [ms for ms, _ in rows]
     key_gb = docs * DOC_CHUNKS * GROUPS * DIM * 2 * args.layers / 1e9
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"{datetime.date.today()}; {world} x {name}; {args.tokens:.0e} tokens, {docs:,} "
           f"documents, {args.layers} router layers, {key_gb:.1f} GB of bf16 routing keys ({key_gb / world:.1f} GB "
           f"per rank, built in {built:.0f} s); top-{K}")
-    print("| ranks | rounds | per query (ms) | rank 0 alone (ms) | rounds' cost (ms) | one GPU (ms) | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for i, (name, ms, local) in enumerate(rows):
+    print("| ranks | rounds | questions per round | per round (ms) | per question (ms) | rank 0 alone (ms) | "
+          "rounds' cost (ms) | one GPU (ms) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for i, ((label, _, b), (ms, local)) in enumerate(zip(cases, rows, strict=True)):
         one = f"{whole[i]:.2f} | {ms / whole[i]:.3f}" if whole else "- | -"
-        print(f"| {world} | {name} | {ms:.2f} | {local:.2f} | {ms - local:.2f} | {one} |", flush=True)
+        print(f"| {world} | {label} | {b} | {ms:.2f} | {ms / b:.2f} | {local:.2f} | {ms - local:.2f} | {one} |",
+              flush=True)
     exchange(server, [("stop",)] * world)
     dist.destroy_process_group()
 

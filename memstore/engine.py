@@ -13,6 +13,7 @@ from pathlib import Path
 from msa.memstore.content_cache import ContentCache
 from msa.memstore.errors import InvalidArgument, StoreError
 from msa.memstore.records import Document, Encoding, ModelBinding, NewDocument, WriteResult, check_id, check_metadata
+from msa.memstore.route_batcher import RouteBatcher
 from msa.memstore.routing_index import RoutingIndex
 from msa.memstore.store import Store
 from msa.memstore.store_memory import StoreMemory
@@ -73,6 +74,7 @@ class Engine:
         dtype = model.transformer.embed_tokens.weight.dtype
         self.index = index or RoutingIndex(store, device=model.device, dtype=dtype)
         self.cache = cache or ContentCache(store)
+        self.route_batcher = RouteBatcher()  # concurrent questions over one state share a pass over the keys
         self._write_lock = threading.Lock()  # one writer: ordinals are chosen before encoding
 
     @classmethod
@@ -200,7 +202,7 @@ class Engine:
     def memory(self, ns: str) -> StoreMemory:
         """One consistent state of the namespace for one question."""
         self.store.namespace(ns)  # NotFound for an unknown namespace
-        return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store)
+        return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store, self.route_batcher)
 
     def retrieve(self, ns: str, question: str, top_k: int = 8) -> list[Citation]:
         """The top_k documents over router layers (mean of layer scores), best first."""

@@ -20,7 +20,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores, top_k
+from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores_many, top_k
 from msa.memstore.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores
@@ -61,17 +61,25 @@ class SlabView:
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] routing queries -> document scores per slot [slots] on `device`, -inf where not alive."""
+        return self.scores_many([q], spec)[0]
+
+    def scores_many(self, qs: list[Tensor], spec: RouteSpec = CLEAN) -> Tensor:
+        """Several questions' routing queries (each [S_b, H, D]) -> document scores [B, slots] on `device`, -inf
+        where not alive; the keys are read once for all of them."""
         slots = len(self.slot_ordinal)
         if self.rows == 0:
-            return torch.full((slots,), float("-inf"), device=self.device)
-        q = q.to(self.device)
+            return torch.full((len(qs), slots), float("-inf"), device=self.device)
+        qs = [q.to(self.device) for q in qs]
         owner = self.row_slot[: self.rows].to(self.device, non_blocking=True)  # rows of dead slots: masked below
         if self.stream_rows:
-            chunk = torch.cat([chunk_scores(q, self.keys[a:min(a + self.stream_rows, self.rows)].to(
-                self.device, non_blocking=True), spec) for a in range(0, self.rows, self.stream_rows)])
-            scores = doc_scores(chunk, owner, slots, spec)
+            parts = []
+            for a in range(0, self.rows, self.stream_rows):  # one block on the device at a time
+                block = self.keys[a:min(a + self.stream_rows, self.rows)].to(self.device, non_blocking=True)
+                parts.append(torch.stack([chunk_scores(q, block, spec) for q in qs]))  # [B, block rows]
+            chunk = torch.cat(parts, dim=1)
+            scores = torch.stack([doc_scores(row, owner, slots, spec) for row in chunk])
         else:  # the document max inside the route kernel where it applies
-            scores = route_scores(q, self.keys[: self.rows], owner, slots, spec)
+            scores = route_scores_many(qs, self.keys[: self.rows], owner, slots, spec)
         return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:

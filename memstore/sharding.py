@@ -39,7 +39,8 @@ from msa.memstore.store import Store
 logger = logging.getLogger(__name__)
 EPOCHS_KEPT = 16  # views a rank keeps per namespace for snapshots still in use (each holds a live mask)
 OBJECT, SELECT = 0, 1  # round kinds: a pickled command per rank, or a routing query (tensors only)
-FIELDS, MAX_LAYERS = 9, 128  # a round's header: kind, namespace, epoch, spec, k, layers, S, H, D; the layers
+FIELDS, MAX_LAYERS, MAX_QUESTIONS = 10, 128, 64  # a round's header: kind, namespace, epoch, spec, k, layers,
+# questions, S, H, D; then the layers; then each question's routing tokens
 
 
 def assign(sizes: Iterable[tuple[int, int]], world: int, loads: list[int] | None = None) -> dict[int, int]:
@@ -55,22 +56,25 @@ def assign(sizes: Iterable[tuple[int, int]], world: int, loads: list[int] | None
 
 
 def candidates(table: Tensor, ordinals: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """A rank's scores [L, n] of its live documents (ordinals [n] ascending) -> what it sends for the top k:
-    (ordinals [R * k], scores [L, R * k]) of the best k of each layer and, for several layers, of their mean
-    and max (R = L + 2, else 1), with every layer's score of each. The global top k of any of those rows is
-    among the ranks' candidates, with the same scores and ties (lower ordinal first). -1 pads (fewer than k
-    documents); a document may appear more than once."""
-    layers, device = table.shape[0], table.device
-    ranked = torch.cat([table, table.mean(0, keepdim=True), table.amax(0, keepdim=True)]) if layers > 1 else table
-    if not table.shape[1]:
-        return (torch.full((ranked.shape[0] * k,), -1, dtype=torch.int64, device=device),
-                torch.full((layers, ranked.shape[0] * k), float("-inf"), device=device))
-    idx, vals = (t.to(device) for t in top_k_rows(ranked, k))  # [R, m], m = min(k, n)
-    rows, m = idx.shape
-    chosen = torch.where(vals > float("-inf"), ordinals[idx], -1)  # [R, m]
-    scores = table[:, idx.flatten()].view(layers, rows, m)
-    return (F.pad(chosen, (0, k - m), value=-1).flatten(),  # pads, no scatter: nothing waits on the GPU
-            F.pad(scores, (0, k - m), value=float("-inf")).view(layers, rows * k))
+    """A rank's scores [B, L, n] of its live documents (ordinals [n] ascending) for B questions -> what it sends
+    for the top k: (ordinals [B, R * k], scores [B, L, R * k]) of the best k of each layer and, for several
+    layers, of their mean and max (R = L + 2, else 1), with every layer's score of each. The global top k of
+    any of those rows is among the ranks' candidates, with the same scores and ties (lower ordinal first).
+    -1 pads (fewer than k documents); a document may appear more than once."""
+    questions, layers, n = table.shape
+    device = table.device
+    ranked = torch.cat([table, table.mean(1, keepdim=True), table.amax(1, keepdim=True)], 1) if layers > 1 else table
+    rows = ranked.shape[1]
+    if not n:
+        return (torch.full((questions, rows * k), -1, dtype=torch.int64, device=device),
+                torch.full((questions, layers, rows * k), float("-inf"), device=device))
+    idx, vals = (t.to(device) for t in top_k_rows(ranked.reshape(questions * rows, n), k))  # [B * R, m]
+    m = idx.shape[1]
+    chosen = torch.where(vals > float("-inf"), ordinals[idx], -1).reshape(questions, rows, m)
+    scores = table.gather(2, idx.reshape(questions, 1, rows * m).expand(questions, layers, rows * m))
+    return (F.pad(chosen, (0, k - m), value=-1).view(questions, rows * k),  # pads, no scatter: nothing waits
+            F.pad(scores.view(questions, layers, rows, m), (0, k - m), value=float("-inf")).view(
+                questions, layers, rows * k))
 
 
 def merge(replies: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -139,14 +143,16 @@ class ShardServer:
     def _drop(self, ns: str) -> None:
         self.spaces.pop(ns, None)
 
-    def _select(self, ns_id: int, epoch: int, layers: tuple[int, ...], q: Tensor, spec_id: int, k: int
-                ) -> tuple[Tensor, Tensor]:
-        """q [L, S, H, D] routing queries of `layers` -> this rank's candidates at `epoch` (`candidates`), on its
-        device."""
+    def _select(self, ns_id: int, epoch: int, layers: tuple[int, ...], q: Tensor, tokens: tuple[int, ...],
+                spec_id: int, k: int) -> tuple[Tensor, Tensor]:
+        """q [B, L, S, H, D] routing queries of B questions (question b's first tokens[b] of S) on `layers` ->
+        this rank's candidates at `epoch` (`candidates`), on its device."""
         views = self.spaces[self.terms[ns_id]].views(epoch)
+        spec = self.terms[spec_id]
         first = views[layers[0]]
         live = first.live_slots.to(self.device)  # [n]: every layer's slots hold the same documents
-        table = torch.stack([views[layer].scores(q[i], self.terms[spec_id])[live] for i, layer in enumerate(layers)])
+        table = torch.stack([views[layer].scores_many([q[b, i, :s] for b, s in enumerate(tokens)], spec)[:, live]
+                             for i, layer in enumerate(layers)], 1)  # [B, L, n]
         return candidates(table.float(), first.slot_ordinal.to(self.device)[live], k)
 
     def _bytes(self) -> int:
@@ -170,14 +176,23 @@ class ShardedView:
         return torch.ones(len(self.slot_ordinal), dtype=torch.bool)
 
     def select(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
-        """Router layers' queries {layer: [S, H, D]} (same S) of this snapshot in one round -> the ranks'
-        candidates for the top k (`candidates`): (ordinals [C] ascending, scores [L, C]) on the host."""
-        layers = tuple(queries)
+        """Router layers' queries {layer: [S, H, D]} of this snapshot in one round -> the ranks' candidates
+        for the top k (`candidates`): (ordinals [C] ascending, scores [L, C]) on the host."""
+        return self.select_many([queries], spec, k)[0]
+
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
+        """Several questions' queries (the same layers) in one round: every rank reads its keys once for all."""
+        layers = tuple(batch[0])
         if not self.rows:
-            return torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)
-        q = torch.stack([queries[layer] for layer in layers])
-        return merge(self.index.round(("select", self.index.term(self.ns), self.epoch, layers, q,
-                                       self.index.term(spec), k)))
+            return [(torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)) for _ in batch]
+        tokens = tuple(queries[layers[0]].shape[0] for queries in batch)
+        first = batch[0][layers[0]]
+        q = first.new_zeros(len(batch), len(layers), max(tokens), *first.shape[1:])  # [B, L, S, H, D]
+        for b, queries in enumerate(batch):
+            q[b, :, : tokens[b]] = torch.stack([queries[layer] for layer in layers])
+        replies = self.index.round(("select", self.index.term(self.ns), self.epoch, layers, q, tokens,
+                                    self.index.term(spec), k))
+        return [merge([(o[b], v[b]) for o, v in replies]) for b in range(len(batch))]
 
     def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
         numbers, scores = self.select({self.layer: q}, spec, k)
@@ -334,14 +349,15 @@ def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, 
     pickled. A command's own error is a reply (`RankError`), so every rank always finishes the round.
     -> (this rank's command, replies)."""
     device = _comm_device()
-    header = torch.zeros(FIELDS + MAX_LAYERS, dtype=torch.int64)
+    header = torch.zeros(FIELDS + MAX_LAYERS + MAX_QUESTIONS, dtype=torch.int64)
     command = commands[0] if commands is not None else None
     if command is not None and command[0] == "select":
-        _, ns_id, epoch, layers, q, spec_id, k = command
-        if len(layers) > MAX_LAYERS:
-            raise ValueError(f"a routing query names at most {MAX_LAYERS} router layers, got {len(layers)}")
-        header[:FIELDS] = torch.tensor([SELECT, ns_id, epoch, spec_id, k, len(layers), *q.shape[1:]])
+        _, ns_id, epoch, layers, q, tokens, spec_id, k = command
+        if len(layers) > MAX_LAYERS or len(tokens) > MAX_QUESTIONS:
+            raise ValueError(f"a round takes at most {MAX_LAYERS} router layers and {MAX_QUESTIONS} questions")
+        header[:FIELDS] = torch.tensor([SELECT, ns_id, epoch, spec_id, k, len(layers), len(tokens), *q.shape[2:]])
         header[FIELDS:FIELDS + len(layers)] = torch.tensor(layers)
+        header[FIELDS + MAX_LAYERS:FIELDS + MAX_LAYERS + len(tokens)] = torch.tensor(tokens)
     sent = header.to(device)
     dist.broadcast(sent, src=0)
     fields = header.tolist() if commands is not None else sent.cpu().tolist()
@@ -359,24 +375,25 @@ def exchange(server: ShardServer, commands: list[tuple] | None) -> tuple[tuple, 
 def _select_round(server: ShardServer, command: tuple | None, fields: list[int], device: torch.device
                   ) -> tuple[tuple, list | None]:
     """The rest of a routing query's round: broadcast the queries, score, gather every rank's candidates
-    packed in one int64 tensor [L + 1, M + 1] (row 0: ordinals, then the status; rows 1..L: the fp32 scores'
-    bits)."""
-    _, ns_id, epoch, spec_id, k, n_layers, *shape = fields[:FIELDS]
+    packed in one int64 tensor [B, L + 1, M + 1] (row 0: ordinals, then the status; rows 1..L: the fp32
+    scores' bits)."""
+    _, ns_id, epoch, spec_id, k, n_layers, questions, *shape = fields[:FIELDS]
     layers = tuple(fields[FIELDS:FIELDS + n_layers])
+    tokens = tuple(fields[FIELDS + MAX_LAYERS:FIELDS + MAX_LAYERS + questions])
     if command is not None:
         q = command[4].to(device, torch.float32).contiguous()
     else:
-        q = torch.empty(n_layers, *shape, device=device)
+        q = torch.empty(questions, n_layers, *shape, device=device)
     dist.broadcast(q, src=0)
-    command = ("select", ns_id, epoch, layers, q, spec_id, k)
+    command = ("select", ns_id, epoch, layers, q, tokens, spec_id, k)
     reply = _reply(server, command)
     width = (n_layers + 2 if n_layers > 1 else 1) * k
-    packed = torch.zeros(n_layers + 1, width + 1, dtype=torch.int64, device=device)
+    packed = torch.zeros(questions, n_layers + 1, width + 1, dtype=torch.int64, device=device)
     if isinstance(reply, RankError):
-        packed[0, -1] = -1
+        packed[:, 0, -1] = -1
     else:
-        packed[0, :width] = reply[0]
-        packed[1:, :width] = reply[1].contiguous().view(torch.int32)
+        packed[:, 0, :width] = reply[0]
+        packed[:, 1:, :width] = reply[1].contiguous().view(torch.int32)
     world, rank = dist.get_world_size(), dist.get_rank()
     parts = [torch.empty_like(packed) for _ in range(world)] if rank == 0 else None
     dist.gather(packed, parts, dst=0)
@@ -384,8 +401,8 @@ def _select_round(server: ShardServer, command: tuple | None, fields: list[int],
         return command, None
     parts = torch.stack(parts).cpu()  # one copy to the host, where the merge happens
     lost = RankError("scoring failed (see that rank's log)")  # only rank 0's own message is at hand
-    return command, [(reply if r == 0 else lost) if p[0, -1] < 0 else (p[0, :width], p[1:, :width].to(torch.int32)
-                     .view(torch.float32)) for r, p in enumerate(parts)]
+    return command, [(reply if r == 0 else lost) if p[0, 0, -1] < 0 else (
+        p[:, 0, :width], p[:, 1:, :width].to(torch.int32).view(torch.float32)) for r, p in enumerate(parts)]
 
 
 def _comm_device() -> torch.device:

@@ -13,6 +13,7 @@ from msa.kernels.route import RouteSpec
 from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.content_cache import ContentCache
 from msa.memstore.records import Document
+from msa.memstore.route_batcher import RouteBatcher
 from msa.memstore.routing_index import SlabView
 from msa.memstore.store import Store
 
@@ -21,8 +22,9 @@ class StoreMemory:
     """Document numbers are ordinals. Routing uses the snapshot's views only, so one question sees one
     state of the index even while writes go on."""
 
-    def __init__(self, ns: str, views: dict[int, SlabView], cache: ContentCache, store: Store) -> None:
-        self.ns, self.views, self.cache, self.store = ns, views, cache, store
+    def __init__(self, ns: str, views: dict[int, SlabView], cache: ContentCache, store: Store,
+                 batcher: RouteBatcher) -> None:
+        self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         first = next(iter(views.values()))
         self.numbers: list[int] = sorted(first.slot_ordinal[first.alive()].tolist())
         self._order = torch.tensor(self.numbers, dtype=torch.int64)  # on the host, where selections land
@@ -37,20 +39,24 @@ class StoreMemory:
 
     def route(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
         """{layer: q [S, H, D]} -> (numbers [C], scores [L, C]) as `Memory.route`: every live document from a
-        single-device index; a sharded one answers its candidates for the top k, all layers in one round."""
+        single-device index; a sharded one answers its candidates for the top k, all layers in one round.
+        Questions routed at the same time over the same state go together (`RouteBatcher`)."""
         start = time.perf_counter()
         first = next(iter(self.views.values()))
-        if hasattr(first, "select"):
-            out = first.select(queries, spec, k)
-        else:
-            out = self._order, torch.stack([self._live_scores(self.views[layer], q, spec)
-                                            for layer, q in queries.items()])
+        layers = tuple(queries)
+        if hasattr(first, "select_many"):
+            out = self.batcher.run((first.ns, first.epoch, layers, spec, k), queries,
+                                   lambda batch: first.select_many(batch, spec, k))
+        else:  # the same views are the same state (a request holds its views, so their ids stay unique)
+            out = self.batcher.run((id(first), layers, spec), queries, lambda batch: self._route_many(batch, spec))
         self._timed("route", start)
         return out
 
-    def _live_scores(self, view: SlabView, q: Tensor, spec: RouteSpec) -> Tensor:
-        """One layer's scores [N] of the live documents in `numbers` order."""
-        return view.scores(q, spec)[view.live_slots.to(view.device)]
+    def _route_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec) -> list[tuple[Tensor, Tensor]]:
+        """Several questions over this state, each layer's keys read once for all -> (numbers, scores) each."""
+        per_layer = [self.views[layer].scores_many([queries[layer] for queries in batch], spec)[
+            :, self.views[layer].live_slots.to(self.views[layer].device)] for layer in batch[0]]  # [B, N] each
+        return [(self._order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
         """Pooled K and V [C, G, D] of the documents, ascending (all rows of the fetched copy); one deleted

@@ -50,6 +50,10 @@ def same(single: dict, sharded: dict, queries: dict[int, torch.Tensor], k: int) 
     diff = (scores - full[:, column]).abs()
     assert diff.numel() == 0 or float(diff.max()) <= 1e-6, "scores differ"
     assert ranked(numbers.tolist(), scores, k) == ranked(ordinals, full, k), f"top-{k} differs"
+    other = {layer: q[:1] * 2 for layer, q in queries.items()}  # concurrent questions share one round
+    for (n1, s1), (n2, s2) in zip(sharded[LAYERS[0]].select_many([queries, other], CLEAN, k),
+                                  [(numbers, scores), sharded[LAYERS[0]].select(other, CLEAN, k)], strict=True):
+        assert torch.equal(n1, n2) and torch.equal(s1, s2), "a question routed with another differs"
     for layer, q in queries.items():  # one layer alone, as KV reading routes
         assert sharded[layer].topk(q, k)[0] == single[layer].topk(q, k)[0], f"layer {layer}: top-{k} differs"
 

@@ -3,6 +3,8 @@ in the next query, a query keeps its snapshot during writes, bad input gets type
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 
@@ -134,3 +136,19 @@ def test_write_many_encodes_together_and_fails_alone(engine):
     got = engine.retrieve("n", "Where does Anna live?", top_k=4)
     assert [c.ordinal for c in got] == [n for n, _ in want]
     assert [c.score for c in got] == pytest.approx([s for _, s in want], abs=2e-3)  # bf16 scores (compat)
+
+
+@pytest.mark.parametrize("read_mode", ["kv", "text"])
+def test_concurrent_questions_get_what_each_gets_alone(engine, read_mode):
+    """Questions asked at once share routing calls (`RouteBatcher`); each still gets its own answer."""
+    engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
+    questions = ["Where does Rex live?", "Who plays the cello?", "Which way does the Sena flow?", "Anna?"] * 3
+    alone = {q: answer(engine, q, top_k=2, read_mode=read_mode) for q in set(questions)}
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(lambda q: answer(engine, q, top_k=2, read_mode=read_mode), questions))
+    for q, got in zip(questions, together, strict=True):
+        want = alone[q]
+        assert got.text == want.text
+        assert [c.ordinal for c in got.citations] == [c.ordinal for c in want.citations]
+        assert [c.score for c in got.citations] == pytest.approx([c.score for c in want.citations], abs=1e-5)
+    assert engine.route_batcher.questions >= len(questions) + len(alone)

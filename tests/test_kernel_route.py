@@ -111,6 +111,32 @@ def test_fused_fp8_scores_match_float64(spec, chunks, groups, heads, dim, tokens
     assert (docs - doc_scores(want, owner, int(owner[-1]) + 1, spec)).abs().max() <= tol
 
 
+
+@pytest.mark.parametrize("dtype", [*DTYPES, torch.float8_e4m3fn])
+@pytest.mark.parametrize("spec", SPECS[:3], ids=lambda s: f"cos{int(s.cosine)}-{s.query_reduce}")
+@pytest.mark.parametrize("tokens", [(5,), (16, 3, 9), (1, 2, 3, 4, 5, 6, 7), (16,) * 9 + (40, 2)])
+def test_several_questions_in_one_launch_match_each_alone(dtype, spec, tokens):
+    """Questions of different routing-token counts side by side in a launch (keys read once for all; more
+    than a launch's columns hold go in several): each gets what the oracle gives it alone."""
+    g = torch.Generator().manual_seed(len(tokens) * 31 + tokens[0])
+    lengths = torch.tensor([2, 9, 1, 70, 4])
+    raw = torch.randn(int(lengths.sum()), 2, 32, generator=g)
+    keys = quantize(raw) if dtype == torch.float8_e4m3fn else raw.to(dtype)
+    rounded = keys.dequantize() if dtype == torch.float8_e4m3fn else keys
+    dev = (Fp8Keys(keys.values.to(DEVICE), keys.scale.to(DEVICE), keys.inv_norm.to(DEVICE))
+           if dtype == torch.float8_e4m3fn else keys.to(DEVICE))
+    owner = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    qs = [torch.randn(s, 4, 32, generator=g) for s in tokens]
+    got = fused.doc_scores_many([q.to(DEVICE) for q in qs], dev, owner.to(DEVICE), len(lengths), spec).cpu()
+    assert got.shape == (len(qs), len(lengths))
+    for q, row in zip(qs, got, strict=True):
+        want = doc_scores(reference(q, rounded, spec), owner, len(lengths), spec)
+        scale = float(want.abs().max())
+        tol = (5e-4 * scale if dtype == torch.float8_e4m3fn else 1.5e-5 * scale if dtype == torch.bfloat16
+               else 2e-6 * scale) + 1e-6
+        assert (row.double() - want).abs().max() <= tol
+
+
 @pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 16), (300, 16), (3000, 7), (700, 64),
                                       pytest.param(100_000, 16, marks=pytest.mark.gpu)])
 def test_gpu_top_k_matches_the_oracle(n, k):

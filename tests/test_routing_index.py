@@ -91,6 +91,14 @@ class IndexMachine(RuleBasedStateMachine):
                 # with no device budget, a namespace with keys is scored from host memory
                 assert self.index.streamed("n") == (self.budget == 0 and self.index.key_bytes("n") > 0)
 
+    @invariant()
+    def questions_together_score_as_alone(self):
+        """Concurrent questions share a pass over the keys (`scores_many`): each scores as it would alone."""
+        qs = [query(4)[:1], query(5), torch.randn(7, HEADS, 8, generator=torch.Generator().manual_seed(6))]
+        for view in self.index.snapshot("n").values():
+            for q, together in zip(qs, view.scores_many(qs), strict=True):
+                torch.testing.assert_close(together, view.scores(q), rtol=0, atol=1e-5)
+
     def teardown(self):
         self.store.close()
         self.dir.cleanup()

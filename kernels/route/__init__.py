@@ -7,6 +7,7 @@ on the CPU and for the compatibility numerics (bf16 scores, head max). Keys are 
 (`select.py`) and hands back host tensors there.
 """
 
+import torch
 from torch import Tensor
 
 from msa.kernels.route import fused, naive, select
@@ -28,6 +29,15 @@ def route_scores(q: Tensor, keys: Tensor | Fp8Keys, chunk_doc: Tensor, num_docs:
     return doc_scores(chunk_scores(q, keys, spec), chunk_doc, num_docs, spec)
 
 
+def route_scores_many(qs: list[Tensor], keys: Tensor | Fp8Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec
+                      ) -> Tensor:
+    """Several questions' document scores [B, num_docs] against the same keys: on the fused path the keys are
+    read once for a launch's worth of questions, which is what makes concurrent questions cheap."""
+    if keys.device.type == "cuda" and fused.supports(keys, spec) and spec.chunk_reduce == "max":
+        return fused.doc_scores_many(qs, keys, chunk_doc, num_docs, spec)
+    return torch.stack([doc_scores(chunk_scores(q, keys, spec), chunk_doc, num_docs, spec) for q in qs])
+
+
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Best k (indices, scores), highest first, ties by lower index; -inf and NaN never selected."""
     if select.supports(scores):
@@ -43,4 +53,5 @@ def top_k_rows(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return naive.top_k_rows(scores, k)
 
 
-__all__ = ["Fp8Keys", "RouteSpec", "chunk_scores", "doc_scores", "quantize", "route_scores", "top_k", "top_k_rows"]
+__all__ = ["Fp8Keys", "RouteSpec", "chunk_scores", "doc_scores", "quantize", "route_scores", "route_scores_many",
+           "top_k", "top_k_rows"]

@@ -17,6 +17,7 @@ query_reduce "mean" and "last" reduce Q before the launch (both are linear).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -87,20 +88,23 @@ def _configs() -> list[triton.Config]:
             for c, w, st, p in ((64, 4, 6, 3), (64, 4, 3, 3), (64, 4, 4, 2), (128, 4, 3, 2))]
 
 
-@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_S", "TERMS", "COSINE", "ROW_SCALE", "PER_DOC"])
+@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_Q", "SEG", "TERMS", "COSINE", "ROW_SCALE", "PER_DOC"])
 @triton.jit
-def _route_chunks(keys, row_scale, q, owner, out, unscale, factor, C, S, G: tl.constexpr, D: tl.constexpr,
-                  BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr, TERMS: tl.constexpr,
-                  STEP: tl.constexpr, COSINE: tl.constexpr, ROW_SCALE: tl.constexpr, PER_DOC: tl.constexpr,
-                  PER_SM: tl.constexpr, STAGES: tl.constexpr):
+def _route_chunks(keys, row_scale, q, lens, owner, out, unscale, factor, C, N, B, G: tl.constexpr,
+                  D: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_Q: tl.constexpr,
+                  SEG: tl.constexpr, TERMS: tl.constexpr, STEP: tl.constexpr, COSINE: tl.constexpr,
+                  ROW_SCALE: tl.constexpr, PER_DOC: tl.constexpr, PER_SM: tl.constexpr, STAGES: tl.constexpr):
+    # B questions side by side: column j of the query tile is routing token j % SEG of question j // SEG.
     # PER_SM only sizes the grid (programs per SM); reruns are idempotent (stores, atomic max)
     pid, programs = tl.program_id(0), tl.num_programs(0)
     mine = tl.cdiv(tl.cdiv(C, BLOCK_C) - pid, programs)  # tiles pid, pid + programs, ...
     dims = tl.arange(0, BLOCK_D)
-    toks = tl.arange(0, BLOCK_S)
-    q_tile = toks[None, :] * (G * D) + dims[:, None]  # [BLOCK_D, BLOCK_S]: Q^T of group 0, term 0
-    q_mask = (dims[:, None] < D) & (toks[None, :] < S)
-    acc = tl.zeros((BLOCK_C, BLOCK_S), dtype=tl.float32)
+    cols = tl.arange(0, BLOCK_Q * SEG)
+    quest = tl.arange(0, BLOCK_Q)
+    q_tile = cols[None, :] * (G * D) + dims[:, None]  # [BLOCK_D, BLOCK_Q * SEG]: Q^T of group 0, term 0
+    q_mask = dims[:, None] < D
+    token_ok = (cols % SEG) < tl.load(lens + cols // SEG)  # lens: valid routing tokens per question, 0 pads
+    acc = tl.zeros((BLOCK_C, BLOCK_Q * SEG), dtype=tl.float32)
     for step in tl.range(0, mine * G, num_stages=STAGES):
         g = step % G
         rows = (pid + (step // G) * programs) * BLOCK_C + tl.arange(0, BLOCK_C)  # [BLOCK_C]
@@ -115,52 +119,95 @@ def _route_chunks(keys, row_scale, q, owner, out, unscale, factor, C, S, G: tl.c
             weight = 1.0
             for t in tl.static_range(1, TERMS):
                 weight = weight * STEP
-                part += tl.dot(k, tl.load(q_g + t * S * G * D, mask=q_mask, other=0.0)) * weight
+                part += tl.dot(k, tl.load(q_g + t * (BLOCK_Q * SEG) * G * D, mask=q_mask, other=0.0)) * weight
         if ROW_SCALE:
             part = part * tl.load(row_scale + rows * G + g, mask=row_ok, other=0.0)[:, None]
         elif COSINE:
             kf = k.to(tl.float32)
             part = part / tl.maximum(tl.sqrt(tl.sum(kf * kf, axis=1)), 1e-12)[:, None]
         acc += part
-        if g == G - 1:  # the tile's last group: reduce over routing tokens and write
-            best = tl.max(tl.where(toks[None, :] < S, acc, float("-inf")), axis=1) * (tl.load(unscale) * factor)
+        if g == G - 1:  # the tile's last group: reduce each question over its routing tokens and write
+            masked = tl.where(token_ok[None, :], acc, float("-inf"))
+            best = tl.max(tl.reshape(masked, (BLOCK_C, BLOCK_Q, SEG)), axis=2) * (tl.load(unscale) * factor)
+            ok = row_ok[:, None] & (quest[None, :] < B)  # [BLOCK_C, BLOCK_Q]
             if PER_DOC:  # max into each row's document (out starts at -inf)
-                tl.atomic_max(out + tl.load(owner + rows, mask=row_ok, other=0), best, mask=row_ok)
+                doc = tl.load(owner + rows, mask=row_ok, other=0)
+                tl.atomic_max(out + quest[None, :].to(tl.int64) * N + doc[:, None], best, mask=ok)
             else:
-                tl.store(out + rows, best, mask=row_ok)
-            acc = tl.zeros((BLOCK_C, BLOCK_S), dtype=tl.float32)
+                tl.store(out + quest[None, :].to(tl.int64) * N + rows[:, None], best, mask=ok)
+            acc = tl.zeros((BLOCK_C, BLOCK_Q * SEG), dtype=tl.float32)
 
 
 def chunk_scores(q: Tensor, keys: Keys, spec: RouteSpec, out: Tensor | None = None) -> Tensor:
     """q [S, H, D] routing queries, keys [C, G, D] (or fp8) -> chunk scores [C] fp32 (the oracle's
     `chunk_scores`); `out` [C] fp32 receives them if given."""
     out = torch.empty(keys.shape[0], dtype=torch.float32, device=keys.device) if out is None else out
-    return _launch(q, keys, spec, None, out)
+    return _launch([q], keys, spec, None, out[None])[0]
 
 
 def doc_scores(q: Tensor, keys: Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
     """Per-document max of the chunk scores [num_docs] (-inf: no chunks), reduced inside the kernel."""
+    return doc_scores_many([q], keys, chunk_doc, num_docs, spec)[0]
+
+
+def doc_scores_many(qs: list[Tensor], keys: Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
+    """Several questions' routing queries (each [S_b, H, D]) against the same keys -> [B, num_docs]: the keys
+    are read once per launch, and a launch takes as many questions as its query columns hold."""
     if spec.chunk_reduce != "max":
         raise ValueError("the fused per-document reduction is the max; use chunk_scores for the mean")
-    out = torch.full((num_docs,), float("-inf"), dtype=torch.float32, device=keys.device)
-    return _launch(q, keys, spec, chunk_doc.to(keys.device).contiguous(), out)
+    out = torch.full((len(qs), num_docs), float("-inf"), dtype=torch.float32, device=keys.device)
+    owner = chunk_doc.to(keys.device).contiguous()
+    start = 0
+    while start < len(qs):
+        end = start + 1
+        while end < len(qs) and _columns([q.shape[0] for q in qs[start:end + 1]], spec) <= MAX_COLUMNS:
+            end += 1
+        _launch(qs[start:end], keys, spec, owner, out[start:end])
+        start = end
+    return out
 
 
-def _launch(q: Tensor, keys: Keys, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
+MAX_COLUMNS = 128  # query columns (questions x routing tokens) of one launch: the accumulator's registers
+
+
+def _columns(tokens: list[int], spec: RouteSpec) -> int:
+    """Query columns a launch needs for questions of these routing-token counts (`_launch`'s padding)."""
+    folded = 1 if spec.query_reduce in ("mean", "last") else max(tokens)
+    block_q = triton.next_power_of_2(len(tokens))
+    return block_q * max(triton.next_power_of_2(folded), 16 // block_q, 1)
+
+
+def _launch(qs: list[Tensor], keys: Keys, spec: RouteSpec, owner: Tensor | None, out: Tensor) -> Tensor:
     c, g, d = keys.shape
     row_scale = None
     if isinstance(keys, Fp8Keys):
         row_scale = (keys.inv_norm if spec.cosine else keys.scale).contiguous()
         keys = keys.values
     keys = keys.contiguous()
-    folded, factor = fold_queries(q.to(keys.device), g, spec)  # [S, G, D]
-    terms, step, unscale = split_queries(folded, keys.dtype)
+    folded = [fold_queries(q.to(keys.device), g, spec) for q in qs]  # [(S'_b, G, D), factor]
+    factor = folded[0][1]
+    block_q = triton.next_power_of_2(len(qs))
+    seg = _columns([f.shape[0] for f, _ in folded], spec) // block_q  # routing tokens per question, padded
+    if len(qs) == 1 and folded[0][0].shape[0] == seg:  # the common single question: no padding copy
+        queries = folded[0][0]
+    else:
+        queries = folded[0][0].new_zeros(block_q, seg, g, d)
+        for b, (f, _) in enumerate(folded):
+            queries[b, : f.shape[0]] = f
+    lens = _lens(tuple(f.shape[0] for f, _ in folded) + (0,) * (block_q - len(qs)), keys.device)
+    terms, step, unscale = split_queries(queries, keys.dtype)
     sms = multiprocessors(keys.device)
     tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
     _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
-        keys, keys if row_scale is None else row_scale, terms, out if owner is None else owner, out,
-        unscale, factor, c, folded.shape[0], G=g, D=d, BLOCK_D=max(32 if row_scale is not None else 16,
-                                                                   triton.next_power_of_2(d)),  # fp8 dots: K >= 32
-        BLOCK_S=max(16, triton.next_power_of_2(folded.shape[0])), TERMS=terms.shape[0], STEP=step,
-        COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
+        keys, keys if row_scale is None else row_scale, terms, lens, out if owner is None else owner, out,
+        unscale, factor, c, out.shape[1], len(qs), G=g, D=d,
+        BLOCK_D=max(32 if row_scale is not None else 16, triton.next_power_of_2(d)),  # fp8 dots: K >= 32
+        BLOCK_Q=block_q, SEG=seg, TERMS=terms.shape[0], STEP=step, COSINE=spec.cosine,
+        ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _lens(lens: tuple[int, ...], device: torch.device) -> Tensor:
+    """Routing tokens per question as the kernel reads them (cached: a host-to-device copy per launch costs)."""
+    return torch.tensor(lens, dtype=torch.int32, device=device)

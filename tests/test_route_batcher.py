@@ -1,0 +1,112 @@
+"""Routing batches: a lone question goes at once; questions arriving during a call go together in the next,
+grouped by kind, each getting its own answer; an error reaches exactly the questions of its call."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from msa.memstore.route_batcher import RouteBatcher
+
+
+class Blocking:
+    """A routing call that holds the first call open until released; records every call's items."""
+
+    def __init__(self) -> None:
+        self.release, self.started = threading.Event(), threading.Event()
+        self.calls: list[list] = []
+
+    def __call__(self, items: list) -> list:
+        self.calls.append(list(items))
+        self.started.set()
+        self.release.wait(10)
+        if any(item == "boom" for item in items):
+            raise RuntimeError("routing failed")
+        return [item * 10 for item in items]
+
+
+def ask(batcher: RouteBatcher, key, item, run, results: dict) -> None:
+    try:
+        results[item] = batcher.run(key, item, run)
+    except RuntimeError as e:
+        results[item] = e
+
+
+def wait_for_waiters(batcher: RouteBatcher, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(batcher.waiting) < n:
+        assert time.monotonic() < deadline, "threads never queued"
+        time.sleep(0.001)
+
+
+def test_a_lone_question_goes_at_once():
+    batcher = RouteBatcher()
+    assert batcher.run("k", 3, lambda items: [i + 1 for i in items]) == 4
+    assert (batcher.calls, batcher.questions) == (1, 1)
+
+
+def test_questions_arriving_during_a_call_go_together_by_kind():
+    batcher, run = RouteBatcher(), Blocking()
+    results: dict = {}
+    first = threading.Thread(target=ask, args=(batcher, "a", 1, run, results))
+    first.start()
+    assert run.started.wait(10)
+    others = [threading.Thread(target=ask, args=(batcher, "a" if i < 5 else "b", 100 + i, run, results))
+              for i in range(7)]
+    for t in others:
+        t.start()
+    wait_for_waiters(batcher, 7)
+    run.release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert results == {i: i * 10 for i in [1, *range(100, 107)]}
+    assert sorted(map(sorted, run.calls)) == [[1], [100, 101, 102, 103, 104], [105, 106]]
+    assert (batcher.calls, batcher.questions) == (3, 8)
+
+
+def test_a_call_takes_at_most_max_batch_questions():
+    batcher, run = RouteBatcher(max_batch=2), Blocking()
+    results: dict = {}
+    threads = [threading.Thread(target=ask, args=(batcher, "a", i, run, results)) for i in range(1, 6)]
+    threads[0].start()
+    assert run.started.wait(10)
+    for t in threads[1:]:
+        t.start()
+    wait_for_waiters(batcher, 4)
+    run.release.set()
+    for t in threads:
+        t.join(10)
+    assert results == {i: i * 10 for i in range(1, 6)}
+    assert max(len(c) for c in run.calls) == 2 and batcher.questions == 5
+
+
+def test_an_error_reaches_the_questions_of_its_call_only():
+    batcher, run = RouteBatcher(), Blocking()
+    results: dict = {}
+    first = threading.Thread(target=ask, args=(batcher, "a", 1, run, results))
+    first.start()
+    assert run.started.wait(10)
+    doomed = [threading.Thread(target=ask, args=(batcher, "b", item, run, results)) for item in ("boom", 7)]
+    for t in doomed:
+        t.start()
+    wait_for_waiters(batcher, 2)
+    run.release.set()
+    for t in [first, *doomed]:
+        t.join(10)
+    assert results[1] == 10
+    assert isinstance(results["boom"], RuntimeError) and isinstance(results[7], RuntimeError)
+    assert batcher.run("a", 2, run) == 20  # the batcher goes on
+
+
+def test_many_threads_each_get_their_own_answer():
+    threads = 16
+    batcher = RouteBatcher(max_batch=4)
+    results: dict = {}
+    slow = lambda items: [time.sleep(0.002) or i * 10 for i in items]  # noqa: E731
+    pool = [threading.Thread(target=ask, args=(batcher, i % 3, i, slow, results)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(10)
+    assert results == {i: i * 10 for i in range(threads)}
+    assert batcher.questions == threads
