@@ -79,16 +79,25 @@ def split_queries(folded: Tensor, dtype: torch.dtype) -> tuple[Tensor, float, Te
 
 
 def _configs() -> list[triton.Config]:
-    """Tile shapes and programs per SM tried once per shape on a GPU: the front of a sweep on an H100 (bf16
-    and fp8 keys, within 2% of each other there; 8-warp tiles were picked at times and ran 20% slower
-    on another H100); one fixed choice under the interpreter."""
+    """Tile shapes and programs per SM tried once per shape on a GPU: for one question (16 query columns) the
+    front of a sweep on an H100 (bf16 and fp8 keys, within 2% of each other there; 8-warp tiles were picked
+    at times and ran 20% slower on another H100), for several questions side by side 8-warp tiles, whose
+    wider accumulator the tensor cores fill; one fixed choice under the interpreter."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         return [triton.Config({"BLOCK_C": 64, "PER_SM": 1, "STAGES": 1}, num_warps=4)]
     return [triton.Config({"BLOCK_C": c, "PER_SM": p, "STAGES": st}, num_warps=w)
-            for c, w, st, p in ((64, 4, 6, 3), (64, 4, 3, 3), (64, 4, 4, 2), (128, 4, 3, 2))]
+            for c, w, st, p in ((64, 4, 6, 3), (64, 4, 3, 3), (64, 4, 4, 2), (128, 4, 3, 2),
+                                (64, 8, 3, 2), (128, 8, 3, 1), (128, 8, 2, 2), (256, 8, 2, 1))]
 
 
-@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_Q", "SEG", "TERMS", "COSINE", "ROW_SCALE", "PER_DOC"])
+def _by_width(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    """4-warp tiles for one question's 16 columns, 8-warp tiles for wider batches (see `_configs`)."""
+    wide = kwargs["BLOCK_Q"] * kwargs["SEG"] > 32
+    return [c for c in configs if (c.num_warps == 8) == wide] or configs
+
+
+@triton.autotune(configs=_configs(), key=["G", "D", "BLOCK_Q", "SEG", "TERMS", "COSINE", "ROW_SCALE", "PER_DOC"],
+                 prune_configs_by={"early_config_prune": _by_width})
 @triton.jit
 def _route_chunks(keys, row_scale, q, lens, owner, out, unscale, factor, C, N, B, G: tl.constexpr,
                   D: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_Q: tl.constexpr,
