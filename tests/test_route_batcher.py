@@ -32,11 +32,22 @@ def ask(batcher: RouteBatcher, key, item, run, results: dict) -> None:
         results[item] = e
 
 
-def wait_for_waiters(batcher: RouteBatcher, n: int) -> None:
+def during_a_call(batcher: RouteBatcher, run: Blocking, first: tuple, others: list[tuple]) -> dict:
+    """Ask `first` (key, item), hold its call open until every one of `others` waits, release -> results."""
+    results: dict = {}
+    threads = [threading.Thread(target=ask, args=(batcher, key, item, run, results)) for key, item in [first, *others]]
+    threads[0].start()
+    assert run.started.wait(10)
+    for t in threads[1:]:
+        t.start()
     deadline = time.monotonic() + 10
-    while len(batcher.waiting) < n:
+    while len(batcher.waiting) < len(others):
         assert time.monotonic() < deadline, "threads never queued"
         time.sleep(0.001)
+    run.release.set()
+    for t in threads:
+        t.join(10)
+    return results
 
 
 def test_a_lone_question_goes_at_once():
@@ -47,18 +58,7 @@ def test_a_lone_question_goes_at_once():
 
 def test_questions_arriving_during_a_call_go_together_by_kind():
     batcher, run = RouteBatcher(), Blocking()
-    results: dict = {}
-    first = threading.Thread(target=ask, args=(batcher, "a", 1, run, results))
-    first.start()
-    assert run.started.wait(10)
-    others = [threading.Thread(target=ask, args=(batcher, "a" if i < 5 else "b", 100 + i, run, results))
-              for i in range(7)]
-    for t in others:
-        t.start()
-    wait_for_waiters(batcher, 7)
-    run.release.set()
-    for t in [first, *others]:
-        t.join(10)
+    results = during_a_call(batcher, run, ("a", 1), [("a" if i < 5 else "b", 100 + i) for i in range(7)])
     assert results == {i: i * 10 for i in [1, *range(100, 107)]}
     assert sorted(map(sorted, run.calls)) == [[1], [100, 101, 102, 103, 104], [105, 106]]
     assert (batcher.calls, batcher.questions) == (3, 8)
@@ -66,33 +66,14 @@ def test_questions_arriving_during_a_call_go_together_by_kind():
 
 def test_a_call_takes_at_most_max_batch_questions():
     batcher, run = RouteBatcher(max_batch=2), Blocking()
-    results: dict = {}
-    threads = [threading.Thread(target=ask, args=(batcher, "a", i, run, results)) for i in range(1, 6)]
-    threads[0].start()
-    assert run.started.wait(10)
-    for t in threads[1:]:
-        t.start()
-    wait_for_waiters(batcher, 4)
-    run.release.set()
-    for t in threads:
-        t.join(10)
+    results = during_a_call(batcher, run, ("a", 1), [("a", i) for i in range(2, 6)])
     assert results == {i: i * 10 for i in range(1, 6)}
     assert max(len(c) for c in run.calls) == 2 and batcher.questions == 5
 
 
 def test_an_error_reaches_the_questions_of_its_call_only():
     batcher, run = RouteBatcher(), Blocking()
-    results: dict = {}
-    first = threading.Thread(target=ask, args=(batcher, "a", 1, run, results))
-    first.start()
-    assert run.started.wait(10)
-    doomed = [threading.Thread(target=ask, args=(batcher, "b", item, run, results)) for item in ("boom", 7)]
-    for t in doomed:
-        t.start()
-    wait_for_waiters(batcher, 2)
-    run.release.set()
-    for t in [first, *doomed]:
-        t.join(10)
+    results = during_a_call(batcher, run, ("a", 1), [("b", "boom"), ("b", 7)])
     assert results[1] == 10
     assert isinstance(results["boom"], RuntimeError) and isinstance(results[7], RuntimeError)
     assert batcher.run("a", 2, run) == 20  # the batcher goes on
