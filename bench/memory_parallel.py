@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from msa.kernels.route import top_k_rows
 from msa.memstore.routing_index import CLEAN, Slab
-from msa.memstore.sharding import ShardServer, _Space, assign, exchange, merge
+from msa.memstore.sharding import ShardServer, _Space, assign, exchange, merge, ranked_rows
 
 GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS, K = 8, 32, 128, 16, 18, 16
 NS, SPEC = 0, 1  # the ids every rank knows the namespace and the spec by
@@ -50,8 +50,7 @@ def build(server: ShardServer, docs: list[int], layers: int, device: torch.devic
 
 def best(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """What the model takes from the merged candidates: every layer's top k, the mean's and the max's."""
-    rows = torch.cat([table, table.mean(0, keepdim=True), table.amax(0, keepdim=True)]) if len(table) > 1 else table
-    return top_k_rows(rows, K)
+    return top_k_rows(ranked_rows(table), K)
 
 
 def sync() -> None:

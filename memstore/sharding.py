@@ -38,7 +38,7 @@ from msa.memstore.store import Store
 
 logger = logging.getLogger(__name__)
 EPOCHS_KEPT = 16  # views a rank keeps per namespace for snapshots still in use (each holds a live mask)
-OBJECT, SELECT = 0, 1  # round kinds: a pickled command per rank, or a routing query (tensors only)
+SELECT = 1  # a round's kind in its header: 0 (all zeros) a pickled command per rank, 1 a routing query
 FIELDS, MAX_LAYERS, MAX_QUESTIONS = 10, 128, 64  # a round's header: kind, namespace, epoch, spec, k, layers,
 # questions, S, H, D; then the layers; then each question's routing tokens
 
@@ -63,7 +63,7 @@ def candidates(table: Tensor, ordinals: Tensor, k: int) -> tuple[Tensor, Tensor]
     -1 pads (fewer than k documents); a document may appear more than once."""
     questions, layers, n = table.shape
     device = table.device
-    ranked = torch.cat([table, table.mean(1, keepdim=True), table.amax(1, keepdim=True)], 1) if layers > 1 else table
+    ranked = ranked_rows(table)
     rows = ranked.shape[1]
     if not n:
         return (torch.full((questions, rows * k), -1, dtype=torch.int64, device=device),
@@ -75,6 +75,14 @@ def candidates(table: Tensor, ordinals: Tensor, k: int) -> tuple[Tensor, Tensor]
     return (F.pad(chosen, (0, k - m), value=-1).view(questions, rows * k),  # pads, no scatter: nothing waits
             F.pad(scores.view(questions, layers, rows, m), (0, k - m), value=float("-inf")).view(
                 questions, layers, rows * k))
+
+
+def ranked_rows(table: Tensor) -> Tensor:
+    """Scores [..., L, n] -> the rows a selection ranks [..., R, n]: each layer's, then for several layers their
+    mean and max (R = L + 2, else 1)."""
+    if table.shape[-2] == 1:
+        return table
+    return torch.cat([table, table.mean(-2, keepdim=True), table.amax(-2, keepdim=True)], -2)
 
 
 def merge(replies: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
