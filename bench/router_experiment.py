@@ -53,9 +53,9 @@ def main() -> None:
     print(f"features {time.time() - t0:.0f} s", flush=True)
     routers: Routers = run(model, args.out, layers, stores, val, TrainConfig(args.steps, args.batch, args.lr),
                            args.device, eval_every=max(1, args.steps // 4),
-                           on_eval=lambda r: print(r["step"], r["loss"], r["recall"]["mean"], flush=True))
+                           on_eval=lambda r: print(r["step"], r["loss"], r["recall_sets"], flush=True))
     print(f"trained {time.time() - t0:.0f} s", flush=True)
-    per_layer = evaluate(routers, val)
+    per_layer = evaluate(routers, val["synthetic"])
     ranked = sorted(layers, key=lambda i: (-per_layer[str(i)][1], -per_layer[str(i)][16]))
     summary = {"per_layer": per_layer, "ranked": ranked, "subsets": {}}
     for size in args.sizes:

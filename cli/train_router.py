@@ -38,7 +38,12 @@ def parse_layers(value: str, num_layers: int, default: tuple[int, ...]) -> list[
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Run directory: routers.safetensors, state.pt, log.jsonl (an existing run resumes).")
 @click.option("--layers", default="router", show_default=True, help="'router', 'all', 'a-b' or 'a,b,c'.")
-@click.option("--stores", type=int, default=DataConfig.stores, show_default=True)
+@click.option("--stores", type=int, default=DataConfig.stores, show_default=True,
+              help="Training stores of generated people.")
+@click.option("--everyday-stores", type=int, default=DataConfig.everyday_stores, show_default=True,
+              help="Training stores of generated everyday agent memories.")
+@click.option("--description-stores", type=int, default=DataConfig.description_stores, show_default=True,
+              help="Training stores of Debian package descriptions (needs `apt-get -o Acquire::Languages=en update`).")
 @click.option("--memories", type=int, default=DataConfig.memories, show_default=True)
 @click.option("--questions", type=int, default=DataConfig.questions, show_default=True)
 @click.option("--max-facts", type=int, default=DataConfig.max_facts, show_default=True)
@@ -50,13 +55,15 @@ def parse_layers(value: str, num_layers: int, default: tuple[int, ...]) -> list[
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--eval-every", type=int, default=250, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def train_router(checkpoint: Path, out: Path, layers: str, stores: int, memories: int, questions: int,
+def train_router(checkpoint: Path, out: Path, layers: str, stores: int, everyday_stores: int,
+                 description_stores: int, memories: int, questions: int,
                  max_facts: int, val_memories: int, val_questions: int, steps: int, batch: int, lr: float,
                  seed: int, eval_every: int, device: str) -> None:
     """Train CHECKPOINT's router projections with the InfoNCE routing loss on generated memories.
 
-    Validation uses relations, templates and names that training never sees; recall@1/4/16 per layer
-    and of the mean over layers is logged at every evaluation.
+    Validation uses relations, templates and names that training never sees (generated people) and one
+    held-out store per other source; recall@1/4/16 per layer and of the mean over layers is logged at every
+    evaluation.
     """
     if device.startswith("cuda"):
         import torch
@@ -64,7 +71,8 @@ def train_router(checkpoint: Path, out: Path, layers: str, stores: int, memories
         torch.set_float32_matmul_precision("high")  # TF32 for the router matmuls
     model = MSAModel.from_pretrained(checkpoint, device=device)
     chosen = parse_layers(layers, model.config.num_hidden_layers, model.config.msa.router_layers)
-    data = DataConfig(stores, memories, questions, max_facts, val_memories, val_questions, seed)
+    data = DataConfig(stores, memories, questions, max_facts, val_memories, val_questions, seed, everyday_stores,
+                      description_stores)
     bars: dict[str, click.progressbar] = {}
 
     def progress(label: str, n: int, total: int) -> None:
@@ -77,9 +85,9 @@ def train_router(checkpoint: Path, out: Path, layers: str, stores: int, memories
 
     with click.progressbar(length=steps, label="training routers", file=sys.stderr) as bar:
         def on_eval(record: dict) -> None:
-            mean = record["recall"]["mean"]
-            click.echo(json.dumps({"step": record["step"], "loss": round(record["loss"], 4),
-                                   "recall_mean": {k: round(v, 3) for k, v in mean.items()}}), err=True)
+            recall = {name: {k: round(v, 3) for k, v in mean.items()} for name, mean in record["recall_sets"].items()}
+            click.echo(json.dumps({"step": record["step"], "loss": round(record["loss"], 4), "recall_mean": recall}),
+                       err=True)
 
         stores, val = build_stores(model, chosen, data, device, progress)
         run(model, out, chosen, stores, val, TrainConfig(steps, batch, lr, seed=seed), device, eval_every,

@@ -1,10 +1,11 @@
 """Teaching the reader: a LoRA adapter fine-tuned to answer from notes (the LM-loss phase, backbone frozen).
 
-Each example is a text-mode prompt (`text_mode_prompt`) holding 1..max_notes generated profiles, the gold
-one among distractors that share its first name, and as the answer the gold note's sentence that states
-the fact, with the person's full name (copying evidence carries over to relations never seen); a fraction leave the
-gold note out and teach the answer "The notes do not say." The loss is cross-entropy on the answer tokens
-only; the examples of a step are packed into one sequence.
+Each example is a text-mode prompt (`text_mode_prompt`) holding 1..max_notes generated memories (profiles of
+people and everyday agent memories), the gold one among look-alikes that share words with it and the question,
+and as the answer the gold note's sentence that states the fact, naming its subject (copying evidence carries
+over to relations never seen). Questions whose answer no note holds (the gold left out, or asked about a fact no
+memory states) teach the answer "The notes do not say." The loss is cross-entropy on the answer tokens only;
+the examples of a step are packed into one sequence.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import json
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -24,12 +26,14 @@ from torch import Tensor
 
 from msa.model.api import MSAModel
 from msa.model.decoder import Attention, PackedCausal, Rope
+from msa.model.everyday import abstain_questions, make_everyday_dataset
 from msa.model.prompts import text_mode_prompt
 from msa.model.reader_adapter import FILE, ReaderAdapter
 from msa.model.synthetic import Dataset, make_dataset
 
 NOT_IN_NOTES = "The notes do not say."
 IGNORE = -100
+WORD = re.compile(r"[a-z0-9]{3,}")
 
 
 @dataclass(frozen=True)
@@ -51,51 +55,84 @@ class ReaderConfig:
     max_notes: int = 12
     abstain: float = 0.0  # fraction of examples without their gold note (taught to say so)
     stores: int = 8  # training stores of generated profiles (odd ones short: 1-3 sentences)
+    everyday_stores: int = 0  # training stores of everyday agent memories (msa.model.everyday)
+    unanswerable: float = 0.0  # unanswerable questions per everyday memory (taught to say so)
     memories: int = 1000
     seed: int = 0
 
 
-def reading_examples(ds: Dataset, rng: random.Random, max_notes: int, abstain: float) -> list[ReaderExample]:
-    """One example per single-hop question: gold + distractors (same first name first), random order."""
-    by_first: dict[str, list[int]] = {}
-    firsts = []
-    for i, text in enumerate(ds.memories):
-        first = text.split()[0]
-        firsts.append(first)
-        by_first.setdefault(first, []).append(i)
+def look_alikes(memories: list[str]) -> Callable[[str, int], list[int]]:
+    """`similar(question, gold)` -> memory numbers sharing the most words with the question and the gold memory
+    (what a retriever would confuse with it), best first, without the gold."""
+    words = [set(WORD.findall(m.lower())) for m in memories]
+    index: dict[str, list[int]] = {}
+    for i, ws in enumerate(words):
+        for w in ws:
+            index.setdefault(w, []).append(i)
+
+    def similar(question: str, gold: int) -> list[int]:
+        counts: dict[int, int] = {}
+        for w in set(WORD.findall(question.lower())) | (words[gold] if gold >= 0 else set()):
+            postings = index.get(w, ())
+            if len(postings) > len(memories) // 10:  # a word in a tenth of the memories says little
+                continue
+            for i in postings:
+                counts[i] = counts.get(i, 0) + 1
+        return sorted((i for i in counts if i != gold), key=lambda i: (-counts[i], i))
+
+    return similar
+
+
+def reading_examples(ds: Dataset, rng: random.Random, max_notes: int, abstain: float,
+                     unanswerable: list[tuple[str, tuple[int, ...]]] = ()) -> list[ReaderExample]:
+    """One example per single-hop question: the gold note among 0..max_notes-1 distractors (half of them
+    look-alikes), in random order; an `abstain` share leave the gold out. Each `unanswerable` question (asked
+    about a subject whose memories never state it) gets its near memories and look-alikes as notes. Both
+    kinds are taught to answer NOT_IN_NOTES."""
+    similar = look_alikes(ds.memories)
     out = []
-    for e in ds.examples:
-        if e.hops != 1:
-            continue
-        gold = e.gold[0]
+
+    def example(question: str, gold: int, answer: str, target: str, near: tuple[int, ...] = ()) -> None:
+        """n notes: the gold (unless the target is NOT_IN_NOTES), look-alikes (near ones first), random others."""
         n = rng.randint(1, max_notes)
-        similar = [i for i in by_first[firsts[gold]] if i != gold]
-        rng.shuffle(similar)
-        chosen = similar[: n // 2]
-        while len(chosen) < n - 1:
+        others = n - 1 if target != NOT_IN_NOTES else n
+        alike = list(dict.fromkeys([i for i in near if i != gold] + similar(question, gold)[: 2 * n]))
+        chosen = alike[: max(min(len(near), others), n // 2)]
+        while len(chosen) < others and len(chosen) < len(ds.memories) - 1:
             i = rng.randrange(len(ds.memories))
             if i != gold and i not in chosen:
                 chosen.append(i)
-        missing = rng.random() < abstain
-        if not missing:
+        rng.shuffle(chosen)
+        if target != NOT_IN_NOTES:
             chosen.insert(rng.randint(0, len(chosen)), gold)
-        if not chosen:
-            continue
-        numbers = rng.sample(range(len(ds.memories)), len(chosen))
-        notes = [(num, ds.memories[i]) for num, i in zip(numbers, chosen, strict=True)]
-        target = NOT_IN_NOTES if missing else e.evidence
-        out.append(ReaderExample(e.question, notes, NOT_IN_NOTES if missing else e.answer, target))
+        if chosen:
+            numbers = rng.sample(range(len(ds.memories)), len(chosen))
+            notes = [(num, ds.memories[i]) for num, i in zip(numbers, chosen, strict=True)]
+            out.append(ReaderExample(question, notes, answer, target))
+
+    for e in ds.examples:
+        if e.hops == 1:
+            missing = rng.random() < abstain
+            example(e.question, e.gold[0], NOT_IN_NOTES if missing else e.answer,
+                    NOT_IN_NOTES if missing else e.evidence)
+    for question, near in unanswerable:
+        example(question, -1, NOT_IN_NOTES, NOT_IN_NOTES, near)
     return out
 
 
 def training_examples(cfg: ReaderConfig) -> list[ReaderExample]:
-    """Examples from `cfg.stores` training-split stores (relations and names disjoint from held-out)."""
+    """Examples from `cfg.stores` generated-people stores (training split) and `cfg.everyday_stores` everyday
+    stores; `cfg.unanswerable` questions per everyday memory ask what its subject's memories never state."""
     rng = random.Random(cfg.seed)
     examples = []
     for s in range(cfg.stores):
         ds, _ = make_dataset("train", cfg.memories, cfg.memories, seed=10_000 + cfg.seed * 100 + s,
                              max_facts=3 if s % 2 else 20)
         examples += reading_examples(ds, rng, cfg.max_notes, cfg.abstain)
+    for s in range(cfg.everyday_stores):
+        ds = make_everyday_dataset(cfg.memories, cfg.memories, seed=20_000 + cfg.seed * 100 + s)
+        unanswerable = abstain_questions(ds, round(cfg.unanswerable * cfg.memories), seed=s)
+        examples += reading_examples(ds, rng, cfg.max_notes, cfg.abstain, unanswerable)
     rng.shuffle(examples)
     return examples
 

@@ -17,43 +17,77 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from msa.model.api import MSAModel
+from msa.model.everyday import make_everyday_dataset
+from msa.model.general_text import description_dataset, read_descriptions, split_descriptions
 from msa.model.router_features import document_features, query_features
 from msa.model.router_training import Routers, Store, TrainConfig, evaluate, train_steps
-from msa.model.synthetic import make_dataset
+from msa.model.synthetic import Dataset, make_dataset
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    stores: int = 4  # training stores; each step draws its questions from one of them
+    stores: int = 4  # training stores of generated people (msa.model.synthetic)
     memories: int = 1000  # memories per training store
     questions: int = 2000  # questions per training store
-    max_facts: int = 20  # sentences per memory: 1 .. max_facts
+    max_facts: int = 20  # sentences per generated-people memory: 1 .. max_facts
     val_memories: int = 500
     val_questions: int = 500
     seed: int = 0
+    everyday_stores: int = 0  # training stores of everyday agent memories (msa.model.everyday)
+    description_stores: int = 0  # training stores of Debian package descriptions (msa.model.general_text)
 
 
-def build_stores(model: MSAModel, layers: list[int], data: DataConfig, device: str,
-                 progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Store], Store]:
-    """Training stores and one held-out validation store (unseen relations, templates and names)."""
+def training_datasets(data: DataConfig) -> tuple[list[tuple[str, Dataset]], set[str]]:
+    """(source, dataset) for every training store, and the generated people's names (kept out of validation)."""
     names: set[str] = set()
-    train = []
+    out = []
     for s in range(data.stores):
         ds, used = make_dataset("train", data.memories, data.questions, seed=data.seed * 1000 + s,
                                 max_facts=data.max_facts, avoid_names=names)
         names |= used
-        train.append(ds)
+        out.append(("synthetic", ds))
+    out += [("everyday", make_everyday_dataset(data.memories, data.questions, seed=data.seed * 1000 + s))
+            for s in range(data.everyday_stores)]
+    if data.description_stores:
+        train, _ = split_descriptions(read_descriptions())
+        out += [("descriptions", description_dataset(train, data.memories, seed=data.seed * 1000 + s))
+                for s in range(data.description_stores)]
+    return out, names
+
+
+def validation_datasets(data: DataConfig, avoid_names: set[str]) -> dict[str, Dataset]:
+    """One held-out store per training source: unseen relations and names for generated people, other seeds
+    (everyday) and other packages (descriptions). Training-side validation, not out-of-distribution tests."""
     val, _ = make_dataset("heldout", data.val_memories, data.val_questions, seed=data.seed,
-                          max_facts=data.max_facts, avoid_names=names)
+                          max_facts=data.max_facts, avoid_names=avoid_names)
+    out = {"synthetic": val}
+    if data.everyday_stores:
+        out["everyday"] = make_everyday_dataset(data.val_memories, data.val_questions, seed=data.seed + 999_983)
+    if data.description_stores:
+        _, held = split_descriptions(read_descriptions())
+        out["descriptions"] = description_dataset(held, data.val_memories, seed=data.seed)
+    return out
 
-    def store(ds, label: str) -> Store:
-        docs = document_features(model, ds.memories, layers,
-                                 progress=progress and (lambda n: progress(label, n, len(ds.memories))))
-        queries = query_features(model, [e.question for e in ds.examples], layers,
-                                 progress=progress and (lambda n: progress(label, n, len(ds.examples))))
-        return Store(docs.to(device), queries.to(device), [e.gold for e in ds.examples])
 
-    return [store(ds, f"train store {i}") for i, ds in enumerate(train)], store(val, "validation store")
+def feature_store(model: MSAModel, ds: Dataset, layers: list[int], device: str, label: str,
+                  progress: Callable[[str, int, int], None] | None = None) -> Store:
+    """Cached router inputs of one dataset's memories and questions."""
+    docs = document_features(model, ds.memories, layers,
+                             progress=progress and (lambda n: progress(label, n, len(ds.memories))))
+    queries = query_features(model, [e.question for e in ds.examples], layers,
+                             progress=progress and (lambda n: progress(label, n, len(ds.examples))))
+    return Store(docs.to(device), queries.to(device), [e.gold for e in ds.examples])
+
+
+def build_stores(model: MSAModel, layers: list[int], data: DataConfig, device: str,
+                 progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Store], dict[str, Store]]:
+    """Training stores and one validation store per training source."""
+    train, names = training_datasets(data)
+    stores = [feature_store(model, ds, layers, device, f"train store {i} ({src})", progress)
+              for i, (src, ds) in enumerate(train)]
+    val = {src: feature_store(model, ds, layers, device, f"validation store ({src})", progress)
+           for src, ds in validation_datasets(data, names).items()}
+    return stores, val
 
 
 def init_routers(model: MSAModel, layers: list[int], device: str) -> Routers:
@@ -81,10 +115,11 @@ def load_routers(routers: Routers, path: Path) -> None:
             routers.k[str(i)].weight.copy_(state[f"model.layers.{i}.self_attn.router_k_proj.0.weight"])
 
 
-def run(model: MSAModel, out: Path, layers: list[int], stores: list[Store], val: Store, train: TrainConfig,
+def run(model: MSAModel, out: Path, layers: list[int], stores: list[Store], val: dict[str, Store], train: TrainConfig,
         device: str, eval_every: int, on_step: Callable[[int, float], None] | None = None,
         on_eval: Callable[[dict], None] | None = None, meta: dict | None = None) -> Routers:
-    """Train (or resume) routers into OUT on built stores; returns the trained routers."""
+    """Train (or resume) routers into OUT on built stores; `val` must hold a "synthetic" store (the recall
+    logged per layer); every validation store's mean recall is logged too. Returns the trained routers."""
     out.mkdir(parents=True, exist_ok=True)
     routers = init_routers(model, layers, device)
     opt = torch.optim.AdamW(routers.parameters(), lr=train.lr, weight_decay=0.0)
@@ -97,8 +132,9 @@ def run(model: MSAModel, out: Path, layers: list[int], stores: list[Store], val:
     log = (out / "log.jsonl").open("a")
 
     def checkpoint(step: int, loss: float) -> None:
-        record = {"step": step, "loss": loss, "time": time.time(), "recall": evaluate(routers, val),
-                  "train": asdict(train)} | (meta or {})
+        recall = {name: evaluate(routers, store) for name, store in val.items()}
+        record = {"step": step, "loss": loss, "time": time.time(), "recall": recall["synthetic"],
+                  "recall_sets": {name: r["mean"] for name, r in recall.items()}, "train": asdict(train)} | (meta or {})
         log.write(json.dumps(record) + "\n")
         log.flush()
         save_routers(routers, out / "routers.safetensors", {"step": step})
