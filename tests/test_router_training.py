@@ -8,9 +8,10 @@ import torch
 from click.testing import CliRunner
 
 from msa.cli.main import cli
+from msa.kernels.chunk_pool import chunk_pool
 from msa.model.api import MSAModel
 from msa.model.memory import Memory
-from msa.model.router_features import document_features, query_features
+from msa.model.router_features import document_features, pool_chunks, query_features
 from msa.model.router_run import init_routers
 from msa.model.router_training import decoupled_infonce, layer_scores
 from msa.model.synthetic import HELDOUT_RELATIONS, RELATIONS, make_dataset
@@ -26,6 +27,19 @@ def test_batched_question_features_equal_one_at_a_time(checkpoint):
     assert torch.equal(a.offsets, b.offsets)
     for layer in (1, 2, 3):
         torch.testing.assert_close(a.data[layer], b.data[layer], rtol=1e-5, atol=1e-5)
+
+
+def test_differentiable_pooling_equals_the_kernel_and_has_gradients():
+    gen = torch.Generator().manual_seed(5)
+    lengths = [1, 63, 64, 65, 130, 7]  # a one-token document, partial, exact and several chunks
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    h = torch.randn(int(cu[-1]), 24, generator=gen, requires_grad=True)
+    pooled, cu_chunks = pool_chunks(h, cu, 64)
+    expected, expected_cu = chunk_pool(h.detach()[:, None, :], cu, 64)
+    torch.testing.assert_close(pooled, expected[:, 0], rtol=1e-6, atol=1e-6)
+    assert torch.equal(cu_chunks, expected_cu)
+    pooled[1].sum().backward()  # the first chunk of the 63-token document: each token weighs 1/63
+    assert torch.allclose(h.grad[1:64], torch.full((63, 24), 1 / 63)) and h.grad[0].abs().sum() == 0
 
 
 def test_training_scores_equal_inference_routing(checkpoint):
