@@ -36,6 +36,7 @@ from msa.model.default import default_model
 from msa.model.memory import Memory
 
 KS = (1, 4, 16)
+READERS = ("ours", *BASELINES, "gold")  # whose notes the reader answers from: our routing, a baseline's, the gold
 # Phrases that mean "the notes do not answer": the reader adapter is taught the first.
 ABSTAIN = ("notes do not say", "do not know", "don't know", "not mentioned", "no information", "not stated",
            "do not mention", "doesn't say", "does not say", "not in the notes", "cannot find", "can't find")
@@ -82,7 +83,8 @@ def answer_rates(replies: list[str], es: sets.EvalSet) -> dict[str, float]:
 
 
 def evaluate_set(model: MSAModel, label: str, es: sets.EvalSet, baseline: dict[str, list[list[int]]],
-                 top_ks: list[int], answers: bool, max_new_tokens: int) -> Iterator[dict]:
+                 top_ks: list[int], answers: bool, max_new_tokens: int, readers: tuple[str, ...] = READERS
+                 ) -> Iterator[dict]:
     """Result rows as they are measured: recall of ours and the baselines, then answers per top_k."""
     questions, gold = question_lists(es)
     n = len(es.questions)
@@ -99,14 +101,17 @@ def evaluate_set(model: MSAModel, label: str, es: sets.EvalSet, baseline: dict[s
         yield {"set": es.name, "memories": len(memories), "retriever": b, "recall": recall(r[:n], gold)}
     if not answers:
         return
-    for k in top_ks:
+    for k in top_ks if "ours" in readers else ():
         replies = [model.generate(q, memory, top_k=k, read_mode="text", max_new_tokens=max_new_tokens).text
                    for q in tqdm(questions, desc=f"{es.name}: {label} answers top_k {k}", leave=False)]
         yield {"set": es.name, "retriever": label, "top_k": k} | answer_rates(replies, es)
-        for b, ranked in baseline.items():
+    for k in top_ks:
+        for b, ranked in ((b, r) for b, r in baseline.items() if b in readers):
             replies = [model.read(q, [(m, memories[m]) for m in ranked[i][:k]][::-1], max_new_tokens)
                        for i, q in enumerate(tqdm(questions, desc=f"{es.name}: {b} answers top_k {k}", leave=False))]
             yield {"set": es.name, "retriever": b, "top_k": k} | answer_rates(replies, es)
+    if "gold" not in readers:
+        return
     replies = [model.read(q.question, [(m, memories[m]) for m in sorted(g)], max_new_tokens)
                for q, g in zip(es.questions, gold, strict=True)]
     yield {"set": es.name, "retriever": "gold", "top_k": 1,
@@ -136,6 +141,8 @@ def main() -> None:
     ap.add_argument("--answers", action="store_true", help="also answer every question (slow on CPU)")
     ap.add_argument("--top-k", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--readers", nargs="+", choices=READERS, default=list(READERS),
+                    help="with --answers: whose notes to answer from")
     ap.add_argument("--baselines", type=Path, help="rankings saved by --save-baselines (else computed here)")
     ap.add_argument("--save-baselines", type=Path, help="rank every set with BM25 and MiniLM into this file")
     ap.add_argument("--device", default="cpu")
@@ -156,7 +163,7 @@ def main() -> None:
                 questions, _ = question_lists(es)
                 saved[name] = {b: rankings(b, [t for _, t in es.memories], questions) for b in BASELINES}
             for row in evaluate_set(model, path.name, es, saved[name], args.top_k, args.answers,
-                                    args.max_new_tokens):
+                                    args.max_new_tokens, tuple(args.readers)):
                 rows.append(row)
                 if args.json:
                     with args.json.open("a") as f:
