@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
+from msa.model.everyday import abstain_questions, make_everyday_dataset
 from msa.model.memory import Memory
 from msa.model.reader_adapter import FILE, AdapterError, ReaderAdapter
 from msa.model.reader_training import NOT_IN_NOTES, reading_examples, reading_loss, tokenize
@@ -113,6 +114,20 @@ def test_reading_examples_hold_gold_among_look_alikes():
         assert len(set(numbers)) == len(numbers) and 1 <= len(ex.notes) <= 8
         if ex.target != NOT_IN_NOTES:
             assert ex.answer in ex.target and any(ex.answer in text for _, text in ex.notes)
+
+
+def test_unanswerable_questions_hold_their_near_memories_and_teach_abstaining():
+    ds = make_everyday_dataset(300, 300, seed=4)
+    unanswerable = abstain_questions(ds, 40, seed=1)
+    examples = reading_examples(ds, random.Random(0), max_notes=6, abstain=0.0, unanswerable=unanswerable)
+    taught = examples[-len(unanswerable):]
+    for ex, (question, near) in zip(taught, unanswerable, strict=True):
+        texts = [t for _, t in ex.notes]
+        assert ex.question == question and ex.target == NOT_IN_NOTES and 1 <= len(texts) <= 6
+        assert ds.memories[near[0]] in texts  # the memory about the same subject is among the notes
+    answerable = examples[: -len(unanswerable)]
+    assert all(ex.target != NOT_IN_NOTES and any(ex.answer.lower() in t.lower() for _, t in ex.notes)
+               for ex in answerable)
 
 
 def test_training_steps_lower_the_reading_loss(checkpoint):

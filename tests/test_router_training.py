@@ -72,7 +72,8 @@ def test_decoupled_infonce_matches_its_formula():
 
 def test_train_router_learns_and_resumes(checkpoint, tmp_path):
     path, out = checkpoint("qwen3"), tmp_path / "run"
-    common = ["model", "train-router", str(path), "--out", str(out), "--stores", "1", "--memories", "30",
+    common = ["model", "train-router", str(path), "--out", str(out), "--stores", "1", "--everyday-stores", "1",
+              "--memories", "30",
               "--questions", "60", "--max-facts", "3", "--val-memories", "20", "--val-questions", "20",
               "--batch", "16", "--eval-every", "10", "--lr", "3e-3"]
     first = CliRunner().invoke(cli, [*common, "--steps", "20"])
@@ -82,6 +83,7 @@ def test_train_router_learns_and_resumes(checkpoint, tmp_path):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [0, 10, 20, 30, 40]
     assert log[-1]["loss"] < log[1]["loss"]
+    assert set(log[-1]["recall_sets"]) == {"synthetic", "everyday"}  # a validation store per training source
     assert (out / "routers.safetensors").exists()
 
 
