@@ -63,14 +63,18 @@ def question_lists(es: sets.EvalSet) -> tuple[list[str], list[set[int]]]:
     return texts, [{number[g] for g in q.gold} for q in es.questions]
 
 
+def baseline_rankings(es: sets.EvalSet) -> dict[str, list[list[int]]]:
+    """Every baseline's top 16 for the answerable then absent questions."""
+    questions, _ = question_lists(es)
+    return {b: rankings(b, [t for _, t in es.memories], questions) for b in BASELINES}
+
+
 def save_baselines(names: list[str], path: Path) -> None:
     out = {}
     for name in names:
         es = sets.load(name)
-        questions, _ = question_lists(es)
-        memories = [t for _, t in es.memories]
-        out[name] = {b: rankings(b, memories, questions) for b in BASELINES}
-        print(f"{name}: {len(memories)} memories, {len(questions)} questions ranked", flush=True)
+        out[name] = baseline_rankings(es)
+        print(f"{name}: {len(es.memories)} memories ranked", flush=True)
     path.write_text(json.dumps(out))
 
 
@@ -160,8 +164,7 @@ def main() -> None:
         for name in args.sets:
             es = sets.load(name)
             if name not in saved:
-                questions, _ = question_lists(es)
-                saved[name] = {b: rankings(b, [t for _, t in es.memories], questions) for b in BASELINES}
+                saved[name] = baseline_rankings(es)
             for row in evaluate_set(model, path.name, es, saved[name], args.top_k, args.answers,
                                     args.max_new_tokens, tuple(args.readers)):
                 rows.append(row)

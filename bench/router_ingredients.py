@@ -17,6 +17,7 @@ import datetime
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,11 +30,16 @@ from tqdm import tqdm
 
 from msa.model.api import MSAModel
 from msa.model.default import ROUTERS
-from msa.model.everyday import make_everyday_dataset
-from msa.model.general_text import description_dataset, read_descriptions, split_descriptions
-from msa.model.router_run import DataConfig, feature_store, init_routers, load_routers, validation_datasets
+from msa.model.router_run import (
+    DataConfig,
+    feature_store,
+    init_routers,
+    load_routers,
+    training_datasets,
+    validation_datasets,
+)
 from msa.model.router_training import Routers, Store, TrainConfig, evaluate, train_steps
-from msa.model.synthetic import Dataset, Example, make_dataset
+from msa.model.synthetic import Dataset, Example
 
 OOD_SETS = ("gen-dev-1000", "handwritten", "gen-1000", "gen-10000")
 # The variant to ship is chosen on these only: training-side validation and the generator's dev seed.
@@ -52,22 +58,12 @@ def parse_variant(name: str, default_layers: list[int]) -> tuple[dict[str, int],
 
 
 def training_sets(counts: dict[str, int], data: DataConfig) -> dict[str, list[Dataset]]:
-    """The largest number of stores any variant asks of each source; a variant takes the first n."""
+    """The training datasets of `router_run` for `counts` stores per source, grouped by source."""
+    data = replace(data, stores=counts.get("synthetic", 0), everyday_stores=counts.get("everyday", 0),
+                   description_stores=counts.get("descriptions", 0))
     out: dict[str, list[Dataset]] = {}
-    if counts.get("synthetic"):
-        names: set[str] = set()
-        out["synthetic"] = []
-        for s in range(counts["synthetic"]):
-            ds, used = make_dataset("train", data.memories, data.questions, seed=s, avoid_names=names)
-            names |= used
-            out["synthetic"].append(ds)
-    if counts.get("everyday"):
-        out["everyday"] = [make_everyday_dataset(data.memories, data.questions, seed=s)
-                           for s in range(counts["everyday"])]
-    if counts.get("descriptions"):
-        train, _ = split_descriptions(read_descriptions())
-        out["descriptions"] = [description_dataset(train, data.memories, seed=s)
-                               for s in range(counts["descriptions"])]
+    for src, ds in training_datasets(data)[0]:
+        out.setdefault(src, []).append(ds)
     return out
 
 
