@@ -1,9 +1,10 @@
-"""CPU throughput of the model path: memory encoding (tokens/s) and answer latency (p50 / p95).
+"""CPU throughput of the model path: memory encoding (tokens/s), routing and answer latency (p50 / p95).
 
-    python bench/cpu_latency.py [--checkpoint PATH] [--memories 100 1000] [--questions 20]
+    python bench/cpu_latency.py [--checkpoints PATH ...] [--top-k 1 4] [--memories 100 1000] [--questions 20]
 
 Memories are generated held-out profiles held in RAM (`msa.model.memory.Memory`); each answer routes the question,
-reads the checkpoint's reading mode with its top-k and decodes up to --max-new-tokens greedily.
+reads the checkpoint's reading mode with the given top-k (default: the checkpoint's) and decodes up to
+--max-new-tokens greedily. Several checkpoints are measured side by side: each question runs on each in turn.
 """
 
 from __future__ import annotations
@@ -30,34 +31,48 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", help="checkpoint directory (default: the embedded default model)")
+    ap.add_argument("--checkpoints", nargs="+", help="checkpoint directories (default: the embedded default model)")
+    ap.add_argument("--top-k", type=int, nargs="+", help="notes read per answer (default: each checkpoint's)")
     ap.add_argument("--memories", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--questions", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     args = ap.parse_args()
-    path = args.checkpoint or default_model()
-    model = MSAModel.from_pretrained(path)
+    paths = args.checkpoints or [default_model()]
+    models = {str(p): MSAModel.from_pretrained(p) for p in paths}
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {datetime.date.today()}; checkpoint {path}")
-    print(f"reading mode {model.config.msa.read_mode}, top_k {model.config.msa.doc_top_k}, "
-          f"max_new_tokens {args.max_new_tokens}")
-    print("| memories | encode tokens/s | answer p50 (s) | answer p95 (s) | generated tokens/answer |")
-    print("|---|---|---|---|---|")
+          f"{torch.get_num_threads()} threads, {datetime.date.today()}, max_new_tokens {args.max_new_tokens}")
+    for p, m in models.items():
+        adapters = [name for name, a in (("routing", m.router_adapter), ("reader", m.reader)) if a is not None]
+        print(f"- {p}: reading mode {m.config.msa.read_mode}, top_k {m.config.msa.doc_top_k}, "
+              f"adapters {', '.join(adapters) or 'none'}")
+    print("| checkpoint | memories | top_k | encode tokens/s | route p50 (ms) | answer p50 (s) | answer p95 (s) | "
+          "generated tokens/answer |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.memories:
         ds, _ = make_dataset("heldout", n, args.questions, seed=1)
-        start = time.perf_counter()
-        docs = model.encode_documents(ds.memories)
-        encode_s = time.perf_counter() - start
-        tokens = sum(len(d.token_ids) for d in docs)
-        memory = Memory(docs)
-        latencies, generated = [], []
-        for example in ds.examples:
+        memories, encode_rate = {}, {}
+        for p, m in models.items():
             start = time.perf_counter()
-            result = model.generate(example.question, memory, max_new_tokens=args.max_new_tokens)
-            latencies.append(time.perf_counter() - start)
-            generated.append(len(result.token_ids))
-        print(f"| {n} | {tokens / encode_s:,.0f} | {percentile(latencies, 0.5):.2f} | "
-              f"{percentile(latencies, 0.95):.2f} | {statistics.mean(generated):.1f} |")
+            docs = m.encode_documents(ds.memories)
+            encode_rate[p] = sum(len(d.token_ids) for d in docs) / (time.perf_counter() - start)
+            memories[p] = Memory(docs)
+        for k in args.top_k or [None]:
+            routes = {p: [] for p in models}
+            answers = {p: [] for p in models}
+            generated = {p: [] for p in models}
+            for example in ds.examples:
+                for p, m in models.items():
+                    start = time.perf_counter()
+                    m.route(example.question, memories[p], top_k=k)
+                    routes[p].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    result = m.generate(example.question, memories[p], max_new_tokens=args.max_new_tokens, top_k=k)
+                    answers[p].append(time.perf_counter() - start)
+                    generated[p].append(len(result.token_ids))
+            for p, m in models.items():
+                print(f"| {os.path.basename(p)} | {n} | {k or m.config.msa.doc_top_k} | {encode_rate[p]:,.0f} | "
+                      f"{1e3 * percentile(routes[p], 0.5):.0f} | {percentile(answers[p], 0.5):.2f} | "
+                      f"{percentile(answers[p], 0.95):.2f} | {statistics.mean(generated[p]):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from msa.cli.model import model
 from msa.cli.server import init_cmd, serve_cmd
 from msa.cli.train_reader import train_reader_cmd
 from msa.cli.train_router import train_router
+from msa.cli.train_routing_adapter import train_routing_adapter_cmd
 
 
 @click.group()
@@ -25,6 +26,7 @@ def cli(verbose: int) -> None:
 
 model.add_command(train_router)
 model.add_command(train_reader_cmd)
+model.add_command(train_routing_adapter_cmd)
 cli.add_command(model)
 MAINTENANCE = (check_cmd, stats_cmd, backup_cmd, restore_cmd, compact_cmd)
 for command in (demo_cmd, serve_cmd, init_cmd, *data.COMMANDS, *MAINTENANCE):

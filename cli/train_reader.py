@@ -9,14 +9,14 @@ from pathlib import Path
 import click
 
 from msa.model.api import MSAModel
-from msa.model.reader_adapter import FILE
+from msa.model.lora import READER_FILE
 from msa.model.reader_training import ReaderConfig, train_reader, validation_sets
 
 
 @click.command("train-reader")
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help=f"Run directory: {FILE} and log.jsonl.")
+              help=f"Run directory: {READER_FILE} and log.jsonl.")
 @click.option("--steps", type=int, default=ReaderConfig.steps, show_default=True)
 @click.option("--batch-tokens", type=int, default=ReaderConfig.batch_tokens, show_default=True)
 @click.option("--lr", type=float, default=ReaderConfig.lr, show_default=True)
@@ -52,4 +52,4 @@ def train_reader_cmd(checkpoint: Path, out: Path, steps: int, batch_tokens: int,
     with click.progressbar(length=steps, label="training reader", file=sys.stderr) as bar:
         train_reader(model, out, cfg, validation_sets(val_questions, seed),
                      on_step=lambda step, loss: bar.update(1), on_eval=on_eval)
-    click.echo(f"reader adapter written to {out / FILE}")
+    click.echo(f"reader adapter written to {out / READER_FILE}")

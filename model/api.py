@@ -15,10 +15,9 @@ from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
 from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream, Token, decode
 from msa.model.loader import load_transformer
+from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, Memory
 from msa.model.prompts import question_tokens, text_mode_prompt
-from msa.model.reader_adapter import FILE as READER_FILE
-from msa.model.reader_adapter import ReaderAdapter
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
 
@@ -42,28 +41,41 @@ class MSAModel:
     `model_type: "msa"` checkpoints, clean otherwise."""
 
     def __init__(self, transformer: Transformer, tokenizer: Tokenizer, stop_ids: set[int],
-                 path: Path | None = None, reader: ReaderAdapter | None = None) -> None:
+                 path: Path | None = None, reader: LoRAAdapter | None = None,
+                 router_adapter: LoRAAdapter | None = None) -> None:
         self.transformer, self.tokenizer, self.stop_ids, self.path = transformer, tokenizer, stop_ids, path
-        self.reader = reader
+        self.reader, self.router_adapter = reader, router_adapter
         self.config = transformer.config
         self.default_mode = "compat" if self.config.raw.get("model_type") == "msa" else "clean"
-        with torch.no_grad():
-            self.template_ids, self.template = encode_template(transformer, tokenizer)
+        self.encode_template()
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32",
                         reader: bool = True) -> MSAModel:
-        """`reader`: use the checkpoint's reader adapter, if it has one."""
+        """`reader`: use the checkpoint's reader adapter, if it has one. Its routing adapter, if it has one,
+        is always used: the checkpoint's routers and stored encodings were made with it."""
         path = Path(path)
         transformer = load_transformer(path, dtype=dtype, device=device)
+        routing = LoRAAdapter.load(transformer, path / ROUTING_FILE) if (path / ROUTING_FILE).exists() else None
         tok = Tokenizer(path)
         file = path / READER_FILE
-        adapter = ReaderAdapter.load(transformer, file) if reader and file.exists() else None
-        return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path, adapter)
+        adapter = LoRAAdapter.load(transformer, file) if reader and file.exists() else None
+        return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path, adapter, routing)
 
     def reading(self) -> AbstractContextManager:
         """Context for the forwards that read notes and answer: the reader adapter if there is one."""
         return self.reader.active() if self.reader else nullcontext()
+
+    def routing(self) -> AbstractContextManager:
+        """Context for the forwards that encode documents and route questions: the routing adapter if any."""
+        return self.router_adapter.active() if self.router_adapter else nullcontext()
+
+    @torch.no_grad()
+    def encode_template(self) -> None:
+        """The prompt template's K/V that questions attend to while routed (again after the routing adapter
+        changes)."""
+        with self.routing():
+            self.template_ids, self.template = encode_template(self.transformer, self.tokenizer)
 
     @property
     def device(self) -> torch.device:
@@ -74,7 +86,8 @@ class MSAModel:
                          max_batch_tokens: int = 16384) -> list[EncodedDocument]:
         """Encode documents (numbers default to 0..n-1); wrap them in `Memory` to ask questions."""
         numbers = list(range(len(texts))) if numbers is None else numbers
-        return encode_documents(self.transformer, self.tokenizer, texts, numbers, max_batch_tokens)
+        with self.routing():
+            return encode_documents(self.transformer, self.tokenizer, texts, numbers, max_batch_tokens)
 
     def _options(self, mode: str | None, read_mode: str | None, top_k: int | None) -> tuple[str, str, int]:
         mode = mode or self.default_mode
@@ -100,11 +113,12 @@ class MSAModel:
         mixer = RoutedPrefillMixer(cache, self.config, self.template, memory,
                                    torch.tensor(q.routing, device=self.device),
                                    route_spec(self.config, mode), top_k, inject=inject)
-        if inject:
-            logits = self.transformer(ids, positions, mixer)[-1]
-        else:  # a routing-only pass: no logits needed
-            self.transformer.hidden_states(ids, positions, mixer)
-            logits = None
+        with self.routing():
+            if inject:
+                logits = self.transformer(ids, positions, mixer)[-1]
+            else:  # a routing-only pass: no logits needed
+                self.transformer.hidden_states(ids, positions, mixer)
+                logits = None
         return cache, logits, start + len(q.ids), mixer.finish(), len(q.ids)
 
     @torch.no_grad()
@@ -128,7 +142,7 @@ class MSAModel:
         cache, logits, position, routing, n_prompt = self._prefill(
             question, memory, mode, top_k, inject=read_mode == "kv")
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
-        scope = nullcontext
+        scope = self.routing  # kv: the weights that encoded the memories read their K/V
         if read_mode == "text":
             # best last; a store-backed memory may have lost a document since its snapshot: skip it
             read = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory][::-1]

@@ -23,10 +23,12 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
 # Routers trained by `msa model train-router` (docs/evaluation.md has the command and the numbers).
 ROUTERS = Path(__file__).resolve().parent / "weights" / "smollm2_routers.safetensors"
+# Routing adapter trained with them by `msa model train-routing-adapter`: used to encode and to route.
+ROUTING = Path(__file__).resolve().parent / "weights" / "smollm2_routing_adapter.safetensors"
 # Reader adapter trained by `msa model train-reader` (docs/evaluation.md): used only to read and answer.
 READER = Path(__file__).resolve().parent / "weights" / "smollm2_reader.safetensors"
-# The 135M reader answers best from its single best memory (docs/evaluation.md); a query may ask for more.
-TOP_K = 1
+# Notes read per answer: 4 answered most of the OOD questions among 1, 2 and 4 (docs/evaluation.md).
+TOP_K = 4
 IMPORT_VERSION = 3  # bump when the import's output changes, so caches are rebuilt
 
 
@@ -76,8 +78,8 @@ def file_digest(path: Path) -> str:
 
 
 def imported_path(gguf: Path) -> Path:
-    """Where the import of this exact GGUF, routers and reader files lives (keyed by their content)."""
-    digests = "".join(file_digest(p) for p in (gguf, ROUTERS, READER))
+    """Where the import of this exact GGUF, routers and adapter files lives (keyed by their content)."""
+    digests = "".join(file_digest(p) for p in (gguf, ROUTERS, ROUTING, READER))
     key = hashlib.sha256(f"{IMPORT_VERSION}{digests}{TOP_K}".encode()).hexdigest()[:12]
     return msa_home() / "models" / f"{MODEL_NAME}-{key}"
 
@@ -98,5 +100,6 @@ def default_model(install: bool = True, progress: Callable[[int], None] | None =
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second importer waits, then finds the finished directory
         if not is_imported(out):
             notify(f"importing the default model into {out} (once)")
-            import_gguf(gguf, out, progress, routers=ROUTERS, top_k=TOP_K, reader_adapter=READER)
+            import_gguf(gguf, out, progress, routers=ROUTERS, top_k=TOP_K, reader_adapter=READER,
+                        routing_adapter=ROUTING)
     return out

@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
-from msa.model.reader_adapter import FILE as READER_FILE
+from msa.model.lora import READER_FILE, ROUTING_FILE
 
 GGUF_NAMES = {  # GGUF tensor name (per block: blk.{i}.) -> checkpoint name (per layer: model.layers.{i}.)
     "attn_norm.weight": "input_layernorm.weight",
@@ -176,11 +176,12 @@ def write_config(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tenso
 
 
 def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int], None] | None = None,
-                routers: Path | None = None, top_k: int = 16, reader_adapter: Path | None = None) -> Path:
+                routers: Path | None = None, top_k: int = 16, reader_adapter: Path | None = None,
+                routing_adapter: Path | None = None) -> Path:
     """Convert GGUF_PATH into a checkpoint directory OUT, atomically (written aside, then renamed);
     `routers`: a trained routers file (`msa model train-router`) instead of attention-derived ones;
-    `top_k`: the documents a question reads (msa_config doc_top_k); `reader_adapter`: a reader adapter file
-    (`msa model train-reader`) to ship with the checkpoint."""
+    `top_k`: the documents a question reads (msa_config doc_top_k); `reader_adapter` / `routing_adapter`:
+    adapter files (`msa model train-reader` / `train-routing-adapter`) to ship with the checkpoint."""
     from gguf import GGUFReader
 
     gguf_path, out = Path(gguf_path), Path(out)
@@ -195,8 +196,9 @@ def import_gguf(gguf_path: str | Path, out: str | Path, progress: Callable[[int]
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": gguf_path.name})
         write_config(tmp, meta, tensors, special, layers, top_k)
         tok.save(str(tmp / "tokenizer.json"))
-        if reader_adapter is not None:
-            shutil.copyfile(reader_adapter, tmp / READER_FILE)
+        for adapter, name in ((reader_adapter, READER_FILE), (routing_adapter, ROUTING_FILE)):
+            if adapter is not None:
+                shutil.copyfile(adapter, tmp / name)
         (tmp / "tokenizer_config.json").write_text(json.dumps({
             "bos_token": special["bos"], "eos_token": special["eos"], "pad_token": special["padding"],
             "unk_token": special["unknown"], "chat_template": _field(reader, "tokenizer.chat_template"),

@@ -27,8 +27,8 @@ from torch import Tensor
 from msa.model.api import MSAModel
 from msa.model.decoder import Attention, PackedCausal, Rope
 from msa.model.everyday import abstain_questions, make_everyday_dataset
+from msa.model.lora import READER_FILE, LoRAAdapter
 from msa.model.prompts import text_mode_prompt
-from msa.model.reader_adapter import FILE, ReaderAdapter
 from msa.model.synthetic import Dataset, make_dataset
 
 NOT_IN_NOTES = "The notes do not say."
@@ -214,7 +214,7 @@ def validation_sets(n: int, seed: int = 0) -> dict[str, list[ReaderExample]]:
 
 def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, list[ReaderExample]],
                  on_step: Callable[[int, float], None] | None = None,
-                 on_eval: Callable[[dict], None] | None = None) -> ReaderAdapter:
+                 on_eval: Callable[[dict], None] | None = None) -> LoRAAdapter:
     """Fine-tune a new reader adapter on `model` (backbone frozen) into OUT/reader_adapter.safetensors;
     held-out answer rates after training go to OUT/log.jsonl (bench/answer_accuracy.py and
     bench/reading_sets.py compare with the base reader side by side)."""
@@ -222,7 +222,7 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
     torch.manual_seed(cfg.seed)
     for p in model.transformer.parameters():
         p.requires_grad_(False)
-    adapter = ReaderAdapter(model.transformer, cfg.rank, cfg.alpha)
+    adapter = LoRAAdapter(model.transformer, cfg.rank, cfg.alpha)
     model.reader = adapter
     log = (out / "log.jsonl").open("a")
 
@@ -253,7 +253,7 @@ def train_reader(model: MSAModel, out: Path, cfg: ReaderConfig, val: dict[str, l
         loss = float(value.detach())
         if on_step:
             on_step(step, loss)
-    adapter.save(out / FILE, {"steps": str(cfg.steps), "seed": str(cfg.seed)})
+    adapter.save(out / READER_FILE, {"steps": str(cfg.steps), "seed": str(cfg.seed)})
     if any(val.values()):
         evaluate(cfg.steps, loss)
     log.close()

@@ -97,7 +97,8 @@ def document_hidden(model: MSAModel, rendered: list[list[int]], layers: list[int
     """One packed forward over rendered documents -> pooled hidden states per chunk, on the model's device."""
     ids, positions, cu = pack(rendered, model.device)
     mixer = HiddenCapture(cu, model.config.msa, layers)
-    model.transformer.hidden_states(ids, positions, mixer, num_layers=max(layers) + 1)
+    with model.routing():
+        model.transformer.hidden_states(ids, positions, mixer, num_layers=max(layers) + 1)
     return Ragged(mixer.captured, mixer.cu_chunks)
 
 
@@ -113,7 +114,8 @@ def question_hidden(model: MSAModel, questions: list[str], layers: list[int], to
     routing = torch.tensor([r for qt in qts for r in qt.routing], device=model.device)
     positions = torch.cat([start + torch.arange(n) for n in lengths.tolist()]).to(model.device)
     mixer = QueryCapture(model.template, segments, routing, layers)
-    model.transformer.hidden_states(ids, positions, mixer, num_layers=max(layers) + 1)
+    with model.routing():
+        model.transformer.hidden_states(ids, positions, mixer, num_layers=max(layers) + 1)
     spans = torch.tensor([sum(qt.routing) for qt in qts])
     offsets = torch.zeros(len(qts) + 1, dtype=torch.long)
     offsets[1:] = torch.cumsum(spans, 0)

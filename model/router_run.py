@@ -102,6 +102,19 @@ def init_routers(model: MSAModel, layers: list[int], device: str) -> Routers:
     return routers.to(device)
 
 
+def checkpoint_routers(model: MSAModel, layers: list[int], device: str) -> Routers:
+    """Routers initialised from the checkpoint's own router projections (trained or attention-derived)."""
+    routers = init_routers(model, layers, device)
+    with torch.no_grad():
+        for i in layers:
+            attn = model.transformer.layers[i].self_attn
+            if attn.router_q_proj is None:
+                raise ValueError(f"layer {i} has no router projections in this checkpoint")
+            routers.q[str(i)].weight.copy_(attn.router_q_proj.weight.float())
+            routers.k[str(i)].weight.copy_(attn.router_k_proj.weight.float())
+    return routers
+
+
 def save_routers(routers: Routers, path: Path, extra: dict | None = None) -> None:
     meta = {"router_layer_idx": ",".join(map(str, routers.layers))} | {k: str(v) for k, v in (extra or {}).items()}
     save_file({k: v.contiguous() for k, v in routers.state().items()}, str(path), metadata=meta)

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.default import READER, ROUTERS, default_gguf, default_model
+from msa.model.default import READER, ROUTERS, ROUTING, default_gguf, default_model
 from msa.model.gguf_import import add_routers, unpermute
 from msa.model.memory import Memory
 from tests.conftest import rel_err
@@ -62,7 +62,7 @@ def test_imported_config(default_path):
     cfg = json.loads((default_path / "config.json").read_text())
     assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
             cfg["head_dim"], cfg["vocab_size"], cfg["rope_theta"]) == (30, 576, 9, 3, 64, 49152, 100000.0)
-    assert cfg["msa_config"]["read_mode"] == "text" and cfg["msa_config"]["doc_top_k"] == 1
+    assert cfg["msa_config"]["read_mode"] == "text" and cfg["msa_config"]["doc_top_k"] == 4
     assert cfg["msa_config"]["router_layer_idx"] == "11,18,19,23,24,25,26,29"  # chosen by held-out recall
 
 
@@ -76,9 +76,11 @@ def test_default_model_carries_the_shipped_routers(smol):
         assert torch.equal(attn.router_k_proj.weight, shipped[f"model.layers.{i}.self_attn.router_k_proj.0.weight"])
 
 
-def test_default_model_carries_the_shipped_reader_adapter(smol, default_path):
+def test_default_model_carries_the_shipped_adapters(smol, default_path):
     assert (default_path / "reader_adapter.safetensors").read_bytes() == READER.read_bytes()
+    assert (default_path / "routing_adapter.safetensors").read_bytes() == ROUTING.read_bytes()
     assert smol.reader is not None and smol.reader.rank == 16
+    assert smol.router_adapter is not None and smol.router_adapter.rank == 16
 
 
 def test_without_routers_file_routers_are_attention_derived():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from msa.model.api import MSAModel
+from msa.model.lora import LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.reader_adapter import ReaderAdapter
 from msa.model.reader_training import reading_examples, reading_loss, tokenize
 from msa.model.synthetic import make_dataset
 from tests.conftest import rel_err
@@ -56,7 +56,7 @@ def test_packed_reading_loss_on_cuda_matches_cpu(checkpoint):
         for p in model.transformer.parameters():
             p.requires_grad_(False)
         torch.manual_seed(0)
-        model.reader = ReaderAdapter(model.transformer, rank=4)
+        model.reader = LoRAAdapter(model.transformer, rank=4)
         with torch.no_grad():
             for p in model.reader.parameters():
                 p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)

@@ -13,26 +13,20 @@ from click.testing import CliRunner
 from msa.cli.main import cli
 from msa.model.api import MSAModel
 from msa.model.everyday import abstain_questions, make_everyday_dataset
+from msa.model.lora import READER_FILE, AdapterError, LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.reader_adapter import FILE, AdapterError, ReaderAdapter
 from msa.model.reader_training import NOT_IN_NOTES, reading_examples, reading_loss, tokenize
 from msa.model.synthetic import make_dataset
+from tests.adapter_helpers import merge, randomize
 
 IDS = torch.tensor([5, 17, 3, 99, 42, 7, 64])
 DOCS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon.", "The river Sena flows north."]
 
 
-def randomize(adapter: ReaderAdapter, seed: int = 0, scale: float = 0.05) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in adapter.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-
-
 def test_adapter_is_off_outside_active_and_exact_when_zero(checkpoint):
     model = MSAModel.from_pretrained(checkpoint("llama"))
     base = model.transformer.causal_logits(IDS)
-    adapter = ReaderAdapter(model.transformer, rank=4, alpha=8.0)
+    adapter = LoRAAdapter(model.transformer, rank=4, alpha=8.0)
     with adapter.active():  # B starts at zero: the adapter changes nothing until trained
         assert torch.equal(model.transformer.causal_logits(IDS), base)
     randomize(adapter)
@@ -41,20 +35,14 @@ def test_adapter_is_off_outside_active_and_exact_when_zero(checkpoint):
         changed = model.transformer.causal_logits(IDS)
     assert not torch.allclose(changed, base, atol=1e-4)
     # The adapter equals merging W + alpha/r * B @ A into the weights, checked in float64.
-    merged = MSAModel.from_pretrained(checkpoint("llama")).transformer.double()
-    with torch.no_grad():
-        for name, m in adapter.modules.items():
-            layer, target = name.removeprefix("model.layers.").split(".", 1)
-            parent, attr = target.split(".")
-            w = getattr(getattr(merged.layers[int(layer)], parent), attr).weight
-            w += m.scale * (m.lora_b.double() @ m.lora_a.double())
+    merged = merge(adapter, MSAModel.from_pretrained(checkpoint("llama")).transformer.double())
     torch.testing.assert_close(changed, merged.causal_logits(IDS).float(), rtol=1e-4, atol=1e-4)
 
 
 def test_switch_is_per_thread(checkpoint):
     model = MSAModel.from_pretrained(checkpoint("qwen3"))
     base = model.transformer.causal_logits(IDS)
-    adapter = ReaderAdapter(model.transformer, rank=2)
+    adapter = LoRAAdapter(model.transformer, rank=2)
     randomize(adapter)
     seen = {}
     with adapter.active():
@@ -67,13 +55,13 @@ def test_switch_is_per_thread(checkpoint):
 def test_save_load_roundtrip_and_routing_untouched(checkpoint, tmp_path):
     src = checkpoint("qwen3", pooling_kernel_size=4)
     plain = MSAModel.from_pretrained(src)
-    adapter = ReaderAdapter(plain.transformer, rank=3, alpha=6.0)
+    adapter = LoRAAdapter(plain.transformer, rank=3, alpha=6.0)
     randomize(adapter, seed=1, scale=0.5)
     with adapter.active():
         want = plain.transformer.causal_logits(IDS)
     ckpt = tmp_path / "ckpt"
     shutil.copytree(src, ckpt)
-    adapter.save(ckpt / FILE)
+    adapter.save(ckpt / READER_FILE)
     with_reader = MSAModel.from_pretrained(ckpt)
     assert with_reader.reader is not None
     with with_reader.reading():
@@ -97,10 +85,10 @@ def test_save_load_roundtrip_and_routing_untouched(checkpoint, tmp_path):
 
 def test_load_rejects_a_mismatched_file(checkpoint, tmp_path):
     model = MSAModel.from_pretrained(checkpoint("qwen3"))
-    ReaderAdapter(model.transformer, rank=2).save(tmp_path / "a.safetensors")
+    LoRAAdapter(model.transformer, rank=2).save(tmp_path / "a.safetensors")
     other = MSAModel.from_pretrained(checkpoint("qwen3", preset="small"))
     with pytest.raises(AdapterError, match=r"shape|missing"):
-        ReaderAdapter.load(other.transformer, tmp_path / "a.safetensors")
+        LoRAAdapter.load(other.transformer, tmp_path / "a.safetensors")
 
 
 def test_reading_examples_hold_gold_among_look_alikes():
@@ -135,7 +123,7 @@ def test_training_steps_lower_the_reading_loss(checkpoint):
     for p in model.transformer.parameters():
         p.requires_grad_(False)
     torch.manual_seed(0)  # the adapter's initialisation, whatever ran before
-    model.reader = ReaderAdapter(model.transformer, rank=4)
+    model.reader = LoRAAdapter(model.transformer, rank=4)
     ds, _ = make_dataset("train", 30, 30, seed=1, max_facts=2)
     examples = reading_examples(ds, random.Random(0), max_notes=2, abstain=0.0)[:4]
     batch = [tokenize(model, ex) for ex in examples]
@@ -163,4 +151,4 @@ def test_cli_train_reader_writes_an_adapter(checkpoint, tmp_path):
                                       "--steps", "2", "--batch-tokens", "2048", "--stores", "1",
                                       "--memories", "20", "--val-questions", "2", "--rank", "2"])
     assert result.exit_code == 0, result.output
-    assert (out / FILE).exists() and len((out / "log.jsonl").read_text().splitlines()) == 1
+    assert (out / READER_FILE).exists() and len((out / "log.jsonl").read_text().splitlines()) == 1

@@ -1,10 +1,11 @@
-"""A low-rank reader adapter: extra weights used only while the model reads notes and answers.
+"""Low-rank adapters: extra weights (W + alpha/r * B @ A on the linear layers) switched on only around some
+forwards, per thread, so concurrent requests do not see each other's switch (`LoRAAdapter.active`).
 
-The 135M default model was never trained to read memories. A LoRA adapter (W + alpha/r * B @ A on the
-linear layers) fine-tuned on reading teaches it, while routing and document encoding keep the base
-weights the routers were trained on: the adapter is switched on only around the forwards of the
-text-mode reading pass and of decoding (`ReaderAdapter.active`, per thread, so concurrent requests do
-not see each other's switch). Stored as `reader_adapter.safetensors` in a checkpoint directory.
+A checkpoint directory may hold two, one per job the frozen 135M default model was never trained for:
+- the **reader adapter** (`reader_adapter.safetensors`) teaches it to read notes and answer: on around the
+  text-mode reading pass and decoding; encoding and routing keep the base weights;
+- the **routing adapter** (`routing_adapter.safetensors`) teaches it to route: on around document encoding
+  and the question's routing pass, so it changes stored encodings and is part of the model fingerprint.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from torch import Tensor, nn
 
 from msa.model.decoder import Transformer
 
-FILE = "reader_adapter.safetensors"
+READER_FILE = "reader_adapter.safetensors"
+ROUTING_FILE = "routing_adapter.safetensors"
 TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 
@@ -57,7 +59,7 @@ class LoRALinear(nn.Module):
         return y + (x @ a.T @ b.T) * self.scale
 
 
-class ReaderAdapter:
+class LoRAAdapter:
     """LoRA modules installed on a transformer's linear layers, off until `active()`."""
 
     def __init__(self, transformer: Transformer, rank: int = 16, alpha: float = 32.0,
@@ -98,26 +100,31 @@ class ReaderAdapter:
         save_file(tensors, str(path), metadata=meta | (metadata or {}))
 
     @classmethod
-    def load(cls, transformer: Transformer, path: str | Path) -> ReaderAdapter:
-        """Install the adapter stored at `path` (every tensor name and shape checked)."""
+    def load(cls, transformer: Transformer, path: str | Path) -> LoRAAdapter:
+        """Install the adapter stored at `path` (every tensor name and shape checked), frozen."""
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            try:
-                adapter = cls(transformer, int(meta["rank"]), float(meta["alpha"]), tuple(meta["targets"].split(",")))
-            except (KeyError, ValueError, AttributeError) as e:
-                raise AdapterError(f"{path}: metadata needs rank, alpha and targets of this model ({e})") from e
-            expected = {f"{n}.lora_{s}" for n in adapter.modules for s in "AB"}
+        try:
+            adapter = cls(transformer, int(meta["rank"]), float(meta["alpha"]), tuple(meta["targets"].split(",")))
+        except (KeyError, ValueError, AttributeError) as e:
+            raise AdapterError(f"{path}: metadata needs rank, alpha and targets of this model ({e})") from e
+        adapter.load_weights(path)
+        for p in adapter.parameters():
+            p.requires_grad_(False)
+        return adapter
+
+    def load_weights(self, path: str | Path) -> None:
+        """Copy the weights stored at `path` into this adapter (every tensor name and shape checked)."""
+        with safe_open(str(path), framework="pt") as f:
+            expected = {f"{n}.lora_{s}" for n in self.modules for s in "AB"}
             if set(f.keys()) != expected:
                 missing, extra = sorted(expected - set(f.keys())), sorted(set(f.keys()) - expected)
                 raise AdapterError(f"{path}: missing {missing[:3]}, unexpected {extra[:3]}")
             with torch.no_grad():
-                for name, m in adapter.modules.items():
+                for name, m in self.modules.items():
                     for side, param in (("A", m.lora_a), ("B", m.lora_b)):
                         t = f.get_tensor(f"{name}.lora_{side}")
                         if t.shape != param.shape:
                             raise AdapterError(f"{path}: {name}.lora_{side} has shape {tuple(t.shape)}, "
                                                f"expected {tuple(param.shape)}")
                         param.copy_(t)
-        for p in adapter.parameters():
-            p.requires_grad_(False)
-        return adapter

@@ -1,0 +1,59 @@
+"""`msa model train-routing-adapter`: train a routing adapter and the routers together (backbone frozen)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from msa.cli.train_router import data_config, data_options
+from msa.model.api import MSAModel
+from msa.model.lora import ROUTING_FILE
+from msa.model.router_run import training_datasets, validation_datasets
+from msa.model.routing_adapter_training import AdapterTrainConfig, train_routing_adapter
+
+
+@click.command("train-routing-adapter")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help=f"Run directory: routers.safetensors, {ROUTING_FILE}, state.pt, log.jsonl "
+                   "(an existing run resumes).")
+@data_options
+@click.option("--steps", type=int, default=AdapterTrainConfig.steps, show_default=True)
+@click.option("--batch", type=int, default=AdapterTrainConfig.questions, show_default=True,
+              help="Questions per step.")
+@click.option("--candidates", type=int, default=AdapterTrainConfig.candidates, show_default=True,
+              help="Memories each step's questions are scored against.")
+@click.option("--rank", type=int, default=AdapterTrainConfig.rank, show_default=True)
+@click.option("--lr", type=float, default=AdapterTrainConfig.lr, show_default=True,
+              help="The adapter's learning rate; the routers' is 5x.")
+@click.option("--eval-every", type=int, default=100, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def train_routing_adapter_cmd(checkpoint: Path, out: Path, steps: int, batch: int, candidates: int, rank: int,
+                              lr: float, eval_every: int, device: str, **options) -> None:
+    """Train a routing adapter for CHECKPOINT with its routers, from the routers it has.
+
+    The adapter is on while memories are encoded and questions routed. Recall@1/4/16 (mean over router layers)
+    of one held-out store per training source is logged at every evaluation. To use the result, import or
+    copy a checkpoint with OUT/routers.safetensors as its routers and OUT/routing_adapter.safetensors beside
+    them (stores encoded without it must be re-encoded: the model fingerprint changes).
+    """
+    model = MSAModel.from_pretrained(checkpoint, device=device, reader=False)
+    data = data_config(options)
+    cfg = AdapterTrainConfig(steps=steps, questions=batch, candidates=candidates, rank=rank, lr=lr, seed=data.seed)
+    train, names = training_datasets(data)
+    val = validation_datasets(data, names)
+
+    def on_eval(record: dict) -> None:
+        recall = {name: {k: round(v, 3) for k, v in mean.items()} for name, mean in record["recall_sets"].items()}
+        click.echo(json.dumps({"step": record["step"], "loss": round(record["loss"], 4), "recall_mean": recall}),
+                   err=True)
+
+    with click.progressbar(length=steps, label="training routing adapter", file=sys.stderr) as bar:
+        train_routing_adapter(model, out, list(model.config.msa.router_layers), [ds for _, ds in train], val, cfg,
+                              eval_every, on_step=lambda step, loss: bar.update(1), on_eval=on_eval,
+                              meta={"data": asdict(data)})
+    click.echo(f"routers and routing adapter written to {out}")
