@@ -9,8 +9,9 @@ Sets (bench/ood/README.md): `handwritten` (320 hand-written agent memories) and 
 separately from every training generator). Recall@k: the gold memory among the top k of the ranking that
 text reading uses. Answers: a reply is right when it contains an accepted answer; our model answers through
 `generate` (its own routing), a baseline through `read` on its top k notes (best last, as `generate` places
-them). Absent questions (their answer is in no memory): the share answered "don't know" (abstained) beside
-the share of answerable questions wrongly abstained on. `gold` = the reader given only the right memory.
+them). `CKPT+bm25 (rrf)`: recall of our ranking fused with a baseline's (a hybrid). Absent questions (their
+answer is in no memory): the share answered "don't know" (abstained) beside the share of answerable questions
+wrongly abstained on. `gold` = the reader given only the right memory.
 """
 
 from __future__ import annotations
@@ -54,6 +55,18 @@ def right(reply: str, answers: tuple[str, ...]) -> bool:
 
 def recall(ranked: list[list[int]], gold: list[set[int]]) -> dict[int, float]:
     return {k: sum(bool(g & set(r[:k])) for r, g in zip(ranked, gold, strict=True)) / len(gold) for k in KS}
+
+
+def fused(first: list[list[int]], second: list[list[int]], k: int = 60) -> list[list[int]]:
+    """Reciprocal-rank fusion of two rankings per question (sum of 1 / (k + rank)), best first."""
+    out = []
+    for a, b in zip(first, second, strict=True):
+        score: dict[int, float] = {}
+        for ranked in (a, b):
+            for rank, m in enumerate(ranked):
+                score[m] = score.get(m, 0.0) + 1.0 / (k + rank + 1)
+        out.append(sorted(score, key=lambda m: (-score[m], m)))
+    return out
 
 
 def question_lists(es: sets.EvalSet) -> tuple[list[str], list[set[int]]]:
@@ -103,6 +116,9 @@ def evaluate_set(model: MSAModel, label: str, es: sets.EvalSet, baseline: dict[s
            "encode_s": encode_s}
     for b, r in baseline.items():
         yield {"set": es.name, "memories": len(memories), "retriever": b, "recall": recall(r[:n], gold)}
+    for b, r in baseline.items():  # a hybrid: our ranking fused with a baseline's
+        yield {"set": es.name, "memories": len(memories), "retriever": f"{label}+{b} (rrf)",
+               "recall": recall(fused(ours, r[:n]), gold)}
     if not answers:
         return
     for k in top_ks if "ours" in readers else ():

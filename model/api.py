@@ -53,10 +53,12 @@ class MSAModel:
     def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32",
                         reader: bool = True) -> MSAModel:
         """`reader`: use the checkpoint's reader adapter, if it has one. Its routing adapter, if it has one,
-        is always used: the checkpoint's routers and stored encodings were made with it."""
+        is always used (the checkpoint's routers and stored encodings were made with it), merged: encoding and
+        routing then run as fast as without it, for a copy of the adapted weights (docs/benchmarks.md)."""
         path = Path(path)
         transformer = load_transformer(path, dtype=dtype, device=device)
-        routing = LoRAAdapter.load(transformer, path / ROUTING_FILE) if (path / ROUTING_FILE).exists() else None
+        file = path / ROUTING_FILE
+        routing = LoRAAdapter.load(transformer, file, merge=True) if file.exists() else None
         tok = Tokenizer(path)
         file = path / READER_FILE
         adapter = LoRAAdapter.load(transformer, file) if reader and file.exists() else None

@@ -60,6 +60,33 @@ def test_encoding_and_routing_use_the_adapter_reading_does_not(checkpoint, tmp_p
     assert model.read(QUESTION, notes, max_new_tokens=6) == plain.read(QUESTION, notes, max_new_tokens=6)
 
 
+def test_merged_weights_equal_the_low_rank_path_also_with_both_adapters_on(checkpoint, tmp_path):
+    src = checkpoint("llama")
+    ckpt, _ = with_routing_adapter(src, tmp_path)
+    reader = LoRAAdapter(MSAModel.from_pretrained(src).transformer, rank=2, alpha=4.0)
+    randomize(reader, seed=5, scale=0.1)
+    reader.save(ckpt / READER_FILE)
+    model = MSAModel.from_pretrained(ckpt)
+    assert all(m.merged is not None for m in model.router_adapter.modules.values())  # the reader's are not
+    for m in model.reader.modules.values():
+        m.merge()
+    ids = torch.tensor([5, 17, 3, 99, 42, 7, 64])
+    with model.routing():
+        merged = model.transformer.causal_logits(ids)
+    with model.routing(), model.reading():  # nested: the outer adapter must not skip the inner one
+        both = model.transformer.causal_logits(ids)
+    oracle = MSAModel.from_pretrained(src).transformer.double()
+    merge(model.router_adapter, oracle)
+    merge(model.reader, oracle)
+    assert rel_err(both, oracle.causal_logits(ids)) < 1e-5
+    for m in model.router_adapter.modules.values():
+        m.merged = None
+    with model.routing():
+        low_rank = model.transformer.causal_logits(ids)
+    assert rel_err(merged, low_rank) < 1e-5
+    assert rel_err(merged, model.transformer.causal_logits(ids)) > 1e-2
+
+
 def test_fingerprint_covers_the_routing_adapter_not_the_reader(checkpoint, tmp_path):
     src = checkpoint("llama")
     ckpt, adapter = with_routing_adapter(src, tmp_path)
