@@ -37,7 +37,7 @@ class ServerConfig:
     tls_key: str = ""  # PEM private key
     metrics_listen: str = ""  # host:port of the Prometheus text endpoint; empty = off
     max_inflight: int = 64  # requests being served at once; beyond: RESOURCE_EXHAUSTED
-    max_queries: int = 2  # questions generating at once; more wait in line
+    max_queries: int = 2  # questions (Query, Retrieve) running the model at once; more wait in line
     query_queue: int = 16  # questions waiting for a slot; beyond: RESOURCE_EXHAUSTED
     write_batch_ms: float = 5.0  # how long a write waits for others to be encoded with it
     write_batch_documents: int = 256  # documents encoded together at most

@@ -23,6 +23,8 @@ from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
 
 MAX_TOP_K = 64
+MAX_QUESTION_TOKENS = 1024
+QUESTION_PROMPT_TOKENS = 64  # the question's template, routing instruction and text-reading frame, at most
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class Engine:
     def retrieve(self, ns: str, question: str, top_k: int = 8) -> list[Citation]:
         """The top_k documents over router layers (mean of layer scores), best first."""
         self._check_top_k(top_k)
+        self._check_question(question)
         memory = self.memory(ns)
         if not len(memory):
             return []
@@ -220,8 +223,7 @@ class Engine:
         iterator stops generating (a cancelled request)."""
         if top_k is not None:
             self._check_top_k(top_k)
-        if not question.strip():
-            raise InvalidArgument("the question is empty")
+        self._check_question(question, max_new_tokens)
         start = time.perf_counter()
         memory = self.memory(ns)
         snapshot = time.perf_counter()
@@ -265,10 +267,23 @@ class Engine:
     def _check_text(self, text: str) -> None:
         if not isinstance(text, str) or not text.strip():
             raise InvalidArgument("document text is empty")
-        limit = self.model.config.max_position_embeddings
-        n = len(self.model.tokenizer.encode(text))
-        if n + 16 > limit:  # the document template adds a few tokens
-            raise InvalidArgument(f"document is {n} tokens; this model takes at most {limit - 16}. Split it.")
+        limit = self.model.config.max_position_embeddings - 16  # the document template adds a few tokens
+        if self.model.tokenizer.count_within(text, limit) is None:
+            raise InvalidArgument(f"document is {len(text.encode())} bytes, over the {limit} tokens this model "
+                                  "takes. Split it.")
+
+    def _check_question(self, question: str, max_new_tokens: int = 0) -> None:
+        """A question is bounded before any work: MAX_QUESTION_TOKENS, and room left in the context for it, the
+        prompt around it and the answer."""
+        if not question.strip():
+            raise InvalidArgument("the question is empty")
+        n = self.model.tokenizer.count_within(question, MAX_QUESTION_TOKENS)
+        if n is None:
+            raise InvalidArgument(f"the question is over {MAX_QUESTION_TOKENS} tokens; ask a shorter one")
+        context = self.model.config.max_position_embeddings
+        if n + QUESTION_PROMPT_TOKENS + max_new_tokens > context:
+            raise InvalidArgument(f"the question ({n} tokens) and max_new_tokens ({max_new_tokens}) do not fit this "
+                                  f"model's context of {context} tokens; lower max_new_tokens")
 
     def _check_top_k(self, top_k: int) -> None:
         if not 1 <= top_k <= MAX_TOP_K:

@@ -4,6 +4,12 @@
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 64) -> str:
+    """repr(value) cut to about `limit` characters: errors echo what was sent without echoing megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class StoreError(Exception):
     """Base class of every error raised on purpose."""
 

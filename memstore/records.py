@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from torch import Tensor
 
-from msa.memstore.errors import InvalidArgument
+from msa.memstore.errors import InvalidArgument, shown
 
 FORMAT_VERSION = 1
 MAX_ID_BYTES = 256
@@ -102,7 +102,7 @@ class WriteResult:
 
 def check_namespace(name: str) -> str:
     if not isinstance(name, str) or not NAMESPACE_RE.fullmatch(name):
-        raise InvalidArgument(f"namespace {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-', "
+        raise InvalidArgument(f"namespace {shown(name)} must be 1-128 characters of letters, digits, '.', '_' or '-', "
                               "starting with a letter or digit")
     return name
 

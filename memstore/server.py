@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import signal
+import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials | None:
+    """Server credentials from a PEM certificate chain and its private key (None: neither given), checked to
+    belong together before the server starts."""
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise InvalidArgument("TLS needs both --tls-cert and --tls-key (or neither)")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
+    except (OSError, ssl.SSLError) as e:
+        raise InvalidArgument(f"cannot use the TLS certificate {cert} with key {key}: {e}") from e
+
+
 def open_engine(config: ServerConfig) -> Engine:
     """The model (embedded default unless `config.model`) and the store at `config.store`."""
     from msa.model.api import MSAModel
@@ -62,8 +77,12 @@ def open_engine(config: ServerConfig) -> Engine:
 
     if not config.store:
         raise InvalidArgument("no store: pass STORE (msa serve STORE) or set store in the config / MSA_STORE")
-    model = MSAModel.from_pretrained(config.model or default_model(), device=config.device,
-                                     dtype=config.dtype)
+    try:
+        model = MSAModel.from_pretrained(config.model or default_model(), device=config.device,
+                                         dtype=config.dtype)
+    except (OSError, ValueError) as e:
+        raise InvalidArgument(f"cannot load the model {config.model or '(the default)'}: {e}; give a checkpoint "
+                              "directory (msa model info DIR checks one)") from e
     if not (Path(config.store) / "data.mdb").exists():
         raise InvalidArgument(f"no store at {config.store}; create it with `msa init {config.store}`")
     if config.world_size <= 1 and not parallel.under_torchrun():
@@ -93,9 +112,11 @@ class MemoryServer:
 
     async def start(self) -> int:
         host, port = split_address(self.config.listen)
-        if self.tokens is None and not is_loopback(host):
-            raise InvalidArgument(f"refusing to listen on {host} without a tokens file; give --tokens-file, or "
-                                  "listen on 127.0.0.1")
+        metrics_host = split_address(self.config.metrics_listen)[0] if self.config.metrics_listen else host
+        for what, where in (("listen", host), ("serve metrics", metrics_host)):
+            if self.tokens is None and not is_loopback(where):
+                raise InvalidArgument(f"refusing to {what} on {where} without a tokens file; give --tokens-file, "
+                                      "or use 127.0.0.1")
         self.server = grpc.aio.server(interceptors=[self.gate], maximum_concurrent_rpcs=self.config.max_inflight,
                                       options=[("grpc.max_receive_message_length", 64 * MB)])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -105,11 +126,12 @@ class MemoryServer:
         reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME],
                                             self.server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self.config.tls_cert or self.config.tls_key:
-            key, cert = (Path(p).read_bytes() for p in (self.config.tls_key, self.config.tls_cert))
-            self.port = self.server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
-        else:
-            self.port = self.server.add_insecure_port(address)
+        credentials = tls_credentials(self.config.tls_cert, self.config.tls_key)
+        try:
+            self.port = (self.server.add_secure_port(address, credentials) if credentials
+                         else self.server.add_insecure_port(address))
+        except RuntimeError as e:  # grpc: "Failed to bind"
+            raise InvalidArgument(f"cannot listen on {address}: {e}") from e
         if self.port == 0:
             raise InvalidArgument(f"cannot listen on {address}: in use or not permitted")
         await self.server.start()

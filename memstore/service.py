@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import threading
 from collections.abc import AsyncIterator
 
@@ -24,7 +25,8 @@ MAX_NEW_TOKENS = 4096
 
 
 class QuerySlots:
-    """At most `slots` questions generate at once and at most `queue` wait; beyond that, Overloaded."""
+    """At most `slots` questions (Query or Retrieve) run the model at once and at most `queue` wait; beyond
+    that, Overloaded."""
 
     def __init__(self, slots: int, queue: int) -> None:
         self.semaphore, self.queue, self.waiting = asyncio.Semaphore(slots), queue, 0
@@ -57,11 +59,10 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
                                                     request.description))
 
     async def ListNamespaces(self, request, context) -> pb.ListNamespacesResponse:
-        spaces, token = await asyncio.to_thread(self.engine.store.list_namespaces, request.page_size,
-                                                request.page_token)
         grant = GRANT.get()
-        visible = [s for s in spaces if grant is None or grant.allows("read", s.name)]
-        return pb.ListNamespacesResponse(namespaces=[namespace_pb(s) for s in visible], next_page_token=token)
+        spaces, token = await asyncio.to_thread(self.engine.store.list_namespaces, request.page_size,
+                                                request.page_token, lambda name: visible(grant, name))
+        return pb.ListNamespacesResponse(namespaces=[namespace_pb(s) for s in spaces], next_page_token=token)
 
     async def DeleteNamespace(self, request, context) -> pb.DeleteNamespaceResponse:
         return pb.DeleteNamespaceResponse(
@@ -98,7 +99,9 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
     async def Retrieve(self, request, context) -> pb.RetrieveResponse:
         if not request.query.strip():
             raise InvalidArgument("the query is empty")
-        found = await asyncio.to_thread(self.engine.retrieve, request.namespace, request.query, request.top_k or 8)
+        async with self.slots:  # a routing pass is model work: admitted like a Query
+            found = await asyncio.to_thread(self.engine.retrieve, request.namespace, request.query,
+                                            request.top_k or 8)
         return pb.RetrieveResponse(documents=[citation_pb(c) for c in found])
 
     async def Query(self, request, context) -> AsyncIterator[pb.QueryEvent]:
@@ -107,8 +110,8 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
             raise Unimplemented("Memory Interleave (interleave_rounds > 1) is not served yet; use 0 or 1")
         if not 0 <= request.max_new_tokens <= MAX_NEW_TOKENS:
             raise InvalidArgument(f"max_new_tokens must be in [1, {MAX_NEW_TOKENS}] (0 = 256)")
-        if request.temperature < 0 or not 0 <= request.top_p <= 1:
-            raise InvalidArgument("temperature must be >= 0 and top_p in [0, 1]")
+        if not (math.isfinite(request.temperature) and request.temperature >= 0 and 0 <= request.top_p <= 1):
+            raise InvalidArgument("temperature must be a finite number >= 0 and top_p in [0, 1]")
         if request.read_mode not in ("", "kv", "text"):
             raise InvalidArgument(f"read_mode must be kv or text, got {request.read_mode!r}")
         kwargs = dict(top_k=request.top_k or None, read_mode=request.read_mode or None,
@@ -156,18 +159,28 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
     async def Stats(self, request, context) -> pb.StatsResponse:
         stats = await asyncio.to_thread(self.engine.store.stats)
         spaces = stats["namespaces"]
+        grant = GRANT.get()
         if request.namespace:
             if request.namespace not in spaces:
                 await asyncio.to_thread(self.engine.store.namespace, request.namespace)  # NotFound
             spaces = {request.namespace: spaces.get(request.namespace)}
+        else:  # a token scoped to some namespaces sees the sums over those alone
+            spaces = {name: s for name, s in spaces.items() if visible(grant, name)}
         index, cache = self.engine.index, self.engine.cache
+        whole = grant is None or grant.whole_store  # process-wide sizes describe every tenant together
         return pb.StatsResponse(
             documents=sum(s["documents"] for s in spaces.values()), tokens=sum(s["tokens"] for s in spaces.values()),
-            chunks=sum(s["chunks"] for s in spaces.values()), bytes_on_disk=stats["file_bytes"],
+            chunks=sum(s["chunks"] for s in spaces.values()), bytes_on_disk=stats["file_bytes"] if whole else 0,
             stored_bytes=sum(b[1] for s in spaces.values() for b in s["bytes"].values()),
             raw_bytes=sum(b[0] for s in spaces.values() for b in s["bytes"].values()),
-            device_resident_bytes=index.resident_bytes, host_resident_bytes=index.host_bytes, cache_bytes=cache.bytes,
+            device_resident_bytes=index.resident_bytes if whole else 0,
+            host_resident_bytes=index.host_bytes if whole else 0, cache_bytes=cache.bytes if whole else 0,
             model=stats["model"], model_fingerprint=stats["fingerprint"], namespaces=len(spaces))
+
+
+def visible(grant: Grant | None, name: str) -> bool:
+    """Whether a caller (None: no tokens file) may see that namespace exists: a read right on it."""
+    return grant is None or grant.allows("read", name)
 
 
 def query_text(request: pb.QueryRequest) -> str:

@@ -211,16 +211,22 @@ class Store:
             raise NotFound(f"namespace {name!r} does not exist; create it first")
         return load_namespace(data)
 
-    def list_namespaces(self, page_size: int = 100, page_token: str = "") -> tuple[list[Namespace], str]:
-        """Namespaces in name order after `page_token`; -> (page, next token or "")."""
+    def list_namespaces(self, page_size: int = 100, page_token: str = "",
+                        visible: Callable[[str], bool] = lambda name: True) -> tuple[list[Namespace], str]:
+        """Namespaces in name order after `page_token`, only those `visible` (a caller's grant): neither a page
+        nor its token names another; -> (page, next token or "")."""
         page_size = _page_size(page_size)
+        if page_token:
+            check_namespace(page_token)
 
         def op(txn) -> tuple[list[Namespace], str]:
             cur = txn.cursor(db=self.db["namespaces"])
             found = cur.set_range(page_token.encode() + b"\0") if page_token else cur.first()
             out = []
             while found and len(out) < page_size:
-                out.append(load_namespace(cur.value()))
+                space = load_namespace(cur.value())
+                if visible(space.name):
+                    out.append(space)
                 found = cur.next()
             return out, (out[-1].name if found and out else "")
 
@@ -317,8 +323,8 @@ class Store:
         return self._write(op)
 
     def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
-        """Delete documents in one transaction; ids not present are skipped. `expected_version` needs
-        exactly one id, which must then exist at that version. -> the deleted documents."""
+        """Delete documents in one transaction, all or nothing: an id that is not present is NotFound and
+        nothing is deleted. `expected_version` needs exactly one id, at that version. -> the deleted documents."""
         for doc_id in ids:
             check_id(doc_id)
         if expected_version and len(ids) != 1:
@@ -328,13 +334,7 @@ class Store:
             space = self._namespace(txn, ns)
             gone = []
             for doc_id in dict.fromkeys(ids):
-                if expected_version:
-                    rec = self._document(txn, ns, doc_id, expected_version)
-                else:
-                    data = txn.get(document_key(ns, doc_id), db=self.db["documents"])
-                    if data is None:
-                        continue
-                    rec = load_document(data)
+                rec = self._document(txn, ns, doc_id, expected_version)
                 txn.delete(document_key(ns, doc_id), db=self.db["documents"])
                 txn.delete(ordinal_key(ns, rec.ordinal), db=self.db["ordinals"])
                 for key in blob_keys(ns, rec.ordinal, self.layers):
@@ -588,16 +588,22 @@ class Store:
 
 
 
+MAX_PAGE_SIZE = 1000
+MAX_PAGE_TOKEN = 20  # digits of a List token (an ordinal < 2**64)
+
+
 def _page_size(page_size: int) -> int:
-    if not 1 <= page_size <= 10000:
-        raise InvalidArgument(f"page_size must be in [1, 10000], got {page_size}")
-    return page_size
+    """0 means the default page of 100 (the proto's contract)."""
+    if not 0 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be in [1, {MAX_PAGE_SIZE}] (0 = 100), got {page_size}")
+    return page_size or 100
 
 
 def _page_start(token: str) -> int:
     if not token:
         return 0
-    if not token.isdigit():
-        raise InvalidArgument(f"page_token {token!r} is not one this store issued")
+    if len(token) > MAX_PAGE_TOKEN or not (token.isascii() and token.isdigit()) or int(token) >= 2**64:
+        raise InvalidArgument(f"page_token {token[:MAX_PAGE_TOKEN]!r} is not one this store issued; pass the "
+                              "next_page_token of the previous page, or none for the first")
     return int(token)
 

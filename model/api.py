@@ -17,7 +17,7 @@ from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream
 from msa.model.loader import load_transformer
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, Memory
-from msa.model.prompts import question_tokens, text_mode_prompt
+from msa.model.prompts import context_document, question_tokens, text_mode_prompt
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
 
@@ -147,14 +147,30 @@ class MSAModel:
         scope = self.routing  # kv: the weights that encoded the memories read their K/V
         if read_mode == "text":
             # best last; a store-backed memory may have lost a document since its snapshot: skip it
-            read = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory][::-1]
-            cache, logits, position = self._read_prefill(question, [(n, memory[n].text) for n in read])
+            ranked = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory]
+            notes = self.notes_within_context(question, [(n, memory[n].text) for n in ranked], max_new_tokens)
+            read = [n for n, _ in notes][::-1]
+            cache, logits, position = self._read_prefill(question, notes[::-1])
             n_prompt, scope = position, self.reading
         yield Retrieved(routing, read, read_mode)
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)
         yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
             text=text, token_ids=ids, routing=routing, read_mode=read_mode, documents=read, stop_reason=reason,
             prompt_tokens=n_prompt))
+
+    def notes_within_context(self, question: str, notes: list[tuple[int, str]], max_new_tokens: int
+                             ) -> list[tuple[int, str]]:
+        """The leading notes (best first) whose text prompt leaves room for `max_new_tokens` in the context: a
+        prompt never outgrows the model, whatever top_k and the documents' lengths."""
+        room = (self.config.max_position_embeddings - max_new_tokens
+                - len(self.tokenizer.encode(text_mode_prompt(self.tokenizer, question, []))))
+        kept = []
+        for n, text in notes:
+            room -= len(self.tokenizer.encode(context_document(n, text))) + 1  # + a token merged at the seams
+            if room < 0:
+                break
+            kept.append((n, text))
+        return kept
 
     def _read_prefill(self, question: str, notes: list[tuple[int, str]]) -> tuple[KVCache, torch.Tensor, int]:
         """Text reading: the notes and the question as one prompt -> (cache, last logits [V], length)."""
@@ -183,7 +199,9 @@ class MSAModel:
 
     @torch.no_grad()
     def read(self, question: str, notes: list[tuple[int, str]], max_new_tokens: int = 64) -> str:
-        """Greedy answer from the given notes (number, text), best last, without routing (reader evaluation)."""
+        """Greedy answer from the given notes (number, text), best last, without routing (reader evaluation);
+        the worst are left out when they do not fit the context."""
+        notes = self.notes_within_context(question, notes[::-1], max_new_tokens)[::-1]
         cache, logits, position = self._read_prefill(question, notes)
         steps = decode(self.transformer, cache, logits, position, Sampling(max_new_tokens), self.stop_ids,
                        self.reading)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ class Sampling:
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not math.isfinite(self.temperature) or self.temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
@@ -34,7 +35,9 @@ def next_token(logits: Tensor, sampling: Sampling, generator: torch.Generator) -
     """logits [V] fp32 -> token id: argmax, or a draw from the top-p nucleus of softmax(logits / T)."""
     if sampling.temperature == 0:
         return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float().cpu() / sampling.temperature, dim=-1)
+    logits = logits.double().cpu()
+    # shifted so the best is 0: a tiny temperature tends to argmax instead of overflowing into nan
+    probs = torch.softmax((logits - logits.max()) / sampling.temperature, dim=-1)
     sorted_probs, order = torch.sort(probs, descending=True)
     keep = torch.cumsum(sorted_probs, 0) - sorted_probs < sampling.top_p  # smallest set reaching top_p
     sorted_probs = sorted_probs * keep

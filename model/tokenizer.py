@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,19 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[int]:
         return self._tok.encode(text, add_special_tokens=False).ids
+
+    @functools.cached_property
+    def max_token_bytes(self) -> int:
+        """The UTF-8 length of the longest vocabulary entry: no token stands for more bytes of text."""
+        return max(len(t.encode()) for t in self._tok.get_vocab(with_added_tokens=True))
+
+    def count_within(self, text: str, limit: int) -> int | None:
+        """len(encode(text)) if at most `limit`, else None; text too long to fit is refused from its size alone,
+        so the work is bounded by `limit` whatever the text's length."""
+        if len(text.encode()) > limit * self.max_token_bytes:
+            return None
+        n = len(self.encode(text))
+        return n if n <= limit else None
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(ids, skip_special_tokens=False)

@@ -98,6 +98,27 @@ def test_init_refuses_an_existing_store(ckpt, tmp_path):
     assert again.exit_code == 1 and "already holds a store" in again.output
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--tls-cert", "{tmp}/cert.pem"], "TLS needs both --tls-cert and --tls-key"),
+    (["--tls-cert", "{tmp}/missing.pem", "--tls-key", "{tmp}/key.pem"], "cannot use the TLS certificate"),
+    (["--tls-cert", "{tmp}/cert.pem", "--tls-key", "{tmp}/cert.pem"], "cannot use the TLS certificate"),
+    (["--model", "{tmp}/no-such-model"], "cannot load the model"),
+    (["--model", "{tmp}"], "cannot load the model"),  # a directory that is not a checkpoint
+])
+def test_serve_misconfigurations_are_one_line_errors(ckpt, tmp_path, flags, message):
+    store = tmp_path / "store"
+    CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)])
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    args = [a.format(tmp=tmp_path) for a in flags]
+    if "--model" not in flags:
+        args += ["--model", str(ckpt)]
+    run = subprocess.run([sys.executable, "-m", "msa.cli.main", "serve", str(store), "--listen", "127.0.0.1:0",
+                          *args], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
 def test_serve_with_another_model_fails_clearly(checkpoint, ckpt, tmp_path):
     store = tmp_path / "store"
     CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)])

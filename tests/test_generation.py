@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from msa.model.api import MSAModel
-from msa.model.generate import GenerationResult, Retrieved, Token
+from msa.model.generate import GenerationResult, Retrieved, Sampling, Token, next_token
 from msa.model.memory import Memory
+from msa.model.prompts import text_mode_prompt
 
 FACTS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon.", "The river Sena flows north."]
 
@@ -85,12 +87,36 @@ def test_text_mode_reads_selected_documents(model, memory):
     assert empty.prompt_tokens < result.prompt_tokens and not empty.routing.layers
 
 
+def test_a_vanishing_temperature_is_greedy():
+    logits = torch.tensor([0.5, 3.0, -1.0, 2.999, float("-inf")])
+    for t in (1e-310, 1e-300, 1e-45, 1e-6):
+        assert next_token(logits, Sampling(temperature=t), torch.Generator().manual_seed(0)) == 1
+
+
+def test_text_reading_never_outgrows_the_context(model):
+    """However many long notes top_k reads, the prompt and the answer fit the model's context; the worst
+    notes are left out (issue 17: a read request's memory grew with top_k x document length)."""
+    notes = [f"Note {i} says the code word is {'lorem ipsum ' * 300}".strip() for i in range(6)]  # ~900 tokens each
+    memory = Memory(model.encode_documents(notes))
+    context = model.config.max_position_embeddings
+    result = model.generate("What is the code word?", memory, read_mode="text", top_k=6, max_new_tokens=50)
+    assert 1 <= len(result.documents) < 6
+    assert result.prompt_tokens + 50 <= context
+    ranked = [(n, notes[n]) for n, _ in result.routing.ranking()[:6]]
+    kept = model.notes_within_context("What is the code word?", ranked, 50)
+    assert sorted(n for n, _ in kept) == sorted(result.documents) and kept == ranked[:len(kept)]
+    one_more = ranked[:len(kept) + 1][::-1]
+    assert len(model.tokenizer.encode(text_mode_prompt(model.tokenizer, "What is the code word?", one_more))) + 50 \
+        > context
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     (dict(mode="fast"), "mode 'fast'"),
     (dict(read_mode="auto2"), "read_mode 'auto2'"),
     (dict(top_k=0), "top_k must be >= 1"),
     (dict(top_p=0.0), "top_p must be in"),
-    (dict(temperature=-1.0), "temperature must be >= 0"),
+    (dict(temperature=-1.0), "temperature must be a finite number >= 0"),
+    (dict(temperature=float("nan")), "temperature must be a finite number >= 0"),
 ])
 def test_bad_options_are_clear_errors(model, memory, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -11,10 +11,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from msa.memstore.auth import Tokens
 from msa.memstore.client import ClientError, MemoryClient
 from msa.memstore.config import ServerConfig, load_config
-from msa.memstore.errors import InvalidArgument
+from msa.memstore.errors import InvalidArgument, Unauthenticated
 from msa.memstore.server import BackgroundServer, MemoryServer
+from msa.proto import memory_pb2 as pb
 from tests.server_helpers import client_for, live_server
 
 FACTS = {"rex": "Rex is a dog who lives in Paris.", "anna": "Anna works at a bakery in Lyon.",
@@ -100,9 +102,39 @@ def test_query_streams_retrieval_tokens_then_final(client):
     (lambda c: c.update("n", "rex", text="x", expected_version=7), "ABORTED"),
     (lambda c: c.delete("n", ["rex", "anna"], expected_version=1), "INVALID_ARGUMENT"),
     (lambda c: list(c.query("n", "q", interleave_rounds=3)), "UNIMPLEMENTED"),
+    # malformed paging, sampling and sizes are the caller's mistake, never INTERNAL (issue 17)
+    *[(lambda c, t=token: c._call("List", pb.ListRequest(namespace="n", page_token=t)), "INVALID_ARGUMENT")
+      for token in ("\u00b2", "9" * 20, "9" * 5000, "-1")],
+    (lambda c: c._call("List", pb.ListRequest(namespace="n", page_size=1001)), "INVALID_ARGUMENT"),
+    (lambda c: c._call("ListNamespaces", pb.ListNamespacesRequest(page_token="x" * 5000)), "INVALID_ARGUMENT"),
+    (lambda c: list(c.query("n", "q", temperature=float("nan"))), "INVALID_ARGUMENT"),
+    (lambda c: list(c.query("n", "q", temperature=float("inf"))), "INVALID_ARGUMENT"),
+    (lambda c: c.create_namespace("a" * 20000), "INVALID_ARGUMENT"),
+    (lambda c: c.delete("n", ["rex", "never-existed"]), "NOT_FOUND"),
 ])
 def test_status_codes(client, call, code):
     assert code_of(lambda: call(client)) == code
+
+
+def test_oversized_requests_are_refused_before_any_work(client):
+    """Questions and documents far over the model's limits are refused from their size (issue 17, items 2, 4)."""
+    for call in (lambda: client.retrieve("n", "z " * 10000), lambda: list(client.query("n", "z " * 5000)),
+                 lambda: client.write("n", [{"text": "word " * 2_000_000}])):  # a 10 MB document
+        start = time.perf_counter()
+        assert code_of(call) == "INVALID_ARGUMENT"
+        assert time.perf_counter() - start < 2.0
+
+
+def test_paging_contract_and_all_or_nothing_delete(client):
+    assert [d.id for d in client.list("n", page_size=0)] == list(FACTS)  # 0 = the default page
+    assert code_of(lambda: client.delete("n", ["rex", "never-existed"])) == "NOT_FOUND"
+    assert client.get("n", "rex").text == FACTS["rex"]
+
+
+def test_a_tiny_temperature_samples_like_greedy(client):
+    greedy = list(client.query("n", "Where does Rex live?", max_new_tokens=4))[-1].final.answer
+    tiny = list(client.query("n", "Where does Rex live?", max_new_tokens=4, temperature=1e-45))[-1].final.answer
+    assert tiny == greedy
 
 
 def test_unexpected_errors_are_internal_with_a_request_id(server, client, monkeypatch, caplog):
@@ -187,7 +219,18 @@ rights = ["read", "write"]
 
 [[tokens]]
 sha256 = "{admin}"
+namespaces = ["*"]
 rights = ["admin"]
+
+[[tokens]]
+token = "team-a-admin"
+namespaces = ["team-a*"]
+rights = ["admin"]
+
+[[tokens]]
+token = "team-a-writer"
+namespaces = ["team-a*"]
+rights = ["write"]
 """
 
 
@@ -211,9 +254,51 @@ def test_auth_matrix(ckpt, tmp_path):
         assert code_of(lambda: reader.get("private", "x")) == "PERMISSION_DENIED"
         assert code_of(lambda: reader.stats()) == "PERMISSION_DENIED"  # store-wide: admin only
         assert {s.name for s in reader.list_namespaces()} == {"team-a", "team-b"}
-        assert admin.stats().namespaces == 3 and admin.delete_namespace("private") == 0
-        for c in (admin, reader, writer, anonymous, wrong):
+        assert admin.stats().namespaces == 3 and admin.stats().bytes_on_disk > 0
+        # Scoped tokens learn nothing of other tenants: not from pages, page tokens or store-wide Stats.
+        scoped, blind = client_for(target, "team-a-admin"), client_for(target, "team-a-writer")
+        for ns in ("team-a2", "team-b2", "zeta"):
+            admin.create_namespace(ns)
+        for c, expected in ((scoped, ["team-a", "team-a2"]), (blind, [])):
+            names, token = [], ""
+            while True:
+                page = c._call("ListNamespaces", pb.ListNamespacesRequest(page_size=1, page_token=token))
+                names += [s.name for s in page.namespaces]
+                assert token == "" or token in expected
+                if not (token := page.next_page_token):
+                    break
+            assert names == expected
+        stats = scoped.stats()
+        assert stats.namespaces == 2 and stats.documents == 1 and stats.bytes_on_disk == 0
+        assert admin.delete_namespace("private") == 0
+        for c in (admin, reader, writer, anonymous, wrong, scoped, blind):
             c.close()
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('token = "t0123456"\nnamespaces = "team-a*"\nrights = ["read"]', "namespaces must be a non-empty list"),
+    ('token = "t0123456"\nrights = ["read"]', "namespaces must be a non-empty list"),
+    ('token = ""\nnamespaces = ["*"]\nrights = ["read"]', "token must be a non-empty string"),
+    ('token = " padded "\nnamespaces = ["*"]\nrights = ["read"]', "token must be a non-empty string"),
+    ('sha256 = "not-hex"\nnamespaces = ["*"]\nrights = ["read"]', "sha256 must be 64 hex digits"),
+    ('token = "t0123456"\nnamespaces = ["*"]\nrights = "read"', "rights must be a non-empty list"),
+    ('token = "t0123456"\nnamespace = ["*"]\nrights = ["read"]', "unknown keys"),
+])
+def test_tokens_file_mistakes_are_refused(tmp_path, entry, message):
+    path = tmp_path / "tokens.toml"
+    path.write_text(f"[[tokens]]\n{entry}\n")
+    with pytest.raises(InvalidArgument, match=message):
+        Tokens.load(path)
+
+
+def test_an_empty_bearer_token_is_unauthenticated(tmp_path):
+    path = tmp_path / "tokens.toml"
+    path.write_text('[[tokens]]\ntoken = "t0123456"\nnamespaces = ["*"]\nrights = ["read"]\n')
+    tokens = Tokens.load(path)
+    for header in ("Bearer ", "Bearer    ", None, "t0123456"):
+        with pytest.raises(Unauthenticated):
+            tokens.grant(header)
+    assert tokens.grant("Bearer t0123456").rights == frozenset({"read"})
 
 
 def test_health_is_not_serving_while_loading_and_requests_are_unavailable(ckpt, tmp_path):
@@ -257,9 +342,10 @@ def test_graceful_stop_finishes_the_query_in_flight(ckpt, tmp_path):
 def test_no_tokens_file_means_loopback_only(tmp_path):
     import asyncio
 
-    server = MemoryServer(ServerConfig(store=str(tmp_path), listen="0.0.0.0:0"))
-    with pytest.raises(InvalidArgument, match="without a tokens file"):
-        asyncio.run(server.start())
+    for settings in (dict(listen="0.0.0.0:0"), dict(listen="127.0.0.1:0", metrics_listen="0.0.0.0:0")):
+        server = MemoryServer(ServerConfig(store=str(tmp_path), **settings))
+        with pytest.raises(InvalidArgument, match="without a tokens file"):
+            asyncio.run(server.start())
 
 
 def test_config_precedence(tmp_path):

@@ -77,7 +77,10 @@ def test_update_versions_and_conflicts(store):
 
 def test_delete_and_ordinals_never_reused(store):
     store.write("agent-1", [doc("a"), doc("b"), doc("c")])
-    gone = store.delete("agent-1", ["b", "missing"])
+    with pytest.raises(NotFound):  # all or nothing: "b" stays
+        store.delete("agent-1", ["b", "missing"])
+    assert store.get("agent-1", "b").version == 1
+    gone = store.delete("agent-1", ["b"])
     assert [d.id for d in gone] == ["b"]
     with pytest.raises(VersionConflict):
         store.delete("agent-1", ["a"], expected_version=7)
@@ -104,8 +107,10 @@ def test_list_pages_and_filters(store):
     assert [d.id for d in evens] == [f"d{i}" for i in range(0, 25, 2)]
     with pytest.raises(InvalidArgument):
         store.list("agent-1", page_token="garbage")
-    with pytest.raises(InvalidArgument):
-        store.list("agent-1", page_size=0)
+    for size in (-1, 1001):
+        with pytest.raises(InvalidArgument):
+            store.list("agent-1", page_size=size)
+    assert len(store.list("agent-1", page_size=0)[0]) == 25  # 0 = a page of 100
 
 
 def test_namespaces(store):
