@@ -15,6 +15,7 @@ import grpc
 
 from msa.memstore.auth import Tokens
 from msa.memstore.errors import InvalidArgument, StoreError, Unavailable
+from msa.memstore.logs import log
 from msa.memstore.metrics import Metrics
 from msa.memstore.service import GRANT
 
@@ -38,6 +39,22 @@ UNAVAILABLE = {"loading": "the server is loading its model and index; retry shor
                "stopping": "the server is shutting down; retry on another instance"}
 
 
+class Malformed:
+    """What a request that does not decode becomes: answered INVALID_ARGUMENT by the Gate, not UNKNOWN by gRPC."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def tolerant(deserializer: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    def parse(data: bytes) -> object:
+        try:
+            return deserializer(data)
+        except Exception as e:  # protobuf's DecodeError (truncated fields, invalid UTF-8, ...)
+            return Malformed(e)
+    return parse
+
+
 class Gate(grpc.aio.ServerInterceptor):
     def __init__(self, tokens: Tokens | None, metrics: Metrics) -> None:
         self.tokens, self.metrics = tokens, metrics
@@ -49,17 +66,20 @@ class Gate(grpc.aio.ServerInterceptor):
             return handler
         rpc = details.method[len(SERVICE):]
         headers = dict(details.invocation_metadata or ())
+        parse = tolerant(handler.request_deserializer)
         if handler.unary_unary:
             behavior = self._unary(rpc, headers, handler.unary_unary)
-            return grpc.unary_unary_rpc_method_handler(behavior, handler.request_deserializer,
-                                                       handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(behavior, parse, handler.response_serializer)
         behavior = self._stream(rpc, headers, handler.unary_stream)
-        return grpc.unary_stream_rpc_method_handler(behavior, handler.request_deserializer,
-                                                    handler.response_serializer)
+        return grpc.unary_stream_rpc_method_handler(behavior, parse, handler.response_serializer)
 
     def _admit(self, rpc: str, headers: dict, request) -> None:
         if self.state != "serving":
             raise Unavailable(UNAVAILABLE[self.state])
+        if isinstance(request, Malformed):
+            log(logger, logging.WARNING, "malformed request", rpc=rpc, error=str(request.error)[:200])
+            raise InvalidArgument(f"the request bytes do not decode as a {rpc} request ({request.error}); send the "
+                                  "message msa.memory.v1 defines for it")
         if rpc not in RIGHTS:
             raise InvalidArgument(f"unknown method {rpc}")
         if self.tokens is None:
