@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from msa.cli.main import cli
 from msa.memstore.client import ClientError, MemoryClient
+from msa.proto import memory_pb2 as pb
 from tests.server_helpers import live_server
 
 
@@ -227,3 +229,75 @@ def test_serve_under_torchrun_on_cpus(ckpt, tmp_path):
     proc.wait(timeout=60)
     time.sleep(0.5)
     assert any('"event": "stopped"' in line for line in log), "".join(log)[-2000:]  # rank 0 stopped gracefully
+
+
+def peak_and_current_rss(pid: int) -> tuple[int, int]:
+    """(VmHWM, VmRSS) of a process in bytes."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return tuple(int(fields[k].split()[0]) * 1024 for k in ("VmHWM", "VmRSS"))
+
+
+def test_hostile_requests_are_refused_in_time_and_memory_stays_bounded(ckpt, tmp_path):
+    """The requests of issue 17 that killed or stalled the server: each answered with its code within its
+    deadline, peak RSS within 1 GB of idle, and small Gets keep answering meanwhile."""
+    store = tmp_path / "store"
+    assert CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)]).exit_code == 0
+    proc, target = start_serve(ckpt, store, "--max-queries", "2")
+    try:
+        with MemoryClient(target, timeout=60) as client:
+            client.wait_ready()
+            client.create_namespace("n")
+            written = client.write("n", [{"id": f"d{i}", "text": f"Tea note {i}. " + "apple pie " * 400}
+                                         for i in range(16)])
+            assert min(r.tokens for r in written) > 1000
+            client.get("n", "d0")
+            idle = peak_and_current_rss(proc.pid)[1]
+            hostile = [
+                (lambda: list(client.query("n", "tea", max_new_tokens=2, read_mode="text", top_k=8, timeout=30)), None),
+                (lambda: client._call("Retrieve", pb.RetrieveRequest(namespace="n", query="z " * 10000), timeout=5),
+                 "INVALID_ARGUMENT"),
+                (lambda: list(client.query("n", "z " * 5000, max_new_tokens=1, timeout=5)), "INVALID_ARGUMENT"),
+                (lambda: client.write("n", [{"text": "word " * 2_000_000}]), "INVALID_ARGUMENT"),
+            ]
+            for call, code in hostile:
+                start = time.perf_counter()
+                if code is None:
+                    call()
+                else:
+                    with pytest.raises(ClientError) as e:
+                        call()
+                    assert e.value.code == code
+                assert time.perf_counter() - start < 30
+            # Model work from many clients at once: admitted two at a time, the rest queued or refused, and
+            # cheap reads keep their latency.
+            errors, stop = [], threading.Event()
+
+            def ask() -> None:
+                with MemoryClient(target, timeout=60) as c:
+                    while not stop.is_set():
+                        try:
+                            c.retrieve("n", "Which note mentions tea and apple pie? " * 15, top_k=4)
+                        except ClientError as e:
+                            errors.append(e.code)
+
+            askers = [threading.Thread(target=ask) for _ in range(8)]
+            for t in askers:
+                t.start()
+            latencies = []
+            for _ in range(60):
+                start = time.perf_counter()
+                client.get("n", "d3")
+                latencies.append(time.perf_counter() - start)
+            stop.set()
+            for t in askers:
+                t.join()
+            assert set(errors) <= {"RESOURCE_EXHAUSTED"}
+            assert sorted(latencies)[int(0.95 * len(latencies))] < 0.5, sorted(latencies)[-5:]
+        peak, _ = peak_and_current_rss(proc.pid)
+        print(f"idle RSS {idle / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB; Get p95 "
+              f"{1e3 * sorted(latencies)[int(0.95 * len(latencies))]:.0f} ms, max {1e3 * max(latencies):.0f} ms; "
+              f"{len(errors)} Retrieves refused (RESOURCE_EXHAUSTED)")
+        assert peak - idle < 2**30, (peak - idle) / 2**20
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
