@@ -301,3 +301,41 @@ def test_hostile_requests_are_refused_in_time_and_memory_stays_bounded(ckpt, tmp
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_sigterm_with_model_work_in_flight_exits_within_grace_without_tracebacks(ckpt, tmp_path):
+    store = tmp_path / "store"
+    assert CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)]).exit_code == 0
+    os.environ["MSA_GRACE_S"] = "2"
+    try:
+        proc, target = start_serve(ckpt, store)
+    finally:
+        del os.environ["MSA_GRACE_S"]
+    with MemoryClient(target, timeout=60) as client:
+        client.wait_ready()
+        client.create_namespace("n")
+        client.write("n", [{"id": "d", "text": "Tea is served at five. " * 50}])
+        busy = [threading.Thread(target=lambda: code_of_any(lambda: list(client.query(
+            "n", "When is tea served?", max_new_tokens=4000)))) for _ in range(2)]
+        busy += [threading.Thread(target=lambda: code_of_any(lambda: client.retrieve("n", "tea? " * 200)))
+                 for _ in range(2)]
+        for t in busy:
+            t.start()
+        time.sleep(1.0)
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        elapsed = time.perf_counter() - start
+        for t in busy:
+            t.join()
+    log = "".join(proc.log)
+    assert elapsed < 2 + 2, elapsed
+    assert "Traceback" not in log and "CancelledError" not in log, log[-2000:]
+
+
+def code_of_any(fn) -> str:
+    try:
+        fn()
+    except ClientError as e:
+        return e.code
+    return "OK"
