@@ -24,6 +24,8 @@ from msa.model.memory import EncodedDocument
 
 MAX_TOP_K = 64
 MAX_QUESTION_TOKENS = 1024
+MAX_WRITE_DOCUMENTS = 1000  # per Write: its encoding is one request's work
+MAX_WRITE_BYTES = 4 << 20  # text bytes per Write
 QUESTION_PROMPT_TOKENS = 64  # the question's template, routing instruction and text-reading frame, at most
 
 
@@ -256,6 +258,11 @@ class Engine:
         """Validate a write's documents -> their ids (made for those without one)."""
         if not items:
             raise InvalidArgument("a write needs at least one document")
+        if len(items) > MAX_WRITE_DOCUMENTS:
+            raise InvalidArgument(f"a write holds {len(items)} documents; at most {MAX_WRITE_DOCUMENTS}: split it")
+        size = sum(len(i.text.encode()) for i in items if isinstance(i.text, str))
+        if size > MAX_WRITE_BYTES:
+            raise InvalidArgument(f"a write holds {size} bytes of text; at most {MAX_WRITE_BYTES}: split it")
         for item in items:
             self._check_text(item.text)
             check_metadata(item.metadata)

@@ -111,6 +111,8 @@ def test_query_streams_retrieval_tokens_then_final(client):
     (lambda c: list(c.query("n", "q", temperature=float("inf"))), "INVALID_ARGUMENT"),
     (lambda c: c.create_namespace("a" * 20000), "INVALID_ARGUMENT"),
     (lambda c: c.delete("n", ["rex", "never-existed"]), "NOT_FOUND"),
+    (lambda c: c.write("n", [{"text": "tiny"}] * 1001), "INVALID_ARGUMENT"),
+    (lambda c: c.write("n", [{"text": "word " * 1000}] * 1000), "INVALID_ARGUMENT"),  # 5 MB of text
 ])
 def test_status_codes(client, call, code):
     assert code_of(lambda: call(client)) == code
