@@ -73,7 +73,10 @@ class IndexMachine(RuleBasedStateMachine):
 
     @rule(doc_id=ids)
     def delete(self, doc_id):
-        self._patch([], self.store.delete("n", [doc_id]))
+        try:
+            self._patch([], self.store.delete("n", [doc_id]))
+        except NotFound:  # absent ids are fine here
+            return
 
     @rule()
     def load(self):

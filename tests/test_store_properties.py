@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -98,9 +99,12 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(doc_id=ids)
     def delete(self, doc_id):
-        gone = self.store.delete("n", [doc_id])
-        assert [d.id for d in gone] == ([doc_id] if doc_id in self.model else [])
-        self.model.pop(doc_id, None)
+        if doc_id not in self.model:  # all or nothing: an absent id deletes nothing
+            with pytest.raises(NotFound):
+                self.store.delete("n", [doc_id])
+            return
+        assert [d.id for d in self.store.delete("n", [doc_id])] == [doc_id]
+        del self.model[doc_id]
 
     @invariant()
     def matches_model(self):
