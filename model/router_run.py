@@ -90,29 +90,21 @@ def build_stores(model: MSAModel, layers: list[int], data: DataConfig, device: s
     return stores, val
 
 
-def init_routers(model: MSAModel, layers: list[int], device: str) -> Routers:
-    """Routers initialised from each layer's attention projections (attention-derived routing)."""
+def init_routers(model: MSAModel, layers: list[int], device: str, source: str = "attention") -> Routers:
+    """Routers initialised from each layer's attention projections (`source` "attention": attention-derived
+    routing) or from the checkpoint's own router projections ("checkpoint": trained or attention-derived)."""
     cfg = model.config
     routers = Routers(layers, cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim)
+    prefix = {"attention": "", "checkpoint": "router_"}[source]
     with torch.no_grad():
         for i in layers:
             attn = model.transformer.layers[i].self_attn
-            routers.q[str(i)].weight.copy_(attn.q_proj.weight.float())
-            routers.k[str(i)].weight.copy_(attn.k_proj.weight.float())
-    return routers.to(device)
-
-
-def checkpoint_routers(model: MSAModel, layers: list[int], device: str) -> Routers:
-    """Routers initialised from the checkpoint's own router projections (trained or attention-derived)."""
-    routers = init_routers(model, layers, device)
-    with torch.no_grad():
-        for i in layers:
-            attn = model.transformer.layers[i].self_attn
-            if attn.router_q_proj is None:
+            q, k = getattr(attn, f"{prefix}q_proj"), getattr(attn, f"{prefix}k_proj")
+            if q is None:
                 raise ValueError(f"layer {i} has no router projections in this checkpoint")
-            routers.q[str(i)].weight.copy_(attn.router_q_proj.weight.float())
-            routers.k[str(i)].weight.copy_(attn.router_k_proj.weight.float())
-    return routers
+            routers.q[str(i)].weight.copy_(q.weight.float())
+            routers.k[str(i)].weight.copy_(k.weight.float())
+    return routers.to(device)
 
 
 def save_routers(routers: Routers, path: Path, extra: dict | None = None) -> None:

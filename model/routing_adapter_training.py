@@ -26,7 +26,7 @@ from msa.model.lora import ROUTING_FILE, LoRAAdapter
 from msa.model.prompts import document_text
 from msa.model.reader_training import look_alikes
 from msa.model.router_features import document_hidden, question_hidden
-from msa.model.router_run import checkpoint_routers, feature_store, load_routers, save_routers
+from msa.model.router_run import feature_store, init_routers, load_routers, save_routers
 from msa.model.router_training import Routers, decoupled_infonce, evaluate, layer_scores
 from msa.model.synthetic import Dataset
 
@@ -105,7 +105,7 @@ def train_routing_adapter(model: MSAModel, out: Path, layers: list[int], train: 
     for p in model.transformer.parameters():
         p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
-    routers = checkpoint_routers(model, layers, str(model.device))
+    routers = init_routers(model, layers, str(model.device), "checkpoint")
     if model.router_adapter is not None:
         raise ValueError("the checkpoint already has a routing adapter: train from one without "
                          f"(remove {ROUTING_FILE} from a copy of it)")

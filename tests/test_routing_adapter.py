@@ -14,7 +14,7 @@ from msa.model.api import MSAModel
 from msa.model.fingerprint import fingerprint
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.router_run import checkpoint_routers
+from msa.model.router_run import init_routers
 from msa.model.routing_adapter_training import AdapterTrainConfig, Candidates, step_loss
 from msa.model.synthetic import make_dataset
 from tests.adapter_helpers import merge, randomize
@@ -107,7 +107,7 @@ def test_training_steps_lower_the_routing_loss(checkpoint):
     torch.manual_seed(0)
     model.router_adapter = LoRAAdapter(model.transformer, rank=4)
     layers = list(model.config.msa.router_layers)
-    routers = checkpoint_routers(model, layers, "cpu")
+    routers = init_routers(model, layers, "cpu", "checkpoint")
     ds, _ = make_dataset("train", 24, 24, seed=2, max_facts=2)
     cfg = AdapterTrainConfig(questions=8, candidates=16)
     fixed = Candidates(model, ds, seed=0)
