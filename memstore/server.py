@@ -181,6 +181,11 @@ class MemoryServer:
         await self.health.enter_graceful_shutdown()
         log(logger, logging.INFO, "stopping", grace_s=self.config.grace_s)
         await self.server.stop(self.config.grace_s)
+        # Calls still running after the grace were cancelled: let them unwind here, not as tracebacks when the
+        # event loop closes (their model work stops at its next token or pass).
+        calls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+        if calls:
+            await asyncio.wait(calls, timeout=1.0)
         if getattr(self, "metrics_server", None):
             self.metrics_server.close()
         if self.engine is not None:
