@@ -21,6 +21,7 @@ from msa.model.api import MSAModel
 from msa.model.fingerprint import fingerprint
 from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
+from msa.model.prefill import IsCancelled
 
 MAX_TOP_K = 64
 MAX_QUESTION_TOKENS = 1024
@@ -208,21 +209,24 @@ class Engine:
         self.store.namespace(ns)  # NotFound for an unknown namespace
         return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store, self.route_batcher)
 
-    def retrieve(self, ns: str, question: str, top_k: int = 8) -> list[Citation]:
-        """The top_k documents over router layers (mean of layer scores), best first."""
+    def retrieve(self, ns: str, question: str, top_k: int = 8, cancelled: IsCancelled | None = None
+                 ) -> list[Citation]:
+        """The top_k documents over router layers (mean of layer scores), best first; `cancelled` stops the
+        routing prefill between chunks (`msa.model.prefill.Cancelled`)."""
         self._check_top_k(top_k)
         self._check_question(question)
         memory = self.memory(ns)
         if not len(memory):
             return []
-        ranking = self.model.route(question, memory, top_k=min(top_k, len(memory)), read_mode="text").ranking()
+        ranking = self.model.route(question, memory, top_k=min(top_k, len(memory)), read_mode="text",
+                                   cancelled=cancelled).ranking()
         return self._cite(memory, ranking[:top_k])
 
     def query(self, ns: str, question: str, top_k: int | None = None, read_mode: str | None = None,
-              max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0
-              ) -> Iterator[Retrieval | Token | Answer]:
-        """Stream the `Retrieval`, `Token`s, then the `Answer` with citations and timings. Closing the
-        iterator stops generating (a cancelled request)."""
+              max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
+              cancelled: IsCancelled | None = None) -> Iterator[Retrieval | Token | Answer]:
+        """Stream the `Retrieval`, `Token`s, then the `Answer` with citations and timings. A cancelled request
+        stops: `cancelled` is checked between prefill chunks, and closing the iterator stops decoding."""
         if top_k is not None:
             self._check_top_k(top_k)
         self._check_question(question, max_new_tokens)
@@ -231,7 +235,8 @@ class Engine:
         snapshot = time.perf_counter()
         retrieved, ranked = snapshot, []
         for item in self.model.stream(question, memory, max_new_tokens=max_new_tokens, temperature=temperature,
-                                      top_p=top_p, seed=seed, read_mode=read_mode, top_k=top_k):
+                                      top_p=top_p, seed=seed, read_mode=read_mode, top_k=top_k,
+                                      cancelled=cancelled):
             if isinstance(item, Retrieved):
                 retrieved = time.perf_counter()
                 scores = dict(item.routing.ranking()) if item.read_mode == "text" else item.routing.read_scores()

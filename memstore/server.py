@@ -31,7 +31,8 @@ from msa.memstore.errors import InvalidArgument
 from msa.memstore.gate import Gate
 from msa.memstore.logs import log
 from msa.memstore.metrics import Metrics, serve_metrics
-from msa.memstore.service import MemoryService, QuerySlots
+from msa.memstore.pools import Pool
+from msa.memstore.service import MemoryService
 from msa.memstore.store import Store
 from msa.proto import memory_pb2, memory_pb2_grpc
 
@@ -145,9 +146,9 @@ class MemoryServer:
     async def load(self) -> None:
         """Open the model and store in a thread (health stays NOT_SERVING meanwhile), then serve."""
         self.engine = await asyncio.to_thread(self.engine_factory)
-        slots = QuerySlots(self.config.max_queries, self.config.query_queue)
+        self.questions = Pool("model", self.config.max_queries, self.config.query_queue, "questions")
         batcher = WriteBatcher(self.engine, self.config.write_batch_ms / 1e3, self.config.write_batch_documents)
-        self.service.attach(self.engine, batcher, slots)
+        self.service.attach(self.engine, batcher, self.questions)
         index, cache = self.engine.index, self.engine.cache
         self.metrics.gauge("msa_index_device_bytes", "Routing keys resident on the device.",
                            lambda: index.resident_bytes)
@@ -182,10 +183,12 @@ class MemoryServer:
         log(logger, logging.INFO, "stopping", grace_s=self.config.grace_s)
         await self.server.stop(self.config.grace_s)
         # Calls still running after the grace were cancelled: let them unwind here, not as tracebacks when the
-        # event loop closes (their model work stops at its next token or pass).
+        # event loop closes (their model work stops at its next token or prefill chunk).
         calls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
         if calls:
             await asyncio.wait(calls, timeout=1.0)
+        if getattr(self, "questions", None):
+            self.questions.close()
         if getattr(self, "metrics_server", None):
             self.metrics_server.close()
         if self.engine is not None:

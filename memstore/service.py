@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-import threading
 from collections.abc import AsyncIterator
 
 from msa.memstore.auth import Grant
 from msa.memstore.batcher import WriteBatcher
 from msa.memstore.engine import Answer, Citation, Engine, Retrieval, WriteItem
-from msa.memstore.errors import InvalidArgument, Overloaded, Unimplemented
+from msa.memstore.errors import InvalidArgument, Unimplemented
 from msa.memstore.metrics import Metrics
+from msa.memstore.pools import Pool
 from msa.memstore.records import Document, Namespace, WriteResult
 from msa.model.generate import Token
 from msa.proto import memory_pb2 as pb
@@ -24,26 +24,6 @@ MODES = {pb.WRITE_MODE_UNSPECIFIED: "create", pb.CREATE: "create", pb.UPSERT: "u
 MAX_NEW_TOKENS = 4096
 
 
-class QuerySlots:
-    """At most `slots` questions (Query or Retrieve) run the model at once and at most `queue` wait; beyond
-    that, Overloaded."""
-
-    def __init__(self, slots: int, queue: int) -> None:
-        self.semaphore, self.queue, self.waiting = asyncio.Semaphore(slots), queue, 0
-
-    async def __aenter__(self) -> None:
-        if self.semaphore.locked() and self.waiting >= self.queue:
-            raise Overloaded(f"{self.waiting} questions are already waiting; retry with backoff")
-        self.waiting += 1
-        try:
-            await self.semaphore.acquire()
-        finally:
-            self.waiting -= 1
-
-    async def __aexit__(self, *exc) -> None:
-        self.semaphore.release()
-
-
 class MemoryService(pb_grpc.MemoryServiceServicer):
     """Registered when the server starts; `attach` gives it the engine once loaded (the Gate answers
     UNAVAILABLE until then)."""
@@ -51,8 +31,9 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def attach(self, engine: Engine, batcher: WriteBatcher, slots: QuerySlots) -> None:
-        self.engine, self.batcher, self.slots = engine, batcher, slots
+    def attach(self, engine: Engine, batcher: WriteBatcher, questions: Pool) -> None:
+        """`questions`: the pool that runs the model for Query and Retrieve."""
+        self.engine, self.batcher, self.questions = engine, batcher, questions
 
     async def CreateNamespace(self, request, context) -> pb.Namespace:
         return namespace_pb(await asyncio.to_thread(self.engine.store.create_namespace, request.name,
@@ -99,9 +80,9 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
     async def Retrieve(self, request, context) -> pb.RetrieveResponse:
         if not request.query.strip():
             raise InvalidArgument("the query is empty")
-        async with self.slots:  # a routing pass is model work: admitted like a Query
-            found = await asyncio.to_thread(self.engine.retrieve, request.namespace, request.query,
-                                            request.top_k or 8)
+        # a routing pass is model work: admitted like a Query
+        found = await self.questions.run(self.engine.retrieve, request.namespace, request.query, request.top_k or 8,
+                                         cancellable=True)
         return pb.RetrieveResponse(documents=[citation_pb(c) for c in found])
 
     async def Query(self, request, context) -> AsyncIterator[pb.QueryEvent]:
@@ -117,44 +98,15 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         kwargs = dict(top_k=request.top_k or None, read_mode=request.read_mode or None,
                       max_new_tokens=request.max_new_tokens or 256, temperature=request.temperature,
                       top_p=request.top_p or 1.0, seed=request.seed)
-        async with self.slots:
-            async for event in self._generate(request.namespace, question, kwargs):
-                if isinstance(event, Retrieval):
-                    yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
-                        round=1, documents=[citation_pb(c) for c in event.citations]))
-                elif isinstance(event, Token):
-                    yield pb.QueryEvent(token=pb.TokenEvent(text=event.text))
-                else:
-                    self.metrics.query_phases(event.timings_ms)
-                    yield pb.QueryEvent(final=final_pb(event))
-
-    async def _generate(self, ns: str, question: str, kwargs: dict) -> AsyncIterator[Retrieval | Token | Answer]:
-        """Run the engine's generator in a thread; stop it (at the next token) when the caller goes away."""
-        loop, queue, stop, done = asyncio.get_running_loop(), asyncio.Queue(), threading.Event(), object()
-
-        def produce() -> None:
-            try:
-                events = self.engine.query(ns, question, **kwargs)
-                try:
-                    for event in events:
-                        loop.call_soon_threadsafe(queue.put_nowait, event)
-                        if stop.is_set():
-                            break
-                finally:
-                    events.close()
-            except BaseException as e:  # handed to the request's task, which raises it
-                loop.call_soon_threadsafe(queue.put_nowait, e)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, done)
-
-        loop.run_in_executor(None, produce)  # reports through the queue, so its future is not awaited
-        try:
-            while (event := await queue.get()) is not done:
-                if isinstance(event, BaseException):
-                    raise event
-                yield event
-        finally:
-            stop.set()  # the worker ends after its current token
+        async for event in self.questions.stream(self.engine.query, request.namespace, question, **kwargs):
+            if isinstance(event, Retrieval):
+                yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
+                    round=1, documents=[citation_pb(c) for c in event.citations]))
+            elif isinstance(event, Token):
+                yield pb.QueryEvent(token=pb.TokenEvent(text=event.text))
+            else:
+                self.metrics.query_phases(event.timings_ms)
+                yield pb.QueryEvent(final=final_pb(event))
 
     async def Stats(self, request, context) -> pb.StatsResponse:
         stats = await asyncio.to_thread(self.engine.store.stats)

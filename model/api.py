@@ -17,6 +17,7 @@ from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream
 from msa.model.loader import load_transformer
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, Memory
+from msa.model.prefill import PREFILL_CHUNK, IsCancelled, prefill
 from msa.model.prompts import context_document, question_tokens, text_mode_prompt
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
@@ -103,10 +104,10 @@ class MSAModel:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         return mode, read_mode, top_k
 
-    def _prefill(self, question: str, memory: Memory, mode: str, top_k: int, inject: bool
-                 ) -> tuple[KVCache, torch.Tensor | None, int, Routing, int]:
+    def _prefill(self, question: str, memory: Memory, mode: str, top_k: int, inject: bool,
+                 cancelled: IsCancelled | None = None) -> tuple[KVCache, torch.Tensor | None, int, Routing, int]:
         """Question prefill with routing -> (cache, last logits [V] (None without injection), next position,
-        routing, prompt length)."""
+        routing, prompt length). Without injection a long question runs in chunks (`msa.model.prefill`)."""
         q = question_tokens(self.tokenizer, question)
         ids = torch.tensor(q.ids, device=self.device)
         start = len(self.template_ids) + top_k  # compat: question positions start at 3 + k (spec 3.1)
@@ -115,26 +116,26 @@ class MSAModel:
         mixer = RoutedPrefillMixer(cache, self.config, self.template, memory,
                                    torch.tensor(q.routing, device=self.device),
                                    route_spec(self.config, mode), top_k, inject=inject)
-        with self.routing():
-            if inject:
-                logits = self.transformer(ids, positions, mixer)[-1]
-            else:  # a routing-only pass: no logits needed
-                self.transformer.hidden_states(ids, positions, mixer)
-                logits = None
+        with self.routing():  # injecting: one forward of at most the question's bounded length
+            logits = prefill(self.transformer, ids, positions, mixer, cancelled, logits=inject,
+                             chunk=len(ids) if inject else PREFILL_CHUNK)
         return cache, logits, start + len(q.ids), mixer.finish(), len(q.ids)
 
     @torch.no_grad()
     def route(self, question: str, memory: Memory, top_k: int | None = None, mode: str | None = None,
-              read_mode: str | None = None) -> Routing:
-        """Per-router-layer document scores and top-k, as the given reading mode would route."""
+              read_mode: str | None = None, cancelled: IsCancelled | None = None) -> Routing:
+        """Per-router-layer document scores and top-k, as the given reading mode would route. `cancelled`
+        is checked between prefill chunks (`msa.model.prefill.Cancelled` once it holds)."""
         mode, read_mode, top_k = self._options(mode, read_mode, top_k)
-        return self._prefill(question, memory, mode, top_k, inject=read_mode == "kv")[3]
+        return self._prefill(question, memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)[3]
 
     @torch.no_grad()
     def stream(self, question: str, memory: Memory, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int = 0, mode: str | None = None, read_mode: str | None = None,
-               top_k: int | None = None, aggregate: str = "mean") -> Iterator[Retrieved | Token | GenerationResult]:
+               top_k: int | None = None, aggregate: str = "mean", cancelled: IsCancelled | None = None
+               ) -> Iterator[Retrieved | Token | GenerationResult]:
         """Yield `Retrieved` after the prefill, `Token`s as they are generated, then the `GenerationResult`.
+        The prefills check `cancelled` between chunks; closing the iterator stops decoding at the next token.
 
         kv: router layers read the selected documents' compressed K/V. text: documents are ranked once
         over router layers (`aggregate`, see `Routing.ranking`) and the top_k are read as plain text.
@@ -142,7 +143,7 @@ class MSAModel:
         mode, read_mode, top_k = self._options(mode, read_mode, top_k)
         sampling = Sampling(max_new_tokens, temperature, top_p, seed)
         cache, logits, position, routing, n_prompt = self._prefill(
-            question, memory, mode, top_k, inject=read_mode == "kv")
+            question, memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
         scope = self.routing  # kv: the weights that encoded the memories read their K/V
         if read_mode == "text":
@@ -150,7 +151,7 @@ class MSAModel:
             ranked = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory]
             notes = self.notes_within_context(question, [(n, memory[n].text) for n in ranked], max_new_tokens)
             read = [n for n, _ in notes][::-1]
-            cache, logits, position = self._read_prefill(question, notes[::-1])
+            cache, logits, position = self._read_prefill(question, notes[::-1], cancelled)
             n_prompt, scope = position, self.reading
         yield Retrieved(routing, read, read_mode)
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)
@@ -172,13 +173,15 @@ class MSAModel:
             kept.append((n, text))
         return kept
 
-    def _read_prefill(self, question: str, notes: list[tuple[int, str]]) -> tuple[KVCache, torch.Tensor, int]:
-        """Text reading: the notes and the question as one prompt -> (cache, last logits [V], length)."""
+    def _read_prefill(self, question: str, notes: list[tuple[int, str]], cancelled: IsCancelled | None = None
+                      ) -> tuple[KVCache, torch.Tensor, int]:
+        """Text reading: the notes and the question as one prompt (in chunks when long) -> (cache, last logits
+        [V], length)."""
         ids = self.tokenizer.encode(text_mode_prompt(self.tokenizer, question, notes))
         cache = KVCache(self.config.num_hidden_layers)
         with self.reading():
-            logits = self.transformer(torch.tensor(ids, device=self.device),
-                                      torch.arange(len(ids), device=self.device), CachedMixer(cache))[-1]
+            logits = prefill(self.transformer, torch.tensor(ids, device=self.device),
+                             torch.arange(len(ids), device=self.device), CachedMixer(cache), cancelled)
         return cache, logits, len(ids)
 
     def _tokens(self, steps: Iterator[int | str], finish: Callable[[str, list[int], str], Any]) -> Iterator[Any]:

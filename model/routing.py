@@ -100,8 +100,10 @@ class RoutedPrefillMixer(CachedMixer):
 
     Every layer gets the template prefix; router layers also route the question's routing tokens
     against the memory and, when `inject` is set, add the selected documents' chunks. Without injection
-    no layer's hidden state depends on what is read, so the routing queries are collected and scored
-    together by `finish` (one round through a sharded index instead of one per layer).
+    no layer's hidden state depends on what is read, so the routing queries are collected, chunk by chunk
+    when the question runs as several forwards, and scored together by `finish` (one round through a
+    sharded index instead of one per layer). With injection a layer's chunks must be chosen before any
+    token attends there, so the question runs as one forward.
     """
 
     def __init__(self, cache: KVCache, cfg: ModelConfig, template: KVCache, memory: Memory,
@@ -110,32 +112,33 @@ class RoutedPrefillMixer(CachedMixer):
         self.cfg, self.template, self.memory = cfg, template, memory
         self.routing_tokens, self.spec, self.k, self.inject = routing_tokens, spec, k, inject
         self.routing = Routing()
-        self.pending: dict[int, Tensor] = {}  # layer -> routing queries, scored by `finish`
+        self.pending: dict[int, list[Tensor]] = {}  # layer -> routing queries of each chunk, scored by `finish`
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         if self.cache.length(layer) == 0:
-            if layer in self.cfg.msa.router_layers and len(self.memory):
-                q = self._routing_query(attn, h, rope)
-                if self.inject:
-                    selected = self._select({layer: q})[layer]
-                    if selected:
-                        self.cache.memory[layer] = self.memory.chunks(layer, selected)
-                else:
-                    self.pending[layer] = q
             self.cache.extend(layer, self.template.k[layer], self.template.v[layer])
+        done = self.cache.length(layer) - self.template.length(layer)  # question tokens already through
+        if layer in self.cfg.msa.router_layers and len(self.memory) and done < len(self.routing_tokens):
+            q = self._routing_query(attn, h, rope, self.routing_tokens[done:done + h.shape[0]])
+            if not self.inject:
+                self.pending.setdefault(layer, []).append(q)
+            elif done or h.shape[0] < len(self.routing_tokens):
+                raise ValueError("a prefill that injects memory routes the whole question in one forward")
+            elif selected := self._select({layer: q})[layer]:
+                self.cache.memory[layer] = self.memory.chunks(layer, selected)
         return super().__call__(layer, attn, h, rope)
 
     def finish(self) -> Routing:
         """Score the collected routing queries of every layer at once; -> the routing."""
         if self.pending:
-            self._select(self.pending)
+            self._select({layer: torch.cat(parts) for layer, parts in self.pending.items()})
             self.pending = {}
         return self.routing
 
-    def _routing_query(self, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+    def _routing_query(self, attn: Attention, h: Tensor, rope: Rope, tokens: Tensor) -> Tensor:
         if self.cfg.msa.decouple_router:
-            return attn.routing_query(h[self.routing_tokens])  # [S, H, D]
-        return attn.project(h, rope)[0][self.routing_tokens]  # the attention query (after q_norm, RoPE)
+            return attn.routing_query(h[tokens])  # [S, H, D]
+        return attn.project(h, rope)[0][tokens]  # the attention query (after q_norm, RoPE)
 
     def _select(self, queries: dict[int, Tensor]) -> dict[int, list[int]]:
         """Route layers' queries {layer: q} in one call and take each layer's top k -> {layer: selected}."""

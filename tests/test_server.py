@@ -166,6 +166,30 @@ def test_deadline_stops_generation_and_frees_the_slot(client):
     assert events[-1].WhichOneof("event") == "final" and time.perf_counter() - start < 15
 
 
+def test_a_deadline_inside_a_long_prefill_frees_the_worker_within_a_chunk(checkpoint, tmp_path):
+    """A text-reading Query whose prompt fills the context (4,000 tokens: seconds of prefill for the small
+    random model on a CPU) and whose deadline passes inside that prefill: its worker stops at the next chunk,
+    so the one model slot takes the next question within 1 s + a quarter of the whole prefill (without the
+    chunks: after the rest of the prefill)."""
+    with live_server(checkpoint("qwen3", preset="small"), tmp_path / "store", max_queries=1) as (_, target), \
+            client_for(target) as client:
+        client.create_namespace("long")
+        client.write("long", [{"id": f"l{i}", "text": f"Note {i}: the red house by the river. " * 70}
+                              for i in range(8)])
+        ask = dict(read_mode="text", top_k=8, max_new_tokens=1)
+        final = list(client.query("long", "Where is the red house?", **ask))[-1].final
+        prefill_s = final.timings.prefill_ms / 1e3
+        assert final.usage.prompt_tokens > 4000
+        deadline_s = prefill_s / 4
+        assert code_of(lambda: list(client.query("long", "Where is the red house?", timeout=deadline_s, **ask))) \
+            == "DEADLINE_EXCEEDED"
+        start = time.perf_counter()
+        client.retrieve("long", "Where is the red house?", top_k=1)  # max_queries is 1: waits for the worker
+        freed_s = time.perf_counter() - start
+    print(f"prefill {prefill_s:.2f} s; deadline {deadline_s:.2f} s; next question answered {freed_s:.2f} s later")
+    assert freed_s < 1.0 + prefill_s / 4, (freed_s, prefill_s)
+
+
 def test_saturation_is_resource_exhausted(server):
     """One slot, one waiting place: a third concurrent question is refused, not queued."""
     target = server[1]
