@@ -83,7 +83,8 @@ def baseline_rankings(es: sets.EvalSet) -> dict[str, list[list[int]]]:
 
 
 def save_baselines(names: list[str], path: Path) -> None:
-    out = {}
+    """Rank the named sets with every baseline into `path` (other sets already saved there are kept)."""
+    out = json.loads(path.read_text()) if path.exists() else {}
     for name in names:
         es = sets.load(name)
         out[name] = baseline_rankings(es)
