@@ -39,6 +39,9 @@ class ServerConfig:
     max_inflight: int = 64  # requests being served at once; beyond: RESOURCE_EXHAUSTED
     max_queries: int = 2  # questions (Query, Retrieve) running the model at once; more wait in line
     query_queue: int = 16  # questions waiting for a slot; beyond: RESOURCE_EXHAUSTED
+    max_scans: int = 2  # calls whose work grows with a namespace or the store (List, ListNamespaces, Stats,
+    #                     DeleteNamespace) running at once; more wait in line
+    scan_queue: int = 16  # such calls waiting; beyond: RESOURCE_EXHAUSTED
     write_batch_ms: float = 5.0  # how long a write waits for others to be encoded with it
     write_batch_documents: int = 256  # documents encoded together at most
     index_budget_mb: int = 8192  # routing keys on the device

@@ -25,7 +25,7 @@ from msa.model.prefill import IsCancelled
 
 MAX_TOP_K = 64
 MAX_QUESTION_TOKENS = 1024
-MAX_WRITE_DOCUMENTS = 1000  # per Write: its encoding is one request's work
+MAX_WRITE_DOCUMENTS = 1000  # per Write (its encoding is one request's work) and per Delete
 MAX_WRITE_BYTES = 4 << 20  # text bytes per Write
 QUESTION_PROMPT_TOKENS = 64  # the question's template, routing instruction and text-reading frame, at most
 
@@ -190,6 +190,8 @@ class Engine:
         return result
 
     def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
+        if len(ids) > MAX_WRITE_DOCUMENTS:  # one transaction: bounded like a write
+            raise InvalidArgument(f"a delete names {len(ids)} documents; at most {MAX_WRITE_DOCUMENTS}: split it")
         with self._write_lock:
             gone = self.store.delete(ns, ids, expected_version)
             self.index.patch(ns, {}, [d.ordinal for d in gone])
@@ -197,10 +199,13 @@ class Engine:
         return gone
 
     def delete_namespace(self, ns: str) -> int:
+        """Gone for every reader at once; its documents are then purged in bounded transactions, between
+        which other writes go on."""
         with self._write_lock:
-            count = self.store.delete_namespace(ns)
+            count = self.store.drop_namespace(ns)
             self.index.drop(ns)
             self.cache.drop(ns)
+        self.store.purge(ns)
         return count
 
     # -- queries -----------------------------------------------------------------------------------

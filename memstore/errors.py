@@ -77,7 +77,7 @@ class Overloaded(StoreError):
 
 
 class Unavailable(StoreError):
-    """The server is starting or shutting down."""
+    """The server is starting or shutting down, or a namespace's name is still held by its deletion: retry."""
 
     code = "UNAVAILABLE"
 

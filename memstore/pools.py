@@ -11,6 +11,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from msa.memstore.errors import Overloaded
@@ -85,6 +86,20 @@ class Pool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The server's pools. Cheap point reads (Get) need none: they run on the default executor, which no
+    long call occupies."""
+
+    questions: Pool  # the model: Query and Retrieve
+    scans: Pool  # work that grows with a namespace or the store: List, ListNamespaces, Stats, DeleteNamespace
+    writes: Pool  # calls that wait on the store's one writer: Update, Delete, CreateNamespace
+
+    def close(self) -> None:
+        for pool in (self.questions, self.scans, self.writes):
+            pool.close()
 
 
 async def settled(future: asyncio.Future) -> None:

@@ -31,7 +31,7 @@ from msa.memstore.errors import InvalidArgument
 from msa.memstore.gate import Gate
 from msa.memstore.logs import log
 from msa.memstore.metrics import Metrics, serve_metrics
-from msa.memstore.pools import Pool
+from msa.memstore.pools import Pool, Pools
 from msa.memstore.service import MemoryService
 from msa.memstore.store import Store
 from msa.proto import memory_pb2, memory_pb2_grpc
@@ -146,9 +146,12 @@ class MemoryServer:
     async def load(self) -> None:
         """Open the model and store in a thread (health stays NOT_SERVING meanwhile), then serve."""
         self.engine = await asyncio.to_thread(self.engine_factory)
-        self.questions = Pool("model", self.config.max_queries, self.config.query_queue, "questions")
+        c = self.config
+        self.pools = Pools(Pool("model", c.max_queries, c.query_queue, "questions"),
+                           Pool("scan", c.max_scans, c.scan_queue, "namespace-wide calls"),
+                           Pool("write", 1, c.max_inflight, "writes"))  # they take turns on the one writer anyway
         batcher = WriteBatcher(self.engine, self.config.write_batch_ms / 1e3, self.config.write_batch_documents)
-        self.service.attach(self.engine, batcher, self.questions)
+        self.service.attach(self.engine, batcher, self.pools)
         index, cache = self.engine.index, self.engine.cache
         self.metrics.gauge("msa_index_device_bytes", "Routing keys resident on the device.",
                            lambda: index.resident_bytes)
@@ -187,8 +190,8 @@ class MemoryServer:
         calls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
         if calls:
             await asyncio.wait(calls, timeout=1.0)
-        if getattr(self, "questions", None):
-            self.questions.close()
+        if getattr(self, "pools", None):
+            self.pools.close()
         if getattr(self, "metrics_server", None):
             self.metrics_server.close()
         if self.engine is not None:

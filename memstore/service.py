@@ -13,7 +13,7 @@ from msa.memstore.batcher import WriteBatcher
 from msa.memstore.engine import Answer, Citation, Engine, Retrieval, WriteItem
 from msa.memstore.errors import InvalidArgument, Unimplemented
 from msa.memstore.metrics import Metrics
-from msa.memstore.pools import Pool
+from msa.memstore.pools import Pools
 from msa.memstore.records import Document, Namespace, WriteResult
 from msa.model.generate import Token
 from msa.proto import memory_pb2 as pb
@@ -31,23 +31,22 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def attach(self, engine: Engine, batcher: WriteBatcher, questions: Pool) -> None:
-        """`questions`: the pool that runs the model for Query and Retrieve."""
-        self.engine, self.batcher, self.questions = engine, batcher, questions
+    def attach(self, engine: Engine, batcher: WriteBatcher, pools: Pools) -> None:
+        self.engine, self.batcher, self.pools = engine, batcher, pools
 
     async def CreateNamespace(self, request, context) -> pb.Namespace:
-        return namespace_pb(await asyncio.to_thread(self.engine.store.create_namespace, request.name,
-                                                    request.description))
+        return namespace_pb(await self.pools.writes.run(self.engine.store.create_namespace, request.name,
+                                                        request.description))
 
     async def ListNamespaces(self, request, context) -> pb.ListNamespacesResponse:
         grant = GRANT.get()
-        spaces, token = await asyncio.to_thread(self.engine.store.list_namespaces, request.page_size,
-                                                request.page_token, lambda name: visible(grant, name))
+        spaces, token = await self.pools.scans.run(self.engine.store.list_namespaces, request.page_size,
+                                                   request.page_token, lambda name: visible(grant, name))
         return pb.ListNamespacesResponse(namespaces=[namespace_pb(s) for s in spaces], next_page_token=token)
 
     async def DeleteNamespace(self, request, context) -> pb.DeleteNamespaceResponse:
         return pb.DeleteNamespaceResponse(
-            deleted_documents=await asyncio.to_thread(self.engine.delete_namespace, request.name))
+            deleted_documents=await self.pools.scans.run(self.engine.delete_namespace, request.name))
 
     async def Write(self, request, context) -> pb.WriteResponse:
         items = [WriteItem(d.text, dict(d.metadata), d.id or None) for d in request.documents]
@@ -59,30 +58,30 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         metadata = dict(request.metadata) if request.replace_metadata else None
         if request.metadata and not request.replace_metadata:
             raise InvalidArgument("metadata given without replace_metadata; set it to replace the metadata")
-        return write_result_pb(await asyncio.to_thread(self.engine.update, request.namespace, request.id, text,
-                                                       metadata, request.expected_version))
+        return write_result_pb(await self.pools.writes.run(self.engine.update, request.namespace, request.id, text,
+                                                           metadata, request.expected_version))
 
     async def Delete(self, request, context) -> pb.DeleteResponse:
         if request.expected_version and len(request.ids) != 1:
             raise InvalidArgument("expected_version needs exactly one id")
-        gone = await asyncio.to_thread(self.engine.delete, request.namespace, list(request.ids),
-                                       request.expected_version)
+        gone = await self.pools.writes.run(self.engine.delete, request.namespace, list(request.ids),
+                                           request.expected_version)
         return pb.DeleteResponse(deleted=len(gone))
 
     async def Get(self, request, context) -> pb.Document:
         return document_pb(await asyncio.to_thread(self.engine.store.get, request.namespace, request.id))
 
     async def List(self, request, context) -> pb.ListResponse:
-        docs, token = await asyncio.to_thread(self.engine.store.list, request.namespace, request.page_size,
-                                              request.page_token, dict(request.metadata_filter))
+        docs, token = await self.pools.scans.run(self.engine.store.list, request.namespace, request.page_size,
+                                                 request.page_token, dict(request.metadata_filter))
         return pb.ListResponse(documents=[document_pb(d) for d in docs], next_page_token=token)
 
     async def Retrieve(self, request, context) -> pb.RetrieveResponse:
         if not request.query.strip():
             raise InvalidArgument("the query is empty")
         # a routing pass is model work: admitted like a Query
-        found = await self.questions.run(self.engine.retrieve, request.namespace, request.query, request.top_k or 8,
-                                         cancellable=True)
+        found = await self.pools.questions.run(self.engine.retrieve, request.namespace, request.query,
+                                               request.top_k or 8, cancellable=True)
         return pb.RetrieveResponse(documents=[citation_pb(c) for c in found])
 
     async def Query(self, request, context) -> AsyncIterator[pb.QueryEvent]:
@@ -98,7 +97,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         kwargs = dict(top_k=request.top_k or None, read_mode=request.read_mode or None,
                       max_new_tokens=request.max_new_tokens or 256, temperature=request.temperature,
                       top_p=request.top_p or 1.0, seed=request.seed)
-        async for event in self.questions.stream(self.engine.query, request.namespace, question, **kwargs):
+        async for event in self.pools.questions.stream(self.engine.query, request.namespace, question, **kwargs):
             if isinstance(event, Retrieval):
                 yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
                     round=1, documents=[citation_pb(c) for c in event.citations]))
@@ -109,7 +108,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
                 yield pb.QueryEvent(final=final_pb(event))
 
     async def Stats(self, request, context) -> pb.StatsResponse:
-        stats = await asyncio.to_thread(self.engine.store.stats)
+        stats = await self.pools.scans.run(self.engine.store.stats)  # reads every record of the store
         spaces = stats["namespaces"]
         grant = GRANT.get()
         if request.namespace:

@@ -30,6 +30,7 @@ from msa.memstore.errors import (
     NotFound,
     StoreError,
     StoreFull,
+    Unavailable,
     VersionConflict,
 )
 from msa.memstore.records import (
@@ -62,6 +63,9 @@ from msa.memstore.records import (
 T = TypeVar("T")
 MODES = ("create", "upsert")
 SUBDBS = (b"meta", b"namespaces", b"documents", b"ordinals", b"blobs")
+PURGING = b"purging\0"  # meta key prefix: + name of a deleted namespace whose records are still being removed
+PURGE_DOCUMENTS = 256  # documents removed per write transaction of a purge
+MAX_LIST_SCAN = 10_000  # documents a List page reads at most (a filter that matches few ends the page early)
 
 
 class Store:
@@ -88,6 +92,9 @@ class Store:
         self._cond = threading.Condition()
         try:
             self.binding = self._bind(binding)
+            if not readonly:
+                for name in self.purging():  # a deletion cut short (crash, error) is finished first
+                    self.purge(name)
         except BaseException:
             self.env.close()
             raise
@@ -196,6 +203,8 @@ class Store:
         ns = Namespace(name, description, time.time(), 0, 0)
 
         def op(txn) -> Namespace:
+            if txn.get(PURGING + namespace_key(name), db=self.db["meta"]) is not None:
+                raise Unavailable(f"namespace {name!r} is still being deleted; retry in a moment")
             if not txn.put(namespace_key(name), dump(ns), db=self.db["namespaces"], overwrite=False):
                 raise AlreadyExists(f"namespace {name!r} exists")
             return ns
@@ -233,20 +242,62 @@ class Store:
         return self._read(op)
 
     def delete_namespace(self, name: str) -> int:
-        """Delete a namespace and all its documents in one transaction; -> documents deleted."""
+        """Delete a namespace and all its documents (`drop_namespace`, then `purge`); -> documents deleted."""
+        count = self.drop_namespace(name)
+        self.purge(name)
+        return count
+
+    def drop_namespace(self, name: str) -> int:
+        """Delete a namespace, all or nothing for readers: one transaction removes its record (every read
+        of it is NotFound from then on) and marks its documents for `purge`; -> documents deleted."""
 
         def op(txn) -> int:
             ns = self._namespace(txn, name)
-            prefix = name.encode() + b"\0"
-            for db in ("documents", "ordinals", "blobs"):
+            txn.delete(namespace_key(name), db=self.db["namespaces"])
+            txn.put(PURGING + namespace_key(name), b"", db=self.db["meta"])
+            return ns.documents
+
+        return self._write(op)
+
+    def purge(self, name: str) -> None:
+        """Remove a deleted namespace's documents, `PURGE_DOCUMENTS` whole documents per transaction, so a
+        huge namespace never holds the one writer (nor LMDB's dirty pages) for one long transaction; the
+        name is free again once the last one commits."""
+        prefix = name.encode() + b"\0"
+
+        def step(txn) -> bool:  # -> whether the purge is complete
+            cur = txn.cursor(db=self.db["ordinals"])
+            found, removed = cur.set_range(prefix), 0
+            while found and cur.key().startswith(prefix) and removed < PURGE_DOCUMENTS:
+                for key in blob_keys(name, int.from_bytes(cur.key()[len(prefix):], "big"), self.layers):
+                    txn.delete(key, db=self.db["blobs"])
+                txn.delete(document_key(name, cur.value().decode()), db=self.db["documents"])
+                found, removed = cur.delete(), removed + 1
+            if removed == PURGE_DOCUMENTS:
+                return False
+            for db in ("documents", "blobs"):  # records no ordinal led to (a store `msa check` would flag)
                 cur = txn.cursor(db=self.db[db])
                 found = cur.set_range(prefix)
                 while found and cur.key().startswith(prefix):
                     found = cur.delete()
-            txn.delete(namespace_key(name), db=self.db["namespaces"])
-            return ns.documents
+            txn.delete(PURGING + namespace_key(name), db=self.db["meta"])
+            return True
 
-        return self._write(op)
+        while not self._write(step):
+            pass
+
+    def purging(self) -> list[str]:
+        """Deleted namespaces whose documents are not all removed yet."""
+
+        def op(txn) -> list[str]:
+            cur = txn.cursor(db=self.db["meta"])
+            found, out = cur.set_range(PURGING), []
+            while found and cur.key().startswith(PURGING):
+                out.append(bytes(cur.key()[len(PURGING):]).decode())
+                found = cur.next()
+            return out
+
+        return self._read(op)
 
     # -- documents ---------------------------------------------------------------------------------
     def write(self, ns: str, documents: list[NewDocument], mode: str = "create") -> list[WriteResult]:
@@ -383,7 +434,8 @@ class Store:
     def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None,
              ) -> tuple[list[Document], str]:
         """Documents in creation (ordinal) order after `page_token`, those whose metadata holds every
-        `where` pair; text left empty. -> (page, next token or "")."""
+        `where` pair; text left empty. A page reads at most `MAX_LIST_SCAN` documents, so one that few
+        match may come short (even empty) with a next token. -> (page, next token or "")."""
         page_size = _page_size(page_size)
         start = _page_start(page_token)
         where = where or {}
@@ -393,10 +445,10 @@ class Store:
             cur = txn.cursor(db=self.db["ordinals"])
             prefix = ns.encode() + b"\0"
             found = cur.set_range(ordinal_key(ns, start))
-            out, last = [], None
-            while found and cur.key().startswith(prefix) and len(out) < page_size:
+            out, last, scanned = [], None, 0
+            while found and cur.key().startswith(prefix) and len(out) < page_size and scanned < MAX_LIST_SCAN:
                 rec = load_document(txn.get(document_key(ns, cur.value().decode()), db=self.db["documents"]))
-                last = rec.ordinal
+                last, scanned = rec.ordinal, scanned + 1
                 if all(rec.metadata.get(k) == v for k, v in where.items()):
                     out.append(replace(rec, text=""))
                 found = cur.next()
@@ -504,12 +556,16 @@ class Store:
                 spaces[load_namespace(value).name] = {"documents": 0, "tokens": 0, "chunks": 0, "bytes": {}}
             for value in txn.cursor(db=self.db["documents"]).iternext(keys=False):
                 rec = load_document(value)
+                if rec.namespace not in spaces:  # a deleted namespace being purged
+                    continue
                 s = spaces[rec.namespace]
                 s["documents"] += 1
                 s["tokens"] += rec.tokens
                 s["chunks"] += rec.chunks
             for key, value in txn.cursor(db=self.db["blobs"]).iternext():
                 ns, rest = bytes(key).split(b"\0", 1)
+                if ns.decode() not in spaces:
+                    continue
                 raw, stored = blob.verify(value)
                 kinds = spaces[ns.decode()]["bytes"].setdefault(rest[:1].decode(), [0, 0])
                 kinds[0] += raw

@@ -14,8 +14,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from msa.memstore.auth import Tokens
 from msa.memstore.client import ClientError, MemoryClient
 from msa.memstore.config import ServerConfig, load_config
+from msa.memstore.engine import binding_for
 from msa.memstore.errors import InvalidArgument, Unauthenticated
+from msa.memstore.records import Encoding, NewDocument
 from msa.memstore.server import BackgroundServer, MemoryServer
+from msa.memstore.store import Store
+from msa.model.api import MSAModel
 from msa.proto import memory_pb2 as pb
 from tests.server_helpers import client_for, live_server
 
@@ -121,7 +125,8 @@ def test_status_codes(client, call, code):
 def test_oversized_requests_are_refused_before_any_work(client):
     """Questions and documents far over the model's limits are refused from their size (issue 17, items 2, 4)."""
     for call in (lambda: client.retrieve("n", "z " * 10000), lambda: list(client.query("n", "z " * 5000)),
-                 lambda: client.write("n", [{"text": "word " * 2_000_000}])):  # a 10 MB document
+                 lambda: client.write("n", [{"text": "word " * 2_000_000}]),  # a 10 MB document
+                 lambda: client.delete("n", [f"x{i}" for i in range(1001)])):  # one transaction, bounded too
         start = time.perf_counter()
         assert code_of(call) == "INVALID_ARGUMENT"
         assert time.perf_counter() - start < 2.0
@@ -188,6 +193,56 @@ def test_a_deadline_inside_a_long_prefill_frees_the_worker_within_a_chunk(checkp
         freed_s = time.perf_counter() - start
     print(f"prefill {prefill_s:.2f} s; deadline {deadline_s:.2f} s; next question answered {freed_s:.2f} s later")
     assert freed_s < 1.0 + prefill_s / 4, (freed_s, prefill_s)
+
+
+def test_small_gets_keep_their_latency_while_namespaces_are_scanned_and_deleted(ckpt, tmp_path):
+    """Namespace-wide calls from 12 clients at once (filtered Lists reading 15,000 documents, store-wide Stats
+    over 45,000, DeleteNamespace of two 15,000-document namespaces) run at most max_scans at a time on threads
+    of their own, and a deletion purges in bounded transactions: small Gets keep p99 <= 100 ms meanwhile."""
+    path = tmp_path / "store"
+    model = MSAModel.from_pretrained(ckpt)
+    (e,) = model.encode_documents(["A small memory."])
+    encoding = Encoding(e.token_ids, e.keys, e.values, e.routing_keys)
+    with Store(path, binding_for(model), create=True) as store:
+        for ns in ("big0", "big1", "big2"):
+            store.create_namespace(ns)
+            for b in range(15):
+                store.write(ns, [NewDocument(f"d{b}-{i}", "A small memory.", {"kind": "note"}, encoding)
+                                 for i in range(1000)])
+    with live_server(ckpt, path) as (_, target), client_for(target) as client:
+        client.create_namespace("n")
+        client.write("n", [{"id": "small", "text": "A small memory."}])
+        stop, errors = threading.Event(), []
+
+        def scan(call) -> None:
+            with client_for(target) as c:
+                while not stop.is_set():
+                    try:
+                        call(c)
+                    except ClientError as err:
+                        errors.append(err.code)
+
+        listing = lambda c: c._call("List", pb.ListRequest(namespace="big0", page_size=1000,  # noqa: E731
+                                                           metadata_filter={"kind": "none"}))
+        load = [threading.Thread(target=scan, args=(call,)) for call in [listing] * 8 + [lambda c: c.stats()] * 2]
+        load += [threading.Thread(target=lambda ns=ns: client_for(target).delete_namespace(ns))
+                 for ns in ("big1", "big2")]
+        for t in load:
+            t.start()
+        time.sleep(0.2)
+        latencies = []
+        for _ in range(100):
+            start = time.perf_counter()
+            client.get("n", "small")
+            latencies.append(time.perf_counter() - start)
+        stop.set()
+        for t in load:
+            t.join()
+        assert {s.name for s in client.list_namespaces()} == {"big0", "n"}
+    p99 = sorted(latencies)[98]
+    print(f"Get p50 {1e3 * sorted(latencies)[50]:.0f} ms, p99 {1e3 * p99:.0f} ms, max {1e3 * max(latencies):.0f} ms")
+    assert set(errors) <= {"RESOURCE_EXHAUSTED"}
+    assert p99 < 0.1, sorted(latencies)[-5:]
 
 
 def test_saturation_is_resource_exhausted(server):

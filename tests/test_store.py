@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from msa.memstore import blob
-from msa.memstore.errors import AlreadyExists, CorruptData, InvalidArgument, ModelMismatch, NotFound, VersionConflict
+from msa.memstore import store as store_module
+from msa.memstore.errors import (
+    AlreadyExists,
+    CorruptData,
+    InvalidArgument,
+    ModelMismatch,
+    NotFound,
+    Unavailable,
+    VersionConflict,
+)
 from msa.memstore.records import ModelBinding, NewDocument, blob_key
 from msa.memstore.store import Store
 from tests.store_helpers import BINDING, LAYERS, doc, encoding, open_store
@@ -113,6 +122,19 @@ def test_list_pages_and_filters(store):
     assert len(store.list("agent-1", page_size=0)[0]) == 25  # 0 = a page of 100
 
 
+def test_a_filtered_list_page_reads_a_bounded_number_of_documents(store, monkeypatch):
+    """A filter that matches nothing ends each page after MAX_LIST_SCAN documents, with a token to go on."""
+    monkeypatch.setattr(store_module, "MAX_LIST_SCAN", 10)
+    store.write("agent-1", [doc(f"d{i}", kind="odd" if i == 23 else "even") for i in range(25)])
+    pages, token = [], ""
+    while True:
+        page, token = store.list("agent-1", page_size=5, page_token=token, where={"kind": "odd"})
+        pages.append(([d.id for d in page], token))
+        if not token:
+            break
+    assert pages == [([], "10"), ([], "20"), (["d23"], "")]
+
+
 def test_namespaces(store):
     with pytest.raises(AlreadyExists):
         store.create_namespace("agent-1")
@@ -133,6 +155,50 @@ def test_namespaces(store):
     assert [o for o, _ in store.routing_keys("ns1", LAYERS[0])] == []
     with pytest.raises(NotFound):
         store.write("nope", [doc("a")])
+
+
+def test_a_big_namespace_is_deleted_whole_for_readers_and_purged_in_bounded_transactions(store, monkeypatch):
+    """Issue 17: deleting a huge namespace never holds the one writer for one giant transaction."""
+    store.create_namespace("big")
+    store.write("big", [doc(f"d{i}") for i in range(600)])
+    store.write("agent-1", [doc("a")])
+    sizes, write = [], store._write
+
+    def counted(fn):  # the entries each write transaction removes
+        before = entries(store)
+        out = write(fn)
+        sizes.append(before - entries(store))
+        return out
+
+    monkeypatch.setattr(store, "_write", counted)
+    assert store.drop_namespace("big") == 600
+    for read in (lambda: store.get("big", "d0"), lambda: store.list("big"), lambda: store.namespace("big")):
+        with pytest.raises(NotFound):  # gone for readers at once, before any record is purged
+            read()
+    assert "big" not in store.stats()["namespaces"] and store.purging() == ["big"]
+    with pytest.raises(Unavailable):  # the name is held until the purge is done
+        store.create_namespace("big")
+    store.purge("big")
+    per_document = 2 + 3 * len(LAYERS) + 1  # record, ordinal, K / V / routing keys per layer, token ids
+    assert sizes == [0, 256 * per_document, 256 * per_document, 88 * per_document]
+    assert store.purging() == [] and store.create_namespace("big").documents == 0
+    assert store.get("agent-1", "a").id == "a" and store.list("big") == ([], "")
+
+
+def test_an_interrupted_purge_finishes_when_the_store_opens(tmp_path):
+    with open_store(tmp_path / "s") as store:
+        store.create_namespace("big")
+        store.write("big", [doc(f"d{i}") for i in range(300)])
+        store.drop_namespace("big")  # the process dies here, before its purge
+    with Store(tmp_path / "s", BINDING) as store:
+        assert store.purging() == [] and store.create_namespace("big").next_ordinal == 0
+        assert entries(store) == 0
+
+
+def entries(store: Store) -> int:
+    """Document, ordinal and blob records in the store."""
+    with store.env.begin() as txn:
+        return sum(txn.stat(store.db[name])["entries"] for name in ("documents", "ordinals", "blobs"))
 
 
 @pytest.mark.parametrize("bad_id", ["", "x" * 257, "tab\there", "nul\0", "bell\x07"])
