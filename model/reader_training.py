@@ -55,7 +55,7 @@ class ReaderConfig:
     max_notes: int = 12
     abstain: float = 0.0  # fraction of examples without their gold note (taught to say so)
     stores: int = 8  # training stores of generated profiles (odd ones short: 1-3 sentences)
-    everyday_stores: int = 0  # training stores of everyday agent memories (msa.model.everyday)
+    everyday_stores: int = 8  # training stores of everyday agent memories (msa.model.everyday)
     unanswerable: float = 0.0  # unanswerable questions per everyday memory (taught to say so)
     memories: int = 1000
     seed: int = 0
