@@ -239,7 +239,7 @@ def peak_and_current_rss(pid: int) -> tuple[int, int]:
 
 def test_hostile_requests_are_refused_in_time_and_memory_stays_bounded(ckpt, tmp_path):
     """The requests of issue 17 that killed or stalled the server: each answered with its code within its
-    deadline, peak RSS within 1 GB of idle, and small Gets keep answering meanwhile."""
+    deadline, peak RSS within 1 GB of idle, and small Gets keep p99 <= 100 ms meanwhile (the issue's targets)."""
     store = tmp_path / "store"
     assert CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)]).exit_code == 0
     proc, target = start_serve(ckpt, store, "--max-queries", "2")
@@ -284,7 +284,7 @@ def test_hostile_requests_are_refused_in_time_and_memory_stays_bounded(ckpt, tmp
             for t in askers:
                 t.start()
             latencies = []
-            for _ in range(60):
+            for _ in range(100):
                 start = time.perf_counter()
                 client.get("n", "d3")
                 latencies.append(time.perf_counter() - start)
@@ -292,11 +292,12 @@ def test_hostile_requests_are_refused_in_time_and_memory_stays_bounded(ckpt, tmp
             for t in askers:
                 t.join()
             assert set(errors) <= {"RESOURCE_EXHAUSTED"}
-            assert sorted(latencies)[int(0.95 * len(latencies))] < 0.5, sorted(latencies)[-5:]
         peak, _ = peak_and_current_rss(proc.pid)
-        print(f"idle RSS {idle / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB; Get p95 "
-              f"{1e3 * sorted(latencies)[int(0.95 * len(latencies))]:.0f} ms, max {1e3 * max(latencies):.0f} ms; "
+        p99 = sorted(latencies)[98]
+        print(f"idle RSS {idle / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB; Get p50 "
+              f"{1e3 * sorted(latencies)[50]:.0f} ms, p99 {1e3 * p99:.0f} ms, max {1e3 * max(latencies):.0f} ms; "
               f"{len(errors)} Retrieves refused (RESOURCE_EXHAUSTED)")
+        assert p99 <= 0.1, sorted(latencies)[-5:]
         assert peak - idle < 2**30, (peak - idle) / 2**20
     finally:
         proc.send_signal(signal.SIGTERM)
