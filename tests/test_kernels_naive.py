@@ -1,4 +1,5 @@
-"""Pooling and routing oracles (`msa.kernels.*.naive`) against float64 loops of the spec formulas."""
+"""Pooling, routing and sparse attention oracles (`msa.kernels.*.naive`) against float64 loops or formulas of the
+spec."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from msa.kernels.chunk_pool import chunk_pool
 from msa.kernels.route import RouteSpec, route_scores, top_k, top_k_rows
+from msa.kernels.sparse_attn import MemoryRows, sparse_attention
 from tests.conftest import rel_err
 
 LENGTHS = [1, 7, 8, 9, 63, 64, 65, 130]  # shorter than a chunk, exact multiples, partial last chunks
@@ -126,3 +128,32 @@ def test_top_k_rows_is_top_k_of_each_row(rows, k):
         keep = vals[r] > float("-inf")
         want_idx, want_vals = top_k(scores[r], k)
         assert idx[r][keep].tolist() == want_idx.tolist() and vals[r][keep].tolist() == want_vals.tolist()
+
+
+def attention_formula(q, k, v, scale, pool_k, pool_v, rows):
+    """Softmax attention in float64 written out: every memory row visible, local keys bottom-right causal."""
+    q, k, v = q.double(), k.double(), v.double()
+    keys = torch.cat([pool_k.double()[rows], k])  # [P + L, G, D]
+    values = torch.cat([pool_v.double()[rows], v])
+    tq, h, _ = q.shape
+    p, length, g = rows.shape[0], k.shape[0], k.shape[1]
+    keys, values = keys.repeat_interleave(h // g, 1), values.repeat_interleave(h // g, 1)  # [T, H, D]
+    s = torch.einsum("thd,nhd->htn", q, keys) * scale
+    j = torch.arange(p + length)[None, :]
+    i = torch.arange(tq)[:, None]
+    visible = (j < p) | (j - p <= length - tq + i)  # [Tq, P + L]
+    s = s.masked_fill(~visible, float("-inf"))
+    return torch.einsum("htn,nhd->thd", s.softmax(-1), values)
+
+
+@pytest.mark.parametrize(("tq", "length", "p"), [(1, 9, 4), (5, 5, 0), (4, 12, 7)])
+def test_sparse_attention_matches_formula(tq, length, p):
+    gen = torch.Generator().manual_seed(length)
+    q = torch.randn(tq, 6, 16, generator=gen, dtype=torch.float64)
+    k, v = torch.randn(length, 2, 16, generator=gen, dtype=torch.float64), torch.randn(length, 2, 16, generator=gen,
+                                                                                        dtype=torch.float64)
+    pool_k, pool_v = torch.randn(10, 2, 16, generator=gen, dtype=torch.float64), torch.randn(
+        10, 2, 16, generator=gen, dtype=torch.float64)
+    rows = torch.randperm(10, generator=gen)[:p]
+    got = sparse_attention(q, k, v, 0.25, MemoryRows(pool_k, pool_v, rows))
+    assert torch.allclose(got, attention_formula(q, k, v, 0.25, pool_k, pool_v, rows), atol=1e-12)

@@ -10,6 +10,7 @@ the host (a device tensor costs one copy back).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 
 import torch
@@ -17,7 +18,10 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels import checks
 from msa.kernels.chunk_pool.naive import chunk_counts
+
+DTYPES = (*checks.FLOATS, torch.float64)  # read and written as given, summed in fp32 (as the oracle)
 
 
 @functools.lru_cache(maxsize=16)
@@ -66,11 +70,39 @@ def chunk_pool(x: Tensor, cu_seqlens: Tensor, chunk_size: int, out: Tensor | Non
                ) -> tuple[Tensor, Tensor]:
     """x [T, G, D] packed documents -> (pooled [C, G, D] in x's dtype, cu_chunks [N+1] on cu_seqlens' device),
     as the oracle."""
-    cu_chunks, geometry = chunk_geometry(tuple(cu_seqlens.tolist()), chunk_size, x.device)
+    shapes = checks.Shapes()
+    shapes.check("x", x, "T G D")
+    checks.dtype("x", x, DTYPES)
+    shapes.check("cu_seqlens", cu_seqlens, "N+1")
+    checks.dtype("cu_seqlens", cu_seqlens, checks.INDICES)
+    bounds = tuple(cu_seqlens.tolist())
+    check_bounds(bounds, x.shape[0], chunk_size)
+    cu_chunks, geometry = chunk_geometry(bounds, chunk_size, x.device)
     c, features = geometry.shape[1], x.shape[1] * x.shape[2]
+    if out is not None:
+        shapes.fix("C", c, "cu_seqlens and chunk_size")
+        shapes.check("out", out, "C G D")
+        checks.dtype("out", out, (x.dtype,), like="x")
+        checks.contiguous("out", out)
+        checks.same_device("out", out, "x", x.device)
+    checks.launch_device("x", x)
     if out is None:
         out = torch.empty((c, *x.shape[1:]), dtype=x.dtype, device=x.device)
     if c:
         _pool[lambda meta: (triton.cdiv(c, meta["PER_PROGRAM"]),)](
-            x.contiguous(), geometry, out, c, F=features, BLOCK_T=triton.next_power_of_2(chunk_size))
+            x=x.contiguous(), geometry=geometry, out=out, C=c, F=features, BLOCK_T=triton.next_power_of_2(chunk_size))
     return out, cu_chunks.to(cu_seqlens.device)
+
+
+def check_bounds(bounds: tuple[int, ...], tokens: int, chunk_size: int) -> None:
+    """The kernel reads every chunk's tokens where the boundaries say: they must cover x exactly, in order."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size: expected at least 1, got {chunk_size}")
+    if not bounds:
+        raise ValueError("cu_seqlens: expected at least one boundary, got none")
+    if bounds[0] != 0 or bounds[-1] != tokens:
+        raise ValueError(f"cu_seqlens: expected boundaries from 0 to {tokens} (x's T), got {bounds[0]} to {bounds[-1]}")
+    drops = [i for i, (a, b) in enumerate(itertools.pairwise(bounds)) if b < a]
+    if drops:
+        raise ValueError(f"cu_seqlens: expected non-decreasing boundaries, got {bounds[drops[0]]} then "
+                         f"{bounds[drops[0] + 1]} at index {drops[0]}")

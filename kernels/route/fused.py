@@ -25,19 +25,23 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels import checks
 from msa.kernels.grid import multiprocessors
 from msa.kernels.route.fp8 import E4M3_MAX, Fp8Keys
 from msa.kernels.route.naive import RouteSpec
 
 EPS = 1e-12  # F.normalize's
 Keys = Tensor | Fp8Keys
+KEY_DTYPES = (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn)
+QUERY_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)  # folded in fp32 on the host
+QUERY_REDUCES = ("max", "mean", "last")
 
 
 def supports(keys: Keys, spec: RouteSpec) -> bool:
     """What the kernel computes as the oracle does; anything else takes the naive path."""
     dtype = keys.values.dtype if isinstance(keys, Fp8Keys) else keys.dtype
     return (spec.head_reduce == "mean" and spec.score_dtype == torch.float32 and keys.shape[0] > 0
-            and dtype in (torch.bfloat16, torch.float16, torch.float32, torch.float8_e4m3fn))
+            and dtype in KEY_DTYPES)
 
 
 def fold_queries(q: Tensor, groups: int, spec: RouteSpec) -> tuple[Tensor, float]:
@@ -150,20 +154,38 @@ def _route_chunks(keys, row_scale, q, lens, owner, out, unscale, factor, C, N, B
 def chunk_scores(q: Tensor, keys: Keys, spec: RouteSpec, out: Tensor | None = None) -> Tensor:
     """q [S, H, D] routing queries, keys [C, G, D] (or fp8) -> chunk scores [C] fp32 (the oracle's
     `chunk_scores`); `out` [C] fp32 receives them if given."""
+    shapes = check_inputs({"q": q}, keys, spec)
+    if out is not None:  # written at row-major offsets
+        shapes.check("out", out, "C")
+        checks.dtype("out", out, (torch.float32,))
+        checks.contiguous("out", out)
+        checks.same_device("out", out, "keys", keys.device)
     out = torch.empty(keys.shape[0], dtype=torch.float32, device=keys.device) if out is None else out
     return _launch([q], keys, spec, None, out[None])[0]
 
 
 def doc_scores(q: Tensor, keys: Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
     """Per-document max of the chunk scores [num_docs] (-inf: no chunks), reduced inside the kernel."""
-    return doc_scores_many([q], keys, chunk_doc, num_docs, spec)[0]
+    return _doc_scores({"q": q}, keys, chunk_doc, num_docs, spec)[0]
 
 
 def doc_scores_many(qs: list[Tensor], keys: Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
     """Several questions' routing queries (each [S_b, H, D]) against the same keys -> [B, num_docs]: the keys
     are read once per launch, and a launch takes as many questions as its query columns hold."""
+    return _doc_scores({f"qs[{b}]": q for b, q in enumerate(qs)}, keys, chunk_doc, num_docs, spec)
+
+
+def _doc_scores(named: dict[str, Tensor], keys: Keys, chunk_doc: Tensor, num_docs: int, spec: RouteSpec
+                ) -> Tensor:
+    """`doc_scores_many` of questions named as their caller's arguments (for the checks' messages)."""
     if spec.chunk_reduce != "max":
         raise ValueError("the fused per-document reduction is the max; use chunk_scores for the mean")
+    shapes = check_inputs(named, keys, spec)
+    shapes.check("chunk_doc", chunk_doc, "C")
+    checks.dtype("chunk_doc", chunk_doc, checks.INDICES)
+    if num_docs < 0:
+        raise ValueError(f"num_docs: expected at least 0, got {num_docs}")
+    qs = list(named.values())
     out = torch.full((len(qs), num_docs), float("-inf"), dtype=torch.float32, device=keys.device)
     owner = chunk_doc.to(keys.device).contiguous()
     start = 0
@@ -174,6 +196,37 @@ def doc_scores_many(qs: list[Tensor], keys: Keys, chunk_doc: Tensor, num_docs: i
         _launch(qs[start:end], keys, spec, owner, out[start:end])
         start = end
     return out
+
+
+def check_inputs(qs: dict[str, Tensor], keys: Keys, spec: RouteSpec) -> checks.Shapes:
+    """A spec the kernel computes, keys [C, G, D] in a dtype it reads (fp8: with [C, G] fp32 factors) on the
+    launch device, and questions {argument name: [S, H, D]} of one head count H (the launch applies the first
+    question's 1 / H to all) -> the named sizes. The launcher makes the keys contiguous and moves the
+    questions (and chunk_doc) to the keys' device."""
+    if spec.head_reduce != "mean" or spec.score_dtype != torch.float32 or spec.query_reduce not in QUERY_REDUCES:
+        raise ValueError(f"spec: expected head_reduce 'mean', score_dtype torch.float32 and query_reduce one of "
+                         f"{QUERY_REDUCES}, got {spec.head_reduce!r}, {spec.score_dtype} and {spec.query_reduce!r}")
+    shapes = checks.Shapes(free=("S",))
+    fp8 = isinstance(keys, Fp8Keys)
+    name, values = ("keys.values", keys.values) if fp8 else ("keys", keys)
+    factors = {"keys.scale": keys.scale, "keys.inv_norm": keys.inv_norm} if fp8 else {}
+    shapes.check(name, values, "C G D")
+    for factor_name, factor in factors.items():
+        shapes.check(factor_name, factor, "C G")
+    for q_name, q in qs.items():
+        shapes.check(q_name, q, "S H D")
+        if q.shape[1] % shapes["G"]:
+            raise ValueError(f"{q_name}: expected query heads H a multiple of the keys' G = {shapes['G']}, got "
+                             f"H = {q.shape[1]}")
+    checks.dtype(name, values, (torch.float8_e4m3fn,) if fp8 else KEY_DTYPES)
+    for factor_name, factor in factors.items():
+        checks.dtype(factor_name, factor, (torch.float32,))
+    for q_name, q in qs.items():
+        checks.dtype(q_name, q, QUERY_DTYPES)
+    checks.launch_device(name, values)
+    for factor_name, factor in factors.items():
+        checks.same_device(factor_name, factor, name, values.device)
+    return shapes
 
 
 MAX_COLUMNS = 128  # query columns (questions x routing tokens) of one launch: the accumulator's registers
@@ -207,12 +260,12 @@ def _launch(qs: list[Tensor], keys: Keys, spec: RouteSpec, owner: Tensor | None,
     terms, step, unscale = split_queries(queries, keys.dtype)
     sms = multiprocessors(keys.device)
     tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
+    block_d = max(32 if row_scale is not None else 16, triton.next_power_of_2(d))  # fp8 dots: K >= 32
     _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
-        keys, keys if row_scale is None else row_scale, terms, lens, out if owner is None else owner, out,
-        unscale, factor, c, out.shape[1], len(qs), G=g, D=d,
-        BLOCK_D=max(32 if row_scale is not None else 16, triton.next_power_of_2(d)),  # fp8 dots: K >= 32
-        BLOCK_Q=block_q, SEG=seg, TERMS=terms.shape[0], STEP=step, COSINE=spec.cosine,
-        ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
+        keys=keys, row_scale=keys if row_scale is None else row_scale, q=terms, lens=lens,
+        owner=out if owner is None else owner, out=out, unscale=unscale, factor=factor, C=c, N=out.shape[1],
+        B=len(qs), G=g, D=d, BLOCK_D=block_d, BLOCK_Q=block_q, SEG=seg, TERMS=terms.shape[0], STEP=step,
+        COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
     return out
 
 

@@ -17,8 +17,11 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels import checks
+
 LOW = 0xFFFFFFFF
 BLOCK = 1024
+MAX_SCORES = 2 ** 31  # the kernel's int32 offsets
 
 
 @triton.jit
@@ -34,7 +37,9 @@ def _rank_keys(scores, keys, n, cols, BLOCK: tl.constexpr):
 
 
 def supports(scores: Tensor) -> bool:
-    return scores.is_cuda and scores.dim() in (1, 2) and 0 < scores.numel() < 2 ** 31
+    """fp32, fp16 and bf16 scores hold exactly in the fp32 a rank key keeps; others take the oracle."""
+    return (scores.is_cuda and scores.dim() in (1, 2) and 0 < scores.numel() < MAX_SCORES
+            and scores.dtype in checks.FLOATS)
 
 
 def _decode(best: Tensor) -> tuple[Tensor, Tensor]:
@@ -44,21 +49,27 @@ def _decode(best: Tensor) -> tuple[Tensor, Tensor]:
     return index, torch.where(mono < 0, mono ^ 0x7FFFFFFF, mono).view(torch.float32)
 
 
-def _keys(scores: Tensor) -> Tensor:
+def _keys(scores: Tensor, layout: str) -> Tensor:
+    """Rank keys of scores in `layout` ("n" or "R n"), checked first; read contiguous."""
+    checks.Shapes().check("scores", scores, layout)
+    if scores.numel() >= MAX_SCORES:
+        raise ValueError(f"scores: expected fewer than {MAX_SCORES} elements, got {scores.numel()}")
+    checks.dtype("scores", scores, checks.FLOATS)
+    checks.launch_device("scores", scores)
     keys = torch.empty(scores.shape, dtype=torch.int64, device=scores.device)
-    _rank_keys[(triton.cdiv(scores.numel(), BLOCK),)](scores.contiguous(), keys, scores.numel(), scores.shape[-1],
-                                                      BLOCK=BLOCK)
+    _rank_keys[(triton.cdiv(scores.numel(), BLOCK),)](scores=scores.contiguous(), keys=keys, n=scores.numel(),
+                                                      cols=scores.shape[-1], BLOCK=BLOCK)
     return keys
 
 
 def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """As the oracle: best k (indices, scores), highest first, ties by lower index, -inf and NaN never
     selected; host tensors (the one copy back)."""
-    index, values = _decode(torch.topk(_keys(scores), min(k, scores.numel())).values.cpu())
+    index, values = _decode(torch.topk(_keys(scores, "n"), min(k, scores.numel())).values.cpu())
     keep = values > float("-inf")
     return index[keep], values[keep].to(scores.dtype)
 
 
 def top_k_rows(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """As the oracle's `top_k_rows`, on the device: scores [R, n] -> (indices [R, min(k, n)], fp32 scores)."""
-    return _decode(torch.topk(_keys(scores), min(k, scores.shape[1]), dim=1).values)
+    return _decode(torch.topk(_keys(scores, "R n"), min(k, scores.shape[1]), dim=1).values)

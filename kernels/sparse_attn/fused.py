@@ -16,6 +16,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from msa.kernels import checks
 from msa.kernels.grid import multiprocessors
 from msa.kernels.sparse_attn.naive import MemoryRows
 
@@ -95,10 +96,11 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
                      out: Tensor | None = None) -> Tensor:
     """As `naive.sparse_attention`: q [Tq, H, D] over memory rows and local k / v [L, G, D] -> [Tq, H, D]
     (into `out` if given)."""
-    tq, h, d = q.shape
-    length, g = k.shape[0], k.shape[1]
     if memory is None or not memory.rows.numel():
         memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
+    check_inputs(q, k, v, memory, out)
+    tq, h, d = q.shape
+    length, g = k.shape[0], k.shape[1]
     p = memory.rows.shape[0]
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q) if out is None else out
@@ -114,11 +116,43 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
         part_lse = torch.empty((splits, tq * h), dtype=torch.float32, device=q.device)
     block_d = max(16, triton.next_power_of_2(d))
     _attend[(row_blocks, g, splits)](
-        q, k, v, memory.k.contiguous(), memory.v.contiguous(), memory.rows.contiguous(), out, part_out, part_lse,
-        scale * LOG2E, tq, length, p, span, H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N,
-        SPLIT=splits > 1, PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
+        q=q, k=k, v=v, pool_k=memory.k.contiguous(), pool_v=memory.v.contiguous(), rows=memory.rows.contiguous(),
+        out=out, part_out=part_out, part_lse=part_lse, scale_log2e=scale * LOG2E, Tq=tq, L=length, P=p, span=span,
+        H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N, SPLIT=splits > 1,
+        PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
     if splits > 1:
-        _merge[(tq * h,)](part_out, part_lse, out, tq * h, splits, D=d, BLOCK_D=block_d,
-                          BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
+        _merge[(tq * h,)](part_out=part_out, part_lse=part_lse, out=out, R=tq * h, SPLITS=splits, D=d,
+                          BLOCK_D=block_d, BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
     return out
 
+
+def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tensor | None) -> None:
+    """What the kernel reads as given: matching [*, G, D] layouts, one float dtype, row indices, the query's
+    device; q, k, v and the pool are made contiguous by the launcher, `out` is written in place."""
+    shapes = checks.Shapes()
+    shapes.check("q", q, "Tq H D")
+    shapes.check("k", k, "L G D")
+    shapes.check("v", v, "L G D")
+    shapes.check("memory.k", memory.k, "N G D")
+    shapes.check("memory.v", memory.v, "N G D")
+    shapes.check("memory.rows", memory.rows, "P")
+    if out is not None:
+        shapes.check("out", out, "Tq H D")
+    if shapes["H"] % shapes["G"]:
+        raise ValueError(f"q: expected query heads H a multiple of k's KV heads G = {shapes['G']}, got "
+                         f"H = {shapes['H']}")
+    if shapes["L"] < shapes["Tq"]:
+        raise ValueError(f"k: expected at least q's Tq = {shapes['Tq']} local keys (the queries are the last of "
+                         f"them), got L = {shapes['L']}")
+    checks.dtype("q", q, checks.FLOATS)
+    for name, t in (("k", k), ("v", v), ("memory.k", memory.k), ("memory.v", memory.v), ("out", out)):
+        if t is not None:
+            checks.dtype(name, t, (q.dtype,), like="q")
+    checks.dtype("memory.rows", memory.rows, checks.INDICES)
+    if out is not None:
+        checks.contiguous("out", out)
+    checks.launch_device("q", q)
+    for name, t in (("k", k), ("v", v), ("memory.k", memory.k), ("memory.v", memory.v),
+                    ("memory.rows", memory.rows), ("out", out)):
+        if t is not None:
+            checks.same_device(name, t, "q", q.device)
