@@ -20,8 +20,8 @@ import torch
 
 from msa.memstore import blob
 from msa.model.api import MSAModel
-from msa.model.default import default_model
-from msa.model.synthetic import make_dataset
+from msa.model.checkpoints.default import default_model
+from msa.model.train.synthetic import make_dataset
 
 SETTINGS = [("raw", blob.Codec.RAW, 0), ("zstd-1", blob.Codec.ZSTD, 1), ("zstd-3", blob.Codec.ZSTD, 3),
             ("shuffle-zstd-1", blob.Codec.SHUFFLE_ZSTD, 1), ("shuffle-zstd-3", blob.Codec.SHUFFLE_ZSTD, 3),

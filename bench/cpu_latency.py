@@ -19,9 +19,9 @@ import time
 import torch
 
 from msa.model.api import MSAModel
-from msa.model.default import default_model
+from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
-from msa.model.synthetic import make_dataset
+from msa.model.train.synthetic import make_dataset
 
 
 def percentile(values: list[float], q: float) -> float:

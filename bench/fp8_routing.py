@@ -19,9 +19,9 @@ import torch
 
 from msa.kernels.route.fp8 import quantize
 from msa.model.api import MSAModel
-from msa.model.default import default_model
+from msa.model.checkpoints.default import default_model
 from msa.model.memory import EncodedDocument, Memory
-from msa.model.synthetic import make_dataset
+from msa.model.train.synthetic import make_dataset
 
 K = 16
 

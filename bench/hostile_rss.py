@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.test_cli_server
 
 from msa.memstore.client import ClientError, MemoryClient
-from msa.model.default import default_model
+from msa.model.checkpoints.default import default_model
 from msa.proto import memory_pb2 as pb
 from tests.test_cli_server import peak_and_current_rss, start_serve
 

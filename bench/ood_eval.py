@@ -33,7 +33,7 @@ from baselines import BASELINES, rankings
 from tqdm import tqdm
 
 from msa.model.api import MSAModel
-from msa.model.default import default_model
+from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 
 KS = (1, 4, 16)

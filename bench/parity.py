@@ -13,8 +13,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from msa.model.loader import load_transformer
-from msa.model.random_checkpoint import write_random_checkpoint
+from msa.model.checkpoints.loader import load_transformer
+from msa.model.checkpoints.random_checkpoint import write_random_checkpoint
 from tests.conftest import rel_err
 from tests.test_backbone_parity import hf_model
 

@@ -23,7 +23,7 @@ from msa.memstore.config import ServerConfig
 from msa.memstore.engine import Engine
 from msa.memstore.server import BackgroundServer
 from msa.model.api import MSAModel
-from msa.model.default import default_model
+from msa.model.checkpoints.default import default_model
 from msa.model.generate import Token
 
 

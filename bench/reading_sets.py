@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.reading_facts
 
 from msa.model.api import MSAModel
-from msa.model.default import default_model
+from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 from tests.reading_facts import SET_A, SET_B
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from msa.model.api import MSAModel
-from msa.model.router_features import document_features, query_features
-from msa.model.router_run import DataConfig, build_stores, run
-from msa.model.router_training import Routers, Store, TrainConfig, evaluate
-from msa.model.synthetic import make_dataset
+from msa.model.train.router import Routers, Store, TrainConfig, evaluate
+from msa.model.train.router_features import document_features, query_features
+from msa.model.train.router_run import DataConfig, build_stores, run
+from msa.model.train.synthetic import make_dataset
 
 
 def heldout_store(model: MSAModel, layers: list[int], memories: int, questions: int, device: str) -> Store:

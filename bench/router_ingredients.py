@@ -29,8 +29,9 @@ import sets
 from tqdm import tqdm
 
 from msa.model.api import MSAModel
-from msa.model.default import ROUTERS
-from msa.model.router_run import (
+from msa.model.checkpoints.default import ROUTERS
+from msa.model.train.router import Routers, Store, TrainConfig, evaluate, train_steps
+from msa.model.train.router_run import (
     DataConfig,
     feature_store,
     init_routers,
@@ -38,8 +39,7 @@ from msa.model.router_run import (
     training_datasets,
     validation_datasets,
 )
-from msa.model.router_training import Routers, Store, TrainConfig, evaluate, train_steps
-from msa.model.synthetic import Dataset, Example
+from msa.model.train.synthetic import Dataset, Example
 
 OOD_SETS = ("gen-dev-1000", "handwritten", "gen-1000", "gen-10000")
 # The variant to ship is chosen on these only: training-side validation and the generator's dev seed.

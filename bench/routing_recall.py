@@ -21,10 +21,10 @@ import torch
 from baselines import minilm_rankings
 
 from msa.model.api import MSAModel
-from msa.model.default import default_gguf, default_model
-from msa.model.gguf_import import import_gguf
+from msa.model.checkpoints.default import default_gguf, default_model
+from msa.model.checkpoints.gguf_import import import_gguf
 from msa.model.memory import Memory
-from msa.model.synthetic import Dataset, make_dataset
+from msa.model.train.synthetic import Dataset, make_dataset
 
 KS = (1, 4, 16)
 

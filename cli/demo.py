@@ -40,7 +40,7 @@ def demo_cmd(store: Path | None, device: str, top_k: int, max_new_tokens: int) -
     from msa.memstore.engine import Engine
     from msa.memstore.server import BackgroundServer
     from msa.model.api import MSAModel
-    from msa.model.default import default_model
+    from msa.model.checkpoints.default import default_model
 
     if store is not None and store.exists():
         raise click.ClickException(f"{store} exists; give a new directory (or leave --store out)")

@@ -10,14 +10,14 @@ from pathlib import Path
 import click
 
 from msa.model.api import MSAModel
+from msa.model.checkpoints.default import DefaultModelError, default_gguf, default_model, imported_path, is_imported
+from msa.model.checkpoints.fingerprint import fingerprint
+from msa.model.checkpoints.gguf_import import GGUFImportError, import_gguf, tensor_count
+from msa.model.checkpoints.loader import CheckpointError, checkpoint_names
+from msa.model.checkpoints.random_checkpoint import PRESETS, write_random_checkpoint
 from msa.model.config import ConfigError, ModelConfig
-from msa.model.default import DefaultModelError, default_gguf, default_model, imported_path, is_imported
-from msa.model.fingerprint import fingerprint
 from msa.model.generate import GenerationResult, Token
-from msa.model.gguf_import import GGUFImportError, import_gguf, tensor_count
-from msa.model.loader import CheckpointError, checkpoint_names
 from msa.model.memory import Memory
-from msa.model.random_checkpoint import PRESETS, write_random_checkpoint
 from msa.model.tokenizer import TokenizerError
 
 CHECKPOINT = click.Path(exists=True, file_okay=False, path_type=Path)

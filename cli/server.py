@@ -53,7 +53,7 @@ def init_cmd(store: Path, model_path: str | None) -> None:
     from msa.memstore.engine import binding_for
     from msa.memstore.store import Store
     from msa.model.api import MSAModel
-    from msa.model.default import default_model
+    from msa.model.checkpoints.default import default_model
 
     if (store / "data.mdb").exists():
         raise click.ClickException(f"{store} already holds a store")

@@ -10,7 +10,7 @@ import click
 
 from msa.model.api import MSAModel
 from msa.model.lora import READER_FILE
-from msa.model.reader_training import ReaderConfig, train_reader, validation_sets
+from msa.model.train.reader import ReaderConfig, train_reader, validation_sets
 
 
 @click.command("train-reader")

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from msa.model.api import MSAModel
-from msa.model.router_run import DataConfig, build_stores, run
-from msa.model.router_training import TrainConfig
+from msa.model.train.router import TrainConfig
+from msa.model.train.router_run import DataConfig, build_stores, run
 
 
 def parse_layers(value: str, num_layers: int, default: tuple[int, ...]) -> list[int]:

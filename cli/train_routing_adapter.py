@@ -12,8 +12,8 @@ import click
 from msa.cli.train_router import data_config, data_options
 from msa.model.api import MSAModel
 from msa.model.lora import ROUTING_FILE
-from msa.model.router_run import training_datasets, validation_datasets
-from msa.model.routing_adapter_training import AdapterTrainConfig, train_routing_adapter
+from msa.model.train.router_run import training_datasets, validation_datasets
+from msa.model.train.routing_adapter import AdapterTrainConfig, train_routing_adapter
 
 
 @click.command("train-routing-adapter")

@@ -18,7 +18,7 @@ from msa.memstore.routing_index import RoutingIndex
 from msa.memstore.store import Store
 from msa.memstore.store_memory import StoreMemory
 from msa.model.api import MSAModel
-from msa.model.fingerprint import fingerprint
+from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
 from msa.model.prefill import IsCancelled

@@ -74,7 +74,7 @@ def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials | None:
 def open_engine(config: ServerConfig) -> Engine:
     """The model (embedded default unless `config.model`) and the store at `config.store`."""
     from msa.model.api import MSAModel
-    from msa.model.default import default_model
+    from msa.model.checkpoints.default import default_model
 
     if not config.store:
         raise InvalidArgument("no store: pass STORE (msa serve STORE) or set store in the config / MSA_STORE")

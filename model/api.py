@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 
+from msa.model.checkpoints.loader import load_transformer
 from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
 from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream, Token, decode
-from msa.model.loader import load_transformer
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, Memory
 from msa.model.prefill import PREFILL_CHUNK, IsCancelled, prefill

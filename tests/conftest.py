@@ -13,7 +13,7 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from msa.model.random_checkpoint import write_random_checkpoint
+from msa.model.checkpoints.random_checkpoint import write_random_checkpoint
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from msa.model.loader import load_transformer
+from msa.model.checkpoints.loader import load_transformer
 from tests.conftest import rel_err
 
 transformers = pytest.importorskip("transformers")

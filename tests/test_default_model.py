@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.default import READER, ROUTERS, ROUTING, default_gguf, default_model
-from msa.model.gguf_import import add_routers, unpermute
+from msa.model.checkpoints.default import READER, ROUTERS, ROUTING, default_gguf, default_model
+from msa.model.checkpoints.gguf_import import add_routers, unpermute
 from msa.model.memory import Memory
 from tests.conftest import rel_err
 from tests.reading_facts import SET_A, SET_B

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from msa.model.everyday import (
+from msa.model.train.everyday import (
     FIRST_NAMES,
     KINDS,
     RELATIONS,
@@ -19,7 +19,7 @@ from msa.model.everyday import (
     make_everyday_dataset,
     resolve,
 )
-from msa.model.synthetic import Dataset
+from msa.model.train.synthetic import Dataset
 
 STOP = set(re.findall(r"\w+", """
 a an the and or but of to in on at for with from by about as is are was were be been am do does did have has had i me

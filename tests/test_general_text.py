@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from msa.model.general_text import (
+from msa.model.train.general_text import (
     Description,
     GeneralTextError,
     description_dataset,

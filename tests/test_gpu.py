@@ -10,8 +10,8 @@ import torch
 from msa.model.api import MSAModel
 from msa.model.lora import LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.reader_training import reading_examples, reading_loss, tokenize
-from msa.model.synthetic import make_dataset
+from msa.model.train.reader import reading_examples, reading_loss, tokenize
+from msa.model.train.synthetic import make_dataset
 from tests.conftest import rel_err
 
 pytestmark = pytest.mark.gpu

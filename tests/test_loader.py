@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from msa.model.checkpoints.loader import CheckpointError, load_transformer
 from msa.model.config import ConfigError, ModelConfig
-from msa.model.loader import CheckpointError, load_transformer
 
 
 def copy(src, dst):

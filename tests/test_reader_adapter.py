@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.everyday import abstain_questions, make_everyday_dataset
 from msa.model.lora import READER_FILE, AdapterError, LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.reader_training import NOT_IN_NOTES, reading_examples, reading_loss, tokenize
-from msa.model.synthetic import make_dataset
+from msa.model.train.everyday import abstain_questions, make_everyday_dataset
+from msa.model.train.reader import NOT_IN_NOTES, reading_examples, reading_loss, tokenize
+from msa.model.train.synthetic import make_dataset
 from tests.adapter_helpers import merge, randomize
 
 IDS = torch.tensor([5, 17, 3, 99, 42, 7, 64])

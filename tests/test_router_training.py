@@ -11,10 +11,10 @@ from msa.cli.main import cli
 from msa.kernels.chunk_pool import chunk_pool
 from msa.model.api import MSAModel
 from msa.model.memory import Memory
-from msa.model.router_features import document_features, pool_chunks, query_features
-from msa.model.router_run import init_routers
-from msa.model.router_training import decoupled_infonce, layer_scores
-from msa.model.synthetic import HELDOUT_RELATIONS, RELATIONS, make_dataset
+from msa.model.train.router import decoupled_infonce, layer_scores
+from msa.model.train.router_features import document_features, pool_chunks, query_features
+from msa.model.train.router_run import init_routers
+from msa.model.train.synthetic import HELDOUT_RELATIONS, RELATIONS, make_dataset
 
 DOCS = ["Rex is a dog who lives in Paris. " * 4, "Anna works at a bakery in Lyon.", "The river Sena flows north."]
 QUESTIONS = ["Where does Rex live?", "Who works at the bakery in Lyon today?", "x"]

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.fingerprint import fingerprint
+from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.router_run import init_routers
-from msa.model.routing_adapter_training import AdapterTrainConfig, Candidates, step_loss
-from msa.model.synthetic import make_dataset
+from msa.model.train.router_run import init_routers
+from msa.model.train.routing_adapter import AdapterTrainConfig, Candidates, step_loss
+from msa.model.train.synthetic import make_dataset
 from tests.adapter_helpers import merge, randomize
 from tests.conftest import rel_err
 

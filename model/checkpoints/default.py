@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from msa.model.gguf_import import import_gguf
+from msa.model.checkpoints.gguf_import import import_gguf
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from msa.model.checkpoints.loader import weight_files
 from msa.model.config import ModelConfig
-from msa.model.loader import weight_files
 from msa.model.lora import ROUTING_FILE
 
 

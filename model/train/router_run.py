@@ -17,24 +17,24 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from msa.model.api import MSAModel
-from msa.model.everyday import make_everyday_dataset
-from msa.model.general_text import description_dataset, read_descriptions, split_descriptions
-from msa.model.router_features import document_features, query_features
-from msa.model.router_training import Routers, Store, TrainConfig, evaluate, train_steps
-from msa.model.synthetic import Dataset, make_dataset
+from msa.model.train.everyday import make_everyday_dataset
+from msa.model.train.general_text import description_dataset, read_descriptions, split_descriptions
+from msa.model.train.router import Routers, Store, TrainConfig, evaluate, train_steps
+from msa.model.train.router_features import document_features, query_features
+from msa.model.train.synthetic import Dataset, make_dataset
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    stores: int = 4  # training stores of generated people (msa.model.synthetic)
+    stores: int = 4  # training stores of generated people (msa.model.train.synthetic)
     memories: int = 1000  # memories per training store
     questions: int = 2000  # questions per training store
     max_facts: int = 20  # sentences per generated-people memory: 1 .. max_facts
     val_memories: int = 500
     val_questions: int = 500
     seed: int = 0
-    everyday_stores: int = 0  # training stores of everyday agent memories (msa.model.everyday)
-    description_stores: int = 0  # training stores of Debian package descriptions (msa.model.general_text)
+    everyday_stores: int = 0  # training stores of everyday agent memories (msa.model.train.everyday)
+    description_stores: int = 0  # training stores of Debian package descriptions (msa.model.train.general_text)
 
 
 def training_datasets(data: DataConfig) -> tuple[list[tuple[str, Dataset]], set[str]]:

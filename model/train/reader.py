@@ -26,10 +26,10 @@ from torch import Tensor
 
 from msa.model.api import MSAModel
 from msa.model.decoder import Attention, PackedCausal, Rope
-from msa.model.everyday import abstain_questions, make_everyday_dataset
 from msa.model.lora import READER_FILE, LoRAAdapter
 from msa.model.prompts import text_mode_prompt
-from msa.model.synthetic import Dataset, make_dataset
+from msa.model.train.everyday import abstain_questions, make_everyday_dataset
+from msa.model.train.synthetic import Dataset, make_dataset
 
 NOT_IN_NOTES = "The notes do not say."
 IGNORE = -100
@@ -55,7 +55,7 @@ class ReaderConfig:
     max_notes: int = 12
     abstain: float = 0.0  # fraction of examples without their gold note (taught to say so)
     stores: int = 8  # training stores of generated profiles (odd ones short: 1-3 sentences)
-    everyday_stores: int = 8  # training stores of everyday agent memories (msa.model.everyday)
+    everyday_stores: int = 8  # training stores of everyday agent memories (msa.model.train.everyday)
     unanswerable: float = 0.0  # unanswerable questions per everyday memory (taught to say so)
     memories: int = 1000
     seed: int = 0

@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
+from msa.model.checkpoints.loader import checkpoint_names, resolve_dtype
 from msa.model.config import ModelConfig
-from msa.model.loader import checkpoint_names, resolve_dtype
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>"]
 CHATML_TEMPLATE = (

@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from msa.model.synthetic import Dataset, Example
+from msa.model.train.synthetic import Dataset, Example
 
 LISTS = "/var/lib/apt/lists/*_i18n_Translation-en*"
 APT_HELPER = "/usr/lib/apt/apt-helper"  # decompresses whatever codec apt stored its lists with

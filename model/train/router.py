@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from msa.model.router_features import Ragged
+from msa.model.train.router_features import Ragged
 
 
 class Routers(nn.Module):

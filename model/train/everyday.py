@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from msa.model.synthetic import Dataset, Example
+from msa.model.train.synthetic import Dataset, Example
 
 # ---------------------------------------------------------------------------------------------------------------
 # Names and words

@@ -24,11 +24,11 @@ import torch
 from msa.model.api import MSAModel
 from msa.model.lora import ROUTING_FILE, LoRAAdapter
 from msa.model.prompts import document_text
-from msa.model.reader_training import look_alikes
-from msa.model.router_features import document_hidden, question_hidden
-from msa.model.router_run import feature_store, init_routers, load_routers, save_routers
-from msa.model.router_training import Routers, decoupled_infonce, evaluate, layer_scores
-from msa.model.synthetic import Dataset
+from msa.model.train.reader import look_alikes
+from msa.model.train.router import Routers, decoupled_infonce, evaluate, layer_scores
+from msa.model.train.router_features import document_hidden, question_hidden
+from msa.model.train.router_run import feature_store, init_routers, load_routers, save_routers
+from msa.model.train.synthetic import Dataset
 
 
 @dataclass(frozen=True)
