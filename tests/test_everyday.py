@@ -8,17 +8,12 @@ from collections import Counter
 
 import pytest
 
-from msa.model.train.everyday import (
-    FIRST_NAMES,
-    KINDS,
-    RELATIONS,
-    SURNAMES,
-    EverydayDataset,
-    abstain_items,
-    abstain_questions,
-    make_everyday_dataset,
-    resolve,
-)
+from msa.model.train.everyday import abstain_questions, make_everyday_dataset
+from msa.model.train.everyday.absent import abstain_items
+from msa.model.train.everyday.relations import RELATIONS, resolve
+from msa.model.train.everyday.styles import KINDS
+from msa.model.train.everyday.subjects import EverydayDataset
+from msa.model.train.everyday.words import FIRST_NAMES, SURNAMES
 from msa.model.train.synthetic import Dataset
 
 STOP = set(re.findall(r"\w+", """
