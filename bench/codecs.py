@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from msa.memstore import blob
+from msa.memstore.storage import blob
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
 from msa.model.train.synthetic import make_dataset

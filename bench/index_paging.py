@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from msa.memstore.routing_index import Slab
+from msa.memstore.index.routing_index import Slab
 
 HEADS, DIM, CHUNKS = 3, 64, 16
 

@@ -28,8 +28,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from msa.kernels.route import top_k_rows
-from msa.memstore.routing_index import CLEAN, Slab
-from msa.memstore.sharding import ShardServer, _Space, assign, exchange, merge, ranked_rows
+from msa.memstore.index.routing_index import CLEAN, Slab
+from msa.memstore.index.sharding import ShardServer, _Space, assign, exchange, merge, ranked_rows
 
 GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS, K = 8, 32, 128, 16, 18, 16
 NS, SPEC = 0, 1  # the ids every rank knows the namespace and the spec by

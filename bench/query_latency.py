@@ -19,9 +19,9 @@ from pathlib import Path
 
 from msa.cli.demo import QUESTIONS, demo_memories
 from msa.memstore.client import MemoryClient
-from msa.memstore.config import ServerConfig
 from msa.memstore.engine import Engine
-from msa.memstore.server import BackgroundServer
+from msa.memstore.server.config import ServerConfig
+from msa.memstore.server.serve import BackgroundServer
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
 from msa.model.generate import Token

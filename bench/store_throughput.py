@@ -18,11 +18,11 @@ import time
 
 import torch
 
-from msa.memstore import blob
-from msa.memstore.content_cache import ContentCache
-from msa.memstore.records import Encoding, ModelBinding, NewDocument
-from msa.memstore.routing_index import RoutingIndex
-from msa.memstore.store import Store
+from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.index.routing_index import RoutingIndex
+from msa.memstore.storage import blob
+from msa.memstore.storage.records import Encoding, ModelBinding, NewDocument
+from msa.memstore.storage.store import Store
 
 LAYERS, HEADS, DIM = (11, 18, 19, 23, 24, 25, 26, 29), 3, 64
 

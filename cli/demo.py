@@ -36,9 +36,9 @@ def demo_memories() -> list[dict]:
 def demo_cmd(store: Path | None, device: str, top_k: int, max_new_tokens: int) -> None:
     """Write ~200 memories to a fresh store over gRPC and ask five questions about them."""
     from msa.memstore.client import MemoryClient
-    from msa.memstore.config import ServerConfig
     from msa.memstore.engine import Engine
-    from msa.memstore.server import BackgroundServer
+    from msa.memstore.server.config import ServerConfig
+    from msa.memstore.server.serve import BackgroundServer
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
 

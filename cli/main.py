@@ -19,7 +19,7 @@ from msa.cli.train_routing_adapter import train_routing_adapter_cmd
 @click.version_option(package_name="msa-memstore")
 def cli(verbose: int) -> None:
     """msa-memstore: a persistent memory database for LLM agents, built on MSA."""
-    from msa.memstore import logs
+    from msa.memstore.server import logs
 
     logs.setup(["warning", "info", "debug"][min(verbose, 2)])
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from msa.memstore.errors import StoreError
-from msa.memstore.maintenance import compact, restore
-from msa.memstore.store import Store
+from msa.memstore.storage.maintenance import compact, restore
+from msa.memstore.storage.store import Store
 
 STORE = click.Path(exists=True, file_okay=False, path_type=Path)
 NEW_DIR = click.Path(file_okay=False, path_type=Path)

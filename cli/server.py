@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from msa.memstore.config import load_config
 from msa.memstore.errors import StoreError
+from msa.memstore.server.config import load_config
 
 
 @click.command("serve")
 @click.argument("store", required=False)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), envvar="MSA_CONFIG",
-              help="TOML settings (msa.memstore.config); MSA_* variables and these flags override it.")
+              help="TOML settings (msa.memstore.server.config); MSA_* variables and these flags override it.")
 @click.option("--listen", help="host:port [127.0.0.1:50051].")
 @click.option("--model", help="Checkpoint directory [the embedded default].")
 @click.option("--device", help="cpu or cuda [cpu].")
@@ -31,8 +31,9 @@ def serve_cmd(store: str | None, config_file: str | None, **flags) -> None:
 
     Across machines: `torchrun --nnodes M --nproc-per-node G --rdzv-backend c10d --rdzv-endpoint HOST:PORT
     -m msa.cli.main serve STORE --device cuda`; rank 0 serves, the others hold routing-index shards."""
-    from msa.memstore import logs, parallel
-    from msa.memstore.server import serve
+    from msa.memstore.index import parallel
+    from msa.memstore.server import logs
+    from msa.memstore.server.serve import serve
 
     try:
         config = load_config(config_file, flags={**flags, "store": store})
@@ -51,7 +52,7 @@ def serve_cmd(store: str | None, config_file: str | None, **flags) -> None:
 def init_cmd(store: Path, model_path: str | None) -> None:
     """Create an empty store at STORE, bound to a model (only that model may open it)."""
     from msa.memstore.engine import binding_for
-    from msa.memstore.store import Store
+    from msa.memstore.storage.store import Store
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
 

@@ -1,1 +1,2 @@
-"""The memory store: LMDB records and tensor blobs bound to one model (`Store`), and what builds on it."""
+"""The memory store: the engine (the one API over storage, index and model), the gRPC client, and its parts:
+`storage/` (LMDB), `index/` (routing), `server/` (gRPC)."""

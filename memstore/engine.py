@@ -10,13 +10,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from msa.memstore.content_cache import ContentCache
 from msa.memstore.errors import InvalidArgument, StoreError
-from msa.memstore.records import Document, Encoding, ModelBinding, NewDocument, WriteResult, check_id, check_metadata
-from msa.memstore.route_batcher import RouteBatcher
-from msa.memstore.routing_index import RoutingIndex
-from msa.memstore.store import Store
-from msa.memstore.store_memory import StoreMemory
+from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.index.route_batcher import RouteBatcher
+from msa.memstore.index.routing_index import RoutingIndex
+from msa.memstore.index.store_memory import StoreMemory
+from msa.memstore.storage.records import (
+    Document,
+    Encoding,
+    ModelBinding,
+    NewDocument,
+    WriteResult,
+    check_id,
+    check_metadata,
+)
+from msa.memstore.storage.store import Store
 from msa.model.api import MSAModel
 from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.generate import GenerationResult, Retrieved, Token

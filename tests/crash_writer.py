@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from msa.memstore.store import Store
+from msa.memstore.storage.store import Store
 from tests.store_helpers import BINDING, doc
 
 ROOT = Path(__file__).resolve().parents[1]

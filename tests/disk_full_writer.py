@@ -8,7 +8,7 @@ import signal
 import sys
 
 from msa.memstore.errors import StoreFull
-from msa.memstore.store import Store
+from msa.memstore.storage.store import Store
 from tests.store_helpers import BINDING, doc
 
 

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from msa.memstore.client import MemoryClient
-from msa.memstore.config import ServerConfig
 from msa.memstore.engine import Engine
-from msa.memstore.server import BackgroundServer
+from msa.memstore.server.config import ServerConfig
+from msa.memstore.server.serve import BackgroundServer
 from msa.model.api import MSAModel
 
 

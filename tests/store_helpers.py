@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from msa.memstore.records import Encoding, ModelBinding, NewDocument
-from msa.memstore.store import Store
+from msa.memstore.storage.records import Encoding, ModelBinding, NewDocument
+from msa.memstore.storage.store import Store
 
 LAYERS = (1, 3)
 BINDING = ModelBinding("f" * 64, LAYERS, {"pooling_kernel_size": 64}, "tiny-test")

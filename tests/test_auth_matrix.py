@@ -9,7 +9,7 @@ import hashlib
 import grpc
 import pytest
 
-from msa.memstore.gate import RIGHTS, SERVICE
+from msa.memstore.server.gate import RIGHTS, SERVICE
 from msa.proto import memory_pb2 as pb
 from tests.server_helpers import client_for, live_server
 

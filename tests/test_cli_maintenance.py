@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from msa.cli.main import cli
-from msa.memstore.records import blob_key
+from msa.memstore.storage.records import blob_key
 from tests.store_helpers import LAYERS, doc, open_store
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from msa.memstore.content_cache import ContentCache
+from msa.memstore.index.content_cache import ContentCache
 from tests.store_helpers import LAYERS, doc, open_store
 
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from msa.memstore.errors import Overloaded
-from msa.memstore.pools import Pool
+from msa.memstore.server.pools import Pool
 
 
 def test_admission_runs_queues_then_refuses():

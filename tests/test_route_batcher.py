@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from msa.memstore.route_batcher import RouteBatcher
+from msa.memstore.index.route_batcher import RouteBatcher
 
 
 class Blocking:

@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from msa.kernels.route import RouteSpec, route_scores, top_k
 from msa.memstore.errors import NotFound
-from msa.memstore.routing_index import RoutingIndex
+from msa.memstore.index.routing_index import RoutingIndex
 from tests.store_helpers import LAYERS, doc, encoding, open_store
 
 HEADS = 4  # query heads: 2 per routing-key head of the test encodings

@@ -11,14 +11,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from msa.memstore.auth import Tokens
 from msa.memstore.client import ClientError, MemoryClient
-from msa.memstore.config import ServerConfig, load_config
 from msa.memstore.engine import binding_for
 from msa.memstore.errors import InvalidArgument, Unauthenticated
-from msa.memstore.records import Encoding, NewDocument
-from msa.memstore.server import BackgroundServer, MemoryServer
-from msa.memstore.store import Store
+from msa.memstore.server.auth import Tokens
+from msa.memstore.server.config import ServerConfig, load_config
+from msa.memstore.server.serve import BackgroundServer, MemoryServer
+from msa.memstore.storage.records import Encoding, NewDocument
+from msa.memstore.storage.store import Store
 from msa.model.api import MSAModel
 from msa.proto import memory_pb2 as pb
 from tests.server_helpers import client_for, live_server

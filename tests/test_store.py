@@ -8,8 +8,6 @@ import time
 import pytest
 import torch
 
-from msa.memstore import blob
-from msa.memstore import store as store_module
 from msa.memstore.errors import (
     AlreadyExists,
     CorruptData,
@@ -19,8 +17,10 @@ from msa.memstore.errors import (
     Unavailable,
     VersionConflict,
 )
-from msa.memstore.records import ModelBinding, NewDocument, blob_key
-from msa.memstore.store import Store
+from msa.memstore.storage import blob
+from msa.memstore.storage import store as store_module
+from msa.memstore.storage.records import ModelBinding, NewDocument, blob_key
+from msa.memstore.storage.store import Store
 from tests.store_helpers import BINDING, LAYERS, doc, encoding, open_store
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from msa.memstore.store import Store
+from msa.memstore.storage.store import Store
 from tests.crash_writer import run_trials
 from tests.store_helpers import BINDING, doc
 

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from msa.memstore.errors import AlreadyExists, CorruptData
-from msa.memstore.maintenance import compact, restore
-from msa.memstore.records import blob_key
-from msa.memstore.store import Store
+from msa.memstore.storage.maintenance import compact, restore
+from msa.memstore.storage.records import blob_key
+from msa.memstore.storage.store import Store
 from tests.store_helpers import BINDING, LAYERS, doc, open_store
 
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from msa.memstore import blob
 from msa.memstore.errors import AlreadyExists, CorruptData, NotFound, VersionConflict
+from msa.memstore.storage import blob
 from tests.store_helpers import LAYERS, doc, encoding, open_store
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.int32, torch.int64, torch.uint8, torch.int8]

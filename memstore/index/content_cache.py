@@ -13,7 +13,7 @@ from collections import OrderedDict
 import torch
 from torch import Tensor
 
-from msa.memstore.store import Store
+from msa.memstore.storage.store import Store
 
 Key = tuple[str, int, int]  # namespace, ordinal, layer
 

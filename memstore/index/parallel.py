@@ -1,5 +1,5 @@
 """Starting a Memory Parallel job for `msa serve --world-size N`: spawn ranks 1..N-1 on this machine (each
-`python -m msa.memstore.shard_rank`, GPU r for rank r on a GPU server), or, under `torchrun`, join the job
+`python -m msa.memstore.index.shard_rank`, GPU r for rank r on a GPU server), or, under `torchrun`, join the job
 it started (ranks > 0 run the shard loop instead of a server). Rank 0 joins last and gets the index.
 """
 
@@ -12,11 +12,11 @@ import sys
 
 import torch
 
-from msa.memstore.config import ServerConfig
 from msa.memstore.errors import InvalidArgument
-from msa.memstore.shard_rank import DTYPES, join, run
-from msa.memstore.sharding import ShardedRoutingIndex, ShardServer
-from msa.memstore.store import Store
+from msa.memstore.index.shard_rank import DTYPES, join, run
+from msa.memstore.index.sharding import ShardedRoutingIndex, ShardServer
+from msa.memstore.server.config import ServerConfig
+from msa.memstore.storage.store import Store
 
 
 def under_torchrun() -> bool:
@@ -45,7 +45,7 @@ def start(store: Store, world: int, device: torch.device, dtype: torch.dtype, ti
         init = f"tcp://127.0.0.1:{free_port()}"
         dtype_name = str(dtype).removeprefix("torch.")
         processes = [subprocess.Popen([
-            sys.executable, "-m", "msa.memstore.shard_rank", "--init-method", init, "--rank", str(r),
+            sys.executable, "-m", "msa.memstore.index.shard_rank", "--init-method", init, "--rank", str(r),
             "--world-size", str(world), "--device", f"cuda:{r}" if device.type == "cuda" else "cpu",
             "--dtype", dtype_name, "--timeout", str(timeout_s)]) for r in range(1, world)]
     try:

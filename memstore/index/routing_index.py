@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores_many, top_k
-from msa.memstore.store import Store
+from msa.memstore.storage.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores
 STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams through the device

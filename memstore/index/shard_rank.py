@@ -1,7 +1,7 @@
 """A rank other than 0 of a Memory Parallel job: join the process group, hold this rank's shards, answer
 rank 0's rounds until it stops (or the group fails).
 
-    python -m msa.memstore.shard_rank --init-method tcp://HOST:PORT --rank R --world-size N [--device cuda:R]
+    python -m msa.memstore.index.shard_rank --init-method tcp://HOST:PORT --rank R --world-size N [--device cuda:R]
 
 `msa serve --world-size N` starts these itself; under `torchrun` they read RANK / WORLD_SIZE / MASTER_ADDR /
 MASTER_PORT from the environment (`--init-method env://`).
@@ -16,7 +16,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from msa.memstore.sharding import ShardServer, serve_rank
+from msa.memstore.index.sharding import ShardServer, serve_rank
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

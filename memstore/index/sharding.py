@@ -32,9 +32,9 @@ from torch import Tensor
 
 from msa.kernels.route import RouteSpec, top_k, top_k_rows
 from msa.memstore.errors import Unavailable
-from msa.memstore.logs import log
-from msa.memstore.routing_index import CLEAN, Slab, SlabView
-from msa.memstore.store import Store
+from msa.memstore.index.routing_index import CLEAN, Slab, SlabView
+from msa.memstore.server.logs import log
+from msa.memstore.storage.store import Store
 
 logger = logging.getLogger(__name__)
 EPOCHS_KEPT = 16  # views a rank keeps per namespace for snapshots still in use (each holds a live mask)

@@ -11,11 +11,11 @@ from torch import Tensor
 
 from msa.kernels.route import RouteSpec
 from msa.kernels.sparse_attn import MemoryRows
-from msa.memstore.content_cache import ContentCache
-from msa.memstore.records import Document
-from msa.memstore.route_batcher import RouteBatcher
-from msa.memstore.routing_index import SlabView
-from msa.memstore.store import Store
+from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.index.route_batcher import RouteBatcher
+from msa.memstore.index.routing_index import SlabView
+from msa.memstore.storage.records import Document
+from msa.memstore.storage.store import Store
 
 
 class StoreMemory:

@@ -16,8 +16,8 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
-from msa.memstore.config import load_toml
 from msa.memstore.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from msa.memstore.server.config import load_toml
 
 RIGHTS = ("read", "write", "admin")
 
@@ -90,7 +90,7 @@ class Tokens:
         """Parse and check a tokens file: every mistake is refused with its entry and what to write instead."""
         entries = load_toml(path).get("tokens", [])
         if not isinstance(entries, list) or not entries:
-            raise InvalidArgument(f"{path}: no [[tokens]] entries; see msa.memstore.auth for the format")
+            raise InvalidArgument(f"{path}: no [[tokens]] entries; see msa.memstore.server.auth for the format")
         return cls([parse_entry(e, f"{path}: tokens entry {i + 1}") for i, e in enumerate(entries)])
 
     def grant(self, authorization: str | None) -> Grant:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from msa.memstore.engine import Engine, WriteItem
-from msa.memstore.records import WriteResult
+from msa.memstore.storage.records import WriteResult
 
 Pending = tuple[str, list[WriteItem], str, asyncio.Future]
 

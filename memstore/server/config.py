@@ -32,7 +32,7 @@ class ServerConfig:
     device: str = "cpu"  # cpu or cuda
     dtype: str = "float32"  # float32 or bfloat16
     listen: str = "127.0.0.1:50051"  # host:port; port 0 picks a free one
-    tokens_file: str = ""  # bearer tokens (msa.memstore.auth); empty = no auth, loopback only
+    tokens_file: str = ""  # bearer tokens (msa.memstore.server.auth); empty = no auth, loopback only
     tls_cert: str = ""  # PEM certificate chain; with tls_key enables TLS
     tls_key: str = ""  # PEM private key
     metrics_listen: str = ""  # host:port of the Prometheus text endpoint; empty = off

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 
-from msa.memstore.auth import Tokens
 from msa.memstore.errors import InvalidArgument, StoreError, Unavailable
-from msa.memstore.logs import log
-from msa.memstore.metrics import Metrics
-from msa.memstore.service import GRANT
+from msa.memstore.server.auth import Tokens
+from msa.memstore.server.logs import log
+from msa.memstore.server.metrics import Metrics
+from msa.memstore.server.service import GRANT
 
 SERVICE = "/msa.memory.v1.MemoryService/"
 RIGHTS = {"CreateNamespace": "admin", "DeleteNamespace": "admin", "ListNamespaces": "read", "Write": "write",

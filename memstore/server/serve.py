@@ -21,19 +21,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from msa.memstore import parallel
-from msa.memstore.auth import Tokens
-from msa.memstore.batcher import WriteBatcher
-from msa.memstore.config import ServerConfig
-from msa.memstore.content_cache import ContentCache
 from msa.memstore.engine import Engine, binding_for
 from msa.memstore.errors import InvalidArgument
-from msa.memstore.gate import Gate
-from msa.memstore.logs import log
-from msa.memstore.metrics import Metrics, serve_metrics
-from msa.memstore.pools import Pool, Pools
-from msa.memstore.service import MemoryService
-from msa.memstore.store import Store
+from msa.memstore.index import parallel
+from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.server.auth import Tokens
+from msa.memstore.server.batcher import WriteBatcher
+from msa.memstore.server.config import ServerConfig
+from msa.memstore.server.gate import Gate
+from msa.memstore.server.logs import log
+from msa.memstore.server.metrics import Metrics, serve_metrics
+from msa.memstore.server.pools import Pool, Pools
+from msa.memstore.server.service import MemoryService
+from msa.memstore.storage.store import Store
 from msa.proto import memory_pb2, memory_pb2_grpc
 
 logger = logging.getLogger("msa.server")

@@ -8,13 +8,13 @@ import contextvars
 import math
 from collections.abc import AsyncIterator
 
-from msa.memstore.auth import Grant
-from msa.memstore.batcher import WriteBatcher
 from msa.memstore.engine import Answer, Citation, Engine, Retrieval, WriteItem
 from msa.memstore.errors import InvalidArgument, Unimplemented
-from msa.memstore.metrics import Metrics
-from msa.memstore.pools import Pools
-from msa.memstore.records import Document, Namespace, WriteResult
+from msa.memstore.server.auth import Grant
+from msa.memstore.server.batcher import WriteBatcher
+from msa.memstore.server.metrics import Metrics
+from msa.memstore.server.pools import Pools
+from msa.memstore.storage.records import Document, Namespace, WriteResult
 from msa.model.generate import Token
 from msa.proto import memory_pb2 as pb
 from msa.proto import memory_pb2_grpc as pb_grpc

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from msa.memstore.errors import AlreadyExists, CorruptData, NotFound
-from msa.memstore.store import Store
+from msa.memstore.storage.store import Store
 
 
 def restore(backup: str | Path, target: str | Path) -> list[str]:

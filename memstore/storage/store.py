@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import lmdb
 import torch
 
-from msa.memstore import blob
 from msa.memstore.errors import (
     AlreadyExists,
     CorruptData,
@@ -33,7 +32,8 @@ from msa.memstore.errors import (
     Unavailable,
     VersionConflict,
 )
-from msa.memstore.records import (
+from msa.memstore.storage import blob
+from msa.memstore.storage.records import (
     FORMAT_VERSION,
     KEY_K,
     KEY_ROUTING,
