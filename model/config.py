@@ -196,10 +196,6 @@ class ModelConfig:
                               f"num_key_value_heads {self.num_key_value_heads}")
 
     @property
-    def gqa_group(self) -> int:
-        return self.num_attention_heads // self.num_key_value_heads
-
-    @property
     def has_qk_norm(self) -> bool:
         return self.family == "qwen3"
 

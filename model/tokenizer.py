@@ -71,9 +71,6 @@ class Tokenizer:
             raise TokenizerError(f"token {token!r} is not in the vocabulary")
         return tid
 
-    def has_token(self, token: str) -> bool:
-        return self._tok.token_to_id(token) is not None
-
     def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """Render messages with the checkpoint's Jinja chat template (as tokenizer_config.json declares)."""
         if not self.chat_template:

@@ -20,7 +20,7 @@ HEADS = 4  # query heads: 2 per routing-key head of the test encodings
 
 def oracle(store, ns: str, layer: int, q: torch.Tensor, k: int) -> tuple[list[int], list[float]]:
     """Score every live document straight from the store, in ordinal order."""
-    pages = store.routing_keys(ns, layer, limit=10**6)
+    pages = store.namespace_routing_keys(ns)[layer]
     if not pages:
         return [], []
     ordinals = [o for o, _ in pages]

@@ -37,13 +37,12 @@ def test_write_get_and_kv_round_trip(store):
     assert (res.id, res.version, res.ordinal, res.changed) == ("a", 1, 0, True)
     got = store.get("agent-1", "a")
     assert got.text == d.text and got.metadata == {"topic": "pets"} and got.tokens == len(d.encoding.token_ids)
-    assert store.token_ids("agent-1", got.ordinal) == d.encoding.token_ids
     kv = store.kv("agent-1", [0, 99], LAYERS[1])
     assert list(kv) == [0]
     assert torch.equal(kv[0][0], d.encoding.keys[LAYERS[1]]) and torch.equal(kv[0][1], d.encoding.values[LAYERS[1]])
-    (page,) = [store.routing_keys("agent-1", LAYERS[0])]
-    assert page[0][0] == 0 and torch.equal(page[0][1], d.encoding.routing_keys[LAYERS[0]])
-    assert store.namespace("agent-1").documents == 1
+    (row,) = store.namespace_routing_keys("agent-1")[LAYERS[0]]
+    assert row[0] == 0 and torch.equal(row[1], d.encoding.routing_keys[LAYERS[0]])
+    assert store.namespace("agent-1").documents == 1 and store.check() == []  # check reads the tokens blob
 
 
 def test_create_mode_is_all_or_nothing(store):
@@ -62,8 +61,8 @@ def test_upsert_replaces_and_is_idempotent(store):
     (new,) = store.write("agent-1", [doc("a", "two words", seed=5)], mode="upsert")
     assert (new.version, new.ordinal, new.changed) == (2, 0, True)
     assert store.get("agent-1", "a").text == "two words"
-    assert store.token_ids("agent-1", 0) == list(b"two words")
-    assert store.namespace("agent-1").documents == 1
+    assert store.get("agent-1", "a").tokens == len(b"two words")
+    assert store.namespace("agent-1").documents == 1 and store.check() == []  # the tokens blob was replaced too
 
 
 def test_update_versions_and_conflicts(store):
@@ -97,7 +96,7 @@ def test_delete_and_ordinals_never_reused(store):
         store.delete("agent-1", ["a", "c"], expected_version=1)
     (res,) = store.write("agent-1", [doc("b")])
     assert res.ordinal == 3  # never 1 again
-    assert [o for o, _ in store.routing_keys("agent-1", LAYERS[0])] == [0, 2, 3]
+    assert [o for o, _ in store.namespace_routing_keys("agent-1")[LAYERS[0]]] == [0, 2, 3]
     assert store.namespace("agent-1").documents == 3
     assert store.check() == []
 
@@ -152,7 +151,8 @@ def test_namespaces(store):
     with pytest.raises(NotFound):
         store.get("ns1", "a")
     assert store.get("ns2", "a").id == "a"  # a namespace sharing a prefix is untouched
-    assert [o for o, _ in store.routing_keys("ns1", LAYERS[0])] == []
+    store.create_namespace("ns1")  # the name is free again, and none of the old routing keys came back
+    assert store.namespace_routing_keys("ns1") == {layer: [] for layer in LAYERS}
     with pytest.raises(NotFound):
         store.write("nope", [doc("a")])
 

@@ -226,11 +226,6 @@ class RoutingIndex:
         with self.lock:
             self.spaces.pop(ns, None)
 
-    @property
-    def healthy(self) -> bool:
-        """Always (one process); a sharded index can lose a rank."""
-        return True
-
     def check(self) -> bool:
         return True
 

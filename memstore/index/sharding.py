@@ -30,9 +30,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, top_k, top_k_rows
+from msa.kernels.route import RouteSpec, top_k_rows
 from msa.memstore.errors import Unavailable
-from msa.memstore.index.routing_index import CLEAN, Slab, SlabView
+from msa.memstore.index.routing_index import Slab, SlabView
 from msa.memstore.server.logs import log
 from msa.memstore.storage.store import Store
 
@@ -174,9 +174,8 @@ class ShardedView:
     """A router layer of a namespace as one snapshot sees it, over all ranks: what `StoreMemory` reads of a
     `SlabView` (slots = the snapshot's live documents in ordinal order), routed by `select`."""
 
-    def __init__(self, index: ShardedRoutingIndex, ns: str, epoch: int, layer: int, ordinals: Tensor,
-                 device: torch.device) -> None:
-        self.index, self.ns, self.epoch, self.layer, self.device = index, ns, epoch, layer, device
+    def __init__(self, index: ShardedRoutingIndex, ns: str, epoch: int, ordinals: Tensor, device: torch.device) -> None:
+        self.index, self.ns, self.epoch, self.device = index, ns, epoch, device
         self.slot_ordinal = ordinals  # [slots] sorted
         self.rows = len(ordinals)
 
@@ -202,11 +201,6 @@ class ShardedView:
                                     self.index.term(spec), k))
         return [merge([(o[b], v[b]) for o, v in replies]) for b in range(len(batch))]
 
-    def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
-        numbers, scores = self.select({self.layer: q}, spec, k)
-        idx, vals = top_k(scores[0], k)
-        return numbers[idx].tolist(), vals.float().tolist()
-
 
 class ShardedRoutingIndex:
     """Rank 0's routing index over all ranks: the interface of `RoutingIndex` (snapshot, patch, drop, ...)
@@ -223,10 +217,6 @@ class ShardedRoutingIndex:
         self.epoch: dict[str, int] = {}
         self.terms: dict[Any, int] = {}  # namespace names and RouteSpecs the ranks know, by id
         self.failure: str | None = None
-
-    @property
-    def healthy(self) -> bool:
-        return self.failure is None
 
     def round(self, command: tuple, per_rank: list | None = None) -> list:
         """Run one command on every rank (with `per_rank`, rank r gets command + (per_rank[r],)) and return
@@ -260,7 +250,7 @@ class ShardedRoutingIndex:
         """A heartbeat round (a rank that died or hangs fails it) -> healthy."""
         with contextlib.suppress(Unavailable):
             self.round(("ping",))
-        return self.healthy
+        return self.failure is None
 
     def snapshot(self, ns: str) -> dict[int, ShardedView]:
         """Views of every router layer of a namespace at its current epoch."""
@@ -268,14 +258,8 @@ class ShardedRoutingIndex:
             if ns not in self.loaded:
                 self._load(ns)
             ordinals = torch.tensor(sorted(self.loaded[ns]), dtype=torch.int64)
-            return {layer: ShardedView(self, ns, self.epoch[ns], layer, ordinals, self.device)
+            return {layer: ShardedView(self, ns, self.epoch[ns], ordinals, self.device)
                     for layer in self.store.layers}
-
-    def view(self, ns: str, layer: int) -> ShardedView:
-        return self.snapshot(ns)[layer]
-
-    def topk(self, ns: str, layer: int, q: Tensor, k: int) -> tuple[list[int], list[float]]:
-        return self.view(ns, layer).topk(q, k)
 
     def _load(self, ns: str) -> None:
         per_layer = self.store.namespace_routing_keys(ns)

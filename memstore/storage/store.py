@@ -427,10 +427,6 @@ class Store:
 
         return self._read(op)
 
-    def token_ids(self, ns: str, ordinal: int) -> list[int]:
-        key = blob_key(ns, KEY_TOKENS, TOKENS_LAYER, ordinal)
-        return self._read(lambda txn: self._blob(txn, key).tolist())
-
     def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None,
              ) -> tuple[list[Document], str]:
         """Documents in creation (ordinal) order after `page_token`, those whose metadata holds every
@@ -470,12 +466,6 @@ class Store:
 
         return self._read(op)
 
-    def routing_keys(self, ns: str, layer: int, after: int = -1, limit: int = 1024
-                     ) -> list[tuple[int, torch.Tensor]]:
-        """A page of (ordinal, routing keys [C, G, D]) of one layer in ordinal order, ordinals > `after`
-        (page through a namespace without holding a transaction between pages)."""
-        return self._read(lambda txn: self._routing_rows(txn, ns, layer, after, limit))
-
     def namespace_routing_keys(self, ns: str) -> dict[int, list[tuple[int, torch.Tensor]]]:
         """Every router layer's (ordinal, routing keys [C, G, D]) of a namespace, read in one transaction
         so the layers agree (what the routing index loads)."""
@@ -486,13 +476,12 @@ class Store:
 
         return self._read(op)
 
-    def _routing_rows(self, txn, ns: str, layer: int, after: int = -1, limit: int | None = None
-                      ) -> list[tuple[int, torch.Tensor]]:
+    def _routing_rows(self, txn, ns: str, layer: int) -> list[tuple[int, torch.Tensor]]:
         prefix = blob_prefix(ns, KEY_ROUTING, layer)
         cur = txn.cursor(db=self.db["blobs"])
-        found = cur.set_range(blob_key(ns, KEY_ROUTING, layer, after + 1))
+        found = cur.set_range(prefix)
         out = []
-        while found and cur.key().startswith(prefix) and (limit is None or len(out) < limit):
+        while found and cur.key().startswith(prefix):
             out.append((int.from_bytes(cur.key()[len(prefix):], "big"), blob.decode(cur.value())))
             found = cur.next()
         return out
