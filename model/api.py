@@ -5,22 +5,37 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.checkpoints.loader import load_transformer
 from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
 from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream, Token, decode
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
-from msa.model.memory import EncodedDocument, Memory
+from msa.model.memory import EncodedDocument, ReadableMemory
 from msa.model.prefill import PREFILL_CHUNK, IsCancelled, prefill
 from msa.model.prompts import context_document, question_tokens, text_mode_prompt
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
+
+DOCUMENT_TEMPLATE_TOKENS = 16  # at most, around a document's text
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What stored encodings belong to: the fingerprint (config, MSA parameters, weights, routing adapter),
+    the router layers, the MSA parameters and the checkpoint's name."""
+
+    fingerprint: str
+    router_layers: tuple[int, ...]
+    msa: dict
+    name: str
 
 
 def stop_token_ids(path: Path, cfg: ModelConfig, tok: Tokenizer) -> set[int]:
@@ -84,6 +99,31 @@ class MSAModel:
     def device(self) -> torch.device:
         return self.transformer.embed_tokens.weight.device
 
+    # -- what a memory store needs of the model, so that nothing outside model/ reads its internals -----
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype: routing keys are held in it."""
+        return self.transformer.embed_tokens.weight.dtype
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the model attends over at most (prompt and answer together)."""
+        return self.config.max_position_embeddings
+
+    @property
+    def max_document_tokens(self) -> int:
+        """The longest document text it encodes, in tokens (the document template adds a few)."""
+        return self.context_length - DOCUMENT_TEMPLATE_TOKENS
+
+    def count_tokens(self, text: str, limit: int) -> int | None:
+        """The tokens of `text` if at most `limit`, else None, in work bounded by `limit` (`Tokenizer.count_within`)."""
+        return self.tokenizer.count_within(text, limit)
+
+    def identity(self) -> ModelIdentity:
+        """What a store written by this model is bound to."""
+        return ModelIdentity(fingerprint(self.path), tuple(self.config.msa.router_layers), self.config.msa.to_dict(),
+                             Path(self.path).name)
+
     @torch.no_grad()
     def encode_documents(self, texts: list[str], numbers: list[int] | None = None,
                          max_batch_tokens: int = 16384) -> list[EncodedDocument]:
@@ -104,7 +144,7 @@ class MSAModel:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         return mode, read_mode, top_k
 
-    def _prefill(self, question: str, memory: Memory, mode: str, top_k: int, inject: bool,
+    def _prefill(self, question: str, memory: ReadableMemory, mode: str, top_k: int, inject: bool,
                  cancelled: IsCancelled | None = None) -> tuple[KVCache, torch.Tensor | None, int, Routing, int]:
         """Question prefill with routing -> (cache, last logits [V] (None without injection), next position,
         routing, prompt length). Without injection a long question runs in chunks (`msa.model.prefill`)."""
@@ -122,7 +162,7 @@ class MSAModel:
         return cache, logits, start + len(q.ids), mixer.finish(), len(q.ids)
 
     @torch.no_grad()
-    def route(self, question: str, memory: Memory, top_k: int | None = None, mode: str | None = None,
+    def route(self, question: str, memory: ReadableMemory, top_k: int | None = None, mode: str | None = None,
               read_mode: str | None = None, cancelled: IsCancelled | None = None) -> Routing:
         """Per-router-layer document scores and top-k, as the given reading mode would route. `cancelled`
         is checked between prefill chunks (`msa.model.prefill.Cancelled` once it holds)."""
@@ -130,7 +170,7 @@ class MSAModel:
         return self._prefill(question, memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)[3]
 
     @torch.no_grad()
-    def stream(self, question: str, memory: Memory, max_new_tokens: int = 256, temperature: float = 0.0,
+    def stream(self, question: str, memory: ReadableMemory, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int = 0, mode: str | None = None, read_mode: str | None = None,
                top_k: int | None = None, aggregate: str = "mean", cancelled: IsCancelled | None = None
                ) -> Iterator[Retrieved | Token | GenerationResult]:
@@ -211,7 +251,7 @@ class MSAModel:
         *_, text = self._tokens(steps, lambda text, ids, reason: text)
         return text
 
-    def generate(self, question: str, memory: Memory, **kwargs) -> GenerationResult:
+    def generate(self, question: str, memory: ReadableMemory, **kwargs) -> GenerationResult:
         """Non-streaming `stream`: returns text, token ids, per-layer routing and the stop reason."""
         *_, result = self.stream(question, memory, **kwargs)
         return result

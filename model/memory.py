@@ -1,7 +1,6 @@
-"""In-process memory: encoded documents addressable by their MSA document number.
-
-This is what the model reads from: `numbers`, `route`, `chunks` and each document's `text`. The
-persistent store (msa.memstore) offers the same over its routing index and disk; here all is in RAM.
+"""What the model reads from (`ReadableMemory`) and its in-process implementation (`Memory`): encoded
+documents addressable by their MSA document number. The persistent store offers the same interface over
+its routing index and disk (`msa.memstore.index.store_memory.StoreMemory`); here all is in RAM.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -31,6 +31,33 @@ class EncodedDocument:
     @property
     def num_chunks(self) -> int:
         return next(iter(self.keys.values())).shape[0] if self.keys else 0
+
+
+class Document(Protocol):
+    """A document as the model reads it in text mode."""
+
+    @property
+    def text(self) -> str: ...
+
+
+class ReadableMemory(Protocol):
+    """The memory a question is routed over and read from, declared so that the model takes either
+    implementation: every method the model calls, nothing more."""
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, number: int) -> bool: ...
+
+    def __getitem__(self, number: int) -> Document: ...
+
+    def route(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
+        """Routing queries of router layers {layer: q [S, H, D]} -> (document numbers [C] ascending, their
+        scores [L, C] in the queries' layer order): every document, or the candidates for the top k."""
+        ...
+
+    def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
+        """Pooled K and V of the given documents' chunks, in ascending document number."""
+        ...
 
 
 class Memory:

@@ -263,7 +263,7 @@ def test_saturation_is_resource_exhausted(server):
 
 def test_writes_from_many_clients_are_encoded_together(server):
     srv, target = server
-    batcher = srv.server.service.batcher
+    batcher = srv.server.engine.write_batcher
     before = batcher.batches
     clients = [client_for(target) for _ in range(8)]
     threads = [threading.Thread(target=c.write, args=("n", [{"id": f"w{i}", "text": f"Note {i} about tea."}]))

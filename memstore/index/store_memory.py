@@ -1,10 +1,10 @@
-"""A namespace as the model reads it: the `msa.model.memory.Memory` interface (numbers, route, chunks,
-text by number) over a routing-index snapshot, the content K/V cache and the store."""
+"""A namespace as the model reads it: `msa.model.memory.ReadableMemory` (route, chunks, documents by
+number) over a routing-index snapshot, the content K/V cache and the store."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor
@@ -12,8 +12,9 @@ from torch import Tensor
 from msa.kernels.route import RouteSpec
 from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.index.protocols import LayerView
 from msa.memstore.index.route_batcher import RouteBatcher
-from msa.memstore.index.routing_index import SlabView
+from msa.memstore.index.sharding import ShardedView
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
 
@@ -22,7 +23,7 @@ class StoreMemory:
     """Document numbers are ordinals. Routing uses the snapshot's views only, so one question sees one
     state of the index even while writes go on."""
 
-    def __init__(self, ns: str, views: dict[int, SlabView], cache: ContentCache, store: Store,
+    def __init__(self, ns: str, views: Mapping[int, LayerView], cache: ContentCache, store: Store,
                  batcher: RouteBatcher) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         first = next(iter(views.values()))
@@ -44,10 +45,11 @@ class StoreMemory:
         start = time.perf_counter()
         first = next(iter(self.views.values()))
         layers = tuple(queries)
-        if hasattr(first, "select_many"):
+        if isinstance(first, ShardedView):  # the ranks answer their candidates, all layers in one round
             out = self.batcher.run((first.ns, first.epoch, layers, spec, k), queries,
                                    lambda batch: first.select_many(batch, spec, k))
-        else:  # the same views are the same state (a request holds its views, so their ids stay unique)
+        else:  # one device scores every live document; the same views are the same state (a request holds
+            # its views, so their ids stay unique)
             out = self.batcher.run((id(first), layers, spec), queries, lambda batch: self._route_many(batch, spec))
         self._timed("route", start)
         return out

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from msa.memstore.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from msa.memstore.server.config import load_toml
@@ -38,6 +39,17 @@ class Grant:
         if "admin" not in self.rights and (right not in self.rights or ns is None):
             return False
         return ns is None or any(fnmatch.fnmatchcase(ns, glob) for glob in self.namespaces)
+
+
+class CallContext:
+    """What the servicer is called with: grpc's context of the call, and the caller's grant that the Gate
+    found (None without a tokens file), passed on explicitly to what the caller may see."""
+
+    def __init__(self, context: Any, grant: Grant | None) -> None:
+        self._context, self.grant = context, grant
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def digest(token: str) -> bytes:

@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 
 from msa.memstore.errors import InvalidArgument, StoreError, Unavailable
-from msa.memstore.server.auth import Tokens
+from msa.memstore.server.auth import CallContext, Grant, Tokens
 from msa.memstore.server.logs import log
 from msa.memstore.server.metrics import Metrics
-from msa.memstore.server.service import GRANT
 
 SERVICE = "/msa.memory.v1.MemoryService/"
 RIGHTS = {"CreateNamespace": "admin", "DeleteNamespace": "admin", "ListNamespaces": "read", "Write": "write",
@@ -73,7 +72,8 @@ class Gate(grpc.aio.ServerInterceptor):
         behavior = self._stream(rpc, headers, handler.unary_stream)
         return grpc.unary_stream_rpc_method_handler(behavior, parse, handler.response_serializer)
 
-    def _admit(self, rpc: str, headers: dict, request) -> None:
+    def _admit(self, rpc: str, headers: dict, request) -> Grant | None:
+        """-> the caller's grant (None without a tokens file), once the call may go ahead."""
         if self.state != "serving":
             raise Unavailable(UNAVAILABLE[self.state])
         if isinstance(request, Malformed):
@@ -83,33 +83,33 @@ class Gate(grpc.aio.ServerInterceptor):
         if rpc not in RIGHTS:
             raise InvalidArgument(f"unknown method {rpc}")
         if self.tokens is None:
-            return
+            return None
         grant = self.tokens.grant(headers.get("authorization"))
-        GRANT.set(grant)
         ns = target_namespace(rpc, request)
         if rpc != "ListNamespaces":
             self.tokens.check(grant, RIGHTS[rpc], ns)
+        return grant
 
     def _unary(self, rpc: str, headers: dict, behavior: Callable[..., Awaitable]):
         async def wrapped(request, context):
-            async with self._guarded(rpc, headers, request, context):
-                return await behavior(request, context)
+            async with self._guarded(rpc, headers, request, context) as call:
+                return await behavior(request, call)
         return wrapped
 
     def _stream(self, rpc: str, headers: dict, behavior: Callable[..., AsyncIterator]):
         async def wrapped(request, context):
-            async with self._guarded(rpc, headers, request, context):
-                async for message in behavior(request, context):
+            async with self._guarded(rpc, headers, request, context) as call:
+                async for message in behavior(request, call):
                     yield message
         return wrapped
 
     @contextlib.asynccontextmanager
-    async def _guarded(self, rpc: str, headers: dict, request, context) -> AsyncIterator[None]:
-        """Admission, then the call; its error becomes the status it is answered with; metrics either way."""
+    async def _guarded(self, rpc: str, headers: dict, request, context) -> AsyncIterator[CallContext]:
+        """Admission, then the call (given the caller's grant); its error becomes the status it is answered
+        with; metrics either way."""
         start, code = time.perf_counter(), "OK"
         try:
-            self._admit(rpc, headers, request)
-            yield
+            yield CallContext(context, self._admit(rpc, headers, request))
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise

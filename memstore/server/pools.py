@@ -96,9 +96,10 @@ class Pools:
     questions: Pool  # the model: Query and Retrieve
     scans: Pool  # work that grows with a namespace or the store: List, ListNamespaces, Stats, DeleteNamespace
     writes: Pool  # calls that wait on the store's one writer: Update, Delete, CreateNamespace
+    ingest: Pool  # Write: a thread per call, since the engine encodes concurrent writes together
 
     def close(self) -> None:
-        for pool in (self.questions, self.scans, self.writes):
+        for pool in (self.questions, self.scans, self.writes, self.ingest):
             pool.close()
 
 

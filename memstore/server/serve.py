@@ -21,19 +21,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from msa.memstore.engine import Engine, binding_for
+from msa.memstore.engine import Engine
 from msa.memstore.errors import InvalidArgument
 from msa.memstore.index import parallel
-from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.server.auth import Tokens
-from msa.memstore.server.batcher import WriteBatcher
 from msa.memstore.server.config import ServerConfig
 from msa.memstore.server.gate import Gate
 from msa.memstore.server.logs import log
 from msa.memstore.server.metrics import Metrics, serve_metrics
 from msa.memstore.server.pools import Pool, Pools
 from msa.memstore.server.service import MemoryService
-from msa.memstore.storage.store import Store
 from msa.proto import memory_pb2, memory_pb2_grpc
 
 logger = logging.getLogger("msa.server")
@@ -72,7 +69,8 @@ def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials | None:
 
 
 def open_engine(config: ServerConfig) -> Engine:
-    """The model (embedded default unless `config.model`) and the store at `config.store`."""
+    """The model (embedded default unless `config.model`) and the store at `config.store`, on one device or,
+    with `world_size` > 1 or under torchrun, over the ranks of a Memory Parallel job (`Engine.open`)."""
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
 
@@ -86,16 +84,11 @@ def open_engine(config: ServerConfig) -> Engine:
                               "directory (msa model info DIR checks one)") from e
     if not (Path(config.store) / "data.mdb").exists():
         raise InvalidArgument(f"no store at {config.store}; create it with `msa init {config.store}`")
-    if config.world_size <= 1 and not parallel.under_torchrun():
-        return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB,
-                           host_budget_bytes=config.host_budget_mb * MB, cache_budget_bytes=config.cache_mb * MB)
-    store = Store(config.store, binding_for(model))
     world = int(os.environ["WORLD_SIZE"]) if parallel.under_torchrun() else config.world_size
-    index = parallel.start(store, world, model.device, model.transformer.embed_tokens.weight.dtype,
-                           config.shard_timeout_s)
-    for space in store.all_namespaces():  # every rank holds its shards before health turns SERVING
-        index.snapshot(space.name)
-    return Engine(model, store, index, ContentCache(store, config.cache_mb * MB))
+    return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB,
+                       host_budget_bytes=config.host_budget_mb * MB, cache_budget_bytes=config.cache_mb * MB,
+                       world=world, shard_timeout_s=config.shard_timeout_s, write_batch_s=config.write_batch_ms / 1e3,
+                       write_batch_documents=config.write_batch_documents)
 
 
 class MemoryServer:
@@ -149,9 +142,9 @@ class MemoryServer:
         c = self.config
         self.pools = Pools(Pool("model", c.max_queries, c.query_queue, "questions"),
                            Pool("scan", c.max_scans, c.scan_queue, "namespace-wide calls"),
-                           Pool("write", 1, c.max_inflight, "writes"))  # they take turns on the one writer anyway
-        batcher = WriteBatcher(self.engine, self.config.write_batch_ms / 1e3, self.config.write_batch_documents)
-        self.service.attach(self.engine, batcher, self.pools)
+                           Pool("write", 1, c.max_inflight, "writes"),  # they take turns on the one writer anyway
+                           Pool("ingest", c.max_inflight, c.max_inflight, "writes"))
+        self.service.attach(self.engine, self.pools)
         index, cache = self.engine.index, self.engine.cache
         self.metrics.gauge("msa_index_device_bytes", "Routing keys resident on the device.",
                            lambda: index.resident_bytes)
@@ -163,7 +156,7 @@ class MemoryServer:
         self.gate.state = "serving"
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log(logger, logging.INFO, "serving", model=self.engine.store.binding.name)
+        log(logger, logging.INFO, "serving", model=self.engine.model_name)
         self.watch = asyncio.create_task(self._watch_index())
 
     async def _watch_index(self, every_s: float = 1.0) -> None:

@@ -4,14 +4,13 @@ in threads; errors are typed `StoreError`s that the `Gate` interceptor turns int
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import math
+import functools
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
-from msa.memstore.engine import Answer, Citation, Engine, Retrieval, WriteItem
-from msa.memstore.errors import InvalidArgument, Unimplemented
-from msa.memstore.server.auth import Grant
-from msa.memstore.server.batcher import WriteBatcher
+from msa.memstore.engine import Answer, Citation, Engine, QueryOptions, Retrieval, WriteItem
+from msa.memstore.errors import InvalidArgument
+from msa.memstore.server.auth import CallContext
 from msa.memstore.server.metrics import Metrics
 from msa.memstore.server.pools import Pools
 from msa.memstore.storage.records import Document, Namespace, WriteResult
@@ -19,41 +18,39 @@ from msa.model.generate import Token
 from msa.proto import memory_pb2 as pb
 from msa.proto import memory_pb2_grpc as pb_grpc
 
-GRANT: contextvars.ContextVar[Grant | None] = contextvars.ContextVar("grant", default=None)
 MODES = {pb.WRITE_MODE_UNSPECIFIED: "create", pb.CREATE: "create", pb.UPSERT: "upsert"}
-MAX_NEW_TOKENS = 4096
 
 
 class MemoryService(pb_grpc.MemoryServiceServicer):
     """Registered when the server starts; `attach` gives it the engine once loaded (the Gate answers
-    UNAVAILABLE until then)."""
+    UNAVAILABLE until then). The Gate calls it with a `CallContext`, which carries the caller's grant."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def attach(self, engine: Engine, batcher: WriteBatcher, pools: Pools) -> None:
-        self.engine, self.batcher, self.pools = engine, batcher, pools
+    def attach(self, engine: Engine, pools: Pools) -> None:
+        self.engine, self.pools = engine, pools
 
-    async def CreateNamespace(self, request, context) -> pb.Namespace:
-        return namespace_pb(await self.pools.writes.run(self.engine.store.create_namespace, request.name,
+    async def CreateNamespace(self, request, context: CallContext) -> pb.Namespace:
+        return namespace_pb(await self.pools.writes.run(self.engine.create_namespace, request.name,
                                                         request.description))
 
-    async def ListNamespaces(self, request, context) -> pb.ListNamespacesResponse:
-        grant = GRANT.get()
-        spaces, token = await self.pools.scans.run(self.engine.store.list_namespaces, request.page_size,
-                                                   request.page_token, lambda name: visible(grant, name))
+    async def ListNamespaces(self, request, context: CallContext) -> pb.ListNamespacesResponse:
+        spaces, token = await self.pools.scans.run(self.engine.list_namespaces, request.page_size,
+                                                   request.page_token, context.grant)
         return pb.ListNamespacesResponse(namespaces=[namespace_pb(s) for s in spaces], next_page_token=token)
 
-    async def DeleteNamespace(self, request, context) -> pb.DeleteNamespaceResponse:
+    async def DeleteNamespace(self, request, context: CallContext) -> pb.DeleteNamespaceResponse:
         return pb.DeleteNamespaceResponse(
             deleted_documents=await self.pools.scans.run(self.engine.delete_namespace, request.name))
 
-    async def Write(self, request, context) -> pb.WriteResponse:
+    async def Write(self, request, context: CallContext) -> pb.WriteResponse:
         items = [WriteItem(d.text, dict(d.metadata), d.id or None) for d in request.documents]
-        results = await self.batcher.write(request.namespace, items, MODES.get(request.mode, "?"))
+        results = await self.pools.ingest.run(self.engine.write, request.namespace, items,
+                                              MODES.get(request.mode, "?"))
         return pb.WriteResponse(results=[write_result_pb(r) for r in results])
 
-    async def Update(self, request, context) -> pb.WriteResult:
+    async def Update(self, request, context: CallContext) -> pb.WriteResult:
         text = request.text if request.HasField("text") else None
         metadata = dict(request.metadata) if request.replace_metadata else None
         if request.metadata and not request.replace_metadata:
@@ -61,43 +58,34 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         return write_result_pb(await self.pools.writes.run(self.engine.update, request.namespace, request.id, text,
                                                            metadata, request.expected_version))
 
-    async def Delete(self, request, context) -> pb.DeleteResponse:
+    async def Delete(self, request, context: CallContext) -> pb.DeleteResponse:
         if request.expected_version and len(request.ids) != 1:
             raise InvalidArgument("expected_version needs exactly one id")
         gone = await self.pools.writes.run(self.engine.delete, request.namespace, list(request.ids),
                                            request.expected_version)
         return pb.DeleteResponse(deleted=len(gone))
 
-    async def Get(self, request, context) -> pb.Document:
-        return document_pb(await asyncio.to_thread(self.engine.store.get, request.namespace, request.id))
+    async def Get(self, request, context: CallContext) -> pb.Document:
+        return document_pb(await asyncio.to_thread(self.engine.get, request.namespace, request.id))
 
-    async def List(self, request, context) -> pb.ListResponse:
-        docs, token = await self.pools.scans.run(self.engine.store.list, request.namespace, request.page_size,
+    async def List(self, request, context: CallContext) -> pb.ListResponse:
+        docs, token = await self.pools.scans.run(self.engine.list, request.namespace, request.page_size,
                                                  request.page_token, dict(request.metadata_filter))
         return pb.ListResponse(documents=[document_pb(d) for d in docs], next_page_token=token)
 
-    async def Retrieve(self, request, context) -> pb.RetrieveResponse:
+    async def Retrieve(self, request, context: CallContext) -> pb.RetrieveResponse:
         if not request.query.strip():
             raise InvalidArgument("the query is empty")
+        retrieve = functools.partial(self.engine.retrieve, **({"top_k": request.top_k} if request.top_k else {}))
         # a routing pass is model work: admitted like a Query
-        found = await self.pools.questions.run(self.engine.retrieve, request.namespace, request.query,
-                                               request.top_k or 8, cancellable=True)
+        found = await self.pools.questions.run(retrieve, request.namespace, request.query, cancellable=True)
         return pb.RetrieveResponse(documents=[citation_pb(c) for c in found])
 
-    async def Query(self, request, context) -> AsyncIterator[pb.QueryEvent]:
+    async def Query(self, request, context: CallContext) -> AsyncIterator[pb.QueryEvent]:
         question = query_text(request)
-        if request.interleave_rounds > 1:
-            raise Unimplemented("Memory Interleave (interleave_rounds > 1) is not served yet; use 0 or 1")
-        if not 0 <= request.max_new_tokens <= MAX_NEW_TOKENS:
-            raise InvalidArgument(f"max_new_tokens must be in [1, {MAX_NEW_TOKENS}] (0 = 256)")
-        if not (math.isfinite(request.temperature) and request.temperature >= 0 and 0 <= request.top_p <= 1):
-            raise InvalidArgument("temperature must be a finite number >= 0 and top_p in [0, 1]")
-        if request.read_mode not in ("", "kv", "text"):
-            raise InvalidArgument(f"read_mode must be kv or text, got {request.read_mode!r}")
-        kwargs = dict(top_k=request.top_k or None, read_mode=request.read_mode or None,
-                      max_new_tokens=request.max_new_tokens or 256, temperature=request.temperature,
-                      top_p=request.top_p or 1.0, seed=request.seed)
-        async for event in self.pools.questions.stream(self.engine.query, request.namespace, question, **kwargs):
+        options = query_options(request)  # checked before the question waits for the model
+        async for event in self.pools.questions.stream(self.engine.query, request.namespace, question,
+                                                       **asdict(options)):
             if isinstance(event, Retrieval):
                 yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
                     round=1, documents=[citation_pb(c) for c in event.citations]))
@@ -107,31 +95,17 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
                 self.metrics.query_phases(event.timings_ms)
                 yield pb.QueryEvent(final=final_pb(event))
 
-    async def Stats(self, request, context) -> pb.StatsResponse:
-        stats = await self.pools.scans.run(self.engine.store.stats)  # reads every record of the store
-        spaces = stats["namespaces"]
-        grant = GRANT.get()
-        if request.namespace:
-            if request.namespace not in spaces:
-                await asyncio.to_thread(self.engine.store.namespace, request.namespace)  # NotFound
-            spaces = {request.namespace: spaces.get(request.namespace)}
-        else:  # a token scoped to some namespaces sees the sums over those alone
-            spaces = {name: s for name, s in spaces.items() if visible(grant, name)}
-        index, cache = self.engine.index, self.engine.cache
-        whole = grant is None or grant.whole_store  # process-wide sizes describe every tenant together
-        return pb.StatsResponse(
-            documents=sum(s["documents"] for s in spaces.values()), tokens=sum(s["tokens"] for s in spaces.values()),
-            chunks=sum(s["chunks"] for s in spaces.values()), bytes_on_disk=stats["file_bytes"] if whole else 0,
-            stored_bytes=sum(b[1] for s in spaces.values() for b in s["bytes"].values()),
-            raw_bytes=sum(b[0] for s in spaces.values() for b in s["bytes"].values()),
-            device_resident_bytes=index.resident_bytes if whole else 0,
-            host_resident_bytes=index.host_bytes if whole else 0, cache_bytes=cache.bytes if whole else 0,
-            model=stats["model"], model_fingerprint=stats["fingerprint"], namespaces=len(spaces))
+    async def Stats(self, request, context: CallContext) -> pb.StatsResponse:
+        stats = await self.pools.scans.run(self.engine.stats, request.namespace or None, context.grant)
+        return pb.StatsResponse(**asdict(stats))
 
 
-def visible(grant: Grant | None, name: str) -> bool:
-    """Whether a caller (None: no tokens file) may see that namespace exists: a read right on it."""
-    return grant is None or grant.allows("read", name)
+def query_options(request: pb.QueryRequest) -> QueryOptions:
+    """The request's options: a proto3 field left at zero is unset, so the engine's default applies."""
+    given = {"top_k": request.top_k, "read_mode": request.read_mode, "max_new_tokens": request.max_new_tokens,
+             "top_p": request.top_p, "interleave_rounds": request.interleave_rounds}
+    return QueryOptions(temperature=request.temperature, seed=request.seed,
+                        **{name: value for name, value in given.items() if value})
 
 
 def query_text(request: pb.QueryRequest) -> str:

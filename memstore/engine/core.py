@@ -1,5 +1,6 @@
-"""The engine: the write path (validate, encode, one transaction, patch the index) and the query path
-(snapshot, route through the index, fetch selected K/V, generate, cite) over one store and one model."""
+"""The engine: the one API over one store and one model, for the servicer, the CLI and the benchmarks.
+Writes (validate, batch with concurrent writers, encode, one transaction, patch the index), questions
+(snapshot, route through the index, fetch selected K/V, generate, cite), namespaces, reads and stats."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from msa.memstore.engine.options import (
+    MAX_QUESTION_TOKENS,
+    MAX_WRITE_BYTES,
+    MAX_WRITE_DOCUMENTS,
+    QUESTION_PROMPT_TOKENS,
+    RETRIEVE_TOP_K,
+    QueryOptions,
+    check_top_k,
+)
+from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
+from msa.memstore.engine.stats import Grant, StoreStats, summed, visible
+from msa.memstore.engine.write_batcher import WriteBatcher
 from msa.memstore.errors import InvalidArgument, StoreError
 from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.index.protocols import RoutingIndexInterface
 from msa.memstore.index.route_batcher import RouteBatcher
 from msa.memstore.index.routing_index import RoutingIndex
 from msa.memstore.index.store_memory import StoreMemory
@@ -19,6 +32,7 @@ from msa.memstore.storage.records import (
     Document,
     Encoding,
     ModelBinding,
+    Namespace,
     NewDocument,
     WriteResult,
     check_id,
@@ -26,89 +40,100 @@ from msa.memstore.storage.records import (
 )
 from msa.memstore.storage.store import Store
 from msa.model.api import MSAModel
-from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
 from msa.model.prefill import IsCancelled
 
-MAX_TOP_K = 64
-MAX_QUESTION_TOKENS = 1024
-MAX_WRITE_DOCUMENTS = 1000  # per Write (its encoding is one request's work) and per Delete
-MAX_WRITE_BYTES = 4 << 20  # text bytes per Write
-QUESTION_PROMPT_TOKENS = 64  # the question's template, routing instruction and text-reading frame, at most
-
-
-@dataclass(frozen=True)
-class WriteItem:
-    """A memory to write; without an id the engine makes one."""
-
-    text: str
-    metadata: dict[str, str] = field(default_factory=dict)
-    id: str | None = None
-
-
-@dataclass(frozen=True)
-class Citation:
-    id: str
-    version: int
-    ordinal: int
-    score: float
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """Streamed before the answer's tokens: the documents it reads."""
-
-    citations: list[Citation]  # best first
-
-
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    citations: list[Citation]  # the documents read, best first
-    read_mode: str
-    stop_reason: str
-    prompt_tokens: int
-    completion_tokens: int
-    memory_documents: int  # documents in the question's snapshot
-    timings_ms: dict[str, float]  # route (snapshot and routing), fetch, prefill, decode, total
-
 
 def binding_for(model: MSAModel) -> ModelBinding:
     """What a store written by this model records: fingerprint, router layers, MSA parameters."""
-    return ModelBinding(fingerprint(model.path), model.config.msa.router_layers, model.config.msa.to_dict(),
-                        Path(model.path).name)
+    i = model.identity()
+    return ModelBinding(i.fingerprint, i.router_layers, i.msa, i.name)
 
 
 class Engine:
-    def __init__(self, model: MSAModel, store: Store, index: RoutingIndex | None = None,
-                 cache: ContentCache | None = None) -> None:
+    """`Engine.open` builds one; the constructor takes parts already made (tests)."""
+
+    def __init__(self, model: MSAModel, store: Store, index: RoutingIndexInterface | None = None,
+                 cache: ContentCache | None = None, write_batch_s: float = 0.0, write_batch_documents: int = 256
+                 ) -> None:
         self.model, self.store = model, store
-        dtype = model.transformer.embed_tokens.weight.dtype
-        self.index = index or RoutingIndex(store, device=model.device, dtype=dtype)
+        self.index = index or RoutingIndex(store, device=model.device, dtype=model.dtype)
         self.cache = cache or ContentCache(store)
         self.route_batcher = RouteBatcher()  # concurrent questions over one state share a pass over the keys
+        self.write_batcher = WriteBatcher(self.write_many, write_batch_s, write_batch_documents)
         self._write_lock = threading.Lock()  # one writer: ordinals are chosen before encoding
 
     @classmethod
     def open(cls, path: str | Path, model: MSAModel, create: bool = False, index_budget_bytes: int = 8 << 30,
-             host_budget_bytes: int = 32 << 30, cache_budget_bytes: int = 1 << 30, **store_options) -> Engine:
+             host_budget_bytes: int = 32 << 30, cache_budget_bytes: int = 1 << 30, world: int = 1,
+             shard_timeout_s: float = 60.0, write_batch_s: float = 0.0, write_batch_documents: int = 256,
+             **store_options) -> Engine:
         """The store at PATH with MODEL (refused if the store was written by another model). Budgets: routing
-        keys on the device, routing keys of namespaces too large for it in host memory, cached content K/V."""
+        keys on the device, routing keys of namespaces too large for it in host memory, cached content K/V.
+        `world` > 1: Memory Parallel, the routing index sharded over that many ranks (`parallel.start`), every
+        namespace loaded before this returns. Writes wait up to `write_batch_s` for others to encode with."""
         store = Store(path, binding_for(model), create=create, **store_options)
-        index = RoutingIndex(store, device=model.device, dtype=model.transformer.embed_tokens.weight.dtype,
-                             budget_bytes=index_budget_bytes, host_budget_bytes=host_budget_bytes)
-        return cls(model, store, index, ContentCache(store, cache_budget_bytes))
+        if world > 1:
+            from msa.memstore.index import parallel  # starts processes: only for Memory Parallel
+
+            index = parallel.start(store, world, model.device, model.dtype, shard_timeout_s)
+            for space in store.all_namespaces():  # every rank holds its shards before the engine serves
+                index.snapshot(space.name)
+        else:
+            index = RoutingIndex(store, device=model.device, dtype=model.dtype, budget_bytes=index_budget_bytes,
+                                 host_budget_bytes=host_budget_bytes)
+        return cls(model, store, index, ContentCache(store, cache_budget_bytes), write_batch_s,
+                   write_batch_documents)
 
     def close(self) -> None:
         self.index.close()
         self.store.close()
 
+    @property
+    def model_name(self) -> str:
+        """The name of the model the store is bound to."""
+        return self.store.binding.name
+
+    # -- namespaces and reads ----------------------------------------------------------------------
+    def create_namespace(self, name: str, description: str = "") -> Namespace:
+        return self.store.create_namespace(name, description)
+
+    def namespace(self, name: str) -> Namespace:
+        return self.store.namespace(name)
+
+    def list_namespaces(self, page_size: int = 100, page_token: str = "", grant: Grant | None = None
+                        ) -> tuple[list[Namespace], str]:
+        """A page of the namespaces the caller may read (`grant` None: all) and the next page's token."""
+        return self.store.list_namespaces(page_size, page_token, lambda name: visible(grant, name))
+
+    def get(self, ns: str, doc_id: str) -> Document:
+        return self.store.get(ns, doc_id)
+
+    def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None
+             ) -> tuple[list[Document], str]:
+        """A page of a namespace's documents (without text), optionally those whose metadata match `where`."""
+        return self.store.list(ns, page_size, page_token, where)
+
+    def stats(self, ns: str | None = None, grant: Grant | None = None) -> StoreStats:
+        """Sums over one namespace, or over every namespace the caller may read; reads every record."""
+        stats = self.store.stats()
+        spaces = stats["namespaces"]
+        if ns:
+            if ns not in spaces:
+                self.store.namespace(ns)  # NotFound
+            spaces = {ns: spaces.get(ns, {"documents": 0, "tokens": 0, "chunks": 0, "bytes": {}})}
+        else:  # a caller scoped to some namespaces sees the sums over those alone
+            spaces = {name: s for name, s in spaces.items() if visible(grant, name)}
+        return summed(stats, spaces, grant is None or grant.whole_store, self.index.resident_bytes,
+                      self.index.host_bytes, self.cache.bytes)
+
     # -- writes ------------------------------------------------------------------------------------
     def write(self, ns: str, items: list[WriteItem], mode: str = "create") -> list[WriteResult]:
-        """Encode and write a batch all-or-nothing; then patch the index and drop stale cached K/V."""
-        (outcome,) = self.write_many([(ns, items, mode)])
-        if isinstance(outcome, StoreError):
+        """Encode and write a batch all-or-nothing; then patch the index and drop stale cached K/V. Writes
+        from other threads meanwhile are encoded together with it (`WriteBatcher`)."""
+        outcome = self.write_batcher.write((ns, items, mode))
+        if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
@@ -222,11 +247,11 @@ class Engine:
         self.store.namespace(ns)  # NotFound for an unknown namespace
         return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store, self.route_batcher)
 
-    def retrieve(self, ns: str, question: str, top_k: int = 8, cancelled: IsCancelled | None = None
+    def retrieve(self, ns: str, question: str, top_k: int = RETRIEVE_TOP_K, cancelled: IsCancelled | None = None
                  ) -> list[Citation]:
         """The top_k documents over router layers (mean of layer scores), best first; `cancelled` stops the
         routing prefill between chunks (`msa.model.prefill.Cancelled`)."""
-        self._check_top_k(top_k)
+        check_top_k(top_k)
         self._check_question(question)
         memory = self.memory(ns)
         if not len(memory):
@@ -235,21 +260,22 @@ class Engine:
                                    cancelled=cancelled).ranking()
         return self._cite(memory, ranking[:top_k])
 
-    def query(self, ns: str, question: str, top_k: int | None = None, read_mode: str | None = None,
-              max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-              cancelled: IsCancelled | None = None) -> Iterator[Retrieval | Token | Answer]:
-        """Stream the `Retrieval`, `Token`s, then the `Answer` with citations and timings. A cancelled request
-        stops: `cancelled` is checked between prefill chunks, and closing the iterator stops decoding."""
-        if top_k is not None:
-            self._check_top_k(top_k)
-        self._check_question(question, max_new_tokens)
+    def query(self, ns: str, question: str, cancelled: IsCancelled | None = None, **options
+              ) -> Iterator[Retrieval | Token | Answer]:
+        """Stream the `Retrieval`, `Token`s, then the `Answer` with citations and timings; `options` are those
+        of `QueryOptions`, checked before any work. A cancelled request stops: `cancelled` is checked between
+        prefill chunks, and closing the iterator stops decoding."""
+        checked = QueryOptions(**options)
+        self._check_question(question, checked.max_new_tokens)
+        return self._answer(ns, question, checked, cancelled)
+
+    def _answer(self, ns: str, question: str, options: QueryOptions, cancelled: IsCancelled | None
+                ) -> Iterator[Retrieval | Token | Answer]:
         start = time.perf_counter()
         memory = self.memory(ns)
         snapshot = time.perf_counter()
         retrieved, ranked = snapshot, []
-        for item in self.model.stream(question, memory, max_new_tokens=max_new_tokens, temperature=temperature,
-                                      top_p=top_p, seed=seed, read_mode=read_mode, top_k=top_k,
-                                      cancelled=cancelled):
+        for item in self.model.stream(question, memory, cancelled=cancelled, **options.generation()):
             if isinstance(item, Retrieved):
                 retrieved = time.perf_counter()
                 scores = dict(item.routing.ranking()) if item.read_mode == "text" else item.routing.read_scores()
@@ -292,8 +318,8 @@ class Engine:
     def _check_text(self, text: str) -> None:
         if not isinstance(text, str) or not text.strip():
             raise InvalidArgument("document text is empty")
-        limit = self.model.config.max_position_embeddings - 16  # the document template adds a few tokens
-        if self.model.tokenizer.count_within(text, limit) is None:
+        limit = self.model.max_document_tokens
+        if self.model.count_tokens(text, limit) is None:
             raise InvalidArgument(f"document is {len(text.encode())} bytes, over the {limit} tokens this model "
                                   "takes. Split it.")
 
@@ -302,17 +328,13 @@ class Engine:
         prompt around it and the answer."""
         if not question.strip():
             raise InvalidArgument("the question is empty")
-        n = self.model.tokenizer.count_within(question, MAX_QUESTION_TOKENS)
+        n = self.model.count_tokens(question, MAX_QUESTION_TOKENS)
         if n is None:
             raise InvalidArgument(f"the question is over {MAX_QUESTION_TOKENS} tokens; ask a shorter one")
-        context = self.model.config.max_position_embeddings
+        context = self.model.context_length
         if n + QUESTION_PROMPT_TOKENS + max_new_tokens > context:
             raise InvalidArgument(f"the question ({n} tokens) and max_new_tokens ({max_new_tokens}) do not fit this "
                                   f"model's context of {context} tokens; lower max_new_tokens")
-
-    def _check_top_k(self, top_k: int) -> None:
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidArgument(f"top_k must be in [1, {MAX_TOP_K}], got {top_k}")
 
     @staticmethod
     def _encoding(e: EncodedDocument) -> Encoding:

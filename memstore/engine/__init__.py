@@ -1,0 +1,17 @@
+"""The engine: the one API over a store and a model (`Engine`, opened with `Engine.open` for one device or
+many ranks), what it takes and gives, and its limits."""
+
+from msa.memstore.engine.core import Engine, binding_for
+from msa.memstore.engine.options import (
+    MAX_NEW_TOKENS,
+    MAX_QUESTION_TOKENS,
+    MAX_TOP_K,
+    MAX_WRITE_BYTES,
+    MAX_WRITE_DOCUMENTS,
+    QueryOptions,
+)
+from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
+from msa.memstore.engine.stats import Grant, StoreStats
+
+__all__ = ["MAX_NEW_TOKENS", "MAX_QUESTION_TOKENS", "MAX_TOP_K", "MAX_WRITE_BYTES", "MAX_WRITE_DOCUMENTS", "Answer",
+           "Citation", "Engine", "Grant", "QueryOptions", "Retrieval", "StoreStats", "WriteItem", "binding_for"]

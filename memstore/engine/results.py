@@ -1,0 +1,42 @@
+"""What the engine takes and gives besides store records: memories to write, citations, a question's
+streamed events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    """A memory to write; without an id the engine makes one."""
+
+    text: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: str
+    version: int
+    ordinal: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Streamed before the answer's tokens: the documents it reads."""
+
+    citations: list[Citation]  # best first
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: list[Citation]  # the documents read, best first
+    read_mode: str
+    stop_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    memory_documents: int  # documents in the question's snapshot
+    timings_ms: dict[str, float]  # route (snapshot and routing), fetch, prefill, decode, total
