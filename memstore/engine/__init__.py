@@ -1,5 +1,6 @@
 """The engine: the one API over a store and a model (`Engine`, opened with `Engine.open` for one device or
-many ranks), what it takes and gives, and its limits."""
+many ranks), what it takes and gives (store records and model tokens included, so that callers need not
+reach below it), and its limits."""
 
 from msa.memstore.engine.core import Engine, binding_for
 from msa.memstore.engine.options import (
@@ -12,6 +13,9 @@ from msa.memstore.engine.options import (
 )
 from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
 from msa.memstore.engine.stats import Grant, StoreStats
+from msa.memstore.storage.records import Document, Namespace, WriteResult
+from msa.model.generate import Token
 
 __all__ = ["MAX_NEW_TOKENS", "MAX_QUESTION_TOKENS", "MAX_TOP_K", "MAX_WRITE_BYTES", "MAX_WRITE_DOCUMENTS", "Answer",
-           "Citation", "Engine", "Grant", "QueryOptions", "Retrieval", "StoreStats", "WriteItem", "binding_for"]
+           "Citation", "Document", "Engine", "Grant", "Namespace", "QueryOptions", "Retrieval", "StoreStats", "Token",
+           "WriteItem", "WriteResult", "binding_for"]

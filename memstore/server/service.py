@@ -8,13 +8,22 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 
-from msa.memstore.engine import Answer, Citation, Engine, QueryOptions, Retrieval, WriteItem
+from msa.memstore.engine import (
+    Answer,
+    Citation,
+    Document,
+    Engine,
+    Namespace,
+    QueryOptions,
+    Retrieval,
+    Token,
+    WriteItem,
+    WriteResult,
+)
 from msa.memstore.errors import InvalidArgument
 from msa.memstore.server.auth import CallContext
 from msa.memstore.server.metrics import Metrics
 from msa.memstore.server.pools import Pools
-from msa.memstore.storage.records import Document, Namespace, WriteResult
-from msa.model.generate import Token
 from msa.proto import memory_pb2 as pb
 from msa.proto import memory_pb2_grpc as pb_grpc
 
