@@ -51,8 +51,7 @@ def serve_cmd(store: str | None, config_file: str | None, **flags) -> None:
 @click.option("--model", "model_path", help="Checkpoint directory the store is bound to [the embedded default].")
 def init_cmd(store: Path, model_path: str | None) -> None:
     """Create an empty store at STORE, bound to a model (only that model may open it)."""
-    from msa.memstore.engine import binding_for
-    from msa.memstore.storage.store import Store
+    from msa.memstore.engine import Engine
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
 
@@ -60,7 +59,7 @@ def init_cmd(store: Path, model_path: str | None) -> None:
         raise click.ClickException(f"{store} already holds a store")
     try:
         model = MSAModel.from_pretrained(model_path or default_model())
-        Store(store, binding_for(model), create=True).close()
+        Engine.open(store, model, create=True).close()
     except (StoreError, OSError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"created {store} for model {model.path.name}")
