@@ -73,13 +73,20 @@ def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
 def test_a_document_deleted_after_the_snapshot_is_skipped(engine):
     engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
     memory = engine.memory("n")
+    engine.model.generate("Where does Rex live?", memory, top_k=4, max_new_tokens=1)  # caches every K/V read
     engine.delete("n", ["f0", "f3"])
-    for read_mode in ("text", "kv"):
-        result = engine.model.generate("Where does Rex live?", memory, top_k=4, read_mode=read_mode,
-                                       max_new_tokens=4)
-        assert result.stop_reason in ("stop", "length")
-        if read_mode == "text":  # reads only what is still stored
-            assert result.documents and not {0, 3} & set(result.documents)
+    text = engine.model.generate("Where does Rex live?", memory, top_k=4, read_mode="text", max_new_tokens=4)
+    assert text.documents and not {0, 3} & set(text.documents)  # reads only what is still stored
+    reads = []  # kv: (layer, documents asked for, their chunks read)
+    chunks = memory.chunks
+    memory.chunks = lambda layer, numbers: reads.append((layer, list(numbers), chunks(layer, list(numbers)))) \
+        or reads[-1][2]
+    engine.model.generate("Where does Rex live?", memory, top_k=4, read_mode="kv", max_new_tokens=4)
+    assert reads and all({0, 3} <= set(asked) for _, asked, _ in reads)  # the snapshot still routes to them
+    for layer, _, rows in reads:
+        stored = engine.store.kv("n", [1, 2], layer)
+        want = torch.cat([stored[1][0], stored[2][0]])  # the live documents' keys only
+        torch.testing.assert_close(rows.gather()[0].cpu(), want.to(rows.k.dtype), rtol=0, atol=0)
 
 
 def test_reopen_gives_the_same_answers(checkpoint, tmp_path, device):
@@ -151,4 +158,5 @@ def test_concurrent_questions_get_what_each_gets_alone(engine, read_mode):
         assert got.text == want.text
         assert [c.ordinal for c in got.citations] == [c.ordinal for c in want.citations]
         assert [c.score for c in got.citations] == pytest.approx([c.score for c in want.citations], abs=1e-5)
-    assert engine.route_batcher.questions >= len(questions) + len(alone)
+    per_question = 1 if read_mode == "text" else len(engine.store.layers)  # kv routes at every router layer
+    assert engine.route_batcher.questions == (len(questions) + len(alone)) * per_question

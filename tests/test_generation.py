@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from msa.kernels.route import RouteSpec
+from msa.kernels.route.naive import route_scores as naive_route_scores
 from msa.model.api import MSAModel
 from msa.model.generate import GenerationResult, Retrieved, Sampling, Token, next_token
 from msa.model.memory import Memory
@@ -82,7 +84,9 @@ def test_routing_selects_top_k_per_router_layer(model, memory):
 
 def test_text_mode_reads_selected_documents(model, memory):
     result = model.generate("Where does Rex live?", memory, read_mode="text", top_k=2, max_new_tokens=2)
-    assert result.prompt_tokens > 40  # two documents and the question in the prompt
+    notes = [(n, FACTS[n]) for n in result.documents]  # read best last, as the prompt holds them
+    prompt = text_mode_prompt(model.tokenizer, "Where does Rex live?", notes)
+    assert len(notes) == 2 and result.prompt_tokens == len(model.tokenizer.encode(prompt))
     empty = model.generate("Where does Rex live?", Memory(), read_mode="text", max_new_tokens=2)
     assert empty.prompt_tokens < result.prompt_tokens and not empty.routing.layers
 
@@ -129,7 +133,12 @@ def test_half_precision_runs(checkpoint, dtype):
     memory = Memory(model.encode_documents(FACTS))
     assert memory[0].keys[2].dtype == getattr(__import__("torch"), dtype)
     result = model.generate("Where does Rex live?", memory, max_new_tokens=4, top_k=2)
-    assert len(result.token_ids) == 4 and all(len(lr.selected) == 2 for lr in result.routing.layers.values())
+    full = MSAModel.from_pretrained(checkpoint("qwen3", dtype="bfloat16"), dtype="float32")  # the same weights
+    want = full.route("Where does Rex live?", Memory(full.encode_documents(FACTS)), top_k=2)
+    assert len(result.token_ids) == 4 and sorted(result.routing.layers) == sorted(want.layers)
+    for layer, lr in result.routing.layers.items():  # half precision routes as float32 does, to rounding
+        assert lr.selected == want.layers[layer].selected
+        torch.testing.assert_close(lr.scores.float(), want.layers[layer].scores, rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("overrides", [
@@ -138,8 +147,28 @@ def test_half_precision_runs(checkpoint, dtype):
     dict(head_reduce_method="max", query_reduce_method="last", chunk_reduce_method="mean"),
 ])
 def test_routing_variants(checkpoint, overrides):
+    """Each variant routes as its msa_config says: documents are routed by their pooled attention keys exactly
+    when the router is not decoupled; scores use the configured reductions and are the oracle's for the
+    routing queries; each layer selects its two best."""
     model = MSAModel.from_pretrained(checkpoint("llama", **overrides))
+    msa = model.config.msa
     memory = Memory(model.encode_documents(FACTS))
+    for layer in msa.router_layers:
+        assert torch.equal(memory[0].routing_keys[layer], memory[0].keys[layer]) == (not msa.decouple_router)
+    asked: list[tuple[dict[int, torch.Tensor], RouteSpec]] = []
+    route = memory.route
+    memory.route = lambda queries, spec, k: asked.append((queries, spec)) or route(queries, spec, k)
+    for key, value in overrides.items():
+        assert getattr(msa, key) == value
     for mode in ("compat", "clean"):
+        asked.clear()
         routing = model.route("Where does Rex live?", memory, top_k=2, mode=mode)
-        assert all(len(lr.selected) == 2 for lr in routing.layers.values())
+        for queries, spec in asked:
+            assert (spec.head_reduce, spec.query_reduce, spec.chunk_reduce) == (
+                msa.head_reduce_method, msa.query_reduce_method, msa.chunk_reduce_method)
+            for layer, q in queries.items():
+                want = naive_route_scores(q, *memory.routing_bank(layer), len(memory), spec).float()
+                lr = routing.layers[layer]
+                torch.testing.assert_close(lr.scores, want)
+                assert lr.selected == torch.sort(want, descending=True, stable=True).indices[:2].tolist()
+        assert sorted(layer for queries, _ in asked for layer in queries) == list(msa.router_layers)
