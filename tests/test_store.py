@@ -17,8 +17,7 @@ from msa.memstore.errors import (
     Unavailable,
     VersionConflict,
 )
-from msa.memstore.storage import blob
-from msa.memstore.storage import store as store_module
+from msa.memstore.storage import blob, reads
 from msa.memstore.storage.records import ModelBinding, NewDocument, blob_key
 from msa.memstore.storage.store import Store
 from tests.store_helpers import BINDING, LAYERS, doc, encoding, open_store
@@ -123,7 +122,7 @@ def test_list_pages_and_filters(store):
 
 def test_a_filtered_list_page_reads_a_bounded_number_of_documents(store, monkeypatch):
     """A filter that matches nothing ends each page after MAX_LIST_SCAN documents, with a token to go on."""
-    monkeypatch.setattr(store_module, "MAX_LIST_SCAN", 10)
+    monkeypatch.setattr(reads, "MAX_LIST_SCAN", 10)
     store.write("agent-1", [doc(f"d{i}", kind="odd" if i == 23 else "even") for i in range(25)])
     pages, token = [], ""
     while True:
