@@ -1,4 +1,4 @@
-"""Rank 0 of a sharding test job (the other ranks run `python -m msa.memstore.index.shard_rank`): random writes,
+"""Rank 0 of a sharding test job (the other ranks run `python -m msa.memstore.index.parallel`): random writes,
 updates and deletes patched into a sharded index and a single-device index over one real store; after each
 step every router layer's scores and top-k must be identical, and a snapshot taken before later writes
 must keep scoring its own state. With --kill, rank 1 is killed after the load and a query must answer
@@ -15,9 +15,10 @@ import torch
 
 from msa.kernels.route import top_k_rows
 from msa.memstore.errors import Unavailable
+from msa.memstore.index.parallel import join
 from msa.memstore.index.routing_index import CLEAN, RoutingIndex
-from msa.memstore.index.shard_rank import join
-from msa.memstore.index.sharding import ShardedRoutingIndex, ShardServer
+from msa.memstore.index.shard_server import ShardServer
+from msa.memstore.index.sharding import ShardedRoutingIndex
 from tests.store_helpers import LAYERS, doc, open_store
 
 NS = "agent"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from msa.memstore.index.sharding import assign
+from msa.memstore.index.selection import assign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def free_port() -> int:
 def run_job(tmp_path: Path, world: int, *driver_args: str) -> subprocess.CompletedProcess:
     init = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ranks = [subprocess.Popen([sys.executable, "-m", "msa.memstore.index.shard_rank", "--init-method", init, "--rank",
+    ranks = [subprocess.Popen([sys.executable, "-m", "msa.memstore.index.parallel", "--init-method", init, "--rank",
                                str(r), "--world-size", str(world), "--timeout", "20"], env=env)
              for r in range(1, world)]
     extra = ["--kill", str(ranks[0].pid)] if "--kill" in driver_args else list(driver_args)
