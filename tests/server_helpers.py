@@ -6,11 +6,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from msa.memstore.client import MemoryClient
+import pytest
+
+from msa.memstore.client import ClientError, MemoryClient
 from msa.memstore.engine import Engine
 from msa.memstore.server.config import ServerConfig
 from msa.memstore.server.serve import BackgroundServer
 from msa.model.api import MSAModel
+
+FACTS = {"rex": "Rex is a dog who lives in Paris.", "anna": "Anna works at a bakery in Lyon.",
+         "sena": "The river Sena flows north through the old town."}
+
+
+def code_of(fn) -> str:
+    """The gRPC status code a client call fails with."""
+    with pytest.raises(ClientError) as e:
+        fn()
+    return e.value.code
 
 
 @contextmanager
