@@ -29,7 +29,9 @@ import torch.nn.functional as F
 
 from msa.kernels.route import top_k_rows
 from msa.memstore.index.routing_index import CLEAN, Slab
-from msa.memstore.index.sharding import ShardServer, _Space, assign, exchange, merge, ranked_rows
+from msa.memstore.index.selection import assign, merge, ranked_rows
+from msa.memstore.index.shard_messages import Select, Stop, exchange
+from msa.memstore.index.shard_server import ShardServer, ShardSpace
 
 GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS, K = 8, 32, 128, 16, 18, 16
 NS, SPEC = 0, 1  # the ids every rank knows the namespace and the spec by
@@ -37,7 +39,7 @@ NS, SPEC = 0, 1  # the ids every rank knows the namespace and the spec by
 
 def build(server: ShardServer, docs: list[int], layers: int, device: torch.device) -> None:
     """The documents' slabs on `server`, one layer's keys at a time (the slab copy needs no second set)."""
-    space = _Space({layer: Slab(device, torch.bfloat16, 0.25) for layer in range(layers)})
+    space = ShardSpace({layer: Slab(device, torch.bfloat16, 0.25) for layer in range(layers)})
     for slab in space.slabs.values():
         keys = F.normalize(torch.randn(len(docs) * DOC_CHUNKS, GROUPS, DIM, device=device, dtype=torch.bfloat16),
                            dim=-1)
@@ -100,7 +102,7 @@ def main() -> None:
     sync()
     built = time.perf_counter() - start
     if rank != 0:
-        while exchange(server, None)[0][0] != "stop":
+        while not isinstance(exchange(server.handle, None)[0], Stop):
             pass
         dist.destroy_process_group()
         return
@@ -109,13 +111,13 @@ def main() -> None:
     every = (layers,)
     each = tuple((layer,) for layer in layers)
 
-    def command(part: tuple[int, ...], questions: int) -> tuple:
-        return ("select", NS, 1, part, q[:questions, None].expand(questions, len(part), *q.shape[1:]),
-                (q.shape[1],) * questions, SPEC, K)
+    def command(part: tuple[int, ...], questions: int) -> Select:
+        return Select(NS, 1, part, q[:questions, None].expand(questions, len(part), *q.shape[1:]),
+                      (q.shape[1],) * questions, SPEC, K)
 
     def query(rounds: tuple[tuple[int, ...], ...], questions: int) -> None:
         for part in rounds:
-            replies = exchange(server, [command(part, questions)] * world)[1]
+            replies = exchange(server.handle, [command(part, questions)] * world)[1]
             for b in range(questions):
                 best(merge([(o[b], v[b]) for o, v in replies])[1])
 
@@ -148,7 +150,7 @@ def main() -> None:
         one = f"{whole[i]:.2f} | {ms / whole[i]:.3f}" if whole else "- | -"
         print(f"| {world} | {label} | {b} | {ms:.2f} | {ms / b:.2f} | {local:.2f} | {ms - local:.2f} | {one} |",
               flush=True)
-    exchange(server, [("stop",)] * world)
+    exchange(server.handle, [Stop()] * world)
     dist.destroy_process_group()
 
 
