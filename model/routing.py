@@ -17,7 +17,7 @@ from torch import Tensor
 from msa.kernels.route import RouteSpec, top_k_rows
 from msa.model.config import ModelConfig
 from msa.model.decoder import Attention, CachedMixer, KVCache, Rope
-from msa.model.memory import Memory
+from msa.model.memory import ReadableMemory
 
 MODES = ("compat", "clean")
 AGGREGATES = ("mean", "max", "rrf")
@@ -106,7 +106,7 @@ class RoutedPrefillMixer(CachedMixer):
     token attends there, so the question runs as one forward.
     """
 
-    def __init__(self, cache: KVCache, cfg: ModelConfig, template: KVCache, memory: Memory,
+    def __init__(self, cache: KVCache, cfg: ModelConfig, template: KVCache, memory: ReadableMemory,
                  routing_tokens: Tensor, spec: RouteSpec, k: int, inject: bool = True) -> None:
         super().__init__(cache)
         self.cfg, self.template, self.memory = cfg, template, memory
