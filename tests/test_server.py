@@ -16,7 +16,7 @@ from msa.memstore.storage.records import Encoding, NewDocument
 from msa.memstore.storage.store import Store
 from msa.model.api import MSAModel
 from msa.proto import memory_pb2 as pb
-from tests.server_helpers import FACTS, client_for, code_of, live_server
+from tests.server_helpers import FACTS, client_for, code_of, get_latencies, live_server
 
 
 @pytest.fixture(scope="module")
@@ -216,11 +216,7 @@ def test_small_gets_keep_their_latency_while_namespaces_are_scanned_and_deleted(
         for t in load:
             t.start()
         time.sleep(0.2)
-        latencies = []
-        for _ in range(100):
-            start = time.perf_counter()
-            client.get("n", "small")
-            latencies.append(time.perf_counter() - start)
+        latencies = get_latencies(client, "n", "small")
         stop.set()
         for t in load:
             t.join()
