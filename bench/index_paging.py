@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from msa.kernels.route import top_k
 from msa.memstore.index.routing_index import Slab
 
 HEADS, DIM, CHUNKS = 3, 64, 16
@@ -65,7 +66,7 @@ def main() -> None:
         nbytes = keys.numel() * keys.element_size()
         for stream_rows in [0, *args.stream_rows]:
             view = slab(keys, device, stream_rows).view
-            seconds = timed(lambda v=view: v.topk(q, 16))
+            seconds = timed(lambda v=view: top_k(v.scores(q), 16)[0].tolist())
             where = f"streamed, {stream_rows} rows a block" if stream_rows else "resident"
             share = f"{100 * nbytes / seconds / h2d:.0f}" if stream_rows else ""
             print(f"| {rows:,} | {nbytes / 1e9:.2f} GB | {where} | {seconds * 1e3:.1f} | "

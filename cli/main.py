@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("msa.cli.server", "init_cmd",
              "Create an empty store at STORE, bound to a model (only that model may open it)."),
     "ls": ("msa.cli.data", "ls", "List memories (without text)."),
-    "model": ("msa.cli.main", "model_group", "Make, inspect and convert model checkpoints."),
+    "model": ("msa.cli.main", "model", "Make, inspect and convert model checkpoints."),
     "ns": ("msa.cli.data", "ns", "Namespaces: create, ls, rm."),
     "put": ("msa.cli.data", "put", "Write a memory (TEXT, --file or --jsonl batches from stdin)."),
     "restore": ("msa.cli.maintenance", "restore_cmd", "Verify BACKUP, then copy it into the new store directory DEST."),
@@ -38,40 +38,48 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "update": ("msa.cli.data", "update", "Change a memory's text and/or metadata."),
 }
 
+MODEL_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "default": ("msa.cli.model", "default_cmd",
+                "Print the path of the embedded default model (SmolLM2-135M-Instruct), importing it on first use."),
+    "generate": ("msa.cli.model", "generate_cmd", "Answer QUESTION from memory documents, streaming the answer."),
+    "import-gguf": ("msa.cli.model", "import_gguf_cmd", "Convert a llama-architecture GGUF file into an MSA "
+                    "checkpoint at OUT (routers on the upper half)."),
+    "info": ("msa.cli.model", "info_cmd",
+             "Print a checkpoint's config, parameter count, router layers and fingerprint."),
+    "random": ("msa.cli.model", "random_cmd", "Write a random checkpoint in the published MSA-4B format to OUT."),
+    "train-reader": ("msa.cli.train_reader", "train_reader_cmd", "Train a reader adapter for CHECKPOINT (any "
+                     "adapter already in it is ignored) on text-mode prompts."),
+    "train-router": ("msa.cli.train_router", "train_router",
+                     "Train CHECKPOINT's router projections with the InfoNCE routing loss on generated memories."),
+    "train-routing-adapter": ("msa.cli.train_routing_adapter", "train_routing_adapter_cmd",
+                              "Train a routing adapter for CHECKPOINT with its routers, from the routers it has."),
+}
 
-def model_group() -> click.Group:
-    """`msa model` with the training commands, which live in their own modules."""
-    from msa.cli.model import model
-    from msa.cli.train_reader import train_reader_cmd
-    from msa.cli.train_router import train_router
-    from msa.cli.train_routing_adapter import train_routing_adapter_cmd
 
-    for command in (train_router, train_reader_cmd, train_routing_adapter_cmd):
-        model.add_command(command)
-    return model
-
-
-def load(name: str) -> click.Command:
-    """The command `name`, importing its module."""
-    module, attribute, _ = COMMANDS[name]
-    found = getattr(importlib.import_module(module), attribute)
-    return found if isinstance(found, click.Command) else found()
+def load(table: dict[str, tuple[str, str, str]], name: str) -> click.Command:
+    """The command `name` of a table, importing its module."""
+    module, attribute, _ = table[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
 class LazyGroup(click.Group):
     """Imports a command's module only when the command is resolved to run or to show its own help; the
-    group's help lists the commands from COMMANDS."""
+    group's help lists the commands from its table (COMMANDS, MODEL_COMMANDS)."""
 
     listing = False
 
+    def __init__(self, *args, table: dict[str, tuple[str, str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *COMMANDS})
+        return sorted({*self.commands, *self.table})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            if self.listing:  # `msa --help`: a stand-in with the same first paragraph, nothing imported
-                return click.Command(cmd_name, help=COMMANDS[cmd_name][2])
-            self.add_command(load(cmd_name), cmd_name)
+        if cmd_name not in self.commands and cmd_name in self.table:
+            if self.listing:  # `--help`: a stand-in with the same first paragraph, nothing imported
+                return click.Command(cmd_name, help=self.table[cmd_name][2])
+            self.add_command(load(self.table, cmd_name), cmd_name)
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -92,7 +100,12 @@ class LazyGroup(click.Group):
             raise
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, table=MODEL_COMMANDS)
+def model() -> None:
+    """Make, inspect and convert model checkpoints."""
+
+
+@click.group(cls=LazyGroup, table=COMMANDS)
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.version_option(package_name="msa-memstore")
 def cli(verbose: int) -> None:

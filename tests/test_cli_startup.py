@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from msa.cli import main
@@ -36,7 +37,7 @@ def test_importing_the_cli_imports_nothing_heavy():
 def test_help_and_a_data_command_import_nothing_heavy():
     run = ("from msa.cli.main import cli\nfrom click.testing import CliRunner\n"
            "for args in ([], ['--help'], ['ls', '--help'], ['ask', '--help'], ['ns', 'ls', '--help'],"
-           " ['ls', 'notes', '--server', '127.0.0.1:1']):\n"
+           " ['ls', 'notes', '--server', '127.0.0.1:1'], ['model', '--help'], ['model', 'random', '--help']):\n"
            "    CliRunner().invoke(cli, args)\n")
     assert imported_after(run) == set()
     data = subprocess.run([sys.executable, "-c", "import msa.cli.data, sys; print('grpc' in sys.modules)"],
@@ -44,19 +45,21 @@ def test_help_and_a_data_command_import_nothing_heavy():
     assert data.stdout.strip() == "True"  # the probe sees what a data command imports
 
 
-def test_help_lists_every_command_as_the_command_itself_would():
-    listed = CliRunner().invoke(main.cli, ["--help"], terminal_width=80)
+@pytest.mark.parametrize(("group", "args", "table"), [(main.cli, ["--help"], main.COMMANDS),
+                                                      (main.model, ["model", "--help"], main.MODEL_COMMANDS)])
+def test_help_lists_every_command_as_the_command_itself_would(group, args, table):
+    listed = CliRunner().invoke(main.cli, args, terminal_width=80)
     assert listed.exit_code == 0, listed.output
     names = listed.output.split("Commands:\n")[1].split()
-    ctx = click.Context(main.cli)
-    for name, (_, _, first_paragraph) in main.COMMANDS.items():
-        command = main.cli.get_command(ctx, name)  # imports its module
+    ctx = click.Context(group)
+    for name, (_, _, first_paragraph) in table.items():
+        command = group.get_command(ctx, name)  # imports its module
         assert isinstance(command, click.Command) and command.name == name
         assert inspect.cleandoc(command.help).split("\n\n")[0] == first_paragraph, name
         assert name in names
     # With every module loaded, click lists the real commands: the same text as the lazy listing.
-    loaded = CliRunner().invoke(main.cli, ["--help"], terminal_width=80)
-    assert set(main.cli.commands) == set(main.COMMANDS)
+    loaded = CliRunner().invoke(main.cli, args, terminal_width=80)
+    assert set(group.commands) == set(table)
     assert loaded.output == listed.output
 
 

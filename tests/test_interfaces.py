@@ -11,9 +11,9 @@ from typing import Protocol
 
 import pytest
 
-from msa.memstore.index.protocols import LayerView, RoutingIndexInterface
-from msa.memstore.index.routing_index import RoutingIndex, SlabView
-from msa.memstore.index.sharding import ShardedRoutingIndex, ShardedView
+from msa.memstore.index.protocols import LayerView, RoutingIndexInterface, RoutingSnapshot
+from msa.memstore.index.routing_index import RoutingIndex, SlabSnapshot, SlabView
+from msa.memstore.index.sharding import ShardedRoutingIndex, ShardedSnapshot, ShardedView
 from msa.memstore.index.store_memory import StoreMemory
 from msa.model.memory import Memory, ReadableMemory
 
@@ -57,7 +57,7 @@ def members(protocol: type) -> set[str]:
     for name, value in vars(protocol).items():
         if callable(value) or isinstance(value, property):
             names.add(name)
-    return {n for n in names if not n.startswith("_") or n in ("__len__", "__contains__", "__getitem__")}
+    return {n for n in names if not n.startswith("_") or n in ("__len__", "__contains__", "__getitem__", "__iter__")}
 
 
 def offers(cls: type, name: str) -> bool:
@@ -73,6 +73,7 @@ def offers(cls: type, name: str) -> bool:
     (ReadableMemory, [Memory, StoreMemory]),
     (RoutingIndexInterface, [RoutingIndex, ShardedRoutingIndex]),
     (LayerView, [SlabView, ShardedView]),
+    (RoutingSnapshot, [SlabSnapshot, ShardedSnapshot]),
 ])
 def test_every_implementation_offers_every_member(protocol, implementations):
     assert issubclass(protocol, Protocol) and members(protocol)

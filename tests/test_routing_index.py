@@ -31,6 +31,13 @@ def oracle(store, ns: str, layer: int, q: torch.Tensor, k: int) -> tuple[list[in
     return [ordinals[i] for i in idx.tolist()], vals.tolist()
 
 
+def best(snapshot, layer: int, q: torch.Tensor, k: int) -> tuple[list[int], list[float]]:
+    """The best k live documents of one layer as the engine routes a snapshot: (ordinals, scores)."""
+    ((ordinals, scores),) = snapshot.select_many([{layer: q}], RouteSpec(), k)
+    idx, vals = top_k(scores[0], k)
+    return ordinals[idx.cpu()].tolist(), vals.float().tolist()
+
+
 def query(seed: int) -> torch.Tensor:
     return torch.randn(3, HEADS, 8, generator=torch.Generator().manual_seed(seed))
 
@@ -80,14 +87,14 @@ class IndexMachine(RuleBasedStateMachine):
 
     @rule()
     def load(self):
-        self.index.view("n", LAYERS[0])  # from here on it is patched, not reloaded
+        self.index.snapshot("n")  # from here on it is patched, not reloaded
 
     @invariant()
     def equals_oracle(self):
         for layer in LAYERS:
             for seed, k in ((1, 1), (2, 3), (3, 16)):
                 q = query(seed)
-                got = self.index.topk("n", layer, q, k)
+                got = best(self.index.snapshot("n"), layer, q, k)
                 want = oracle(self.store, "n", layer, q, k)
                 assert got[0] == want[0]
                 assert got[1] == pytest.approx(want[1], abs=1e-5)
@@ -133,18 +140,18 @@ def test_views_are_snapshots(tmp_path, device):
         store.create_namespace("n")
         index = RoutingIndex(store, device=device, compact_ratio=0.01)  # compact on every delete
         store.write("n", [doc(f"d{i}", seed=i) for i in range(5)])
-        before = index.view("n", LAYERS[0])
+        before = index.snapshot("n")
         q = query(4)
-        want = before.topk(q, 5)
+        want = best(before, LAYERS[0], q, 5)
         written = store.write("n", [doc("new", "x" * 30, seed=9)])
         index.patch("n", {written[0].ordinal: dict(doc("new", "x" * 30, seed=9).encoding.routing_keys)}, [])
         gone = store.delete("n", ["d0", "d1"])
         index.patch("n", {}, [d.ordinal for d in gone])
-        assert before.topk(q, 5) == want  # the old view still answers with the old state
-        after = index.view("n", LAYERS[0])
-        assert after.epoch > before.epoch
-        assert after.topk(q, 10)[0] == oracle(store, "n", LAYERS[0], q, 10)[0]
-        assert 0 not in after.topk(q, 10)[0] and 1 not in after.topk(q, 10)[0]
+        assert best(before, LAYERS[0], q, 5) == want  # the old view still answers with the old state
+        after = index.snapshot("n")
+        assert after[LAYERS[0]].epoch > before[LAYERS[0]].epoch
+        assert best(after, LAYERS[0], q, 10)[0] == oracle(store, "n", LAYERS[0], q, 10)[0]
+        assert 0 not in best(after, LAYERS[0], q, 10)[0] and 1 not in best(after, LAYERS[0], q, 10)[0]
 
 
 def test_ties_go_to_the_lower_ordinal(tmp_path, device):
@@ -153,11 +160,11 @@ def test_ties_go_to_the_lower_ordinal(tmp_path, device):
         index = RoutingIndex(store, device=device)
         same = doc("a", "same text", seed=3)
         store.write("n", [doc("x", seed=1), same, doc("b", "same text", seed=3)])
-        index.view("n", LAYERS[0])
+        index.snapshot("n")
         # re-append "a" (ordinal 1) after "b" (ordinal 2): equal scores must still rank 1 first
         store.write("n", [doc("a", "same text!", seed=3)], mode="upsert")
         index.patch("n", {1: dict(same.encoding.routing_keys)}, [])
-        ordinals, scores = index.topk("n", LAYERS[0], query(5), 3)
+        ordinals, scores = best(index.snapshot("n"), LAYERS[0], query(5), 3)
         assert scores[ordinals.index(1)] == scores[ordinals.index(2)]
         assert ordinals.index(1) < ordinals.index(2)
 
@@ -172,19 +179,19 @@ def test_eviction_keeps_the_budget_and_reloads(tmp_path, device):
         one = index.resident_bytes  # every layer of one namespace
         index.budget = int(one * 2.5)
         q = query(7)
-        results = {ns: index.topk(ns, LAYERS[0], q, 4) for ns in ("a", "b", "c")}
+        results = {ns: best(index.snapshot(ns), LAYERS[0], q, 4) for ns in ("a", "b", "c")}
         assert index.resident_bytes <= index.budget and "a" not in index.spaces
-        assert index.topk("a", LAYERS[0], q, 4) == results["a"]  # reloaded from the store
+        assert best(index.snapshot("a"), LAYERS[0], q, 4) == results["a"]  # reloaded from the store
 
 
 def test_empty_namespace_and_drop(tmp_path, device):
     with open_store(tmp_path / "s") as store:
         store.create_namespace("n")
         index = RoutingIndex(store, device=device)
-        assert index.topk("n", LAYERS[0], query(1), 4) == ([], [])
+        assert best(index.snapshot("n"), LAYERS[0], query(1), 4) == ([], [])
         written = store.write("n", [doc("a", seed=2)])
         index.patch("n", {written[0].ordinal: dict(doc("a", seed=2).encoding.routing_keys)}, [])
-        assert index.topk("n", LAYERS[0], query(1), 4)[0] == [0]
+        assert best(index.snapshot("n"), LAYERS[0], query(1), 4)[0] == [0]
         index.drop("n")
         assert not index.spaces
 
@@ -197,7 +204,7 @@ def test_snapshots_during_writes_never_see_half_a_batch(tmp_path, device):
     with open_store(tmp_path / "s") as store:
         store.create_namespace("n")
         index = RoutingIndex(store, device=device, compact_ratio=0.2)
-        index.view("n", LAYERS[0])
+        index.snapshot("n")
         done, seen, errors = threading.Event(), [], []
 
         def writer() -> None:
@@ -244,7 +251,7 @@ def test_a_namespace_that_outgrows_the_budget_streams_from_the_host(tmp_path, de
         assert views[LAYERS[0]].keys.device.type == "cpu"
         assert views[LAYERS[0]].keys.is_pinned() == (device == "cuda")
         for layer in LAYERS:
-            assert index.topk("n", layer, q, 6)[0] == oracle(store, "n", layer, q, 6)[0]
+            assert best(index.snapshot("n"), layer, q, 6)[0] == oracle(store, "n", layer, q, 6)[0]
 
 
 def test_host_budget_evicts_streamed_namespaces(tmp_path):

@@ -90,6 +90,10 @@ class Engine:
         self.index.close()
         self.store.close()
 
+    def index_failure(self) -> str | None:
+        """None while the routing index serves; else why it stopped (a sharded index that lost a rank)."""
+        return None if self.index.check() else self.index.failure
+
     @property
     def model_name(self) -> str:
         """The name of the model the store is bound to."""
@@ -252,7 +256,7 @@ class Engine:
         """The top_k documents over router layers (mean of layer scores), best first; `cancelled` stops the
         routing prefill between chunks (`msa.model.prefill.Cancelled`)."""
         check_top_k(top_k)
-        self._check_question(question)
+        self.check_question(question)
         memory = self.memory(ns)
         if not len(memory):
             return []
@@ -266,7 +270,7 @@ class Engine:
         of `QueryOptions`, checked before any work. A cancelled request stops: `cancelled` is checked between
         prefill chunks, and closing the iterator stops decoding."""
         checked = QueryOptions(**options)
-        self._check_question(question, checked.max_new_tokens)
+        self.check_question(question, checked.max_new_tokens)
         return self._answer(ns, question, checked, cancelled)
 
     def _answer(self, ns: str, question: str, options: QueryOptions, cancelled: IsCancelled | None
@@ -323,9 +327,9 @@ class Engine:
             raise InvalidArgument(f"document is {len(text.encode())} bytes, over the {limit} tokens this model "
                                   "takes. Split it.")
 
-    def _check_question(self, question: str, max_new_tokens: int = 0) -> None:
+    def check_question(self, question: str, max_new_tokens: int = 0) -> None:
         """A question is bounded before any work: MAX_QUESTION_TOKENS, and room left in the context for it, the
-        prompt around it and the answer."""
+        prompt around it and the answer. `retrieve` and `query` check it; a server checks before queueing."""
         if not question.strip():
             raise InvalidArgument("the question is empty")
         n = self.model.count_tokens(question, MAX_QUESTION_TOKENS)

@@ -4,11 +4,13 @@ interchangeable; `tests/test_interfaces.py` checks that both offer every member.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterator
 from typing import Protocol
 
 import torch
 from torch import Tensor
+
+from msa.kernels.route import RouteSpec
 
 
 class LayerView(Protocol):
@@ -22,11 +24,36 @@ class LayerView(Protocol):
         ...
 
 
+class RoutingSnapshot(Protocol):
+    """Every router layer of a namespace at one state (`SlabSnapshot`, `ShardedSnapshot`): what a question
+    routes over, by layer like a mapping."""
+
+    def __getitem__(self, layer: int) -> LayerView: ...
+
+    def __iter__(self) -> Iterator[int]: ...
+
+    @property
+    def state(self) -> Hashable:
+        """Equal for snapshots of one state, so questions routed at the same time can go together."""
+        ...
+
+    def numbers(self) -> list[int]:
+        """The live documents' ordinals, ascending."""
+        ...
+
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
+        """Questions' routing queries ({layer: [S, H, D]} each) -> per question (ordinals [C] ascending, scores
+        [L, C]): at least every document that can be in a layer's, the layers' mean or max top k."""
+        ...
+
+
 class RoutingIndexInterface(Protocol):
     """Routing keys of a store's namespaces, per router layer: snapshots to route over, patched after
     every committed change."""
 
-    def snapshot(self, ns: str) -> Mapping[int, LayerView]:
+    failure: str | None  # why the index stopped serving (a sharded one can lose a rank), else None
+
+    def snapshot(self, ns: str) -> RoutingSnapshot:
         """Views of every router layer of a namespace, taken together (one consistent state)."""
         ...
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
 from torch import Tensor
 
-from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores_many, top_k
+from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores_many
 from msa.memstore.storage.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores
@@ -82,16 +83,34 @@ class SlabView:
             scores = route_scores_many(qs, self.keys[: self.rows], owner, slots, spec)
         return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
 
-    def topk(self, q: Tensor, k: int, spec: RouteSpec = CLEAN) -> tuple[list[int], list[float]]:
-        """q [S, H, D] routing queries -> (ordinals, scores) of the best k live documents."""
-        if self.rows == 0:
-            return [], []
-        idx, vals = top_k(self.scores(q, spec)[self.by_ordinal.to(self.device)], k)
-        return self.slot_ordinal[self.by_ordinal[idx.to(self.by_ordinal.device)]].tolist(), vals.float().tolist()
-
     @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.keys, self.row_slot, self.live, self.slot_ordinal))
+
+
+class SlabSnapshot(dict[int, SlabView]):
+    """Every router layer of a namespace at one state on one device (`protocols.RoutingSnapshot`): a
+    question gets the scores of every live document and picks its top k itself."""
+
+    @property
+    def state(self) -> Hashable:
+        # the same views are the same state; a question holds its snapshot while it routes, so ids stay unique
+        return id(next(iter(self.values())))
+
+    @cached_property
+    def _order(self) -> Tensor:  # [N] int64: the live ordinals ascending, on the host where selections land
+        first = next(iter(self.values()))
+        return first.slot_ordinal[first.live_slots].cpu()
+
+    def numbers(self) -> list[int]:
+        return self._order.tolist()
+
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
+        """Each layer's keys read once for all questions -> per question (ordinals [N] ascending, scores [L, N])
+        of every live document (`k` is the caller's to apply)."""
+        per_layer = [self[layer].scores_many([queries[layer] for queries in batch], spec)[
+            :, self[layer].live_slots.to(self[layer].device)] for layer in batch[0]]  # [B, N] each
+        return [(self._order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
 
 
 class Slab:
@@ -195,8 +214,9 @@ class RoutingIndex:
         self.compact_ratio, self.stream_rows = compact_ratio, stream_rows
         self.spaces: OrderedDict[str, dict[int, Slab]] = OrderedDict()  # least recently used first
         self.lock = threading.RLock()
+        self.failure: str | None = None  # one device does not fail apart from the process
 
-    def snapshot(self, ns: str) -> dict[int, SlabView]:
+    def snapshot(self, ns: str) -> SlabSnapshot:
         """Views of every router layer of a namespace, taken together (one consistent state)."""
         with self.lock:
             if ns in self.spaces and self._misplaced(ns):
@@ -205,13 +225,7 @@ class RoutingIndex:
                 self.spaces[ns] = self._load(ns)
             self.spaces.move_to_end(ns)
             self._evict(keep=ns)
-            return {layer: slab.view for layer, slab in self.spaces[ns].items()}
-
-    def view(self, ns: str, layer: int) -> SlabView:
-        return self.snapshot(ns)[layer]
-
-    def topk(self, ns: str, layer: int, q: Tensor, k: int) -> tuple[list[int], list[float]]:
-        return self.view(ns, layer).topk(q, k)
+            return SlabSnapshot({layer: slab.view for layer, slab in self.spaces[ns].items()})
 
     def patch(self, ns: str, added: dict[int, dict[int, Tensor]], removed: list[int]) -> None:
         """After a commit: `added` maps ordinal -> {layer: routing keys}. Only a loaded namespace is

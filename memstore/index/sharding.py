@@ -51,15 +51,30 @@ from msa.memstore.storage.store import Store
 
 class ShardedView:
     """A router layer of a namespace as one snapshot sees it, over all ranks: what `StoreMemory` reads of a
-    `SlabView` (slots = the snapshot's live documents in ordinal order), routed by `select`."""
+    `SlabView` (slots = the snapshot's live documents in ordinal order)."""
 
-    def __init__(self, index: ShardedRoutingIndex, ns: str, epoch: int, ordinals: Tensor, device: torch.device) -> None:
-        self.index, self.ns, self.epoch, self.device = index, ns, epoch, device
+    def __init__(self, ns: str, epoch: int, ordinals: Tensor, device: torch.device) -> None:
+        self.ns, self.epoch, self.device = ns, epoch, device
         self.slot_ordinal = ordinals  # [slots] sorted
-        self.rows = len(ordinals)
 
     def alive(self) -> Tensor:
         return torch.ones(len(self.slot_ordinal), dtype=torch.bool)
+
+
+class ShardedSnapshot(dict[int, ShardedView]):
+    """Every router layer of a namespace at one epoch over all ranks (`protocols.RoutingSnapshot`): the
+    ranks answer their candidates for the top k, all layers in one round."""
+
+    def __init__(self, index: ShardedRoutingIndex, ns: str, epoch: int, views: dict[int, ShardedView]) -> None:
+        super().__init__(views)
+        self.index, self.ns, self.epoch = index, ns, epoch
+
+    @property
+    def state(self) -> Hashable:
+        return self.ns, self.epoch
+
+    def numbers(self) -> list[int]:
+        return next(iter(self.values())).slot_ordinal.tolist()
 
     def select(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
         """Router layers' queries {layer: [S, H, D]} of this snapshot in one round -> the ranks' candidates
@@ -69,7 +84,7 @@ class ShardedView:
     def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
         """Several questions' queries (the same layers) in one round: every rank reads its keys once for all."""
         layers = tuple(batch[0])
-        if not self.rows:
+        if not self.numbers():
             return [(torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)) for _ in batch]
         tokens = tuple(queries[layers[0]].shape[0] for queries in batch)
         first = batch[0][layers[0]]
@@ -131,14 +146,15 @@ class ShardedRoutingIndex:
             self.round(Ping())
         return self.failure is None
 
-    def snapshot(self, ns: str) -> dict[int, ShardedView]:
+    def snapshot(self, ns: str) -> ShardedSnapshot:
         """Views of every router layer of a namespace at its current epoch."""
         with self.lock:
             if ns not in self.loaded:
                 self._load(ns)
             ordinals = torch.tensor(sorted(self.loaded[ns]), dtype=torch.int64)
-            return {layer: ShardedView(self, ns, self.epoch[ns], ordinals, self.device)
-                    for layer in self.store.layers}
+            epoch = self.epoch[ns]
+            return ShardedSnapshot(self, ns, epoch, {layer: ShardedView(ns, epoch, ordinals, self.device)
+                                                     for layer in self.store.layers})
 
     def _load(self, ns: str) -> None:
         per_layer = self.store.namespace_routing_keys(ns)

@@ -4,7 +4,7 @@ number) over a routing-index snapshot, the content K/V cache and the store."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -12,9 +12,8 @@ from torch import Tensor
 from msa.kernels.route import RouteSpec
 from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.index.content_cache import ContentCache
-from msa.memstore.index.protocols import LayerView
+from msa.memstore.index.protocols import RoutingSnapshot
 from msa.memstore.index.route_batcher import RouteBatcher
-from msa.memstore.index.sharding import ShardedView
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
 
@@ -23,12 +22,10 @@ class StoreMemory:
     """Document numbers are ordinals. Routing uses the snapshot's views only, so one question sees one
     state of the index even while writes go on."""
 
-    def __init__(self, ns: str, views: Mapping[int, LayerView], cache: ContentCache, store: Store,
+    def __init__(self, ns: str, views: RoutingSnapshot, cache: ContentCache, store: Store,
                  batcher: RouteBatcher) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
-        first = next(iter(views.values()))
-        self.numbers: list[int] = sorted(first.slot_ordinal[first.alive()].tolist())
-        self._order = torch.tensor(self.numbers, dtype=torch.int64)  # on the host, where selections land
+        self.numbers: list[int] = views.numbers()
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
 
@@ -43,22 +40,10 @@ class StoreMemory:
         single-device index; a sharded one answers its candidates for the top k, all layers in one round.
         Questions routed at the same time over the same state go together (`RouteBatcher`)."""
         start = time.perf_counter()
-        first = next(iter(self.views.values()))
-        layers = tuple(queries)
-        if isinstance(first, ShardedView):  # the ranks answer their candidates, all layers in one round
-            out = self.batcher.run((first.ns, first.epoch, layers, spec, k), queries,
-                                   lambda batch: first.select_many(batch, spec, k))
-        else:  # one device scores every live document; the same views are the same state (a request holds
-            # its views, so their ids stay unique)
-            out = self.batcher.run((id(first), layers, spec), queries, lambda batch: self._route_many(batch, spec))
+        out = self.batcher.run((self.views.state, tuple(queries), spec, k), queries,
+                               lambda batch: self.views.select_many(batch, spec, k))
         self._timed("route", start)
         return out
-
-    def _route_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec) -> list[tuple[Tensor, Tensor]]:
-        """Several questions over this state, each layer's keys read once for all -> (numbers, scores) each."""
-        per_layer = [self.views[layer].scores_many([queries[layer] for queries in batch], spec)[
-            :, self.views[layer].live_slots.to(self.views[layer].device)] for layer in batch[0]]  # [B, N] each
-        return [(self._order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
 
     def chunks(self, layer: int, numbers: Iterable[int]) -> MemoryRows:
         """Pooled K and V [C, G, D] of the documents, ascending (all rows of the fetched copy); one deleted

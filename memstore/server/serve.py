@@ -162,13 +162,13 @@ class MemoryServer:
     async def _watch_index(self, every_s: float = 1.0) -> None:
         """A sharded index that lost a rank (found by a query or by this heartbeat) serves nothing more:
         NOT_SERVING, every call UNAVAILABLE."""
-        while await asyncio.to_thread(self.engine.index.check):
+        while (failure := await asyncio.to_thread(self.engine.index_failure)) is None:
             await asyncio.sleep(every_s)
         if self.gate.state == "serving":
             self.gate.state = "failed"
             for name in ("", SERVICE_NAME):
                 await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-            log(logger, logging.ERROR, "index failed", reason=self.engine.index.failure)
+            log(logger, logging.ERROR, "index failed", reason=failure)
 
     async def stop(self) -> None:
         """New requests get UNAVAILABLE; in-flight ones get `grace_s` to finish; then the store closes."""

@@ -83,8 +83,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         return pb.ListResponse(documents=[document_pb(d) for d in docs], next_page_token=token)
 
     async def Retrieve(self, request, context: CallContext) -> pb.RetrieveResponse:
-        if not request.query.strip():
-            raise InvalidArgument("the query is empty")
+        self.engine.check_question(request.query)  # before the question waits for the model
         retrieve = functools.partial(self.engine.retrieve, **({"top_k": request.top_k} if request.top_k else {}))
         # a routing pass is model work: admitted like a Query
         found = await self.pools.questions.run(retrieve, request.namespace, request.query, cancellable=True)
@@ -93,6 +92,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
     async def Query(self, request, context: CallContext) -> AsyncIterator[pb.QueryEvent]:
         question = query_text(request)
         options = query_options(request)  # checked before the question waits for the model
+        self.engine.check_question(question, options.max_new_tokens)
         async for event in self.pools.questions.stream(self.engine.query, request.namespace, question,
                                                        **asdict(options)):
             if isinstance(event, Retrieval):
@@ -126,8 +126,6 @@ def query_text(request: pb.QueryRequest) -> str:
         if not users:
             raise InvalidArgument("messages hold no user message")
         return users[-1]
-    if not request.query.strip():
-        raise InvalidArgument("the query is empty")
     return request.query
 
 

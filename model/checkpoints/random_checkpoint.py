@@ -17,6 +17,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
 from msa.model.checkpoints.loader import checkpoint_names, resolve_dtype
+from msa.model.checkpoints.presets import PRESETS
 from msa.model.config import ModelConfig
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>"]
@@ -33,14 +34,6 @@ WORDS = tuple(
     "how many name city river born year lives works blue red green"
     .split()
 )
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-                 num_key_value_heads=2, head_dim=16, pooling_kernel_size=8),
-    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=8,
-                  num_key_value_heads=2, head_dim=32, pooling_kernel_size=16),
-}
-
 
 def _byte_alphabet() -> list[str]:
     """GPT-2's printable stand-in for each byte, in byte order (what ByteLevel pre-tokenization emits)."""

@@ -1,0 +1,13 @@
+"""Geometries of random checkpoints (`msa model random --preset`), kept apart from the code that writes
+them so that the CLI can list them without importing torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=16, pooling_kernel_size=8),
+    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=8,
+                  num_key_value_heads=2, head_dim=32, pooling_kernel_size=16),
+}
