@@ -16,11 +16,20 @@ from msa.model.checkpoints.loader import load_transformer
 from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
-from msa.model.generate import GenerationResult, Retrieved, Sampling, TextStream, Token, decode
+from msa.model.generate import GenerationResult, Retrieved, RoundRead, Sampling, TextStream, Token, decode, next_token
+from msa.model.interleave import BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, ReadableMemory
 from msa.model.prefill import PREFILL_CHUNK, IsCancelled, prefill
-from msa.model.prompts import context_document, question_tokens, text_mode_prompt
+from msa.model.prompts import (
+    REGENERATE,
+    QuestionTokens,
+    context_document,
+    question_tokens,
+    regenerate_tokens,
+    response_text,
+    text_mode_prompt,
+)
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
 from msa.model.tokenizer import Tokenizer
 
@@ -144,18 +153,24 @@ class MSAModel:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         return mode, read_mode, top_k
 
-    def _prefill(self, question: str, memory: ReadableMemory, mode: str, top_k: int, inject: bool,
+    def _request(self, question: str) -> QuestionTokens:
+        """The prompt tokens and routing span of a question, or of a reference `<regenerate>` prompt (the text
+        of earlier rounds, continued as the reference builds it)."""
+        if question.startswith(REGENERATE):
+            return regenerate_tokens(self.tokenizer, question)
+        return question_tokens(self.tokenizer, question)
+
+    def _prefill(self, q: QuestionTokens, memory: ReadableMemory, mode: str, top_k: int, inject: bool,
                  cancelled: IsCancelled | None = None) -> tuple[KVCache, torch.Tensor | None, int, Routing, int]:
-        """Question prefill with routing -> (cache, last logits [V] (None without injection), next position,
+        """Prompt prefill with routing -> (cache, last logits [V] (None without injection), next position,
         routing, prompt length). Without injection a long question runs in chunks (`msa.model.prefill`)."""
-        q = question_tokens(self.tokenizer, question)
         ids = torch.tensor(q.ids, device=self.device)
         start = len(self.template_ids) + top_k  # compat: question positions start at 3 + k (spec 3.1)
         positions = torch.arange(start, start + len(q.ids), device=self.device)
         cache = KVCache(self.config.num_hidden_layers)
         mixer = RoutedPrefillMixer(cache, self.config, self.template, memory,
                                    torch.tensor(q.routing, device=self.device),
-                                   route_spec(self.config, mode), top_k, inject=inject)
+                                   route_spec(self.config, mode, self.dtype), top_k, inject=inject)
         with self.routing():  # injecting: one forward of at most the question's bounded length
             logits = prefill(self.transformer, ids, positions, mixer, cancelled, logits=inject,
                              chunk=len(ids) if inject else PREFILL_CHUNK)
@@ -167,23 +182,33 @@ class MSAModel:
         """Per-router-layer document scores and top-k, as the given reading mode would route. `cancelled`
         is checked between prefill chunks (`msa.model.prefill.Cancelled` once it holds)."""
         mode, read_mode, top_k = self._options(mode, read_mode, top_k)
-        return self._prefill(question, memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)[3]
+        return self._prefill(self._request(question), memory, mode, top_k, inject=read_mode == "kv",
+                             cancelled=cancelled)[3]
 
     @torch.no_grad()
     def stream(self, question: str, memory: ReadableMemory, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int = 0, mode: str | None = None, read_mode: str | None = None,
-               top_k: int | None = None, aggregate: str = "mean", cancelled: IsCancelled | None = None
-               ) -> Iterator[Retrieved | Token | GenerationResult]:
+               top_k: int | None = None, aggregate: str = "mean", cancelled: IsCancelled | None = None,
+               rounds: int = 1) -> Iterator[Retrieved | Token | GenerationResult]:
         """Yield `Retrieved` after the prefill, `Token`s as they are generated, then the `GenerationResult`.
         The prefills check `cancelled` between chunks; closing the iterator stops decoding at the next token.
 
         kv: router layers read the selected documents' compressed K/V. text: documents are ranked once
         over router layers (`aggregate`, see `Routing.ranking`) and the top_k are read as plain text.
+        `rounds` > 1, or a reference `<regenerate>` prompt: Memory Interleave (`_interleave`).
         """
         mode, read_mode, top_k = self._options(mode, read_mode, top_k)
         sampling = Sampling(max_new_tokens, temperature, top_p, seed)
+        if rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {rounds}")
+        if rounds > 1 or question.startswith(REGENERATE):
+            if read_mode != "kv":
+                raise ValueError("Memory Interleave in the reference's protocol reads K/V: use read_mode='kv' "
+                                 "(a model trained for it, such as MSA-4B)")
+            yield from self._interleave(self._request(question), memory, sampling, mode, top_k, rounds, cancelled)
+            return
         cache, logits, position, routing, n_prompt = self._prefill(
-            question, memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)
+            self._request(question), memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
         scope = self.routing  # kv: the weights that encoded the memories read their K/V
         if read_mode == "text":
@@ -198,6 +223,66 @@ class MSAModel:
         yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
             text=text, token_ids=ids, routing=routing, read_mode=read_mode, documents=read, stop_reason=reason,
             prompt_tokens=n_prompt))
+
+    def _interleave(self, request: QuestionTokens, memory: ReadableMemory, sampling: Sampling, mode: str,
+                    top_k: int, rounds: int, cancelled: IsCancelled | None,
+                    choose: Callable[[torch.Tensor], int] | None = None
+                    ) -> Iterator[Retrieved | Token | GenerationResult]:
+        """Memory Interleave (spec 6): each round is a routed prefill of the accumulated text and one call of
+        `interleave.interleave_call`; a round that asks for documents is continued by a `<regenerate>` prompt
+        of its response, until the model answers or `rounds` is reached (its last call answers from what
+        it has read). `sampling.max_new_tokens` caps each call's steps; `choose` replaces sampling (tests force
+        the tokens through every stage)."""
+        generator = torch.Generator().manual_seed(sampling.seed)
+        choose = choose or (lambda logits: next_token(logits, sampling, generator))
+        reads: list[RoundRead] = []
+        written: list[int] = []
+
+        def steps() -> Iterator[int | str | Retrieved]:
+            nonlocal request
+            for number in range(1, rounds + 1):
+                cache, logits, position, routing, _ = self._prefill(request, memory, mode, top_k, inject=True,
+                                                                    cancelled=cancelled)
+                read = sorted({n for lr in routing.layers.values() for n in lr.selected})
+                yield Retrieved(routing, read, "kv", number)
+                end = None
+                for item in interleave_call(self._call_model(cache, position, choose, memory), logits,
+                                            self.tokenizer.decode(request.ids), sampling.max_new_tokens,
+                                            last_round=number == rounds):
+                    if isinstance(item, CallEnd):
+                        end = item
+                    else:
+                        written.append(item)
+                        yield item
+                reads.append(RoundRead(number, routing, read, end.documents))
+                if end.reason != "round":
+                    yield end.reason
+                    return
+                request = regenerate_tokens(self.tokenizer, REGENERATE + response_text(
+                    self.tokenizer.decode(request.ids + end.generated + end.injected)))
+
+        yield from self._tokens(steps(), lambda text, ids, reason: GenerationResult(
+            text=text, token_ids=ids, routing=reads[-1].routing, read_mode="kv",
+            documents=sorted({n for r in reads for n in [*r.read, *r.requested]}), stop_reason=reason,
+            prompt_tokens=len(request.ids), rounds=reads))
+
+    def _call_model(self, cache: KVCache, position: int, choose: Callable[[torch.Tensor], int],
+                    memory: ReadableMemory) -> CallModel:
+        """The model as one interleave call uses it: forwards continue `cache` from `position`."""
+        at = [position]
+
+        def forward(ids: list[int], both_ways: bool) -> torch.Tensor:
+            mixer = BothWaysMixer(cache) if both_ways else CachedMixer(cache)
+            with self.routing():  # kv: the weights that encoded the memories read their K/V
+                logits = self.transformer(torch.tensor(ids, device=self.device),
+                                          torch.arange(at[0], at[0] + len(ids), device=self.device), mixer)[-1]
+            at[0] += len(ids)
+            return logits
+
+        return CallModel(forward=forward, choose=choose,
+                         decode=self.tokenizer.decode, encode=self.tokenizer.encode,
+                         documents=lambda numbers: {n: memory[n].text for n in numbers if n in memory},
+                         stop_ids=self.stop_ids)
 
     def notes_within_context(self, question: str, notes: list[tuple[int, str]], max_new_tokens: int
                              ) -> list[tuple[int, str]]:
@@ -224,13 +309,19 @@ class MSAModel:
                              torch.arange(len(ids), device=self.device), CachedMixer(cache), cancelled)
         return cache, logits, len(ids)
 
-    def _tokens(self, steps: Iterator[int | str], finish: Callable[[str, list[int], str], Any]) -> Iterator[Any]:
+    def _tokens(self, steps: Iterator[int | str | Any], finish: Callable[[str, list[int], str], Any]) -> Iterator[Any]:
         """Stream decoded ids as `Token`s, then `finish(text, ids, stop_reason)`."""
         text, out_ids, reason, pending = TextStream(self.tokenizer), [], "length", None
         for item in steps:
             if isinstance(item, str):
                 reason = item
                 break
+            if not isinstance(item, int):  # another event (a round's `Retrieved`): after the tokens before it
+                if pending is not None:
+                    yield pending
+                    pending = None
+                yield item
+                continue
             out_ids.append(item)
             piece = text.push(item)
             if pending is not None:  # held one step so the last token can carry any held-back bytes

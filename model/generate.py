@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -71,11 +71,22 @@ class TextStream:
 
 @dataclass(frozen=True)
 class Retrieved:
-    """Streamed once the prompt is prefilled, before the first token: what the answer will read."""
+    """Streamed once a round's prompt is prefilled, before its first token: what that round reads."""
 
     routing: Routing
     documents: list[int]  # numbers of the documents read (as in `GenerationResult.documents`)
     read_mode: str  # "kv" or "text"
+    round: int = 1
+
+
+@dataclass(frozen=True)
+class RoundRead:
+    """One round of Memory Interleave: what its routing read and which documents' text it asked for."""
+
+    round: int
+    routing: Routing
+    read: list[int]  # numbers whose compressed K/V (kv) or text (text reading) the round read
+    requested: list[int]  # numbers the model asked for, whose original text ends the round
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class GenerationResult:
     documents: list[int]  # numbers of the documents read: text mode in prompt order, kv mode ascending
     stop_reason: str  # "stop" (a stop token) or "length" (max_new_tokens)
     prompt_tokens: int
+    rounds: list[RoundRead] = field(default_factory=list)  # Memory Interleave's rounds, in order
 
 
 def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sampling: Sampling,

@@ -24,8 +24,9 @@ AGGREGATES = ("mean", "max", "rrf")
 RRF_K = 60  # reciprocal-rank-fusion constant (the usual choice)
 
 
-def route_spec(cfg: ModelConfig, mode: str) -> RouteSpec:
-    """Clean: cosine, fp32. Compat: the reference's normalisation, scale and bf16 scores (spec 3.2)."""
+def route_spec(cfg: ModelConfig, mode: str, dtype: torch.dtype) -> RouteSpec:
+    """Clean: cosine, fp32. Compat: the reference's normalisation and scale, scores in the model's `dtype` (the
+    reference scores in its weights' dtype: bf16 for the published model, fp32 for an fp32 one; spec 3.2)."""
     msa = cfg.msa
     reduces = dict(head_reduce=msa.head_reduce_method, query_reduce=msa.query_reduce_method,
                    chunk_reduce=msa.chunk_reduce_method)
@@ -35,7 +36,7 @@ def route_spec(cfg: ModelConfig, mode: str) -> RouteSpec:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
     cosine = msa.compat_cosine
     scale = None if cosine and msa.decouple_router else cfg.head_dim ** -0.5
-    return RouteSpec(cosine=cosine, scale=scale, score_dtype=torch.bfloat16, **reduces)
+    return RouteSpec(cosine=cosine, scale=scale, score_dtype=dtype, **reduces)
 
 
 @dataclass

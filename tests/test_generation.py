@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -172,3 +174,23 @@ def test_routing_variants(checkpoint, overrides):
                 torch.testing.assert_close(lr.scores, want)
                 assert lr.selected == torch.sort(want, descending=True, stable=True).indices[:2].tolist()
         assert sorted(layer for queries, _ in asked for layer in queries) == list(msa.router_layers)
+
+
+def test_compat_scores_in_the_models_own_dtype(model, memory):
+    """The reference scores routing in its weights' dtype: an fp32 model's compat scores are fp32, within
+    fp32 rounding of a float64 evaluation of the same formula (bf16 scores are ~1e-2 away)."""
+    asked: list[tuple[dict[int, torch.Tensor], RouteSpec]] = []
+    route = memory.route
+    memory.route = lambda queries, spec, k: asked.append((queries, spec)) or route(queries, spec, k)
+    try:
+        routing = model.route("Where does Rex live?", memory, top_k=2, mode="compat")
+    finally:
+        memory.route = route
+    assert sorted(layer for queries, _ in asked for layer in queries) == list(model.config.msa.router_layers)
+    for queries, spec in asked:
+        assert spec.score_dtype == torch.float32
+        exact = dataclasses.replace(spec, score_dtype=torch.float64)
+        for layer, q in queries.items():
+            keys, owner = memory.routing_bank(layer)
+            want = naive_route_scores(q.double(), keys.double(), owner, len(memory), exact)
+            torch.testing.assert_close(routing.layers[layer].scores.double(), want, rtol=1e-5, atol=1e-6)

@@ -104,7 +104,7 @@ def test_pooling_one_equals_dense_attention(checkpoint, family, mode):
     n_tpl, first = len(model.template_ids), len(model.template_ids) + top_k
     cache = KVCache(cfg.num_hidden_layers)
     mixer = RoutedPrefillMixer(cache, cfg, model.template, memory, torch.tensor(q.routing),
-                               route_spec(cfg, mode), top_k)
+                               route_spec(cfg, mode, model.dtype), top_k)
     q_ids = torch.tensor(q.ids)
     with torch.no_grad():
         got = model.transformer(q_ids, first + torch.arange(len(q.ids)), mixer)
@@ -136,7 +136,7 @@ def test_pooling_one_equals_transformers_dense_attention(checkpoint):
     n_tpl, first, top_k = len(model.template_ids), len(model.template_ids) + 16, 16
     cache = KVCache(model.config.num_hidden_layers)
     mixer = RoutedPrefillMixer(cache, model.config, model.template, Memory([doc]), torch.tensor(q.routing),
-                               route_spec(model.config, "clean"), top_k)
+                               route_spec(model.config, "clean", model.dtype), top_k)
     with torch.no_grad():
         got = model.transformer(torch.tensor(q.ids), first + torch.arange(len(q.ids)), mixer)
         positions, mask = dense_layout(n_tpl, len(doc.token_ids), len(q.ids), first, True)

@@ -58,7 +58,7 @@ def test_chunked_text_prefill_equals_one_forward(model, monkeypatch):
 def test_chunked_routing_equals_one_forward(model, memory, monkeypatch):
     q = question_tokens(model.tokenizer, LONG_QUESTION)
     assert PREFILL_CHUNK < len(q.ids) <= 1024 + 64
-    top_k, spec = 2, route_spec(model.config, "clean")
+    top_k, spec = 2, route_spec(model.config, "clean", model.dtype)
     start = len(model.template_ids) + top_k
     mixer = RoutedPrefillMixer(KVCache(model.config.num_hidden_layers), model.config, model.template, memory,
                                torch.tensor(q.routing), spec, top_k, inject=False)
