@@ -28,6 +28,7 @@ from msa.model.prompts import (
     question_tokens,
     regenerate_tokens,
     response_text,
+    routed_response,
     text_mode_prompt,
 )
 from msa.model.routing import MODES, RoutedPrefillMixer, Routing, route_spec
@@ -201,28 +202,54 @@ class MSAModel:
         sampling = Sampling(max_new_tokens, temperature, top_p, seed)
         if rounds < 1:
             raise ValueError(f"rounds must be >= 1, got {rounds}")
+        if read_mode == "text":
+            yield from self._read_text(question, memory, sampling, mode, top_k, rounds, aggregate, cancelled)
+            return
         if rounds > 1 or question.startswith(REGENERATE):
-            if read_mode != "kv":
-                raise ValueError("Memory Interleave in the reference's protocol reads K/V: use read_mode='kv' "
-                                 "(a model trained for it, such as MSA-4B)")
             yield from self._interleave(self._request(question), memory, sampling, mode, top_k, rounds, cancelled)
             return
         cache, logits, position, routing, n_prompt = self._prefill(
-            self._request(question), memory, mode, top_k, inject=read_mode == "kv", cancelled=cancelled)
+            self._request(question), memory, mode, top_k, inject=True, cancelled=cancelled)
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
-        scope = self.routing  # kv: the weights that encoded the memories read their K/V
-        if read_mode == "text":
-            # best last; a store-backed memory may have lost a document since its snapshot: skip it
-            ranked = [n for n, _ in routing.ranking(aggregate)[:top_k] if n in memory]
-            notes = self.notes_within_context(question, [(n, memory[n].text) for n in ranked], max_new_tokens)
-            read = [n for n, _ in notes][::-1]
-            cache, logits, position = self._read_prefill(question, notes[::-1], cancelled)
-            n_prompt, scope = position, self.reading
         yield Retrieved(routing, read, read_mode)
-        steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, scope)
+        steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, self.routing)
         yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
             text=text, token_ids=ids, routing=routing, read_mode=read_mode, documents=read, stop_reason=reason,
             prompt_tokens=n_prompt))
+
+    def _read_text(self, question: str, memory: ReadableMemory, sampling: Sampling, mode: str, top_k: int,
+                   rounds: int, aggregate: str, cancelled: IsCancelled | None
+                   ) -> Iterator[Retrieved | Token | GenerationResult]:
+        """Text reading over `rounds` retrievals. Round 1 ranks the documents for the question; each next round
+        routes on the question and the notes the last round found (the reference's `<regenerate>` routing
+        rule applied to text reading: `regenerate_tokens` of a response that injected them) and adds its
+        top_k new notes. The answer reads every note (earlier rounds first, each round best last)."""
+        if question.startswith(REGENERATE):
+            raise ValueError("a <regenerate> prompt continues MSA-4B's kv reading: use read_mode='kv'")
+        request, rounds_read, found = self._request(question), [], []
+        for number in range(1, rounds + 1):
+            routing = self._prefill(request, memory, mode, top_k, inject=False, cancelled=cancelled)[3]
+            # a store-backed memory may have lost a document since its snapshot: skip it
+            new = [n for n, _ in routing.ranking(aggregate) if n not in found and n in memory][:top_k]
+            rounds_read.append(RoundRead(number, routing, new, []))
+            found += new
+            if number < rounds and not new:
+                break
+            if number < rounds:
+                notes = [(n, memory[n].text) for n in new]
+                request = regenerate_tokens(self.tokenizer, REGENERATE + routed_response(question, notes))
+        order = [n for r in rounds_read for n in r.read[::-1]]  # best last within a round, later rounds last
+        kept = {n for n, _ in self.notes_within_context(
+            question, [(n, memory[n].text) for r in rounds_read for n in r.read], sampling.max_new_tokens)}
+        notes = [(n, memory[n].text) for n in order if n in kept]
+        read = [n for n, _ in notes]
+        cache, logits, position = self._read_prefill(question, notes, cancelled)
+        for r in rounds_read:  # after the reading prefill: what follows is decoding (the engine times it so)
+            yield Retrieved(r.routing, [n for n in r.read[::-1] if n in kept], "text", r.round)
+        steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, self.reading)
+        yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
+            text=text, token_ids=ids, routing=rounds_read[-1].routing, read_mode="text", documents=read,
+            stop_reason=reason, prompt_tokens=position, rounds=rounds_read if rounds > 1 else []))
 
     def _interleave(self, request: QuestionTokens, memory: ReadableMemory, sampling: Sampling, mode: str,
                     top_k: int, rounds: int, cancelled: IsCancelled | None,

@@ -101,6 +101,14 @@ def extracted_answer(generated: str) -> str:
     return generated.split(ANSWER_MARKER)[-1].split("<|im_end|>")[0].strip()
 
 
+def routed_response(question: str, documents: list[tuple[int, str]]) -> str:
+    """The response a first round would have written to read `documents`: what a `<regenerate>` prompt of
+    text reading continues, so that the next round routes on the question and these documents."""
+    asked = "".join(f"[{n}]" for n, _ in documents) + ROUND_END
+    return (QUESTION_PREFIX + question + QUESTION_SUFFIX + TEMPLATE_TAIL + RESPONSE_HEAD + asked
+            + injected_documents(documents))
+
+
 def regenerate_tokens(tok: Tokenizer, prompt: str) -> QuestionTokens:
     """A `<regenerate>` prompt as the reference builds its request (spec 6.3): the text after the marker
     tokenised as is, no template tail; routing on every token up to and including ROUTED_ANCHOR and on the

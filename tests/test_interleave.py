@@ -147,3 +147,30 @@ def test_a_regenerate_prompt_routes_on_the_question_and_the_newest_documents(che
     want = [end <= anchor_end or (start >= newest and end <= newest_end) for start, end in encoding.offsets]
     assert request.routing == want
     assert sum(want[len(tok.encode(response[:newest])):]) == len(tok.encode(f"[0]. {newer}\n"))
+
+
+def test_text_reading_rounds_route_on_the_question_and_the_notes_found(checkpoint):
+    """Round 2 of text reading ranks the documents as a `<regenerate>` prompt of round 1's notes routes, adds
+    its best new ones, and the answer reads every note: round 1's best last, then round 2's."""
+    model = MSAModel.from_pretrained(checkpoint("qwen3"))
+    texts = [*DOCS, "Paris is the home of the Louvre.", "Lyon has two rivers.", "Rex barks at the postman."]
+    memory = Memory(model.encode_documents(texts))
+    events = list(model.stream(QUESTION, memory, read_mode="text", top_k=2, rounds=2, max_new_tokens=3))
+    result = events[-1]
+    first = [n for n, _ in model.route(QUESTION, memory, read_mode="text", top_k=2).ranking()][:2]
+    again = model.route(prompts.REGENERATE + prompts.routed_response(QUESTION, [(n, texts[n]) for n in first]),
+                        memory, read_mode="text", top_k=2)
+    second = [n for n, _ in again.ranking() if n not in first][:2]
+    assert [(r.round, r.read) for r in result.rounds] == [(1, first), (2, second)]
+    for layer, lr in result.rounds[1].routing.layers.items():  # round 2 routed exactly as that prompt does
+        torch.testing.assert_close(lr.scores, again.layers[layer].scores, rtol=0, atol=0)
+    assert [(e.round, e.documents) for e in events if isinstance(e, Retrieved)] == [(1, first[::-1]),
+                                                                                   (2, second[::-1])]
+    assert result.documents == first[::-1] + second[::-1]
+    prompt = prompts.text_mode_prompt(model.tokenizer, QUESTION, [(n, texts[n]) for n in result.documents])
+    assert result.prompt_tokens == len(model.tokenizer.encode(prompt))
+    # the notes really steer round 2: routing on the question alone ranks otherwise
+    alone = model.route(QUESTION, memory, read_mode="text", top_k=2)
+    assert any(not torch.equal(lr.scores, alone.layers[layer].scores) for layer, lr in again.layers.items())
+    single = model.generate(QUESTION, memory, read_mode="text", top_k=2, max_new_tokens=3)
+    assert single.documents == first[::-1] and single.rounds == []
