@@ -164,13 +164,15 @@ def rm(client: MemoryClient, namespace: str, ids: tuple[str, ...]) -> None:
 @click.option("--max-new-tokens", type=int, default=256, show_default=True)
 @click.option("--read-mode", type=click.Choice(["kv", "text"]), help="[model default]")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--rounds", type=int, default=1, show_default=True,
+              help="Retrieval rounds (1-4): each next round routes on the question and what the last one read.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final event as JSON.")
 @connected
 def ask(client: MemoryClient, namespace: str, question: str, top_k: int, max_new_tokens: int,
-        read_mode: str | None, temperature: float, as_json: bool) -> None:
+        read_mode: str | None, temperature: float, rounds: int, as_json: bool) -> None:
     """Ask a question; the answer streams, then citations and timings (stderr)."""
     for event in client.query(namespace, question, top_k=top_k, max_new_tokens=max_new_tokens,
-                              read_mode=read_mode or "", temperature=temperature):
+                              read_mode=read_mode or "", temperature=temperature, interleave_rounds=rounds):
         kind = event.WhichOneof("event")
         if kind == "token" and not as_json:
             click.echo(event.token.text, nl=False)
@@ -184,8 +186,10 @@ def ask(client: MemoryClient, namespace: str, question: str, top_k: int, max_new
 
 def report(final) -> None:
     """Citations and timings of a final event, on stderr."""
+    rounds = len({c.round for c in final.citations}) > 1
     for c in final.citations:
-        click.echo(f"  [{c.ordinal}] {c.id} v{c.version} score {c.score:.3f}", err=True)
+        where = f"round {c.round}, " if rounds else ""
+        click.echo(f"  [{c.ordinal}] {c.id} v{c.version} {where}score {c.score:.3f}", err=True)
     t = final.timings
     click.echo(f"  route {t.route_ms:.0f} ms, fetch {t.fetch_ms:.0f} ms, prefill {t.prefill_ms:.0f} ms, decode "
                f"{t.decode_ms:.0f} ms ({final.usage.completion_tokens} tokens), total {t.total_ms:.0f} ms", err=True)

@@ -119,8 +119,8 @@ class MemoryClient:
                                                               top_k=top_k)).documents)
 
     def query(self, namespace: str, question: str, timeout: float | None = None, **options) -> Iterator[pb.QueryEvent]:
-        """Stream QueryEvents (retrieval, tokens, final). options: top_k, max_new_tokens, temperature, top_p,
-        seed, read_mode."""
+        """Stream QueryEvents (retrieval per round, tokens, final). options: top_k, max_new_tokens, temperature,
+        top_p, seed, read_mode, interleave_rounds."""
         request = pb.QueryRequest(namespace=namespace, query=question, **options)
         stream = self.stub.Query(request, metadata=self.metadata, timeout=timeout or self.timeout)
         try:

@@ -81,8 +81,3 @@ class Unavailable(StoreError):
 
     code = "UNAVAILABLE"
 
-
-class Unimplemented(StoreError):
-    """A feature this server does not offer (yet)."""
-
-    code = "UNIMPLEMENTED"

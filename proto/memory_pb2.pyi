@@ -223,16 +223,18 @@ class RetrieveRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class Citation(_message.Message):
-    __slots__ = ("id", "version", "score", "ordinal")
+    __slots__ = ("id", "version", "score", "ordinal", "round")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: int
     score: float
     ordinal: int
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., score: _Optional[float] = ..., ordinal: _Optional[int] = ...) -> None: ...
+    round: int
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., score: _Optional[float] = ..., ordinal: _Optional[int] = ..., round: _Optional[int] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
     __slots__ = ("documents",)

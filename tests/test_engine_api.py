@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from msa.memstore.engine import Engine, QueryOptions, WriteItem
-from msa.memstore.errors import InvalidArgument, NotFound, Unimplemented
+from msa.memstore.engine.results import Answer, Retrieval
+from msa.memstore.errors import InvalidArgument, NotFound
 from msa.model.api import MSAModel
 
 
@@ -66,7 +67,8 @@ def test_reads_go_through_the_engine(engine):
     (dict(top_k=0), InvalidArgument), (dict(top_k=65), InvalidArgument), (dict(read_mode="both"), InvalidArgument),
     (dict(max_new_tokens=-1), InvalidArgument), (dict(max_new_tokens=4097), InvalidArgument),
     (dict(temperature=math.nan), InvalidArgument), (dict(temperature=-1.0), InvalidArgument),
-    (dict(top_p=0.0), InvalidArgument), (dict(top_p=1.5), InvalidArgument), (dict(interleave_rounds=2), Unimplemented),
+    (dict(top_p=0.0), InvalidArgument), (dict(top_p=1.5), InvalidArgument),
+    (dict(interleave_rounds=-1), InvalidArgument), (dict(interleave_rounds=5), InvalidArgument),
 ])
 def test_query_options_have_one_set_of_rules(engine, options, error):
     with pytest.raises(error):
@@ -108,3 +110,21 @@ def test_concurrent_in_process_writes_are_encoded_together(engine):
         del engine.model.encode_documents
     assert calls == [1, 5]
     assert engine.namespace("w").documents == 6
+
+
+def test_a_question_over_rounds_streams_each_round_and_cites_every_read(engine):
+    """Text reading over two rounds: one Retrieval per round, the second with documents the first did not read,
+    and the answer cites all of them, each with its round."""
+    engine.create_namespace("r")
+    engine.write("r", [WriteItem(f"Note {i}: the {w} is kept in drawer {i}.", id=f"n{i}")
+                       for i, w in enumerate(["key", "map", "pen", "torch", "coin", "ring"])])
+    events = list(engine.query("r", "Where is the key?", read_mode="text", top_k=2, max_new_tokens=2,
+                               interleave_rounds=2))
+    retrievals, answer = [e for e in events if isinstance(e, Retrieval)], events[-1]
+    assert [r.round for r in retrievals] == [1, 2]
+    first, second = ({c.id for c in r.citations} for r in retrievals)
+    assert len(first) == len(second) == 2 and not first & second
+    assert isinstance(answer, Answer) and [(c.id, c.round) for c in answer.citations] == [
+        (c.id, c.round) for r in retrievals for c in r.citations]
+    single = list(engine.query("r", "Where is the key?", read_mode="text", top_k=2, max_new_tokens=2))
+    assert [(c.id, c.round) for c in single[-1].citations] == [(c.id, 1) for c in retrievals[0].citations]

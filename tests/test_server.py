@@ -76,6 +76,17 @@ def test_query_streams_retrieval_tokens_then_final(client):
     t = final.timings
     assert min(t.route_ms, t.fetch_ms, t.prefill_ms, t.decode_ms) >= 0 and t.total_ms >= t.decode_ms
     assert final.stop_reason in ("stop", "length") and final.read_mode == "text"
+    assert {c.round for c in final.citations} == {1}
+
+
+def test_query_over_two_rounds_streams_a_retrieval_per_round(client):
+    events = list(client.query("n", "Where does Rex live?", max_new_tokens=2, top_k=1, read_mode="text",
+                               interleave_rounds=2))
+    retrievals = [e.retrieval for e in events if e.WhichOneof("event") == "retrieval"]
+    assert [r.round for r in retrievals] == [1, 2] and all(len(r.documents) == 1 for r in retrievals)
+    assert [(c.id, c.round) for c in events[-1].final.citations] == [
+        (c.id, r.round) for r in retrievals for c in r.documents]
+    assert retrievals[0].documents[0].id != retrievals[1].documents[0].id
 
 
 @pytest.mark.parametrize(("call", "code"), [
@@ -91,7 +102,7 @@ def test_query_streams_retrieval_tokens_then_final(client):
     (lambda c: list(c.query("n", "")), "INVALID_ARGUMENT"),
     (lambda c: c.update("n", "rex", text="x", expected_version=7), "ABORTED"),
     (lambda c: c.delete("n", ["rex", "anna"], expected_version=1), "INVALID_ARGUMENT"),
-    (lambda c: list(c.query("n", "q", interleave_rounds=3)), "UNIMPLEMENTED"),
+    (lambda c: list(c.query("n", "q", interleave_rounds=5)), "INVALID_ARGUMENT"),
     # malformed paging, sampling and sizes are the caller's mistake, never INTERNAL (issue 17)
     *[(lambda c, t=token: c._call("List", pb.ListRequest(namespace="n", page_token=t)), "INVALID_ARGUMENT")
       for token in ("\u00b2", "9" * 20, "9" * 5000, "-1")],

@@ -262,7 +262,7 @@ class Engine:
             return []
         ranking = self.model.route(question, memory, top_k=min(top_k, len(memory)), read_mode="text",
                                    cancelled=cancelled).ranking()
-        return self._cite(memory, ranking[:top_k])
+        return self._cite(memory, ranking[:top_k], round=0)  # no round: a ranking, not a question
 
     def query(self, ns: str, question: str, cancelled: IsCancelled | None = None, **options
               ) -> Iterator[Retrieval | Token | Answer]:
@@ -280,12 +280,13 @@ class Engine:
         snapshot = time.perf_counter()
         retrieved, ranked = snapshot, []
         for item in self.model.stream(question, memory, cancelled=cancelled, **options.generation()):
-            if isinstance(item, Retrieved):
+            if isinstance(item, Retrieved):  # once per round
                 retrieved = time.perf_counter()
                 scores = dict(item.routing.ranking()) if item.read_mode == "text" else item.routing.read_scores()
                 read = sorted(item.documents, key=lambda n: (-scores.get(n, float("-inf")), n))
-                ranked = self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read])
-                yield Retrieval(ranked)
+                cited = self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read], item.round)
+                ranked += cited
+                yield Retrieval(cited, item.round)
             elif isinstance(item, GenerationResult):
                 end = time.perf_counter()
                 route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))
@@ -298,9 +299,9 @@ class Engine:
                 yield item
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _cite(self, memory: StoreMemory, ranked: list[tuple[int, float]]) -> list[Citation]:
+    def _cite(self, memory: StoreMemory, ranked: list[tuple[int, float]], round: int = 1) -> list[Citation]:
         docs = memory.documents([n for n, _ in ranked])
-        return [Citation(docs[n].id, docs[n].version, n, s) for n, s in ranked if n in docs]
+        return [Citation(docs[n].id, docs[n].version, n, s, round) for n, s in ranked if n in docs]
 
     def _check_items(self, items: list[WriteItem]) -> list[str]:
         """Validate a write's documents -> their ids (made for those without one)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from msa.memstore.errors import InvalidArgument, Unimplemented
+from msa.memstore.errors import InvalidArgument
 from msa.model.config import READ_MODES
 
 MAX_TOP_K = 64
@@ -16,6 +16,7 @@ MAX_WRITE_DOCUMENTS = 1000  # per Write (its encoding is one request's work) and
 MAX_WRITE_BYTES = 4 << 20  # text bytes per Write
 QUESTION_PROMPT_TOKENS = 64  # the question's template, routing instruction and text-reading frame, at most
 RETRIEVE_TOP_K = 8  # documents a Retrieve returns unless told
+MAX_ROUNDS = 4  # retrieval rounds of one question (Memory Interleave): each costs a routed prefill
 
 
 def check_top_k(top_k: int) -> None:
@@ -34,11 +35,11 @@ class QueryOptions:
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     seed: int = 0
-    interleave_rounds: int = 1
+    interleave_rounds: int = 1  # retrieval rounds; 0 = 1
 
     def __post_init__(self) -> None:
-        if self.interleave_rounds > 1:
-            raise Unimplemented("Memory Interleave (interleave_rounds > 1) is not served yet; use 0 or 1")
+        if not 0 <= self.interleave_rounds <= MAX_ROUNDS:
+            raise InvalidArgument(f"interleave_rounds must be in [0, {MAX_ROUNDS}], got {self.interleave_rounds}")
         if not 0 <= self.max_new_tokens <= MAX_NEW_TOKENS:
             raise InvalidArgument(f"max_new_tokens must be in [0, {MAX_NEW_TOKENS}], got {self.max_new_tokens}")
         if not (math.isfinite(self.temperature) and self.temperature >= 0):
@@ -53,4 +54,5 @@ class QueryOptions:
     def generation(self) -> dict:
         """The keyword arguments of `MSAModel.stream` these options set."""
         return dict(top_k=self.top_k, read_mode=self.read_mode, max_new_tokens=self.max_new_tokens,
-                    temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+                    temperature=self.temperature, top_p=self.top_p, seed=self.seed,
+                    rounds=max(1, self.interleave_rounds))

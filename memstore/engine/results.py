@@ -21,19 +21,21 @@ class Citation:
     version: int
     ordinal: int
     score: float
+    round: int = 1  # the retrieval round that read it
 
 
 @dataclass(frozen=True)
 class Retrieval:
-    """Streamed before the answer's tokens: the documents it reads."""
+    """Streamed before the answer's tokens, once per retrieval round: the documents that round reads."""
 
     citations: list[Citation]  # best first
+    round: int = 1
 
 
 @dataclass(frozen=True)
 class Answer:
     text: str
-    citations: list[Citation]  # the documents read, best first
+    citations: list[Citation]  # the documents read: by round, best first within a round
     read_mode: str
     stop_reason: str
     prompt_tokens: int

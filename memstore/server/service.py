@@ -97,7 +97,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
                                                        **asdict(options)):
             if isinstance(event, Retrieval):
                 yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
-                    round=1, documents=[citation_pb(c) for c in event.citations]))
+                    round=event.round, documents=[citation_pb(c) for c in event.citations]))
             elif isinstance(event, Token):
                 yield pb.QueryEvent(token=pb.TokenEvent(text=event.text))
             else:
@@ -143,7 +143,7 @@ def document_pb(d: Document) -> pb.Document:
 
 
 def citation_pb(c: Citation) -> pb.Citation:
-    return pb.Citation(id=c.id, version=c.version, score=c.score, ordinal=c.ordinal)
+    return pb.Citation(id=c.id, version=c.version, score=c.score, ordinal=c.ordinal, round=c.round)
 
 
 def final_pb(a: Answer) -> pb.FinalEvent:
