@@ -17,7 +17,7 @@ from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template
 from msa.model.generate import GenerationResult, Retrieved, RoundRead, Sampling, TextStream, Token, decode, next_token
-from msa.model.interleave import BothWaysMixer, CallEnd, CallModel, interleave_call
+from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, ReadableMemory
 from msa.model.prefill import PREFILL_CHUNK, IsCancelled, prefill
@@ -263,7 +263,6 @@ class MSAModel:
         generator = torch.Generator().manual_seed(sampling.seed)
         choose = choose or (lambda logits: next_token(logits, sampling, generator))
         reads: list[RoundRead] = []
-        written: list[int] = []
 
         def steps() -> Iterator[int | str | Retrieved]:
             nonlocal request
@@ -273,13 +272,12 @@ class MSAModel:
                 read = sorted({n for lr in routing.layers.values() for n in lr.selected})
                 yield Retrieved(routing, read, "kv", number)
                 end = None
+                last = number == rounds or not self._room_for_a_round(request, top_k, sampling)
                 for item in interleave_call(self._call_model(cache, position, choose, memory), logits,
-                                            self.tokenizer.decode(request.ids), sampling.max_new_tokens,
-                                            last_round=number == rounds):
+                                            self.tokenizer.decode(request.ids), sampling.max_new_tokens, last):
                     if isinstance(item, CallEnd):
                         end = item
                     else:
-                        written.append(item)
                         yield item
                 reads.append(RoundRead(number, routing, read, end.documents))
                 if end.reason != "round":
@@ -292,6 +290,11 @@ class MSAModel:
             text=text, token_ids=ids, routing=reads[-1].routing, read_mode="kv",
             documents=sorted({n for r in reads for n in [*r.read, *r.requested]}), stop_reason=reason,
             prompt_tokens=len(request.ids), rounds=reads))
+
+    def _room_for_a_round(self, request: QuestionTokens, top_k: int, sampling: Sampling) -> bool:
+        """Whether the next round's prompt (this one, what this call writes and injects) still fits the context."""
+        grown = len(self.template_ids) + top_k + len(request.ids) + 2 * sampling.max_new_tokens + MAX_INJECTED_TOKENS
+        return grown <= self.context_length
 
     def _call_model(self, cache: KVCache, position: int, choose: Callable[[torch.Tensor], int],
                     memory: ReadableMemory) -> CallModel:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from msa.model.decoder import CachedMixer, KVCache, Transformer
+from msa.model.prompts import ANSWER_MARKER, extracted_answer
 from msa.model.routing import Routing
 from msa.model.tokenizer import Tokenizer
 
@@ -107,6 +108,12 @@ class GenerationResult:
     stop_reason: str  # "stop" (a stop token) or "length" (max_new_tokens)
     prompt_tokens: int
     rounds: list[RoundRead] = field(default_factory=list)  # Memory Interleave's rounds, in order
+
+    @property
+    def answer(self) -> str:
+        """The reply without Memory Interleave's protocol: after rounds, what follows `The answer to the question
+        is:` when the model wrote it (spec 6.3); else the text as generated."""
+        return extracted_answer(self.text) if self.rounds and ANSWER_MARKER in self.text else self.text
 
 
 def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sampling: Sampling,

@@ -30,6 +30,7 @@ from msa.model.prompts import (
 )
 
 MAX_RETRIEVAL_CHARS = 1000  # a call that writes more before any injection stops retrieving (the reference's)
+MAX_INJECTED_TOKENS = 2048  # documents' text one round appends at most (the next prompt grows by that much)
 
 Forward = Callable[[list[int], bool], Tensor]  # (ids, both_ways) -> the last token's logits [V], fp32
 Choose = Callable[[Tensor], int]  # logits [V] -> the next token id
@@ -101,10 +102,8 @@ def interleave_call(model: CallModel, logits: Tensor, prompt_text: str, max_step
         retrieval_over = END_OF_RETRIEVE in response or len(response) > MAX_RETRIEVAL_CHARS
         round_over = ROUND_END in inner
         if round_over and not retrieval_over and not last_round:
-            wanted = requested_documents(inner)
-            texts = model.documents(wanted)
-            end.documents = [n for n in wanted if n in texts]
-            end.injected = model.encode(injected_documents([(n, texts[n]) for n in end.documents]))
+            texts = model.documents(requested_documents(inner))
+            end.documents, end.injected = within_cap(model.encode, [(n, t) for n, t in sorted(texts.items())])
             end.reason = "round"
             break
         if retrieval_over or round_over:
@@ -114,3 +113,14 @@ def interleave_call(model: CallModel, logits: Tensor, prompt_text: str, max_step
             end.question_fed = answering = True
             logits = model.forward(end.injected, True)
     yield end
+
+
+def within_cap(encode: Callable[[str], list[int]], documents: list[tuple[int, str]]) -> tuple[list[int], list[int]]:
+    """The leading documents whose injection stays within MAX_INJECTED_TOKENS -> (their numbers, its ids)."""
+    kept, ids = [], encode(injected_documents([]))
+    for n, text in documents:
+        longer = encode(injected_documents([*kept, (n, text)]))
+        if len(longer) > MAX_INJECTED_TOKENS:
+            break
+        kept, ids = [*kept, (n, text)], longer
+    return [n for n, _ in kept], ids

@@ -89,7 +89,7 @@ def test_every_stage_matches_the_dense_oracle(checkpoint):
     assert [e.round for e in events if isinstance(e, Retrieved)] == [1, 2]
     assert [(r.round, r.requested) for r in result.rounds] == [(1, [1]), (2, [])]
     assert result.token_ids == ask + retrieved + answer
-    assert prompts.extracted_answer(result.text) == "Paris"
+    assert result.answer == "Paris" and result.text.endswith(tok.decode(answer))
 
     # Round 1: the prompt, then the tokens that ask for document 1 (decided after the prompt and each token
     # but the last, which is fed before the documents are appended without a forward).
@@ -174,3 +174,31 @@ def test_text_reading_rounds_route_on_the_question_and_the_notes_found(checkpoin
     assert any(not torch.equal(lr.scores, alone.layers[layer].scores) for layer, lr in again.layers.items())
     single = model.generate(QUESTION, memory, read_mode="text", top_k=2, max_new_tokens=3)
     assert single.documents == first[::-1] and single.rounds == []
+
+
+def test_a_round_that_would_outgrow_the_context_answers_instead(checkpoint, monkeypatch):
+    """Rounds are bounded by the context: when the next prompt could not fit, the call answers from what it has."""
+    from msa.model import api
+
+    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=1))
+    tok = model.tokenizer
+    memory = Memory(model.encode_documents(DOCS))
+    ask = [*tok.encode("[1]"), tok.token_id(prompts.ROUND_END)]
+    answer = tok.encode(" The answer to the question is: Paris")
+    monkeypatch.setattr(api, "MAX_INJECTED_TOKENS", model.context_length)
+    events, _ = run(model, memory, QUESTION, ask + answer + [min(model.stop_ids)], rounds=3)
+    result = events[-1]
+    assert [(r.round, r.requested) for r in result.rounds] == [(1, [])] and result.answer == "Paris"
+
+
+def test_one_round_injects_documents_up_to_the_cap(monkeypatch):
+    from msa.model import interleave
+
+    encode = list  # one token a character
+    documents = [(0, "a" * 10), (3, "b" * 10), (5, "c" * 10)]
+    whole = len(prompts.injected_documents(documents[:2]))
+    monkeypatch.setattr(interleave, "MAX_INJECTED_TOKENS", whole)
+    numbers, ids = interleave.within_cap(encode, documents)
+    assert numbers == [0, 3] and ids == list(prompts.injected_documents(documents[:2]))
+    monkeypatch.setattr(interleave, "MAX_INJECTED_TOKENS", 0)
+    assert interleave.within_cap(encode, documents) == ([], list(prompts.ROUND_END))

@@ -293,7 +293,7 @@ class Engine:
                 timings = {"route": 1e3 * (snapshot - start) + route, "fetch": fetch,
                            "prefill": 1e3 * (retrieved - snapshot) - route - fetch,
                            "decode": 1e3 * (end - retrieved), "total": 1e3 * (end - start)}
-                yield Answer(item.text, ranked, item.read_mode, item.stop_reason, item.prompt_tokens,
+                yield Answer(item.answer, ranked, item.read_mode, item.stop_reason, item.prompt_tokens,
                              len(item.token_ids), len(memory), timings)
             else:
                 yield item
