@@ -3,7 +3,9 @@
 Nothing here is ever read by training or tuning code (bench/ood/README.md). Names:
 `handwritten` (both hand-written files in one store), `handwritten_life`, `handwritten_work`, and
 `gen-N` (the separate generator with N memories, seed 0: reported) and `gen-dev-N` (seed 1: the only set
-ingredient choices may look at; `handwritten` and `gen-N` are never used to choose anything).
+ingredient choices may look at; `handwritten` and `gen-N` are never used to choose anything), and
+`chains-gen-N` / `chains-gen-dev-N` (its multi-hop chains over a world of N memories, seed 0 reported and seed 1
+for development, the same rule; questions carry `hops` and gold ids in hop order).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from generator import AbsentQuestion, EvalSet, Question, generate  # bench/ood/generator.py
+from generator import AbsentQuestion, EvalSet, Question, generate, generate_chains  # bench/ood/generator.py
 
 HERE = Path(__file__).resolve().parent
 HANDWRITTEN = ("handwritten_life", "handwritten_work")
 GENERATED_QUESTIONS, GENERATED_ABSENT = 120, 40
+GENERATED_CHAINS = 120
 
 
 def handwritten(name: str) -> EvalSet:
@@ -23,7 +26,8 @@ def handwritten(name: str) -> EvalSet:
     return EvalSet(
         name=name,
         memories=[(m["id"], m["text"]) for m in raw["memories"]],
-        questions=[Question(q["question"], tuple(q["answers"]), tuple(q["gold"])) for q in raw["questions"]],
+        questions=[Question(q["question"], tuple(q["answers"]), tuple(q["gold"]), q.get("hops", 1))
+                   for q in raw["questions"]],
         absent=[AbsentQuestion(a["question"], tuple(a["near"])) for a in raw["absent"]],
     )
 
@@ -39,8 +43,13 @@ def load(name: str) -> EvalSet:
         return merged(name, [handwritten(n) for n in HANDWRITTEN])
     if name in HANDWRITTEN:
         return handwritten(name)
+    for prefix, seed in (("chains-gen-dev-", 1), ("chains-gen-", 0)):
+        if name.startswith(prefix) and name[len(prefix):].isdecimal():
+            ds = generate_chains(int(name[len(prefix):]), GENERATED_CHAINS, seed=seed)
+            return EvalSet(name, ds.memories, ds.questions, ds.absent)
     for prefix, seed in (("gen-dev-", 1), ("gen-", 0)):
         if name.startswith(prefix) and name[len(prefix):].isdecimal():
             ds = generate(int(name[len(prefix):]), GENERATED_QUESTIONS, GENERATED_ABSENT, seed=seed)
             return EvalSet(name, ds.memories, ds.questions, ds.absent)
-    raise ValueError(f"unknown set {name!r}: use handwritten, {', '.join(HANDWRITTEN)}, gen-N or gen-dev-N")
+    raise ValueError(f"unknown set {name!r}: use handwritten, {', '.join(HANDWRITTEN)}, gen-N, gen-dev-N, "
+                     "chains-gen-N or chains-gen-dev-N")

@@ -3,5 +3,5 @@
 evalset: the result types. relations (+ relations.json): what can be said about each subject kind.
 vocabulary: names and word lists. pools: the names and values one set draws from. render: memory text.
 memories: subjects and memories, with the fact registry. questions: answerable and absent questions.
-checks: the self-checks against the text.
+checks: the self-checks against the text. chains (+ chainbuild, chaintext, chains.json): multi-hop chains.
 """

@@ -5,11 +5,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Question:
-    """A question with its accepted answers (each verbatim in the gold memory) and the gold memory id."""
+    """A question with its accepted answers (each verbatim in the gold memory) and the gold memory id.
+
+    Multi-hop questions (chains.py) list their gold ids in hop order, the answer's memory last; `hops` counts
+    them (1 for every question of the ordinary sets and the hand-written ones).
+    """
 
     question: str
     answers: tuple[str, ...]
     gold: tuple[str, ...]
+    hops: int = 1
 
 
 @dataclass(frozen=True)
