@@ -4,9 +4,10 @@ baselines with the same reader and the same number of notes read.
     python bench/multihop_eval.py --sets chains-1000 chains-gen-1000 [--rounds 2] [--top-k 4] [--limit N]
                                   [--checkpoint DIR] [--device cuda] [--json OUT]
 
-Sets: `chains-N` = the hand-written chains (bench/ood/handwritten_chains.json) among filler memories of the
-separate generator (seed 0) up to N memories; `chains-gen-N` / `chains-gen-dev-N` = the separate generator's
-own chains (bench/ood/sets.py). None of them is ever used for training or tuning (bench/ood/README.md).
+Sets: `chains-N` = the hand-written chains (bench/ood/handwritten_chains_{a,b,c}.json: health and family,
+work, home and hobbies) among filler memories of the separate generator (seed 0), N memories in all;
+`chains-gen-N` / `chains-gen-dev-N` = the separate generator's own chains (bench/ood/sets.py). None of them
+is ever used for training or tuning (bench/ood/README.md).
 
 Rows, each answered by our reader (`MSAModel.read`, notes best last, earlier rounds first):
 - `ours x1 @k`: our routing, one round, k notes (the shipped way, `generate`);
@@ -43,7 +44,7 @@ from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 
-CHAINS = Path(__file__).resolve().parent / "ood" / "handwritten_chains.json"
+CHAIN_PARTS = ("handwritten_chains_a", "handwritten_chains_b", "handwritten_chains_c")  # health, work, home
 HOPS = (1, 2, 3)
 
 
@@ -51,10 +52,11 @@ def load(name: str) -> EvalSet:
     """`chains-N`: the hand-written chains among the separate generator's memories, N in all; else sets.load."""
     if not (name.startswith("chains-") and name[len("chains-"):].isdecimal()):
         return sets.load(name)
-    chains = sets.handwritten("handwritten_chains")
-    filler = generate(int(name[len("chains-"):]), 0, 0, seed=0).memories
-    return EvalSet(name, chains.memories + filler[:max(0, int(name[len("chains-"):]) - len(chains.memories))],
-                   chains.questions, chains.absent)
+    chains = sets.merged(name, [sets.handwritten(part) for part in CHAIN_PARTS])
+    size = int(name[len("chains-"):])
+    filler = generate(size, 0, 0, seed=0).memories
+    return EvalSet(name, chains.memories + filler[:max(0, size - len(chains.memories))], chains.questions,
+                   chains.absent)
 
 
 def iterative_bm25(memories: list[str], question: str, rounds: int, k: int) -> list[list[int]]:
