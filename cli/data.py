@@ -174,7 +174,10 @@ def ask(client: MemoryClient, namespace: str, question: str, top_k: int, max_new
     for event in client.query(namespace, question, top_k=top_k, max_new_tokens=max_new_tokens,
                               read_mode=read_mode or "", temperature=temperature, interleave_rounds=rounds):
         kind = event.WhichOneof("event")
-        if kind == "token" and not as_json:
+        if kind == "retrieval" and rounds > 1 and not as_json:
+            r = event.retrieval
+            click.echo(f"  round {r.round}: {len(r.documents)} documents, {r.retrieval_ms:.0f} ms", err=True)
+        elif kind == "token" and not as_json:
             click.echo(event.token.text, nl=False)
         elif kind == "final":
             if as_json:

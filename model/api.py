@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -228,10 +229,11 @@ class MSAModel:
             raise ValueError("a <regenerate> prompt continues MSA-4B's kv reading: use read_mode='kv'")
         request, rounds_read, found = self._request(question), [], []
         for number in range(1, rounds + 1):
+            start = time.perf_counter()
             routing = self._prefill(request, memory, mode, top_k, inject=False, cancelled=cancelled)[3]
             # a store-backed memory may have lost a document since its snapshot: skip it
             new = [n for n, _ in routing.ranking(aggregate) if n not in found and n in memory][:top_k]
-            rounds_read.append(RoundRead(number, routing, new, []))
+            rounds_read.append(RoundRead(number, routing, new, [], time.perf_counter() - start))
             found += new
             if number < rounds and not new:
                 break
@@ -245,7 +247,7 @@ class MSAModel:
         read = [n for n, _ in notes]
         cache, logits, position = self._read_prefill(question, notes, cancelled)
         for r in rounds_read:  # after the reading prefill: what follows is decoding (the engine times it so)
-            yield Retrieved(r.routing, [n for n in r.read[::-1] if n in kept], "text", r.round)
+            yield Retrieved(r.routing, [n for n in r.read[::-1] if n in kept], "text", r.round, r.seconds)
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, self.reading)
         yield from self._tokens(steps, lambda text, ids, reason: GenerationResult(
             text=text, token_ids=ids, routing=rounds_read[-1].routing, read_mode="text", documents=read,
@@ -267,10 +269,12 @@ class MSAModel:
         def steps() -> Iterator[int | str | Retrieved]:
             nonlocal request
             for number in range(1, rounds + 1):
+                start = time.perf_counter()
                 cache, logits, position, routing, _ = self._prefill(request, memory, mode, top_k, inject=True,
                                                                     cancelled=cancelled)
                 read = sorted({n for lr in routing.layers.values() for n in lr.selected})
-                yield Retrieved(routing, read, "kv", number)
+                seconds = time.perf_counter() - start
+                yield Retrieved(routing, read, "kv", number, seconds)
                 end = None
                 last = number == rounds or not self._room_for_a_round(request, top_k, sampling)
                 for item in interleave_call(self._call_model(cache, position, choose, memory), logits,
@@ -279,7 +283,7 @@ class MSAModel:
                         end = item
                     else:
                         yield item
-                reads.append(RoundRead(number, routing, read, end.documents))
+                reads.append(RoundRead(number, routing, read, end.documents, seconds))
                 if end.reason != "round":
                     yield end.reason
                     return

@@ -78,6 +78,7 @@ class Retrieved:
     documents: list[int]  # numbers of the documents read (as in `GenerationResult.documents`)
     read_mode: str  # "kv" or "text"
     round: int = 1
+    seconds: float = 0.0  # the round's retrieval: its routed prefill (several rounds only)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class RoundRead:
     routing: Routing
     read: list[int]  # numbers whose compressed K/V (kv) or text (text reading) the round read
     requested: list[int]  # numbers the model asked for, whose original text ends the round
+    seconds: float = 0.0  # its routed prefill
 
 
 @dataclass(frozen=True)

@@ -275,12 +275,14 @@ class QueryRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., top_k: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., read_mode: _Optional[str] = ..., interleave_rounds: _Optional[int] = ...) -> None: ...
 
 class RetrievalEvent(_message.Message):
-    __slots__ = ("round", "documents")
+    __slots__ = ("round", "documents", "retrieval_ms")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_MS_FIELD_NUMBER: _ClassVar[int]
     round: int
     documents: _containers.RepeatedCompositeFieldContainer[Citation]
-    def __init__(self, round: _Optional[int] = ..., documents: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ...) -> None: ...
+    retrieval_ms: float
+    def __init__(self, round: _Optional[int] = ..., documents: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., retrieval_ms: _Optional[float] = ...) -> None: ...
 
 class TokenEvent(_message.Message):
     __slots__ = ("text",)

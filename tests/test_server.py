@@ -87,6 +87,7 @@ def test_query_over_two_rounds_streams_a_retrieval_per_round(client):
     assert [(c.id, c.round) for c in events[-1].final.citations] == [
         (c.id, r.round) for r in retrievals for c in r.documents]
     assert retrievals[0].documents[0].id != retrievals[1].documents[0].id
+    assert all(r.retrieval_ms > 0 for r in retrievals)
 
 
 @pytest.mark.parametrize(("call", "code"), [

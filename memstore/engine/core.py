@@ -286,7 +286,7 @@ class Engine:
                 read = sorted(item.documents, key=lambda n: (-scores.get(n, float("-inf")), n))
                 cited = self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read], item.round)
                 ranked += cited
-                yield Retrieval(cited, item.round)
+                yield Retrieval(cited, item.round, 1e3 * item.seconds)
             elif isinstance(item, GenerationResult):
                 end = time.perf_counter()
                 route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))

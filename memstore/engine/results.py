@@ -30,6 +30,7 @@ class Retrieval:
 
     citations: list[Citation]  # best first
     round: int = 1
+    retrieval_ms: float = 0.0  # the round's routed prefill (several rounds only)
 
 
 @dataclass(frozen=True)

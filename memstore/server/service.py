@@ -97,7 +97,8 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
                                                        **asdict(options)):
             if isinstance(event, Retrieval):
                 yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
-                    round=event.round, documents=[citation_pb(c) for c in event.citations]))
+                    round=event.round, documents=[citation_pb(c) for c in event.citations],
+                    retrieval_ms=event.retrieval_ms))
             elif isinstance(event, Token):
                 yield pb.QueryEvent(token=pb.TokenEvent(text=event.text))
             else:
