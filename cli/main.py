@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "get": ("msa.cli.data", "get", "Print one memory."),
     "init": ("msa.cli.server", "init_cmd",
              "Create an empty store at STORE, bound to a model (only that model may open it)."),
+    "load": ("msa.cli.load", "load_cmd",
+             "Bulk-load memories from FILE (JSON lines) into NAMESPACE of STORE, creating it if needed."),
     "ls": ("msa.cli.data", "ls", "List memories (without text)."),
     "model": ("msa.cli.main", "model", "Make, inspect and convert model checkpoints."),
     "ns": ("msa.cli.data", "ns", "Namespaces: create, ls, rm."),

@@ -106,6 +106,10 @@ class Engine:
     def namespace(self, name: str) -> Namespace:
         return self.store.namespace(name)
 
+    def existing(self, ns: str, ids: list[str]) -> set[str]:
+        """Which of these document ids the namespace holds (a bulk load skips them: resumable, no duplicates)."""
+        return set(self.store.ordinals(ns, ids))
+
     def list_namespaces(self, page_size: int = 100, page_token: str = "", grant: Grant | None = None
                         ) -> tuple[list[Namespace], str]:
         """A page of the namespaces the caller may read (`grant` None: all) and the next page's token."""

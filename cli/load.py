@@ -1,0 +1,116 @@
+"""`msa load`: bulk-load memories from a JSON-lines file into a store, resumable without duplicates.
+
+Each line is one `{"id", "text", "metadata"}` object (`id` and `metadata` optional). A line without an id gets
+one from its text's hash, so loading the same file again writes nothing twice: before a batch is encoded, the
+ids the store already holds are skipped. An interrupted load (Ctrl-C, kill -9) is resumed by running it again;
+every batch acknowledged before the interruption is durable (one transaction, synced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from msa.memstore.engine import Engine, WriteItem
+from msa.memstore.errors import NotFound, StoreError
+
+BATCH = 64  # memories encoded together and committed in one transaction
+
+
+def file_items(path: Path) -> Iterator[tuple[int, int, dict]]:
+    """(line number, bytes read so far, object) for every non-empty line; a bad line is a clear error."""
+    done = 0
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            done += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise click.ClickException(f"{path}:{number}: not a JSON object ({e}); fix the line and run again "
+                                           "(what was loaded stays)") from e
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise click.ClickException(f"{path}:{number}: expected an object with a \"text\" string")
+            if not isinstance(obj.get("metadata") or {}, dict):
+                raise click.ClickException(f"{path}:{number}: \"metadata\" must be an object of strings")
+            yield number, done, obj
+
+
+def item_id(obj: dict) -> str:
+    """The memory's id: its own, else one derived from its text (the same on every run)."""
+    given = obj.get("id")
+    return str(given) if given not in (None, "") else "sha-" + hashlib.sha256(obj["text"].encode()).hexdigest()[:24]
+
+
+@click.command("load")
+@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("namespace")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_path", help="Checkpoint directory the store is bound to [the embedded default].")
+@click.option("--batch", type=click.IntRange(1, 1000), default=BATCH, show_default=True,
+              help="Memories encoded together and committed in one transaction.")
+@click.option("--device", default="cpu", show_default=True)
+def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, batch: int, device: str) -> None:
+    """Bulk-load memories from FILE (JSON lines) into NAMESPACE of STORE, creating it if needed.
+
+    Resumable: run it again after an interruption and only what is missing is written. Stop a server that
+    serves STORE first (its routing index would not see the new memories).
+    """
+    from msa.model.api import MSAModel
+    from msa.model.checkpoints.default import default_model
+
+    try:
+        engine = Engine.open(store, MSAModel.from_pretrained(model_path or default_model(), device=device))
+    except StoreError as e:
+        raise click.ClickException(str(e)) from e
+    written = skipped = tokens = 0
+    start = time.perf_counter()
+    try:
+        try:
+            engine.namespace(namespace)
+        except NotFound:
+            engine.create_namespace(namespace)
+        pending: list[tuple[int, dict]] = []
+        with click.progressbar(length=file.stat().st_size, label=f"loading {file.name}", file=sys.stderr) as bar:
+            seen = 0
+            for number, done, obj in file_items(file):
+                pending.append((number, obj))
+                if len(pending) == batch:
+                    w, s, t = write_batch(engine, namespace, pending)
+                    written, skipped, tokens = written + w, skipped + s, tokens + t
+                    pending = []
+                    bar.update(done - seen)
+                    seen = done
+            if pending:
+                w, s, t = write_batch(engine, namespace, pending)
+                written, skipped, tokens = written + w, skipped + s, tokens + t
+            bar.update(file.stat().st_size - seen)
+    except StoreError as e:
+        raise click.ClickException(f"{e} (memories before that batch are loaded; run again to resume)") from e
+    finally:
+        engine.close()
+    seconds = time.perf_counter() - start
+    click.echo(f"{written} memories written, {skipped} already there; {tokens} tokens in {seconds:.1f} s "
+               f"({tokens / max(seconds, 1e-9):.0f} tokens/s)")
+
+
+def write_batch(engine: Engine, namespace: str, lines: list[tuple[int, dict]]) -> tuple[int, int, int]:
+    """Write the lines whose ids the store does not hold -> (written, skipped, tokens written)."""
+    ids = [item_id(obj) for _, obj in lines]
+    held = engine.existing(namespace, ids)
+    fresh, seen = [], set()
+    for (_, obj), doc_id in zip(lines, ids, strict=True):
+        if doc_id in held or doc_id in seen:  # a repeated id in the file: its first line wins
+            continue
+        seen.add(doc_id)
+        fresh.append(WriteItem(obj["text"], {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
+                               doc_id))
+    results = engine.write(namespace, fresh) if fresh else []
+    return len(results), len(lines) - len(results), sum(r.tokens for r in results)
