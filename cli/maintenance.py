@@ -52,7 +52,7 @@ def stats_cmd(store: Path) -> None:
 @click.argument("dest", type=NEW_DIR)
 def backup_cmd(store: Path, dest: Path) -> None:
     """Copy one consistent snapshot of STORE (compacted) into the new directory DEST, while it is in use."""
-    with _open(store) as s:
+    with _open(store, readonly=True) as s:  # a read snapshot: works beside a running server
         try:
             s.backup(dest)
         except StoreError as e:

@@ -46,6 +46,12 @@ class ModelMismatch(StoreError):
     code = "FAILED_PRECONDITION"
 
 
+class StoreBusy(StoreError):
+    """Another process has the store open for writing (one writer per store: `msa serve`, `msa load`)."""
+
+    code = "FAILED_PRECONDITION"
+
+
 class StoreFull(StoreError):
     """The disk (or the configured map size limit) is full; the store stays readable."""
 

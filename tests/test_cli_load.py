@@ -93,3 +93,11 @@ def test_a_load_killed_mid_way_resumes_without_loss_or_duplicates(checkpoint, tm
     after = documents(store, "notes")
     assert sorted(after) == [r["id"] for r in rows]
     assert all(after[r["id"]][0] == r["text"] and after[r["id"]][2] == 1 for r in rows)
+
+
+def test_a_load_beside_a_writer_of_the_store_is_refused(checkpoint, tmp_path):
+    store, model = new_store(checkpoint, tmp_path)
+    file = write_lines(tmp_path / "m.jsonl", [{"text": "x"}])
+    with Store(store):  # as a running server holds it
+        out = run("load", store, "notes", file, "--model", model)
+    assert out.exit_code == 1 and "is open for writing by pid" in out.output and "Traceback" not in out.output

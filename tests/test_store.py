@@ -1,7 +1,10 @@
-"""The LMDB store: CRUD semantics, versions, pagination, model binding, map growth, check, stats."""
+"""The LMDB store: CRUD semantics, versions, pagination, model binding, map growth, check, stats, one writer."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -322,3 +325,25 @@ def test_blob_codecs_round_trip_and_reject_damage():
     assert torch.equal(blob.decode(blob.encode(torch.empty(0, 3))), torch.empty(0, 3))
     with pytest.raises(InvalidArgument):
         blob.encode(torch.zeros(2, dtype=torch.complex64))
+
+
+def test_one_writing_process_per_store(tmp_path):
+    """A second writer (another `msa serve`, a `msa load` beside a server) is refused with who holds the store;
+    a read-only open works beside the writer; closing (or dying) releases it."""
+    path = tmp_path / "s"
+    probe = ("import sys\nfrom msa.memstore.storage.store import Store\nfrom msa.memstore.errors import StoreBusy\n"
+             "try:\n    Store(sys.argv[1]).close()\n    print('writer')\n"
+             "except StoreBusy as e:\n    print('busy:', e)\n"
+             "with Store(sys.argv[1], readonly=True) as s:\n    print('read:', s.get('n', 'a').text)\n")
+
+    def other_process() -> str:
+        done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with open_store(path) as writer:
+        writer.create_namespace("n")
+        writer.write("n", [doc("a", "held")])
+        seen = other_process()
+        assert f"is open for writing by pid {os.getpid()}" in seen and "read: held" in seen
+    assert other_process().startswith("writer")  # released on close

@@ -40,7 +40,7 @@ class Store(Writes, Purge, Inspection):
                 for name in self.purging():  # a deletion cut short (crash, error) is finished first
                     self.purge(name)
         except BaseException:
-            self.env.close()
+            self.close()  # the environment and the writer lock
             raise
 
     def _bind(self, binding: ModelBinding | None) -> ModelBinding:

@@ -1,9 +1,12 @@
-"""The LMDB environment of one store and its transactions: one writer at a time, every write committed (and
-synced) before it returns, the map grown (doubling, up to `max_map_size`) when a write fills it, once no read
-transaction of this process is open. Values are decoded inside their read transaction."""
+"""The LMDB environment of one store and its transactions: one writing process (`writer.lock`) and one write at
+a time in it, every write committed (and synced) before it returns, the map grown (doubling, up to
+`max_map_size`) when a write fills it, once no read transaction of this process is open. Values are decoded
+inside their read transaction."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import resource
 import shutil
 import threading
@@ -15,13 +18,30 @@ from typing import TypeVar
 import lmdb
 import torch
 
-from msa.memstore.errors import CorruptData, StoreError, StoreFull
+from msa.memstore.errors import CorruptData, StoreBusy, StoreError, StoreFull
 from msa.memstore.storage import blob
 from msa.memstore.storage.records import ModelBinding
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Transactions")
 SUBDBS = (b"meta", b"namespaces", b"documents", b"ordinals", b"blobs")
+WRITER_LOCK = "writer.lock"
+
+
+def claim_writer(path: Path) -> int:
+    """Take the store's writer lock (`writer.lock`, an flock) -> its descriptor. Two writers would give the
+    same ordinals to different documents, so a second one is refused with who holds it."""
+    fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise StoreBusy(f"{path} is open for writing by {holder}; stop it first (read-only commands such as "
+                        "`msa check` and `msa stats` work beside it)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+    return fd
 
 
 class Transactions:
@@ -31,8 +51,13 @@ class Transactions:
 
     def __init__(self, path: Path, map_size: int, max_map_size: int, readonly: bool) -> None:
         self.path, self.max_map_size = path, max_map_size
-        self.env = lmdb.open(str(path), map_size=map_size, max_dbs=len(SUBDBS), subdir=True,
-                             readonly=readonly, lock=not readonly, sync=True, metasync=True, max_readers=1024)
+        self._writer = None if readonly else claim_writer(path)
+        try:  # readers take LMDB's reader lock too: a read-only command beside a writer sees whole commits
+            self.env = lmdb.open(str(path), map_size=map_size, max_dbs=len(SUBDBS), subdir=True,
+                                 readonly=readonly, lock=True, sync=True, metasync=True, max_readers=1024)
+        except BaseException:
+            self._release_writer()
+            raise
         self.db = {name.decode(): self.env.open_db(name, create=not readonly) for name in SUBDBS}
         self._write_lock = threading.Lock()
         self._readers = 0
@@ -46,6 +71,12 @@ class Transactions:
 
     def close(self) -> None:
         self.env.close()
+        self._release_writer()
+
+    def _release_writer(self) -> None:
+        if self._writer is not None:
+            os.close(self._writer)  # drops the lock (so does the process's exit, kill -9 included)
+            self._writer = None
 
     def __enter__(self: S) -> S:
         return self
