@@ -32,20 +32,16 @@ from msa.model.prompts import (
 MAX_RETRIEVAL_CHARS = 1000  # a call that writes more before any injection stops retrieving (the reference's)
 MAX_INJECTED_TOKENS = 2048  # documents' text one round appends at most (the next prompt grows by that much)
 
-Forward = Callable[[list[int], bool], Tensor]  # (ids, both_ways) -> the last token's logits [V], fp32
-Choose = Callable[[Tensor], int]  # logits [V] -> the next token id
-
 
 @dataclass
 class CallEnd:
-    """How a call ended. "round": it asked for `documents` and `injection` (their text) was appended, to be
+    """How a call ended. "round": it asked for `documents`, whose text (`injected`) was appended, to be
     continued by a fresh routed prefill; "stop" / "length": it answered (a stop token / the step cap)."""
 
     reason: str
     generated: list[int] = field(default_factory=list)  # ids the model wrote, in order
     injected: list[int] = field(default_factory=list)  # ids appended after them (documents or question)
     documents: list[int] = field(default_factory=list)  # the numbers the round's injection carries
-    question_fed: bool = False  # the question was fed again: what follows is the answer
 
 
 class BothWaysMixer(CachedMixer):
@@ -110,7 +106,7 @@ def interleave_call(model: CallModel, logits: Tensor, prompt_text: str, max_step
             # A call that stopped retrieving without writing <End-of-Retrieve> gets the question as well (the
             # reference would feed an empty segment, which it cannot run): the answer comes next either way.
             end.injected = model.encode(injected_question(asked_question(fed)))
-            end.question_fed = answering = True
+            answering = True
             logits = model.forward(end.injected, True)
     yield end
 
