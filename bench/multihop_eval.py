@@ -59,16 +59,48 @@ def load(name: str) -> EvalSet:
                    chains.absent)
 
 
-def iterative_bm25(memories: list[str], question: str, rounds: int, k: int) -> list[list[int]]:
-    """Each round's k new memories: round 1 for the question, each next for the question and the notes found."""
+def iterative(rank: Callable[[list[str]], list[list[int]]], memories: list[str], question: str, rounds: int,
+              k: int, per_note: bool) -> list[list[int]]:
+    """Each round's k new memories: round 1 for the question; each next for the question and the notes the
+    last round found as one query, or (`per_note`) for each of those notes alone, fused by reciprocal rank."""
     found: list[list[int]] = []
-    query = question
+    queries = [question]
     for _ in range(rounds):
         seen = {m for r in found for m in r}
-        ranked = bm25_rankings(memories, [query], k=k + len(seen))[0]
-        found.append([m for m in ranked if m not in seen][:k])
-        query = question + "\n" + "\n".join(memories[m] for m in found[-1])
+        fused: dict[int, float] = {}
+        for ranked in rank(queries):
+            for place, m in enumerate(ranked):
+                fused[m] = fused.get(m, 0.0) + 1.0 / (60 + place)
+        found.append([m for m in sorted(fused, key=lambda m: (-fused[m], m)) if m not in seen][:k])
+        notes = [memories[m] for m in found[-1]]
+        queries = notes if per_note else [question + "\n" + "\n".join(notes)]
     return found
+
+
+def recall_rows(model: MSAModel, es: EvalSet, memory: Memory, rounds: int, k: int) -> list[dict]:
+    """All-gold-read by hops for routing alone (no answers): one round, rounds by the question and the notes,
+    rounds by each note alone; BM25 and MiniLM the same ways."""
+    texts = [t for _, t in es.memories]
+    questions = [q.question for q in es.questions]
+    depth = rounds * k + k
+
+    def ours(queries: list[str]) -> list[list[int]]:
+        return [[n for n, _ in model.route(q, memory, read_mode="text").ranking()[:depth]] for q in queries]
+
+    def bm25(queries: list[str]) -> list[list[int]]:
+        return bm25_rankings(texts, queries, k=depth)
+
+    rows = []
+    for name, rank in (("ours", ours), ("bm25", bm25)):
+        rows.append({"retriever": f"{name} x1 @{rounds * k}",
+                     "hops": score(es, [rank([q])[0][:rounds * k] for q in questions], None)})
+        for per_note in (False, True):
+            found = [iterative(rank, texts, q, rounds, k, per_note) for q in tqdm(questions, leave=False)]
+            rows.append({"retriever": f"{name} x{rounds} @{k} " + ("each note" if per_note else "question + notes"),
+                         "hops": score(es, [[m for r in f for m in r] for f in found], None)})
+    minilm = minilm_rankings(texts, questions, k=rounds * k)
+    rows.append({"retriever": f"minilm x1 @{rounds * k}", "hops": score(es, minilm, None)})
+    return [{"set": es.name, "memories": len(texts)} | r for r in rows]
 
 
 def reading_order(rounds: list[list[int]]) -> list[int]:
@@ -76,17 +108,18 @@ def reading_order(rounds: list[list[int]]) -> list[int]:
     return [m for r in rounds for m in r[::-1]]
 
 
-def score(es: EvalSet, notes: list[list[int]], replies: list[str]) -> dict:
-    """Accuracy and all-gold-read share by hop count (questions of each count present)."""
+def score(es: EvalSet, notes: list[list[int]], replies: list[str] | None) -> dict:
+    """Accuracy (with replies) and all-gold-read share by hop count (questions of each count present)."""
     number = {mid: i for i, (mid, _) in enumerate(es.memories)}
     out: dict = {}
     for hops in HOPS:
         rows = [i for i, q in enumerate(es.questions) if getattr(q, "hops", 1) == hops]
         if rows:
             out[hops] = {"n": len(rows),
-                         "answered": sum(right(replies[i], es.questions[i].answers) for i in rows) / len(rows),
                          "all_gold_read": sum({number[g] for g in es.questions[i].gold} <= set(notes[i])
                                               for i in rows) / len(rows)}
+            if replies is not None:
+                out[hops]["answered"] = sum(right(replies[i], es.questions[i].answers) for i in rows) / len(rows)
     return out
 
 
@@ -120,7 +153,8 @@ def evaluate(model: MSAModel, es: EvalSet, rounds: int, k: int, max_new_tokens: 
     for name, ranking in (("bm25", bm25_rankings), ("minilm", minilm_rankings)):
         ranked = ranking(texts, questions, k=rounds * k)
         read(f"{name} @{rounds * k}", lambda i, r=ranked: r[i][:rounds * k][::-1])
-    iterated = [iterative_bm25(texts, q, rounds, k) for q in questions]
+    iterated = [iterative(lambda qs: bm25_rankings(texts, qs, k=2 * rounds * k), texts, q, rounds, k, False)
+                for q in questions]
     read(f"bm25 x{rounds} @{k}", lambda i: reading_order(iterated[i]))
     return [{"set": es.name, "memories": len(texts)} | r for r in rows]
 
@@ -129,8 +163,8 @@ def print_table(rows: list[dict]) -> None:
     print("| set | retriever | " + " | ".join(f"{h}-hop answered / all gold read" for h in HOPS) + " | p50 s |")
     print("|---|---|" + "---|" * len(HOPS) + "---|")
     for r in rows:
-        cells = [f"{r['hops'][h]['answered']:.3f} / {r['hops'][h]['all_gold_read']:.3f}" if h in r["hops"] else ""
-                 for h in HOPS]
+        cells = [(f"{r['hops'][h]['answered']:.3f} / " if "answered" in r["hops"].get(h, {}) else "")
+                 + f"{r['hops'][h]['all_gold_read']:.3f}" if h in r["hops"] else "" for h in HOPS]
         timing = f"{r['p50_s']:.2f}" if "p50_s" in r else ""
         if "extra_round_p50_s" in r:
             timing += f" (+{r['extra_round_p50_s']:.2f} a round)"
@@ -143,22 +177,28 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--top-k", type=int, default=4)
     ap.add_argument("--limit", type=int, help="the first N questions of each set only")
+    ap.add_argument("--retrieval-only", action="store_true",
+                    help="all-gold-read of routing / BM25 rounds (question + notes, or each note alone), no answers")
     ap.add_argument("--max-new-tokens", type=int, default=24)
     ap.add_argument("--checkpoint", type=Path, help="default: the embedded default model")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
     ap.add_argument("--json", type=Path, help="append every result row to this JSON-lines file")
     args = ap.parse_args()
     if args.device == "cpu":
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.threads)
     model = MSAModel.from_pretrained(args.checkpoint or default_model(), device=args.device)
-    device = torch.cuda.get_device_name() if args.device == "cuda" else "CPU, 2 threads"
+    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
     print(f"{datetime.date.today()}; {device}; {args.rounds} rounds of top {args.top_k}")
     rows = []
     for name in args.sets:
         es = load(name)
         if args.limit:
             es = EvalSet(es.name, es.memories, es.questions[:args.limit], es.absent)
-        for row in evaluate(model, es, args.rounds, args.top_k, args.max_new_tokens):
+        rows_of = (recall_rows(model, es, Memory(model.encode_documents([t for _, t in es.memories])), args.rounds,
+                               args.top_k) if args.retrieval_only
+                   else evaluate(model, es, args.rounds, args.top_k, args.max_new_tokens))
+        for row in rows_of:
             rows.append(row)
             if args.json:
                 with args.json.open("a") as f:
