@@ -48,6 +48,11 @@ def test_data_commands(ckpt, tmp_path):
         final = json.loads(msa("ask", "notes", "What is Rex?", "--json", "--max-new-tokens", "4",
                                server=target).output)
         assert final["citations"] and int(final["usage"]["completion_tokens"]) >= 1
+        rounds = msa("ask", "notes", "What is Rex?", "--rounds", "2", "--top-k", "1", "--read-mode", "text",
+                     "--max-new-tokens", "2", server=target)
+        assert rounds.exit_code == 0 and "round 1: 1 documents" in rounds.output
+        assert "round 2: 1 documents" in rounds.output and " v1 round 2, score" in rounds.output
+        assert "interleave_rounds must be in [0, 4]" in msa("ask", "notes", "x", "--rounds", "5", server=target).output
         assert msa("rm", "notes", "j0", "j1", server=target).output.strip() == "deleted 2"
         missing = msa("get", "notes", "nope", server=target)
         assert missing.exit_code == 1
