@@ -23,8 +23,21 @@ from msa.memstore.errors import NotFound, StoreError
 BATCH = 64  # memories encoded together and committed in one transaction
 
 
-def file_items(path: Path) -> Iterator[tuple[int, int, dict]]:
-    """(line number, bytes read so far, object) for every non-empty line; a bad line is a clear error."""
+def file_batches(path: Path, size: int) -> Iterator[tuple[int, list[dict]]]:
+    """(bytes read so far, up to `size` objects) for the file's non-empty lines; a bad line is a clear error."""
+    batch: list[dict] = []
+    done = 0
+    for done, obj in file_items(path):
+        batch.append(obj)
+        if len(batch) == size:
+            yield done, batch
+            batch = []
+    if batch:
+        yield done, batch
+
+
+def file_items(path: Path) -> Iterator[tuple[int, dict]]:
+    """(bytes read so far, object) for every non-empty line; a bad line is a clear error."""
     done = 0
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -40,7 +53,7 @@ def file_items(path: Path) -> Iterator[tuple[int, int, dict]]:
                 raise click.ClickException(f"{path}:{number}: expected an object with a \"text\" string")
             if not isinstance(obj.get("metadata") or {}, dict):
                 raise click.ClickException(f"{path}:{number}: \"metadata\" must be an object of strings")
-            yield number, done, obj
+            yield done, obj
 
 
 def item_id(obj: dict) -> str:
@@ -60,8 +73,8 @@ def item_id(obj: dict) -> str:
 def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, batch: int, device: str) -> None:
     """Bulk-load memories from FILE (JSON lines) into NAMESPACE of STORE, creating it if needed.
 
-    Resumable: run it again after an interruption and only what is missing is written. Stop a server that
-    serves STORE first (its routing index would not see the new memories).
+    Resumable: run it again after an interruption and only what is missing is written. Refused while a server
+    holds STORE (one writing process per store).
     """
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
@@ -77,21 +90,14 @@ def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, ba
             engine.namespace(namespace)
         except NotFound:
             engine.create_namespace(namespace)
-        pending: list[tuple[int, dict]] = []
         with click.progressbar(length=file.stat().st_size, label=f"loading {file.name}", file=sys.stderr) as bar:
             seen = 0
-            for number, done, obj in file_items(file):
-                pending.append((number, obj))
-                if len(pending) == batch:
-                    w, s, t = write_batch(engine, namespace, pending)
-                    written, skipped, tokens = written + w, skipped + s, tokens + t
-                    pending = []
-                    bar.update(done - seen)
-                    seen = done
-            if pending:
-                w, s, t = write_batch(engine, namespace, pending)
+            for done, objs in file_batches(file, batch):
+                w, s, t = write_batch(engine, namespace, objs)
                 written, skipped, tokens = written + w, skipped + s, tokens + t
-            bar.update(file.stat().st_size - seen)
+                bar.update(done - seen)
+                seen = done
+            bar.update(file.stat().st_size - seen)  # trailing blank lines
     except StoreError as e:
         raise click.ClickException(f"{e} (memories before that batch are loaded; run again to resume)") from e
     finally:
@@ -101,12 +107,12 @@ def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, ba
                f"({tokens / max(seconds, 1e-9):.0f} tokens/s)")
 
 
-def write_batch(engine: Engine, namespace: str, lines: list[tuple[int, dict]]) -> tuple[int, int, int]:
+def write_batch(engine: Engine, namespace: str, lines: list[dict]) -> tuple[int, int, int]:
     """Write the lines whose ids the store does not hold -> (written, skipped, tokens written)."""
-    ids = [item_id(obj) for _, obj in lines]
+    ids = [item_id(obj) for obj in lines]
     held = engine.existing(namespace, ids)
     fresh, seen = [], set()
-    for (_, obj), doc_id in zip(lines, ids, strict=True):
+    for obj, doc_id in zip(lines, ids, strict=True):
         if doc_id in held or doc_id in seen:  # a repeated id in the file: its first line wins
             continue
         seen.add(doc_id)
