@@ -1,11 +1,21 @@
-"""LoRA adapter helpers for tests: random weights, and the oracle that merges an adapter into plain weights."""
+"""LoRA adapter helpers for tests: random weights, the oracle that merges an adapter into plain weights, and a
+fixed routing-adapter training batch."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
+from msa.model.api import MSAModel
 from msa.model.decoder import Transformer
 from msa.model.lora import LoRAAdapter
+from msa.model.train.router import Routers
+from msa.model.train.router_run import init_routers
+from msa.model.train.routing_adapter import AdapterTrainConfig, Candidates, step_loss
+from msa.model.train.synthetic import Dataset, make_dataset
+from msa.model.train.teacher import Teacher
 
 
 def randomize(adapter: LoRAAdapter, seed: int = 0, scale: float = 0.05) -> None:
@@ -24,3 +34,30 @@ def merge(adapter: LoRAAdapter, into: Transformer) -> Transformer:
             w = getattr(getattr(into.layers[int(layer)], parent), attr).weight
             w += (m.scale * (m.lora_b.double() @ m.lora_a.double())).to(w.dtype)
     return into
+
+
+@dataclass
+class FixedBatch:
+    """A frozen tiny model with a fresh routing adapter and its routers, and one batch drawn again at every call."""
+
+    model: MSAModel
+    routers: Routers
+    dataset: Dataset
+    candidates: Candidates
+    state: object
+
+    def loss(self, cfg: AdapterTrainConfig, teacher: Teacher | None = None) -> torch.Tensor:
+        self.candidates.rng.setstate(self.state)  # the same batch every time
+        return step_loss(self.model, self.routers, self.candidates, cfg, teacher)
+
+
+def fixed_batch(checkpoint: Callable) -> FixedBatch:
+    model = MSAModel.from_pretrained(checkpoint("llama", pooling_kernel_size=4))
+    for p in model.transformer.parameters():
+        p.requires_grad_(False)
+    torch.manual_seed(0)
+    model.router_adapter = LoRAAdapter(model.transformer, rank=4)
+    routers = init_routers(model, list(model.config.msa.router_layers), "cpu", "checkpoint")
+    ds, _ = make_dataset("train", 24, 24, seed=2, max_facts=2)
+    candidates = Candidates(model, ds, seed=0)
+    return FixedBatch(model, routers, ds, candidates, candidates.rng.getstate())

@@ -14,10 +14,8 @@ from msa.model.api import MSAModel
 from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import Memory
-from msa.model.train.router_run import init_routers
-from msa.model.train.routing_adapter import AdapterTrainConfig, Candidates, step_loss
-from msa.model.train.synthetic import make_dataset
-from tests.adapter_helpers import merge, randomize
+from msa.model.train.routing_adapter import AdapterTrainConfig
+from tests.adapter_helpers import fixed_batch, merge, randomize
 from tests.conftest import rel_err
 
 DOCS = ["Rex is a dog who lives in Paris and barks at the postman every single morning.",
@@ -101,22 +99,12 @@ def test_fingerprint_covers_the_routing_adapter_not_the_reader(checkpoint, tmp_p
 
 
 def test_training_steps_lower_the_routing_loss(checkpoint):
-    model = MSAModel.from_pretrained(checkpoint("llama", pooling_kernel_size=4))
-    for p in model.transformer.parameters():
-        p.requires_grad_(False)
-    torch.manual_seed(0)
-    model.router_adapter = LoRAAdapter(model.transformer, rank=4)
-    layers = list(model.config.msa.router_layers)
-    routers = init_routers(model, layers, "cpu", "checkpoint")
-    ds, _ = make_dataset("train", 24, 24, seed=2, max_facts=2)
+    batch = fixed_batch(checkpoint)
     cfg = AdapterTrainConfig(questions=8, candidates=16)
-    fixed = Candidates(model, ds, seed=0)
-    state = fixed.rng.getstate()
-    opt = torch.optim.AdamW(list(model.router_adapter.parameters()), lr=1e-3)  # the adapter alone learns
+    opt = torch.optim.AdamW(list(batch.model.router_adapter.parameters()), lr=1e-3)  # the adapter alone learns
     losses = []
     for _ in range(6):
-        fixed.rng.setstate(state)  # the same batch every step
-        loss = step_loss(model, routers, fixed, cfg)
+        loss = batch.loss(cfg)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -9,12 +9,11 @@ import torch
 from click.testing import CliRunner
 
 from msa.cli.main import cli
-from msa.model.api import MSAModel
-from msa.model.lora import LoRAAdapter
-from msa.model.train.router_run import DataConfig, init_routers, training_datasets
-from msa.model.train.routing_adapter import AdapterTrainConfig, Candidates, step_loss
+from msa.model.train.router_run import DataConfig, training_datasets
+from msa.model.train.routing_adapter import AdapterTrainConfig
 from msa.model.train.synthetic import make_dataset
 from msa.model.train.teacher import Teacher, distill_loss, minilm_embed, training_texts, write_teacher
+from tests.adapter_helpers import fixed_batch
 
 INT8_COSINE_TOLERANCE = 0.02  # one scale per unit vector of 384 int8 values
 
@@ -99,27 +98,19 @@ def test_cli_trains_with_a_teacher_of_its_data_and_refuses_another(checkpoint, t
 def test_a_batch_learns_the_teachers_ranking(checkpoint, tmp_path):
     """With distillation on, a batch's loss adds the KL divergence from the teacher (> 0 for a random student)
     and training steps lower it."""
-    model = MSAModel.from_pretrained(checkpoint("llama", pooling_kernel_size=4))
-    for p in model.transformer.parameters():
-        p.requires_grad_(False)
-    torch.manual_seed(0)
-    model.router_adapter = LoRAAdapter(model.transformer, rank=4)
-    routers = init_routers(model, list(model.config.msa.router_layers), "cpu", "checkpoint")
-    ds, _ = make_dataset("train", 24, 24, seed=2, max_facts=2)
-    write_teacher(tmp_path / "t.safetensors", training_texts(ds), unit(len(training_texts(ds)), seed=3))
+    batch = fixed_batch(checkpoint)
+    texts = training_texts(batch.dataset)
+    write_teacher(tmp_path / "t.safetensors", texts, unit(len(texts), seed=3))
     teacher = Teacher(tmp_path / "t.safetensors")
-    fixed = Candidates(model, ds, seed=0)
-    state = fixed.rng.getstate()
 
     def loss(distill: float) -> torch.Tensor:
-        fixed.rng.setstate(state)  # the same batch every time
-        return step_loss(model, routers, fixed, AdapterTrainConfig(questions=8, candidates=16, distill=distill),
-                         teacher)
+        return batch.loss(AdapterTrainConfig(questions=8, candidates=16, distill=distill), teacher)
 
     labels_only = float(loss(0.0).detach())
     taught = float(loss(1.0).detach()) - labels_only
     assert taught > 0.05
-    opt = torch.optim.AdamW(list(model.router_adapter.parameters()) + list(routers.parameters()), lr=3e-3)
+    opt = torch.optim.AdamW(list(batch.model.router_adapter.parameters()) + list(batch.routers.parameters()),
+                            lr=3e-3)
     for _ in range(8):
         opt.zero_grad()
         loss(100.0).backward()  # the teacher's term dominates
