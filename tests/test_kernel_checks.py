@@ -204,7 +204,9 @@ SELECT = [
 
 
 @pytest.mark.parametrize(("call", "error", "message"), POOL + ATTENTION + ROUTE + SELECT)
-def test_launchers_reject_before_launching(call, error, message):
+def test_launchers_reject_before_launching(monkeypatch, call, error, message):
+    """Host tensors, as the interpreter takes them: on a GPU machine too, the checks come before any launch."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         call()
 
