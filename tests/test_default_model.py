@@ -18,6 +18,7 @@ from msa.model.api import MSAModel
 from msa.model.checkpoints import default
 from msa.model.checkpoints.default import READER, ROUTERS, ROUTING, DefaultModelError, default_gguf, default_model
 from msa.model.checkpoints.gguf_import import add_routers, unpermute
+from msa.model.checkpoints.random_checkpoint import config_dict
 from msa.model.memory import Memory
 from tests.conftest import rel_err
 from tests.reading_facts import SET_A, SET_B
@@ -68,6 +69,17 @@ def test_imported_config(default_path):
             cfg["head_dim"], cfg["vocab_size"], cfg["rope_theta"]) == (30, 576, 9, 3, 64, 49152, 100000.0)
     assert cfg["msa_config"]["read_mode"] == "text" and cfg["msa_config"]["doc_top_k"] == 4
     assert cfg["msa_config"]["router_layer_idx"] == "11,18,19,23,24,25,26,29"  # chosen by held-out recall
+
+
+def test_the_smollm2_preset_has_the_default_geometry(default_path):
+    """Benchmarks time random checkpoints of this preset in place of the default (shapes, not weights)."""
+    cfg = json.loads((default_path / "config.json").read_text())
+    preset = config_dict("llama", "smollm2-135m", cfg["vocab_size"], {"<|endoftext|>": 0, "<|im_end|>": 1})
+    for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads",
+                "num_key_value_heads", "head_dim", "tie_word_embeddings"):
+        assert preset[key] == cfg[key], key
+    for key in ("router_layer_idx", "pooling_kernel_size", "decouple_router"):
+        assert preset["msa_config"][key] == cfg["msa_config"][key], key
 
 
 def test_default_model_carries_the_shipped_routers(smol):

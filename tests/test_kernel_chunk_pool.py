@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import triton
 
 from msa.kernels.chunk_pool import fused, naive
 
@@ -31,3 +32,20 @@ def test_fused_chunk_pool_matches_float64(dtype, chunk_size, lengths, groups, di
     summing = min(chunk_size, max(lengths)) * 2.0 ** -24 * float(x.double().abs().max())
     rounding = {torch.float64: 0.0, torch.float32: 2.0 ** -24, torch.float16: 1e-3, torch.bfloat16: 8e-3}[dtype]
     assert (got.cpu().double() - want).abs().max() <= summing + rounding * max(1.0, float(want.abs().max()))
+
+
+@pytest.mark.parametrize(("dtype", "block_t"), [(torch.float64, 128), (torch.float32, 128), (torch.bfloat16, 64),
+                                                (torch.float64, 1024), (torch.float16, 256)])
+def test_configurations_tried_fit_in_shared_memory(dtype, block_t):
+    """A GPU autotunes only tiles that fit (float64 chunks of 100 tokens once needed 1.5 MB on an H200 and no
+    configuration could launch); the widest fitting feature block is kept."""
+    configs = [triton.Config({"BLOCK_F": f, "PER_PROGRAM": 2, "STAGES": st}, num_warps=4)
+               for f, st in ((512, 4), (512, 3), (256, 2))]
+    x = torch.empty(0, dtype=dtype)
+    kept = fused._fitting(configs, {}, x=x, BLOCK_T=block_t)
+    assert kept
+    for c in kept:
+        stages = max(c.kwargs["STAGES"] - 1, 1)
+        assert block_t * x.element_size() * c.kwargs["BLOCK_F"] * stages <= fused.SHARED_BYTES
+    widest = max(c.kwargs["BLOCK_F"] for c in kept)
+    assert widest == 512 or block_t * x.element_size() * widest * 2 > fused.SHARED_BYTES

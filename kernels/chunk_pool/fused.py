@@ -47,7 +47,23 @@ def _configs() -> list[triton.Config]:
             for f, p, st in ((512, 2, 4), (512, 2, 3), (512, 1, 2), (256, 4, 2))]
 
 
-@triton.autotune(configs=_configs(), key=["F", "BLOCK_T"])
+SHARED_BYTES = 200 * 1024  # under an H100's / H200's 227 KiB of shared memory per block
+
+
+def _fitting(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    """The configurations whose pipelined tiles (STAGES - 1 buffered [BLOCK_T, BLOCK_F] tiles) fit in shared
+    memory; for wide elements and long chunks (float64, chunk_size > 64) where none does, one unpipelined tile
+    of the widest feature block that fits."""
+    args = {**named_args, **kwargs}  # launched with keywords: the tensors come in kwargs
+    tile = args["BLOCK_T"] * args["x"].element_size()  # bytes of one feature column of a tile
+    fit = [c for c in configs if tile * c.kwargs["BLOCK_F"] * max(c.kwargs["STAGES"] - 1, 1) <= SHARED_BYTES]
+    if fit:
+        return fit
+    block_f = max(16, min(512, triton.next_power_of_2(SHARED_BYTES // tile + 1) // 2))
+    return [triton.Config({"BLOCK_F": block_f, "PER_PROGRAM": 2, "STAGES": 1}, num_warps=4)]
+
+
+@triton.autotune(configs=_configs(), key=["F", "BLOCK_T"], prune_configs_by={"early_config_prune": _fitting})
 @triton.jit
 def _pool(x, geometry, out, C, F: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_F: tl.constexpr,
           PER_PROGRAM: tl.constexpr, STAGES: tl.constexpr):

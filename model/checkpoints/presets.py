@@ -10,4 +10,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  num_key_value_heads=2, head_dim=16, pooling_kernel_size=8),
     "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=8,
                   num_key_value_heads=2, head_dim=32, pooling_kernel_size=16),
+    # the embedded default's geometry (benchmarks that depend on shapes, not weights)
+    "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                         num_key_value_heads=3, head_dim=64, pooling_kernel_size=64,
+                         router_layer_idx="11,18,19,23,24,25,26,29"),
 }

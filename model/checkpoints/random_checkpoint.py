@@ -70,6 +70,7 @@ def config_dict(family: str, preset: str, vocab_size: int, special: dict[str, in
     geo = dict(PRESETS[preset])
     pooling = geo.pop("pooling_kernel_size")
     n = geo["num_hidden_layers"]
+    routers = geo.pop("router_layer_idx", ",".join(str(i) for i in range(n // 2, n)))
     qwen = family == "qwen3"
     return {
         "architectures": ["MSAForCausalLM" if qwen else "LlamaForCausalLM"],
@@ -80,8 +81,8 @@ def config_dict(family: str, preset: str, vocab_size: int, special: dict[str, in
         "tie_word_embeddings": True, "torch_dtype": "bfloat16",
         "bos_token_id": special["<|endoftext|>"], "eos_token_id": special["<|im_end|>"],
         "initializer_range": 0.02,
-        "msa_config": {  # the MSA-4B recipe (MSA_SPEC.md 1.2) on the upper half of the layers
-            "router_layer_idx": ",".join(str(i) for i in range(n // 2, n)),
+        "msa_config": {  # the MSA-4B recipe (MSA_SPEC.md 1.2), by default on the upper half of the layers
+            "router_layer_idx": routers,
             "aux_loss": False, "lmloss_weigth": 1.0, "auxloss_weight": 0.1, "recloss_weight": 0.0,
             "ansloss_weight": 1.0, "aux_loss_method": "INFONCE_DECOUPLE", "decouple_router": True,
             "rewrite_position": True, "top_k_docs": 16, "doc_top_k": 16, "pooling_kernel_size": pooling,
