@@ -16,7 +16,7 @@ from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.checkpoints.loader import load_transformer
 from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
-from msa.model.encode import encode_documents, encode_template
+from msa.model.encode import encode_documents, encode_template, pass_tokens
 from msa.model.generate import GenerationResult, Retrieved, RoundRead, Sampling, TextStream, Token, decode, next_token
 from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
@@ -137,11 +137,13 @@ class MSAModel:
 
     @torch.no_grad()
     def encode_documents(self, texts: list[str], numbers: list[int] | None = None,
-                         max_batch_tokens: int = 16384) -> list[EncodedDocument]:
-        """Encode documents (numbers default to 0..n-1); wrap them in `Memory` to ask questions."""
+                         max_batch_tokens: int | None = None) -> list[EncodedDocument]:
+        """Encode documents (numbers default to 0..n-1); wrap them in `Memory` to ask questions. Tokens per
+        forward: `max_batch_tokens`, else as many as the device runs best (`pass_tokens`)."""
         numbers = list(range(len(texts))) if numbers is None else numbers
+        budget = max_batch_tokens or pass_tokens(self.config, self.device, self.dtype)
         with self.routing():
-            return encode_documents(self.transformer, self.tokenizer, texts, numbers, max_batch_tokens)
+            return encode_documents(self.transformer, self.tokenizer, texts, numbers, budget)
 
     def _options(self, mode: str | None, read_mode: str | None, top_k: int | None) -> tuple[str, str, int]:
         mode = mode or self.default_mode

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from msa.kernels.chunk_pool import chunk_pool
-from msa.model.config import MSAParams
+from msa.model.config import ModelConfig, MSAParams
 from msa.model.decoder import Attention, CachedMixer, KVCache, PackedCausal, Rope, Transformer
 from msa.model.memory import EncodedDocument
 from msa.model.prompts import TEMPLATE_HEAD, document_text
@@ -75,6 +75,22 @@ def encode_batch(model: Transformer, token_ids: list[list[int]]) -> tuple[Docume
     mixer = DocumentMixer(cu, model.config.msa)
     model.hidden_states(ids, positions, mixer)
     return mixer, mixer.cu_chunks
+
+
+CPU_PASS_TOKENS = 16384  # wider forwards are no faster on a CPU
+GPU_ACTIVATION_BYTES = 4 << 30  # for the widest activations of one forward on a GPU
+
+
+def pass_tokens(config: ModelConfig, device: torch.device, dtype: torch.dtype) -> int:
+    """Tokens per encoding forward. A GPU runs a small model's many small kernels launch-bound: wider forwards
+    are faster (SmolLM2 geometry on an H200: 70K tokens/s at 16K tokens a forward, 242K at 256K;
+    docs/benchmarks.md), up to the memory that the MLP's [T, intermediate] activations (about four live at
+    once) may take."""
+    if device.type != "cuda":
+        return CPU_PASS_TOKENS
+    size = torch.empty((), dtype=dtype).element_size()
+    fits = GPU_ACTIVATION_BYTES // (4 * config.intermediate_size * size)
+    return max(CPU_PASS_TOKENS, min(1 << 18, 1 << (fits.bit_length() - 1)))
 
 
 def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbers: list[int],

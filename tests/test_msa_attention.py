@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from msa.model.api import MSAModel
+from msa.model.checkpoints.random_checkpoint import config_dict
+from msa.model.config import ModelConfig
 from msa.model.decoder import Attention, KVCache, PackedCausal, Rope, attend
+from msa.model.encode import CPU_PASS_TOKENS, pass_tokens
 from msa.model.memory import Memory
 from msa.model.prompts import question_tokens
 from msa.model.routing import RoutedPrefillMixer, route_spec
@@ -40,6 +43,18 @@ def test_packed_equals_one_by_one(checkpoint, family):
     small = model.encode_documents(TEXTS, max_batch_tokens=20)
     for a, b in zip(packed, small, strict=True):
         assert_same_encoding(a, b)
+
+
+@pytest.mark.parametrize(("intermediate", "dtype", "tokens"), [
+    (1536, torch.bfloat16, 1 << 18), (1536, torch.float32, 1 << 17), (9728, torch.bfloat16, 1 << 15),
+    (9728, torch.float32, 1 << 14), (40000, torch.float32, 1 << 14)])
+def test_a_gpu_encodes_in_forwards_as_wide_as_its_activations_allow(intermediate, dtype, tokens):
+    """SmolLM2 (intermediate 1536) in bf16 gets the widest forward; MSA-4B's (9728) MLP narrows it; never below
+    the CPU's width, and a CPU always gets its own."""
+    raw = config_dict("llama", "tiny", 1024, {"<|endoftext|>": 0, "<|im_end|>": 1})
+    config = ModelConfig.from_dict({**raw, "intermediate_size": intermediate})
+    assert pass_tokens(config, torch.device("cuda"), dtype) == tokens
+    assert pass_tokens(config, torch.device("cpu"), dtype) == CPU_PASS_TOKENS
 
 
 def test_document_unchanged_when_others_added_or_removed(checkpoint):
