@@ -137,13 +137,15 @@ class MSAModel:
 
     @torch.no_grad()
     def encode_documents(self, texts: list[str], numbers: list[int] | None = None,
-                         max_batch_tokens: int | None = None) -> list[EncodedDocument]:
+                         max_batch_tokens: int | None = None, to_host: bool = False) -> list[EncodedDocument]:
         """Encode documents (numbers default to 0..n-1); wrap them in `Memory` to ask questions. Tokens per
-        forward: `max_batch_tokens`, else as many as the device runs best (`pass_tokens`)."""
+        forward: `max_batch_tokens`, else as many as the device runs best (`pass_tokens`). `to_host`: the
+        pooled tensors on the CPU (for a store), copied in one transfer per forward."""
         numbers = list(range(len(texts))) if numbers is None else numbers
         budget = max_batch_tokens or pass_tokens(self.config, self.device, self.dtype)
         with self.routing():
-            return encode_documents(self.transformer, self.tokenizer, texts, numbers, budget)
+            return encode_documents(self.transformer, self.tokenizer, texts, numbers, budget,
+                                    torch.device("cpu") if to_host else None)
 
     def _options(self, mode: str | None, read_mode: str | None, top_k: int | None) -> tuple[str, str, int]:
         mode = mode or self.default_mode

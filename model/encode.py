@@ -94,9 +94,12 @@ def pass_tokens(config: ModelConfig, device: torch.device, dtype: torch.dtype) -
 
 
 def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbers: list[int],
-                     max_batch_tokens: int = 16384) -> list[EncodedDocument]:
+                     max_batch_tokens: int = CPU_PASS_TOKENS, out_device: torch.device | None = None
+                     ) -> list[EncodedDocument]:
     """Encode documents packed into forwards of at most `max_batch_tokens` (a longer one goes alone),
-    shortest first so that each forward holds documents of similar length (little padding on a GPU)."""
+    shortest first so that each forward holds documents of similar length (little padding on a GPU).
+    Pooled tensors are returned on `out_device` (default: the model's), copied there once per forward and
+    tensor kind, not once per document."""
     if len(texts) != len(numbers):
         raise ValueError(f"{len(texts)} texts but {len(numbers)} document numbers")
     rendered = [tok.encode(document_text(n, t)) for n, t in zip(numbers, texts, strict=True)]
@@ -104,10 +107,12 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
     out: list[EncodedDocument | None] = [None] * len(texts)
     for start, end in token_batches([rendered[i] for i in order], max_batch_tokens):
         mixer, cu_chunks = encode_batch(model, [rendered[i] for i in order[start:end]])
+        pooled = {layer: tuple(t.to(out_device) for t in parts) for layer, parts in mixer.pooled.items()}
+        cu_chunks = cu_chunks.tolist()
         for j, i in enumerate(order[start:end]):
-            a, b = int(cu_chunks[j]), int(cu_chunks[j + 1])
+            a, b = cu_chunks[j], cu_chunks[j + 1]
             doc = EncodedDocument(number=numbers[i], text=texts[i], token_ids=rendered[i])
-            for layer, (pk, pv, prk) in mixer.pooled.items():
+            for layer, (pk, pv, prk) in pooled.items():
                 doc.keys[layer], doc.values[layer] = pk[a:b].clone(), pv[a:b].clone()
                 doc.routing_keys[layer] = prk[a:b].clone()
             out[i] = doc

@@ -195,7 +195,7 @@ class Engine:
                 plans.append(ordinals)
             texts = [item.text for (_, items, _, _), p in zip(requests, plans, strict=True) if p for item in items]
             numbers = [o for p in plans if p for o in p]
-            encoded = iter(self.model.encode_documents(texts, numbers=numbers))
+            encoded = iter(self.model.encode_documents(texts, numbers=numbers, to_host=True))
             for i, ((ns, items, mode, ids), ordinals) in enumerate(zip(requests, plans, strict=True)):
                 if ordinals is None:
                     continue
@@ -221,7 +221,8 @@ class Engine:
                 self._check_text(text)
                 current = self.store.get(ns, doc_id)
                 if text != current.text:
-                    encoding = self._encoding(self.model.encode_documents([text], numbers=[current.ordinal])[0])
+                    encoding = self._encoding(self.model.encode_documents([text], numbers=[current.ordinal],
+                                                                          to_host=True)[0])
                 else:
                     text = None
             result = self.store.update(ns, doc_id, text, metadata, encoding, expected_version)

@@ -153,11 +153,14 @@ class Slab:
         need = self.rows + sum(k.shape[0] for _, k in added)
         if need > self.keys.shape[0]:
             live = self._grow(need, live, added[0][1].shape[1:])
+        if added:  # one copy to the device per buffer for the whole change, not one per document
+            first, slots = self.rows, len(self.slot_ordinal)
+            counts = torch.tensor([k.shape[0] for _, k in added])
+            self.keys[first:need] = torch.cat([k for _, k in added]).to(self.storage, self.dtype)
+            self.row_slot[first:need] = torch.repeat_interleave(torch.arange(slots, slots + len(added)), counts)
+            live[first:need] = True
         for ordinal, keys in added:
             start, end = self.rows, self.rows + keys.shape[0]
-            self.keys[start:end] = keys.to(self.storage, self.dtype)
-            self.row_slot[start:end] = len(self.slot_ordinal)
-            live[start:end] = True
             self.slot_ordinal.append(ordinal)
             self.span[ordinal] = (start, end)
             self.rows = end
