@@ -22,6 +22,12 @@ class InvalidArgument(StoreError):
     code = "INVALID_ARGUMENT"
 
 
+class StaleOrdinal(InvalidArgument):
+    """A write names a document with an ordinal the store cannot give it (already used, or not the document's
+    own). The engine re-plans such a write once: it was encoded while an earlier write it relied on failed or a
+    delete went first."""
+
+
 class NotFound(StoreError):
     """A namespace or document does not exist."""
 

@@ -3,15 +3,19 @@ in the next query, a query keeps its snapshot during writes, bad input gets type
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
 from msa.memstore.engine import Answer, Engine, WriteItem
-from msa.memstore.errors import InvalidArgument, ModelMismatch, NotFound
+from msa.memstore.errors import AlreadyExists, InvalidArgument, ModelMismatch, NotFound, StoreError
 from msa.model.api import MSAModel
 from msa.model.memory import Memory
+from tests.conftest import rel_err
 
 FACTS = ["Rex is a dog who lives in Paris. " * 3, "Anna works at a bakery in Lyon.", "The river Sena flows north.",
          "Marta plays the cello every evening in her flat above the old cinema. " * 4]
@@ -160,3 +164,69 @@ def test_concurrent_questions_get_what_each_gets_alone(engine, read_mode):
         assert [c.score for c in got.citations] == pytest.approx([c.score for c in want.citations], abs=1e-5)
     per_question = 1 if read_mode == "text" else len(engine.store.layers)  # kv routes at every router layer
     assert engine.route_batcher.questions == (len(questions) + len(alone)) * per_question
+
+
+def test_concurrent_writes_and_deletes_of_the_same_documents_stay_consistent(engine):
+    """Writers upserting and creating overlapping ids and deleters racing them, with batches prepared while
+    others commit (`InFlight`): every call ends in a result or a typed error (never a reused ordinal), each
+    id keeps one ordinal while it lives, and the index holds exactly the store's documents, each encoded with
+    its own ordinal (routing equals a fresh in-memory encoding of what the store holds)."""
+
+    ids = [f"d{i}" for i in range(6)]
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        for step in range(25):
+            chosen = rng.sample(ids, rng.randint(1, 3))
+            mode = rng.choice(["upsert", "upsert", "create"])
+            try:
+                if rng.random() < 0.25:
+                    engine.delete("n", chosen[:1])
+                else:
+                    engine.write("n", [WriteItem(f"Note {d} from writer {seed}, step {step}.", id=d)
+                                       for d in chosen], mode=mode)
+            except (AlreadyExists, NotFound):
+                pass  # a create of a live id, a delete of a gone one
+            except StoreError as e:
+                errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(s,), daemon=True) for s in range(5)]  # a hang fails
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert not engine.in_flight.ordinals and not engine.in_flight.writes
+    docs, _ = engine.store.list("n", page_size=100)
+    live = {d.id: engine.store.get("n", d.id) for d in docs}
+    assert len({d.ordinal for d in live.values()}) == len(live)
+    ordinals = [d.ordinal for d in live.values()]
+    fresh = engine.model.encode_documents([d.text for d in live.values()], numbers=ordinals)
+    layer = engine.model.config.msa.router_layers[-1]
+    stored = engine.store.kv("n", ordinals, layer)
+    for o, want in zip(ordinals, fresh, strict=True):  # each stored with the number its text was encoded with
+        assert rel_err(stored[o][0], want.keys[layer]) <= 1e-4, o
+    got = engine.retrieve("n", "Which note came from writer 3?", top_k=max(1, len(live)))
+    want = dict(engine.model.route("Which note came from writer 3?", Memory(fresh), read_mode="text").ranking())
+    assert {c.id for c in got} == set(live)
+    assert all(c.score == pytest.approx(want[c.ordinal], abs=2e-3) for c in got)
+
+
+def test_a_write_that_relied_on_a_failed_one_is_planned_and_encoded_again(engine):
+    """In one batch: A fails (an id it creates exists) after reserving ordinal 1 for "d"; C takes 2; B, which
+    upserts "d" and so shared A's ordinal 1, would store an ordinal the store has passed: it is planned again
+    (ordinal 3) and encoded again with that number."""
+    engine.write("n", [WriteItem(FACTS[0], id="taken")])
+    a, c, b = engine.write_many([
+        ("n", [WriteItem(FACTS[1], id="taken"), WriteItem(FACTS[2], id="d")], "create"),
+        ("n", [WriteItem(FACTS[3], id="e")], "create"),
+        ("n", [WriteItem("Anna moved to Bordeaux.", id="d")], "upsert"),
+    ])
+    assert isinstance(a, AlreadyExists)
+    assert [(r.id, r.ordinal) for r in c] == [("e", 2)] and [(r.id, r.ordinal, r.version) for r in b] == [("d", 3, 1)]
+    layer = engine.model.config.msa.router_layers[0]
+    (want,) = engine.model.encode_documents(["Anna moved to Bordeaux."], numbers=[3])
+    assert rel_err(engine.store.kv("n", [3], layer)[3][0], want.keys[layer]) <= 1e-4
+    assert not engine.in_flight.ordinals and not engine.in_flight.writes

@@ -87,10 +87,10 @@ def test_concurrent_in_process_writes_are_encoded_together(engine):
     calls, encode = [], engine.model.encode_documents
     gate = threading.Event()
 
-    def slow_encode(texts, numbers=None):
+    def slow_encode(texts, **kwargs):
         calls.append(len(texts))
         gate.wait(10)
-        return encode(texts, numbers=numbers)
+        return encode(texts, **kwargs)
 
     engine.model.encode_documents = slow_encode
     try:

@@ -8,8 +8,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from msa.memstore.engine.in_flight import InFlight, Reservation
 from msa.memstore.engine.options import (
     MAX_QUESTION_TOKENS,
     MAX_WRITE_BYTES,
@@ -22,7 +24,7 @@ from msa.memstore.engine.options import (
 from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
 from msa.memstore.engine.stats import Grant, StoreStats, summed, visible
 from msa.memstore.engine.write_batcher import WriteBatcher
-from msa.memstore.errors import InvalidArgument, StoreError
+from msa.memstore.errors import InvalidArgument, StaleOrdinal, StoreError
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingIndexInterface
 from msa.memstore.index.route_batcher import RouteBatcher
@@ -51,6 +53,22 @@ def binding_for(model: MSAModel) -> ModelBinding:
     return ModelBinding(i.fingerprint, i.router_layers, i.msa, i.name)
 
 
+@dataclass(eq=False)
+class _Planned:
+    """One write request after checks and ordinal planning; `documents` once encoded."""
+
+    ns: str
+    items: list[WriteItem]
+    mode: str
+    ids: list[str]
+    reserved: list[Reservation]
+    documents: list[NewDocument] = field(default_factory=list)
+
+    @property
+    def ordinals(self) -> list[int]:
+        return [r.ordinal for r in self.reserved]
+
+
 class Engine:
     """`Engine.open` builds one; the constructor takes parts already made (tests)."""
 
@@ -61,8 +79,9 @@ class Engine:
         self.index = index or RoutingIndex(store, device=model.device, dtype=model.dtype)
         self.cache = cache or ContentCache(store)
         self.route_batcher = RouteBatcher()  # concurrent questions over one state share a pass over the keys
-        self.write_batcher = WriteBatcher(self.write_many, write_batch_s, write_batch_documents)
-        self._write_lock = threading.Lock()  # one writer: ordinals are chosen before encoding
+        self.in_flight = InFlight(store)  # ordinals of writes encoded, not yet committed
+        self.write_batcher = WriteBatcher(self._prepare, self._commit, write_batch_s, write_batch_documents)
+        self._write_lock = threading.Lock()  # one commit at a time: store, index and cache change together
 
     @classmethod
     def open(cls, path: str | Path, model: MSAModel, create: bool = False, index_budget_bytes: int = 8 << 30,
@@ -87,6 +106,7 @@ class Engine:
                    write_batch_documents)
 
     def close(self) -> None:
+        self.write_batcher.close()
         self.index.close()
         self.store.close()
 
@@ -147,71 +167,83 @@ class Engine:
 
     def write_many(self, requests: list[tuple[str, list[WriteItem], str]]) -> list[list[WriteResult] | StoreError]:
         """Several clients' writes (namespace, items, mode): encoded together in one batch for throughput,
-        then committed one transaction each, so one request's error (its outcome) leaves the others alone.
-        A request that names a document an earlier one in the same call also names waits for a later round."""
-        outcomes: list[list[WriteResult] | StoreError | None] = [None] * len(requests)
-        ids: list[list[str]] = []
-        for i, (_, items, _) in enumerate(requests):
+        then committed one transaction each, in order, so one request's error (its outcome) leaves the others
+        alone. (`write` runs the two stages overlapped with other batches: `WriteBatcher`.)"""
+        return self._commit(self._prepare(requests))
+
+    def _prepare(self, requests: list[tuple[str, list[WriteItem], str]]) -> list[_Planned | StoreError]:
+        """Check, reserve ordinals (`InFlight`), and encode every request's documents in one batch."""
+        checked: list[list[str] | StoreError] = []
+        for _, items, _ in requests:
             try:
-                ids.append(self._check_items(items))
+                checked.append(self._check_items(items))
             except StoreError as e:
-                outcomes[i] = e
-                ids.append([])
-        pending = [i for i, o in enumerate(outcomes) if o is None]
-        while pending:
-            taken: set[tuple[str, str]] = set()
-            round_, later = [], []
-            for i in pending:
-                names = {(requests[i][0], d) for d in ids[i]}
-                (later if names & taken else round_).append(i)
-                if not names & taken:
-                    taken |= names
-            for i, outcome in zip(round_, self._write_round([(*requests[i], ids[i]) for i in round_]), strict=True):
-                outcomes[i] = outcome
-            pending = later
+                checked.append(e)
+        reserved = iter(self.in_flight.plan([(ns, ids) for (ns, _, _), ids in zip(requests, checked, strict=True)
+                                             if isinstance(ids, list)]))
+        planned: list[_Planned | StoreError] = []
+        for (ns, items, mode), ids in zip(requests, checked, strict=True):
+            got = next(reserved) if isinstance(ids, list) else ids
+            planned.append(_Planned(ns, items, mode, ids, got) if isinstance(got, list) else got)
+        self._encode([p for p in planned if isinstance(p, _Planned)])
+        return planned
+
+    def _encode(self, planned: list[_Planned]) -> None:
+        """Encode the planned writes' documents in one batch (on failure their reservations are released)."""
+        try:
+            encoded = iter(self.model.encode_documents([i.text for p in planned for i in p.items],
+                                                       numbers=[o for p in planned for o in p.ordinals],
+                                                       to_host=True))
+        except BaseException:
+            for p in planned:
+                self.in_flight.release(p.ns, p.ids, p.reserved, failed=True)
+            raise
+        for p in planned:
+            p.documents = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(next(encoded)), o)
+                           for doc_id, item, o in zip(p.ids, p.items, p.ordinals, strict=True)]
+
+    def _commit(self, planned: list[_Planned | StoreError]) -> list[list[WriteResult] | StoreError]:
+        """One transaction per prepared request, in order. A request that relied on an earlier one's ordinal
+        which then failed (or on a document a delete removed first) is planned and encoded again, once."""
+        outcomes: list[list[WriteResult] | StoreError] = []
+        for i, p in enumerate(planned):
+            try:
+                outcome = self._commit_one(p) if isinstance(p, _Planned) else p
+                if isinstance(outcome, StaleOrdinal):
+                    fresh = self.in_flight.replan(p.ns, p.ids, p.reserved)
+                    if isinstance(fresh, StoreError):
+                        outcome = fresh
+                    else:
+                        again = _Planned(p.ns, p.items, p.mode, p.ids, fresh)
+                        self._encode([again])
+                        outcome = self._commit_one(again)
+            except BaseException:  # unexpected: the writes not committed give their reservations back
+                for rest in planned[i + 1:]:
+                    if isinstance(rest, _Planned):
+                        self.in_flight.release(rest.ns, rest.ids, rest.reserved, failed=True)
+                raise
+            outcomes.append(outcome)
         return outcomes
 
-    def _write_round(self, requests: list[tuple[str, list[WriteItem], str, list[str]]]
-                     ) -> list[list[WriteResult] | StoreError]:
-        """Requests naming distinct documents: ordinals chosen, one encode, a transaction per request."""
-        with self._write_lock:
-            outcomes: list[list[WriteResult] | StoreError] = []
-            plans: list[list[int] | None] = []
-            next_free: dict[str, int] = {}
-            for ns, _, _, ids in requests:
-                try:
-                    start = next_free.get(ns, self.store.namespace(ns).next_ordinal)
-                    known = self.store.ordinals(ns, ids)
-                except StoreError as e:
-                    outcomes.append(e)
-                    plans.append(None)
-                    continue
-                ordinals = []
-                for doc_id in ids:
-                    ordinals.append(known.get(doc_id, start))
-                    start += doc_id not in known
-                next_free[ns] = start
-                outcomes.append([])
-                plans.append(ordinals)
-            texts = [item.text for (_, items, _, _), p in zip(requests, plans, strict=True) if p for item in items]
-            numbers = [o for p in plans if p for o in p]
-            encoded = iter(self.model.encode_documents(texts, numbers=numbers, to_host=True))
-            for i, ((ns, items, mode, ids), ordinals) in enumerate(zip(requests, plans, strict=True)):
-                if ordinals is None:
-                    continue
-                docs = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(next(encoded)), o)
-                        for doc_id, item, o in zip(ids, items, ordinals, strict=True)]
-                try:
-                    results = self.store.write(ns, docs, mode)
-                except StoreError as e:
-                    outcomes[i] = e
-                    continue
-                changed = {r.ordinal: d.encoding.routing_keys for r, d in zip(results, docs, strict=True)
-                           if r.changed}
-                self.index.patch(ns, changed, [])
-                self.cache.invalidate(ns, list(changed))
-                outcomes[i] = results
-        return outcomes
+    def _commit_one(self, p: _Planned) -> list[WriteResult] | StoreError:
+        """One request's transaction; the index patched and stale K/V dropped with it. Its reservations end,
+        unless its ordinals went stale (the caller plans it again)."""
+        try:
+            with self._write_lock:
+                results = self.store.write(p.ns, p.documents, p.mode)
+                changed = {r.ordinal: d.encoding.routing_keys
+                           for r, d in zip(results, p.documents, strict=True) if r.changed}
+                self.index.patch(p.ns, changed, [])
+                self.cache.invalidate(p.ns, list(changed))
+        except StaleOrdinal as e:
+            return e
+        except BaseException as e:
+            self.in_flight.release(p.ns, p.ids, p.reserved, failed=True)
+            if isinstance(e, StoreError):
+                return e
+            raise
+        self.in_flight.release(p.ns, p.ids, p.reserved)
+        return results
 
     def update(self, ns: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
                expected_version: int = 0) -> WriteResult:
@@ -234,7 +266,7 @@ class Engine:
     def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
         if len(ids) > MAX_WRITE_DOCUMENTS:  # one transaction: bounded like a write
             raise InvalidArgument(f"a delete names {len(ids)} documents; at most {MAX_WRITE_DOCUMENTS}: split it")
-        with self._write_lock:
+        with self.in_flight.exclusive(ns), self._write_lock:
             gone = self.store.delete(ns, ids, expected_version)
             self.index.patch(ns, {}, [d.ordinal for d in gone])
             self.cache.invalidate(ns, [d.ordinal for d in gone])
@@ -243,7 +275,7 @@ class Engine:
     def delete_namespace(self, ns: str) -> int:
         """Gone for every reader at once; its documents are then purged in bounded transactions, between
         which other writes go on."""
-        with self._write_lock:
+        with self.in_flight.exclusive(ns), self._write_lock:
             count = self.store.drop_namespace(ns)
             self.index.drop(ns)
             self.cache.drop(ns)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import torch
 
-from msa.memstore.errors import AlreadyExists, InvalidArgument
+from msa.memstore.errors import AlreadyExists, InvalidArgument, StaleOrdinal
 from msa.memstore.storage import blob
 from msa.memstore.storage.reads import Reads
 from msa.memstore.storage.records import (
@@ -62,7 +62,7 @@ class Writes(Reads):
                     if mode == "create":
                         raise AlreadyExists(f"document {doc.id!r} exists in {ns!r}; use upsert or update")
                     if doc.ordinal is not None and doc.ordinal != prev.ordinal:
-                        raise InvalidArgument(f"document {doc.id!r} has ordinal {prev.ordinal}, not {doc.ordinal}")
+                        raise StaleOrdinal(f"document {doc.id!r} has ordinal {prev.ordinal}, not {doc.ordinal}")
                     if prev.text == doc.text and prev.metadata == doc.metadata:
                         out.append(WriteResult(doc.id, prev.version, prev.tokens, prev.ordinal, changed=False))
                         continue
@@ -71,7 +71,7 @@ class Writes(Reads):
                 else:
                     ordinal = next_ordinal if doc.ordinal is None else doc.ordinal
                     if ordinal < next_ordinal:
-                        raise InvalidArgument(f"ordinal {ordinal} of {doc.id!r} was used before; ordinals are "
+                        raise StaleOrdinal(f"ordinal {ordinal} of {doc.id!r} was used before; ordinals are "
                                               f"never reused (next free: {next_ordinal})")
                     rec = Document(ns, doc.id, ordinal, 1, doc.text, dict(doc.metadata),
                                    len(doc.encoding.token_ids), doc.encoding.chunks, now, now)
