@@ -12,7 +12,9 @@ import hashlib
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -20,6 +22,7 @@ import click
 from msa.memstore.engine import Engine, WriteItem
 from msa.memstore.errors import NotFound, StoreError
 
+IN_FLIGHT = 2  # batches submitted at once: the next is encoded while the previous commits (`WriteBatcher`)
 BATCH = {"cpu": 64, "cuda": 512}  # memories encoded together and committed in one transaction, by device:
 # a GPU encodes faster in wider forwards (docs/benchmarks.md, "Ingest")
 
@@ -92,13 +95,25 @@ def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, ba
             engine.namespace(namespace)
         except NotFound:
             engine.create_namespace(namespace)
-        with click.progressbar(length=file.stat().st_size, label=f"loading {file.name}", file=sys.stderr) as bar:
-            seen = 0
-            for done, objs in file_batches(file, batch or BATCH.get(device.split(":")[0], BATCH["cpu"])):
-                w, s, t = write_batch(engine, namespace, objs)
-                written, skipped, tokens = written + w, skipped + s, tokens + t
+        with click.progressbar(length=file.stat().st_size, label=f"loading {file.name}", file=sys.stderr) as bar, \
+                ThreadPoolExecutor(IN_FLIGHT) as pool:
+            seen, named, waiting = 0, set(), deque()
+
+            def finish_oldest() -> None:
+                nonlocal written, skipped, tokens, seen
+                done, lines, future = waiting.popleft()
+                w, t = future.result()
+                written, skipped, tokens = written + w, skipped + lines - w, tokens + t
                 bar.update(done - seen)
                 seen = done
+
+            for done, objs in file_batches(file, batch or BATCH.get(device.split(":")[0], BATCH["cpu"])):
+                items = new_items(objs, named)
+                waiting.append((done, len(objs), pool.submit(write_batch, engine, namespace, items)))
+                if len(waiting) == IN_FLIGHT:
+                    finish_oldest()
+            while waiting:
+                finish_oldest()
             bar.update(file.stat().st_size - seen)  # trailing blank lines
     except StoreError as e:
         raise click.ClickException(f"{e} (memories before that batch are loaded; run again to resume)") from e
@@ -109,16 +124,21 @@ def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, ba
                f"({tokens / max(seconds, 1e-9):.0f} tokens/s)")
 
 
-def write_batch(engine: Engine, namespace: str, lines: list[dict]) -> tuple[int, int, int]:
-    """Write the lines whose ids the store does not hold -> (written, skipped, tokens written)."""
-    ids = [item_id(obj) for obj in lines]
-    held = engine.existing(namespace, ids)
-    fresh, seen = [], set()
-    for obj, doc_id in zip(lines, ids, strict=True):
-        if doc_id in held or doc_id in seen:  # a repeated id in the file: its first line wins
+def new_items(lines: list[dict], named: set[str]) -> list[WriteItem]:
+    """The lines whose ids no earlier line of the file named (the first line of an id wins), as writes."""
+    items = []
+    for obj in lines:
+        doc_id = item_id(obj)
+        if doc_id in named:
             continue
-        seen.add(doc_id)
-        fresh.append(WriteItem(obj["text"], {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
-                               doc_id))
+        named.add(doc_id)
+        items.append(WriteItem(obj["text"], {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}, doc_id))
+    return items
+
+
+def write_batch(engine: Engine, namespace: str, items: list[WriteItem]) -> tuple[int, int]:
+    """Write the items whose ids the store does not hold (loaded by an earlier run) -> (written, tokens)."""
+    held = engine.existing(namespace, [i.id for i in items])
+    fresh = [i for i in items if i.id not in held]
     results = engine.write(namespace, fresh) if fresh else []
-    return len(results), len(lines) - len(results), sum(r.tokens for r in results)
+    return len(results), sum(r.tokens for r in results)

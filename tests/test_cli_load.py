@@ -57,6 +57,18 @@ def test_a_load_writes_every_line_once_and_again_writes_nothing(checkpoint, tmp_
     assert documents(store, "notes") == docs  # no new versions either
 
 
+def test_an_id_repeated_in_a_later_batch_keeps_its_first_line(checkpoint, tmp_path):
+    """Batches overlap (the next is encoded while the previous commits): a later line naming an id an earlier
+    batch wrote is skipped, not an error."""
+    store, model = new_store(checkpoint, tmp_path)
+    rows = [{"id": f"m{i}", "text": f"Memory {i} is about tea."} for i in range(5)]
+    rows.insert(4, {"id": "m1", "text": "A second line for m1."})
+    result = run("load", store, "notes", write_lines(tmp_path / "m.jsonl", rows), "--model", model, "--batch", "2")
+    assert result.exit_code == 0, result.output
+    assert "5 memories written, 1 already there" in result.output
+    assert documents(store, "notes")["m1"] == ("Memory 1 is about tea.", {}, 1)
+
+
 def test_a_bad_line_is_named_and_what_came_before_stays(checkpoint, tmp_path):
     store, model = new_store(checkpoint, tmp_path)
     rows = [{"id": f"m{i}", "text": f"Memory {i}."} for i in range(4)] + ["{not json", {"id": "x", "text": "late"}]
