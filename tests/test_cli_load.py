@@ -12,6 +12,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from msa.cli.load import new_items
 from msa.cli.main import cli
 from msa.memstore.storage.store import Store
 
@@ -62,11 +63,14 @@ def test_an_id_repeated_in_a_later_batch_keeps_its_first_line(checkpoint, tmp_pa
     batch wrote is skipped, not an error."""
     store, model = new_store(checkpoint, tmp_path)
     rows = [{"id": f"m{i}", "text": f"Memory {i} is about tea."} for i in range(5)]
-    rows.insert(4, {"id": "m1", "text": "A second line for m1."})
+    rows.insert(2, {"id": "m1", "text": "A second line for m1."})  # the next batch, in flight beside the first
     result = run("load", store, "notes", write_lines(tmp_path / "m.jsonl", rows), "--model", model, "--batch", "2")
     assert result.exit_code == 0, result.output
     assert "5 memories written, 1 already there" in result.output
     assert documents(store, "notes")["m1"] == ("Memory 1 is about tea.", {}, 1)
+    named: set[str] = set()  # the file's ids are tracked across batches, before the store could know them
+    assert [i.id for i in new_items(rows[:2], named)] == ["m0", "m1"]
+    assert [i.id for i in new_items(rows[2:4], named)] == ["m2"]
 
 
 def test_a_bad_line_is_named_and_what_came_before_stays(checkpoint, tmp_path):
