@@ -1,4 +1,5 @@
-"""Ingest throughput of the whole write path (tokenize, encode, pool, encode blobs, LMDB commit, index patch),
+"""Ingest throughput of the whole write path as `msa load` runs it (read the file, tokenize, encode, pool, encode
+blobs, LMDB commit, index patch; the next batch encoded while the previous one commits),
 beside the encoder alone and the encoder's GEMM-bound floor, measured in one run on one machine.
 
     python bench/ingest.py [--checkpoint DIR] [--device cuda] [--tokens 2000000] [--batch 256]
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from msa.memstore.engine import Engine, WriteItem
+from msa.cli.load import load_file
+from msa.memstore.engine import Engine
 from msa.model.api import MSAModel
 from msa.model.checkpoints.random_checkpoint import WORDS, write_random_checkpoint
 from msa.model.config import ModelConfig
@@ -99,14 +101,12 @@ def main() -> None:
             sync(args.device)
             encoder[budget] = round(encoded_tokens / (time.perf_counter() - start))
 
+        lines = Path(tmp) / "memories.jsonl"
+        lines.write_text("".join(json.dumps({"id": f"m{i}", "text": t, "metadata": {"n": str(i)}}) + "\n"
+                                 for i, t in enumerate(texts)))
         engine = Engine.open(Path(tmp) / "store", model, create=True)
-        engine.create_namespace("bench")
         start = time.perf_counter()
-        written = 0
-        for i in range(0, len(texts), args.batch):
-            batch = texts[i:i + args.batch]
-            results = engine.write("bench", [WriteItem(t, {"n": str(i + j)}) for j, t in enumerate(batch)])
-            written += sum(r.tokens for r in results)
+        _, _, written = load_file(engine, "bench", lines, args.batch, lambda _: None)  # `msa load`'s path
         sync(args.device)
         write_s = time.perf_counter() - start
         engine.close()

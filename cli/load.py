@@ -13,8 +13,8 @@ import json
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -88,33 +88,11 @@ def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, ba
         engine = Engine.open(store, MSAModel.from_pretrained(model_path or default_model(), device=device))
     except StoreError as e:
         raise click.ClickException(str(e)) from e
-    written = skipped = tokens = 0
     start = time.perf_counter()
     try:
-        try:
-            engine.namespace(namespace)
-        except NotFound:
-            engine.create_namespace(namespace)
-        with click.progressbar(length=file.stat().st_size, label=f"loading {file.name}", file=sys.stderr) as bar, \
-                ThreadPoolExecutor(IN_FLIGHT) as pool:
-            seen, named, waiting = 0, set(), deque()
-
-            def finish_oldest() -> None:
-                nonlocal written, skipped, tokens, seen
-                done, lines, future = waiting.popleft()
-                w, t = future.result()
-                written, skipped, tokens = written + w, skipped + lines - w, tokens + t
-                bar.update(done - seen)
-                seen = done
-
-            for done, objs in file_batches(file, batch or BATCH.get(device.split(":")[0], BATCH["cpu"])):
-                items = new_items(objs, named)
-                waiting.append((done, len(objs), pool.submit(write_batch, engine, namespace, items)))
-                if len(waiting) == IN_FLIGHT:
-                    finish_oldest()
-            while waiting:
-                finish_oldest()
-            bar.update(file.stat().st_size - seen)  # trailing blank lines
+        with click.progressbar(length=file.stat().st_size, label=f"loading {file.name}", file=sys.stderr) as bar:
+            written, skipped, tokens = load_file(engine, namespace, file,
+                                                 batch or BATCH.get(device.split(":")[0], BATCH["cpu"]), bar.update)
     except StoreError as e:
         raise click.ClickException(f"{e} (memories before that batch are loaded; run again to resume)") from e
     finally:
@@ -142,3 +120,34 @@ def write_batch(engine: Engine, namespace: str, items: list[WriteItem]) -> tuple
     fresh = [i for i in items if i.id not in held]
     results = engine.write(namespace, fresh) if fresh else []
     return len(results), sum(r.tokens for r in results)
+
+
+def load_file(engine: Engine, namespace: str, file: Path, batch: int, progress: Callable[[int], None]
+              ) -> tuple[int, int, int]:
+    """Load FILE into NAMESPACE (created if needed), IN_FLIGHT batches at a time; `progress` gets bytes of the
+    file as their batches commit. -> (written, skipped, tokens written)."""
+    try:
+        engine.namespace(namespace)
+    except NotFound:
+        engine.create_namespace(namespace)
+    written = skipped = tokens = seen = 0
+    named: set[str] = set()
+    waiting: deque[tuple[int, int, Future]] = deque()
+
+    def finish_oldest() -> None:
+        nonlocal written, skipped, tokens, seen
+        done, lines, future = waiting.popleft()
+        w, t = future.result()
+        written, skipped, tokens = written + w, skipped + lines - w, tokens + t
+        progress(done - seen)
+        seen = done
+
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        for done, objs in file_batches(file, batch):
+            waiting.append((done, len(objs), pool.submit(write_batch, engine, namespace, new_items(objs, named))))
+            if len(waiting) == IN_FLIGHT:
+                finish_oldest()
+        while waiting:
+            finish_oldest()
+    progress(file.stat().st_size - seen)  # trailing blank lines
+    return written, skipped, tokens
