@@ -114,9 +114,11 @@ class MemoryClient:
             if not (token := page.next_page_token):
                 return
 
-    def retrieve(self, namespace: str, query: str, top_k: int = 8) -> list[pb.Citation]:
-        return list(self._call("Retrieve", pb.RetrieveRequest(namespace=namespace, query=query,
-                                                              top_k=top_k)).documents)
+    def retrieve(self, namespace: str, query: str, top_k: int = 8, include_text: bool = False) -> list[pb.Citation]:
+        """The best top_k documents, best first; with `include_text`, each with its text and metadata (to put
+        in another model's prompt)."""
+        return list(self._call("Retrieve", pb.RetrieveRequest(namespace=namespace, query=query, top_k=top_k,
+                                                              include_text=include_text)).documents)
 
     def query(self, namespace: str, question: str, timeout: float | None = None, **options) -> Iterator[pb.QueryEvent]:
         """Stream QueryEvents (retrieval per round, tokens, final). options: top_k, max_new_tokens, temperature,

@@ -213,28 +213,41 @@ class ListResponse(_message.Message):
     def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RetrieveRequest(_message.Message):
-    __slots__ = ("namespace", "query", "top_k")
+    __slots__ = ("namespace", "query", "top_k", "include_text")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TEXT_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     query: str
     top_k: int
-    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+    include_text: bool
+    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., include_text: _Optional[bool] = ...) -> None: ...
 
 class Citation(_message.Message):
-    __slots__ = ("id", "version", "score", "ordinal", "round")
+    __slots__ = ("id", "version", "score", "ordinal", "round", "text", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: int
     score: float
     ordinal: int
     round: int
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., score: _Optional[float] = ..., ordinal: _Optional[int] = ..., round: _Optional[int] = ...) -> None: ...
+    text: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., score: _Optional[float] = ..., ordinal: _Optional[int] = ..., round: _Optional[int] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
     __slots__ = ("documents",)

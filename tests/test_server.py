@@ -56,7 +56,13 @@ def test_every_rpc(client):
                                                                         3, 1)
     assert [d.id for d in client.list("scratch", where={"topic": "food"})] == [results[0].id]
     assert [d.text for d in client.list("scratch")] == ["", ""]  # List leaves text out
-    assert {c.id for c in client.retrieve("scratch", "Who runs?", top_k=2)} == {"b", results[0].id}
+    plain = client.retrieve("scratch", "Who runs?", top_k=2)
+    assert {c.id for c in plain} == {"b", results[0].id} and all(not c.text and not c.metadata for c in plain)
+    full = client.retrieve("scratch", "Who runs?", top_k=2, include_text=True)  # for another LLM's prompt
+    assert [(c.id, c.score) for c in full] == [(c.id, c.score) for c in plain]
+    assert {c.id: (c.text, dict(c.metadata), c.version) for c in full} == {
+        "b": ("Bo runs on Saturdays.", {"topic": "sport"}, 3), results[0].id: ("Ada prefers green tea.",
+                                                                              {"topic": "food"}, 1)}
     stats = client.stats("scratch")
     assert stats.documents == 2 and stats.namespaces == 1 and stats.raw_bytes > 0 and stats.model
     assert client.delete("scratch", ["b"], expected_version=3) == 1

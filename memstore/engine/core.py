@@ -288,10 +288,11 @@ class Engine:
         self.store.namespace(ns)  # NotFound for an unknown namespace
         return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store, self.route_batcher)
 
-    def retrieve(self, ns: str, question: str, top_k: int = RETRIEVE_TOP_K, cancelled: IsCancelled | None = None
-                 ) -> list[Citation]:
-        """The top_k documents over router layers (mean of layer scores), best first; `cancelled` stops the
-        routing prefill between chunks (`msa.model.prefill.Cancelled`)."""
+    def retrieve(self, ns: str, question: str, top_k: int = RETRIEVE_TOP_K, cancelled: IsCancelled | None = None,
+                 with_text: bool = False) -> list[Citation]:
+        """The top_k documents over router layers (mean of layer scores), best first, with their text and
+        metadata if `with_text` (for an LLM's own prompt); `cancelled` stops the routing prefill between chunks
+        (`msa.model.prefill.Cancelled`)."""
         check_top_k(top_k)
         self.check_question(question)
         memory = self.memory(ns)
@@ -299,7 +300,7 @@ class Engine:
             return []
         ranking = self.model.route(question, memory, top_k=min(top_k, len(memory)), read_mode="text",
                                    cancelled=cancelled).ranking()
-        return self._cite(memory, ranking[:top_k], round=0)  # no round: a ranking, not a question
+        return self._cite(memory, ranking[:top_k], round=0, with_text=with_text)  # round 0: a ranking
 
     def query(self, ns: str, question: str, cancelled: IsCancelled | None = None, **options
               ) -> Iterator[Retrieval | Token | Answer]:
@@ -336,9 +337,12 @@ class Engine:
                 yield item
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _cite(self, memory: StoreMemory, ranked: list[tuple[int, float]], round: int = 1) -> list[Citation]:
+    def _cite(self, memory: StoreMemory, ranked: list[tuple[int, float]], round: int = 1, with_text: bool = False
+              ) -> list[Citation]:
         docs = memory.documents([n for n, _ in ranked])
-        return [Citation(docs[n].id, docs[n].version, n, s, round) for n, s in ranked if n in docs]
+        return [Citation(docs[n].id, docs[n].version, n, s, round,
+                         *((docs[n].text, dict(docs[n].metadata)) if with_text else ()))
+                for n, s in ranked if n in docs]
 
     def _check_items(self, items: list[WriteItem]) -> list[str]:
         """Validate a write's documents -> their ids (made for those without one)."""

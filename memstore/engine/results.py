@@ -22,6 +22,8 @@ class Citation:
     ordinal: int
     score: float
     round: int = 1  # the retrieval round that read it
+    text: str = ""  # `retrieve(with_text=True)`: the text of the version read
+    metadata: dict[str, str] = field(default_factory=dict)  # likewise its metadata
 
 
 @dataclass(frozen=True)

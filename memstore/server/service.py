@@ -84,7 +84,8 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
 
     async def Retrieve(self, request, context: CallContext) -> pb.RetrieveResponse:
         self.engine.check_question(request.query)  # before the question waits for the model
-        retrieve = functools.partial(self.engine.retrieve, **({"top_k": request.top_k} if request.top_k else {}))
+        retrieve = functools.partial(self.engine.retrieve, with_text=request.include_text,
+                                     **({"top_k": request.top_k} if request.top_k else {}))
         # a routing pass is model work: admitted like a Query
         found = await self.pools.questions.run(retrieve, request.namespace, request.query, cancellable=True)
         return pb.RetrieveResponse(documents=[citation_pb(c) for c in found])
@@ -144,7 +145,8 @@ def document_pb(d: Document) -> pb.Document:
 
 
 def citation_pb(c: Citation) -> pb.Citation:
-    return pb.Citation(id=c.id, version=c.version, score=c.score, ordinal=c.ordinal, round=c.round)
+    return pb.Citation(id=c.id, version=c.version, score=c.score, ordinal=c.ordinal, round=c.round, text=c.text,
+                       metadata=c.metadata)
 
 
 def final_pb(a: Answer) -> pb.FinalEvent:
