@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from datetime import datetime, timezone
 
 import click
 from google.protobuf.json_format import MessageToDict
@@ -37,9 +38,53 @@ def pairs(values: tuple[str, ...]) -> dict[str, str]:
     for v in values:
         key, sep, value = v.partition("=")
         if not sep:
-            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--meta/--where")
+            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--meta")
         out[key] = value
     return out
+
+
+def any_of(values: tuple[str, ...]) -> dict[str, list[str]]:
+    """KEY=VALUE options -> key: accepted values (a key given twice accepts either value)."""
+    out: dict[str, list[str]] = {}
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--where")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def moment(text: str | None) -> float | None:
+    """Seconds since the epoch, or an ISO 8601 date / time (UTC unless it names a zone) -> seconds."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither seconds since the epoch nor an ISO 8601 date") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def filtered(fn):
+    """Adds --where and the time-range options, passes `where`, `created` and `updated` (a filter)."""
+
+    @click.option("--where", multiple=True, help="KEY=VALUE metadata filter (repeatable; a key given twice "
+                  "accepts either value).")
+    @click.option("--created-after", help="Created at or after (epoch seconds or ISO 8601, UTC).")
+    @click.option("--created-before", help="Created before (epoch seconds or ISO 8601, UTC).")
+    @click.option("--updated-after", help="Last changed at or after (epoch seconds or ISO 8601, UTC).")
+    @click.option("--updated-before", help="Last changed before (epoch seconds or ISO 8601, UTC).")
+    @functools.wraps(fn)
+    def wrapper(where: tuple[str, ...], created_after: str | None, created_before: str | None,
+                updated_after: str | None, updated_before: str | None, **kwargs):
+        return fn(where=any_of(where), created=(moment(created_after), moment(created_before)),
+                  updated=(moment(updated_after), moment(updated_before)), **kwargs)
+
+    return wrapper
 
 
 def show(message) -> dict:
@@ -138,12 +183,12 @@ def get(client: MemoryClient, namespace: str, doc_id: str, as_json: bool) -> Non
 
 @click.command("ls")
 @click.argument("namespace")
-@click.option("--where", multiple=True, help="KEY=VALUE metadata filter (repeatable).")
+@filtered
 @click.option("--json", "as_json", is_flag=True)
 @connected
-def ls(client: MemoryClient, namespace: str, where: tuple[str, ...], as_json: bool) -> None:
+def ls(client: MemoryClient, namespace: str, where: dict, created: tuple, updated: tuple, as_json: bool) -> None:
     """List memories (without text)."""
-    for doc in client.list(namespace, pairs(where)):
+    for doc in client.list(namespace, where, created=created, updated=updated):
         click.echo(json.dumps(show(doc)) if as_json else f"{doc.id}\tv{doc.version}\t{doc.tokens} tokens\t"
                    + ",".join(f"{k}={v}" for k, v in sorted(doc.metadata.items())))
 
@@ -167,12 +212,17 @@ def rm(client: MemoryClient, namespace: str, ids: tuple[str, ...]) -> None:
 @click.option("--rounds", type=int, default=1, show_default=True,
               help="Retrieval rounds (1-4): each next round routes on the question and what the last one read.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final event as JSON.")
+@filtered
 @connected
 def ask(client: MemoryClient, namespace: str, question: str, top_k: int, max_new_tokens: int,
-        read_mode: str | None, temperature: float, rounds: int, as_json: bool) -> None:
-    """Ask a question; the answer streams, then citations and timings (stderr)."""
+        read_mode: str | None, temperature: float, rounds: int, as_json: bool, where: dict, created: tuple,
+        updated: tuple) -> None:
+    """Ask a question; the answer streams, then citations and timings (stderr).
+
+    The filter options narrow what is read: no other memory is scored, read or cited."""
     for event in client.query(namespace, question, top_k=top_k, max_new_tokens=max_new_tokens,
-                              read_mode=read_mode or "", temperature=temperature, interleave_rounds=rounds):
+                              read_mode=read_mode or "", temperature=temperature, interleave_rounds=rounds,
+                              where=where, created=created, updated=updated):
         kind = event.WhichOneof("event")
         if kind == "retrieval" and rounds > 1 and not as_json:
             r = event.retrieval
@@ -187,6 +237,28 @@ def ask(client: MemoryClient, namespace: str, question: str, top_k: int, max_new
                 report(event.final)
 
 
+@click.command("recall")
+@click.argument("namespace")
+@click.argument("question")
+@click.option("--top-k", type=int, default=8, show_default=True, help="Memories returned at most.")
+@click.option("--text", "with_text", is_flag=True, help="Print each memory's text and metadata too.")
+@click.option("--read-mode", type=click.Choice(["kv", "text"]), help="Rank as this reading would [model's].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a memory.")
+@filtered
+@connected
+def recall(client: MemoryClient, namespace: str, question: str, top_k: int, with_text: bool, read_mode: str | None,
+           as_json: bool, where: dict, created: tuple, updated: tuple) -> None:
+    """The memories a question would read, best first, without answering (for another model's prompt)."""
+    for c in client.retrieve(namespace, question, top_k, with_text, where, created, updated, read_mode or ""):
+        if as_json:
+            click.echo(json.dumps(show(c)))
+        else:
+            click.echo(f"[{c.ordinal}] {c.id} v{c.version} score {c.score:.3f}")
+            if with_text:
+                meta = ",".join(f"{k}={v}" for k, v in sorted(c.metadata.items()))
+                click.echo("    " + c.text.replace("\n", "\n    ") + (f"\n    ({meta})" if meta else ""))
+
+
 def report(final) -> None:
     """Citations and timings of a final event, on stderr."""
     rounds = len({c.round for c in final.citations}) > 1
@@ -198,4 +270,4 @@ def report(final) -> None:
                f"{t.decode_ms:.0f} ms ({final.usage.completion_tokens} tokens), total {t.total_ms:.0f} ms", err=True)
 
 
-COMMANDS = (ns, put, update, get, ls, rm, ask)
+COMMANDS = (ns, put, update, get, ls, rm, ask, recall)

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "model": ("msa.cli.main", "model", "Make, inspect and convert model checkpoints."),
     "ns": ("msa.cli.data", "ns", "Namespaces: create, ls, rm."),
     "put": ("msa.cli.data", "put", "Write a memory (TEXT, --file or --jsonl batches from stdin)."),
+    "recall": ("msa.cli.data", "recall",
+               "The memories a question would read, best first, without answering (for another model's prompt)."),
     "restore": ("msa.cli.maintenance", "restore_cmd", "Verify BACKUP, then copy it into the new store directory DEST."),
     "rm": ("msa.cli.data", "rm", "Delete memories (all or none)."),
     "serve": ("msa.cli.server", "serve_cmd",

@@ -16,6 +16,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from msa.memstore import requests
+from msa.memstore.requests import Span, Where
 from msa.proto import memory_pb2 as pb
 from msa.proto import memory_pb2_grpc as pb_grpc
 
@@ -84,18 +86,11 @@ class MemoryClient:
 
     def write(self, namespace: str, documents: list[dict], upsert: bool = False) -> list[pb.WriteResult]:
         """documents: dicts with text and optional id and metadata."""
-        docs = [pb.NewDocument(id=d.get("id") or "", text=d["text"], metadata=d.get("metadata") or {})
-                for d in documents]
-        request = pb.WriteRequest(namespace=namespace, documents=docs, mode=pb.UPSERT if upsert else pb.CREATE)
-        return list(self._call("Write", request).results)
+        return list(self._call("Write", requests.write_request(namespace, documents, upsert)).results)
 
     def update(self, namespace: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
                expected_version: int = 0) -> pb.WriteResult:
-        request = pb.UpdateRequest(namespace=namespace, id=doc_id, metadata=metadata or {},
-                                   replace_metadata=metadata is not None, expected_version=expected_version)
-        if text is not None:
-            request.text = text
-        return self._call("Update", request)
+        return self._call("Update", requests.update_request(namespace, doc_id, text, metadata, expected_version))
 
     def delete(self, namespace: str, ids: list[str], expected_version: int = 0) -> int:
         request = pb.DeleteRequest(namespace=namespace, ids=ids, expected_version=expected_version)
@@ -104,26 +99,29 @@ class MemoryClient:
     def get(self, namespace: str, doc_id: str) -> pb.Document:
         return self._call("Get", pb.GetRequest(namespace=namespace, id=doc_id))
 
-    def list(self, namespace: str, where: dict[str, str] | None = None, page_size: int = 100
-             ) -> Iterator[pb.Document]:
+    def list(self, namespace: str, where: Where | None = None, page_size: int = 100, created: Span | None = None,
+             updated: Span | None = None) -> Iterator[pb.Document]:
+        """Every document (without text) in creation order, page by page; `where`: key -> value or any of
+        several values; `created` / `updated`: (after, before) in seconds since the epoch, None open."""
         token = ""
         while True:
-            page = self._call("List", pb.ListRequest(namespace=namespace, page_size=page_size, page_token=token,
-                                                     metadata_filter=where or {}))
+            page = self._call("List", requests.list_request(namespace, token, page_size, where, created, updated))
             yield from page.documents
             if not (token := page.next_page_token):
                 return
 
-    def retrieve(self, namespace: str, query: str, top_k: int = 8, include_text: bool = False) -> list[pb.Citation]:
-        """The best top_k documents, best first; with `include_text`, each with its text and metadata (to put
-        in another model's prompt)."""
-        return list(self._call("Retrieve", pb.RetrieveRequest(namespace=namespace, query=query, top_k=top_k,
-                                                              include_text=include_text)).documents)
+    def retrieve(self, namespace: str, query: str, top_k: int = 8, include_text: bool = False,
+                 where: Where | None = None, created: Span | None = None, updated: Span | None = None,
+                 read_mode: str = "") -> list[pb.Citation]:
+        """The documents a Query would read, at most top_k, best first; with `include_text`, each with its
+        text and metadata (to put in another model's prompt); the filter as in `list`."""
+        return list(self._call("Retrieve", requests.retrieve_request(namespace, query, top_k, include_text, where,
+                                                                     created, updated, read_mode)).documents)
 
     def query(self, namespace: str, question: str, timeout: float | None = None, **options) -> Iterator[pb.QueryEvent]:
         """Stream QueryEvents (retrieval per round, tokens, final). options: top_k, max_new_tokens, temperature,
-        top_p, seed, read_mode, interleave_rounds."""
-        request = pb.QueryRequest(namespace=namespace, query=question, **options)
+        top_p, seed, read_mode, interleave_rounds, and the filter's where, created, updated (as in `list`)."""
+        request = requests.query_request(namespace, question, **options)
         stream = self.stub.Query(request, metadata=self.metadata, timeout=timeout or self.timeout)
         try:
             yield from stream

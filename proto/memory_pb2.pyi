@@ -186,7 +186,7 @@ class Document(_message.Message):
     def __init__(self, id: _Optional[str] = ..., namespace: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., version: _Optional[int] = ..., tokens: _Optional[int] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., ordinal: _Optional[int] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("namespace", "page_size", "page_token", "metadata_filter")
+    __slots__ = ("namespace", "page_size", "page_token", "metadata_filter", "filter")
     class MetadataFilterEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -198,11 +198,39 @@ class ListRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     METADATA_FILTER_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     page_size: int
     page_token: str
     metadata_filter: _containers.ScalarMap[str, str]
-    def __init__(self, namespace: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., metadata_filter: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    filter: Filter
+    def __init__(self, namespace: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., metadata_filter: _Optional[_Mapping[str, str]] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+
+class Filter(_message.Message):
+    __slots__ = ("metadata", "created", "updated")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    metadata: _containers.RepeatedCompositeFieldContainer[MetadataCondition]
+    created: TimeRange
+    updated: TimeRange
+    def __init__(self, metadata: _Optional[_Iterable[_Union[MetadataCondition, _Mapping]]] = ..., created: _Optional[_Union[TimeRange, _Mapping]] = ..., updated: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+
+class MetadataCondition(_message.Message):
+    __slots__ = ("key", "any_of")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    ANY_OF_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    any_of: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[str] = ..., any_of: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TimeRange(_message.Message):
+    __slots__ = ("after", "before")
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    after: float
+    before: float
+    def __init__(self, after: _Optional[float] = ..., before: _Optional[float] = ...) -> None: ...
 
 class ListResponse(_message.Message):
     __slots__ = ("documents", "next_page_token")
@@ -213,16 +241,20 @@ class ListResponse(_message.Message):
     def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RetrieveRequest(_message.Message):
-    __slots__ = ("namespace", "query", "top_k", "include_text")
+    __slots__ = ("namespace", "query", "top_k", "include_text", "filter", "read_mode")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    READ_MODE_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     query: str
     top_k: int
     include_text: bool
-    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., include_text: _Optional[bool] = ...) -> None: ...
+    filter: Filter
+    read_mode: str
+    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., include_text: _Optional[bool] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., read_mode: _Optional[str] = ...) -> None: ...
 
 class Citation(_message.Message):
     __slots__ = ("id", "version", "score", "ordinal", "round", "text", "metadata")
@@ -264,7 +296,7 @@ class Message(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("namespace", "query", "messages", "top_k", "max_new_tokens", "temperature", "top_p", "seed", "read_mode", "interleave_rounds")
+    __slots__ = ("namespace", "query", "messages", "top_k", "max_new_tokens", "temperature", "top_p", "seed", "read_mode", "interleave_rounds", "filter")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -275,6 +307,7 @@ class QueryRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     READ_MODE_FIELD_NUMBER: _ClassVar[int]
     INTERLEAVE_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     query: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
@@ -285,7 +318,8 @@ class QueryRequest(_message.Message):
     seed: int
     read_mode: str
     interleave_rounds: int
-    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., top_k: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., read_mode: _Optional[str] = ..., interleave_rounds: _Optional[int] = ...) -> None: ...
+    filter: Filter
+    def __init__(self, namespace: _Optional[str] = ..., query: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., top_k: _Optional[int] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., read_mode: _Optional[str] = ..., interleave_rounds: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class RetrievalEvent(_message.Message):
     __slots__ = ("round", "documents", "retrieval_ms")

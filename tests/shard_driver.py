@@ -58,6 +58,16 @@ def same(single: dict, sharded: dict, queries: dict[int, torch.Tensor], k: int) 
     for i, (layer, q) in enumerate(queries.items()):  # one layer alone, as KV reading routes
         numbers, scores = sharded.select({layer: q}, CLEAN, k)
         assert ranked(numbers.tolist(), scores, k) == ranked(ordinals, full[i:i + 1], k), f"layer {layer} differs"
+    # a filter's documents (with an ordinal that is not live): the top k among those alone, on both indexes
+    pool = [*ordinals, max(ordinals, default=0) + 1]
+    picked = random.Random(k * 7919 + len(ordinals)).sample(pool, 1 + len(ordinals) // 3)
+    allowed = torch.tensor(sorted(picked), dtype=torch.int64)
+    keep = [i for i, o in enumerate(ordinals) if o in picked]
+    want = ranked([ordinals[i] for i in keep], full[:, keep], k)
+    for index in (single, sharded):
+        ((numbers, scores),) = index.select_many([queries], CLEAN, k, allowed)
+        assert set(numbers.tolist()) <= set(picked), "a document outside the filter was returned"
+        assert ranked(numbers.tolist(), scores, k) == want, f"filtered top-{k} differs ({type(index).__name__})"
 
 
 def main() -> None:

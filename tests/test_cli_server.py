@@ -53,6 +53,16 @@ def test_data_commands(ckpt, tmp_path):
         assert rounds.exit_code == 0 and "round 1: 1 documents" in rounds.output
         assert "round 2: 1 documents" in rounds.output and " v1 round 2, score" in rounds.output
         assert "interleave_rounds must be in [0, 4]" in msa("ask", "notes", "x", "--rounds", "5", server=target).output
+        recalled = msa("recall", "notes", "What is Rex?", "--text", "--where", "kind=pet", "--where", "kind=cat",
+                       server=target)
+        first, *rest = recalled.output.splitlines()
+        assert first.startswith("[0] rex v2 score ") and rest == ["    Rex is an old dog.", "    (kind=pet)"]
+        later = msa("recall", "notes", "What is Rex?", "--created-after", "2999-01-01", "--json", server=target)
+        assert later.exit_code == 0 and later.output == ""
+        limited = json.loads(msa("ask", "notes", "What is Rex?", "--json", "--max-new-tokens", "2", "--where",
+                                 "kind=pet", server=target).output)
+        assert [c["id"] for c in limited["citations"]] == ["rex"]
+        assert "neither seconds" in msa("ls", "notes", "--updated-before", "soon", server=target).output
         assert msa("rm", "notes", "j0", "j1", server=target).output.strip() == "deleted 2"
         missing = msa("get", "notes", "nope", server=target)
         assert missing.exit_code == 1

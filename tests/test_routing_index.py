@@ -109,6 +109,21 @@ class IndexMachine(RuleBasedStateMachine):
             for q, together in zip(qs, view.scores_many(qs), strict=True):
                 torch.testing.assert_close(together, view.scores(q), rtol=0, atol=1e-5)
 
+    @invariant()
+    def a_filter_scores_its_documents_and_no_other(self):
+        """Routing only a filter's documents (few: only their rows are read; most: every row, then their
+        columns) scores each exactly as without the filter; an allowed ordinal that is not live is ignored."""
+        snapshot = self.index.snapshot("n")
+        queries = {layer: query(7 + layer) for layer in LAYERS}
+        ((live, full),) = snapshot.select_many([queries], RouteSpec(), 4)
+        live = live.tolist()
+        for share in (0.2, 0.9):
+            picked = random.Random(len(live)).sample([*live, 10**9], 1 + int(share * len(live)))
+            ((ordinals, scores),) = snapshot.select_many([queries], RouteSpec(), 4, torch.tensor(sorted(picked)))
+            keep = [i for i, o in enumerate(live) if o in picked]
+            assert ordinals.tolist() == [live[i] for i in keep]
+            torch.testing.assert_close(scores, full[:, keep], rtol=0, atol=1e-5)
+
     def teardown(self):
         self.store.close()
         self.dir.cleanup()

@@ -63,6 +63,14 @@ def test_every_rpc(client):
     assert {c.id: (c.text, dict(c.metadata), c.version) for c in full} == {
         "b": ("Bo runs on Saturdays.", {"topic": "sport"}, 3), results[0].id: ("Ada prefers green tea.",
                                                                               {"topic": "food"}, 1)}
+    # filters: metadata any-of and time ranges, on Retrieve, Query and List
+    sport = {"topic": ["sport", "chess"]}
+    assert [c.id for c in client.retrieve("scratch", "Who runs?", top_k=2, where=sport)] == ["b"]
+    *_, last = client.query("scratch", "Who runs?", max_new_tokens=2, top_k=2, where={"topic": "food"})
+    assert [c.id for c in last.final.citations] == [results[0].id] and last.final.usage.memory_documents == 1
+    assert client.retrieve("scratch", "Who runs?", created=(doc.updated_at + 1, None)) == []
+    assert [d.id for d in client.list("scratch", updated=(doc.updated_at, None))] == ["b"]
+    assert {d.id for d in client.list("scratch", where={"topic": ["food", "sport"]})} == {"b", results[0].id}
     stats = client.stats("scratch")
     assert stats.documents == 2 and stats.namespaces == 1 and stats.raw_bytes > 0 and stats.model
     assert client.delete("scratch", ["b"], expected_version=3) == 1
@@ -110,6 +118,11 @@ def test_query_over_two_rounds_streams_a_retrieval_per_round(client):
     (lambda c: c.update("n", "rex", text="x", expected_version=7), "ABORTED"),
     (lambda c: c.delete("n", ["rex", "anna"], expected_version=1), "INVALID_ARGUMENT"),
     (lambda c: list(c.query("n", "q", interleave_rounds=5)), "INVALID_ARGUMENT"),
+    (lambda c: c.retrieve("n", "q", where={"kind": []}), "INVALID_ARGUMENT"),
+    (lambda c: c.retrieve("n", "q", created=(5.0, 1.0)), "INVALID_ARGUMENT"),
+    (lambda c: c.retrieve("n", "q", read_mode="both"), "INVALID_ARGUMENT"),
+    (lambda c: list(c.query("n", "q", where={f"k{i}": "v" for i in range(33)})), "INVALID_ARGUMENT"),
+    (lambda c: list(c.list("n", updated=(float("inf"), None))), "INVALID_ARGUMENT"),
     # malformed paging, sampling and sizes are the caller's mistake, never INTERNAL (issue 17)
     *[(lambda c, t=token: c._call("List", pb.ListRequest(namespace="n", page_token=t)), "INVALID_ARGUMENT")
       for token in ("\u00b2", "9" * 20, "9" * 5000, "-1")],

@@ -25,11 +25,13 @@ from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
 from msa.memstore.engine.stats import Grant, StoreStats, summed, visible
 from msa.memstore.engine.write_batcher import WriteBatcher
 from msa.memstore.errors import InvalidArgument, StaleOrdinal, StoreError
+from msa.memstore.index.attributes import AttributeIndex
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingIndexInterface
 from msa.memstore.index.route_batcher import RouteBatcher
 from msa.memstore.index.routing_index import RoutingIndex
 from msa.memstore.index.store_memory import StoreMemory
+from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.records import (
     Document,
     Encoding,
@@ -78,6 +80,7 @@ class Engine:
         self.model, self.store = model, store
         self.index = index or RoutingIndex(store, device=model.device, dtype=model.dtype)
         self.cache = cache or ContentCache(store)
+        self.attributes = AttributeIndex(store)  # metadata and timestamps, for filtered questions
         self.route_batcher = RouteBatcher()  # concurrent questions over one state share a pass over the keys
         self.in_flight = InFlight(store)  # ordinals of writes encoded, not yet committed
         self.write_batcher = WriteBatcher(self._prepare, self._commit, write_batch_s, write_batch_documents)
@@ -138,10 +141,11 @@ class Engine:
     def get(self, ns: str, doc_id: str) -> Document:
         return self.store.get(ns, doc_id)
 
-    def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None
-             ) -> tuple[list[Document], str]:
-        """A page of a namespace's documents (without text), optionally those whose metadata match `where`."""
-        return self.store.list(ns, page_size, page_token, where)
+    def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None,
+             flt: DocumentFilter = NO_FILTER) -> tuple[list[Document], str]:
+        """A page of a namespace's documents (without text), optionally those whose metadata match `where`
+        and that `flt` passes."""
+        return self.store.list(ns, page_size, page_token, where, flt)
 
     def stats(self, ns: str | None = None, grant: Grant | None = None) -> StoreStats:
         """Sums over one namespace, or over every namespace the caller may read; reads every record."""
@@ -235,6 +239,7 @@ class Engine:
                            for r, d in zip(results, p.documents, strict=True) if r.changed}
                 self.index.patch(p.ns, changed, [])
                 self.cache.invalidate(p.ns, list(changed))
+                self.attributes.patch(p.ns, list(changed), [])
         except StaleOrdinal as e:
             return e
         except BaseException as e:
@@ -261,6 +266,8 @@ class Engine:
             if encoding is not None and result.changed:
                 self.index.patch(ns, {result.ordinal: encoding.routing_keys}, [])
                 self.cache.invalidate(ns, [result.ordinal])
+            if result.changed:
+                self.attributes.patch(ns, [result.ordinal], [])
         return result
 
     def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
@@ -270,6 +277,7 @@ class Engine:
             gone = self.store.delete(ns, ids, expected_version)
             self.index.patch(ns, {}, [d.ordinal for d in gone])
             self.cache.invalidate(ns, [d.ordinal for d in gone])
+            self.attributes.patch(ns, [], [d.ordinal for d in gone])
         return gone
 
     def delete_namespace(self, ns: str) -> int:
@@ -279,42 +287,53 @@ class Engine:
             count = self.store.drop_namespace(ns)
             self.index.drop(ns)
             self.cache.drop(ns)
+            self.attributes.drop(ns)
         self.store.purge(ns)
         return count
 
     # -- queries -----------------------------------------------------------------------------------
-    def memory(self, ns: str) -> StoreMemory:
-        """One consistent state of the namespace for one question."""
+    def memory(self, ns: str, flt: DocumentFilter = NO_FILTER) -> StoreMemory:
+        """One consistent state of the namespace for one question; with a filter, only the documents it
+        passes (the others are never scored, read or cited)."""
         self.store.namespace(ns)  # NotFound for an unknown namespace
-        return StoreMemory(ns, self.index.snapshot(ns), self.cache, self.store, self.route_batcher)
+        snapshot = self.index.snapshot(ns)
+        allowed = None if flt.empty else self.attributes.matching(ns, flt)
+        return StoreMemory(ns, snapshot, self.cache, self.store, self.route_batcher, flt, allowed)
 
     def retrieve(self, ns: str, question: str, top_k: int = RETRIEVE_TOP_K, cancelled: IsCancelled | None = None,
-                 with_text: bool = False) -> list[Citation]:
-        """The top_k documents over router layers (mean of layer scores), best first, with their text and
-        metadata if `with_text` (for an LLM's own prompt); `cancelled` stops the routing prefill between chunks
-        (`msa.model.prefill.Cancelled`)."""
+                 with_text: bool = False, flt: DocumentFilter = NO_FILTER, read_mode: str | None = None
+                 ) -> list[Citation]:
+        """The documents a `Query` in this reading mode (the model's own unless given) would read, at most
+        top_k, best first as it would cite them: text reading ranks over router layers (mean of layer
+        scores); KV reading takes each layer's top_k and ranks them by their mean score over the layers that
+        chose them. With their text and metadata if `with_text` (for an LLM's own prompt); `flt` narrows the
+        documents; `cancelled` stops the routing prefill between chunks (`msa.model.prefill.Cancelled`)."""
         check_top_k(top_k)
+        read_mode = QueryOptions(read_mode=read_mode).read_mode or self.model.config.msa.read_mode
         self.check_question(question)
-        memory = self.memory(ns)
+        memory = self.memory(ns, flt)
         if not len(memory):
             return []
-        ranking = self.model.route(question, memory, top_k=min(top_k, len(memory)), read_mode="text",
-                                   cancelled=cancelled).ranking()
+        routing = self.model.route(question, memory, top_k=top_k, read_mode=read_mode, cancelled=cancelled)
+        if read_mode == "text":
+            ranking = routing.ranking()
+        else:
+            ranking = sorted(routing.read_scores().items(), key=lambda item: (-item[1], item[0]))
         return self._cite(memory, ranking[:top_k], round=0, with_text=with_text)  # round 0: a ranking
 
-    def query(self, ns: str, question: str, cancelled: IsCancelled | None = None, **options
-              ) -> Iterator[Retrieval | Token | Answer]:
+    def query(self, ns: str, question: str, cancelled: IsCancelled | None = None, flt: DocumentFilter = NO_FILTER,
+              **options) -> Iterator[Retrieval | Token | Answer]:
         """Stream the `Retrieval`, `Token`s, then the `Answer` with citations and timings; `options` are those
-        of `QueryOptions`, checked before any work. A cancelled request stops: `cancelled` is checked between
-        prefill chunks, and closing the iterator stops decoding."""
+        of `QueryOptions`, checked before any work; `flt` narrows the documents read. A cancelled request
+        stops: `cancelled` is checked between prefill chunks, and closing the iterator stops decoding."""
         checked = QueryOptions(**options)
         self.check_question(question, checked.max_new_tokens)
-        return self._answer(ns, question, checked, cancelled)
+        return self._answer(ns, question, checked, cancelled, flt)
 
-    def _answer(self, ns: str, question: str, options: QueryOptions, cancelled: IsCancelled | None
-                ) -> Iterator[Retrieval | Token | Answer]:
+    def _answer(self, ns: str, question: str, options: QueryOptions, cancelled: IsCancelled | None,
+                flt: DocumentFilter) -> Iterator[Retrieval | Token | Answer]:
         start = time.perf_counter()
-        memory = self.memory(ns)
+        memory = self.memory(ns, flt)
         snapshot = time.perf_counter()
         retrieved, ranked = snapshot, []
         for item in self.model.stream(question, memory, cancelled=cancelled, **options.generation()):

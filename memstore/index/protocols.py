@@ -41,9 +41,11 @@ class RoutingSnapshot(Protocol):
         """The live documents' ordinals, ascending."""
         ...
 
-    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
+                    ) -> list[tuple[Tensor, Tensor]]:
         """Questions' routing queries ({layer: [S, H, D]} each) -> per question (ordinals [C] ascending, scores
-        [L, C]): at least every document that can be in a layer's, the layers' mean or max top k."""
+        [L, C]): at least every document that can be in a layer's, the layers' mean or max top k; only
+        documents whose ordinals are in `allowed` [N] (a filter's) when given: no other is scored."""
         ...
 
 

@@ -28,6 +28,14 @@ CLEAN = RouteSpec()  # cosine, fp32: the store's scores
 STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams through the device
 
 
+def passing(allowed: Tensor, size: int) -> Tensor:
+    """A filter's ordinals [N] -> [size] bool on the host, True at each of them below `size`: a lookup that
+    picks a layer's slots in one gather, however many ordinals pass."""
+    passes = torch.zeros(size, dtype=torch.bool)
+    passes[allowed[allowed < size]] = True
+    return passes
+
+
 @dataclass(frozen=True)
 class SlabView:
     """One consistent state of a slab; rows >= `rows` are not part of it."""
@@ -60,6 +68,14 @@ class SlabView:
         """[N] int64: the slots of the live documents in ordinal order (slots themselves are in write order)."""
         return self.by_ordinal[self._alive[self.by_ordinal]]
 
+    def slots_of(self, passes: Tensor | None) -> Tensor:
+        """[N] int64: the live slots in ordinal order; only those whose ordinal `passes` ([ordinals] bool, as
+        `passing` makes it) when given."""
+        slots = self.live_slots
+        if passes is None:
+            return slots
+        return slots[passes.to(slots.device)[self.slot_ordinal[slots]]]
+
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] routing queries -> document scores per slot [slots] on `device`, -inf where not alive."""
         return self.scores_many([q], spec)[0]
@@ -83,6 +99,20 @@ class SlabView:
             scores = route_scores_many(qs, self.keys[: self.rows], owner, slots, spec)
         return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
 
+    def scores_of(self, qs: list[Tensor], slots: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
+        """Several questions' scores [B, n] of the live `slots` [n] only (a filter's documents): when they are
+        few, only their rows are read, so a narrow filter routes faster than none."""
+        if self.stream_rows or 2 * len(slots) > len(self.live_slots):
+            return self.scores_many(qs, spec)[:, slots.to(self.device)]
+        slots = slots.to(self.keys.device)
+        position = torch.full((len(self.slot_ordinal),), -1, dtype=torch.int64, device=self.keys.device)
+        position[slots] = torch.arange(len(slots), device=self.keys.device)
+        owner = position[self.row_slot[: self.rows]]  # [rows]: the row's place among `slots`, -1 elsewhere
+        rows = (owner >= 0).nonzero().squeeze(1)
+        if not len(rows):
+            return torch.full((len(qs), len(slots)), float("-inf"), device=self.device)
+        return route_scores_many([q.to(self.device) for q in qs], self.keys[rows], owner[rows], len(slots), spec)
+
     @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.keys, self.row_slot, self.live, self.slot_ordinal))
@@ -105,12 +135,18 @@ class SlabSnapshot(dict[int, SlabView]):
     def numbers(self) -> list[int]:
         return self._order.tolist()
 
-    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
+                    ) -> list[tuple[Tensor, Tensor]]:
         """Each layer's keys read once for all questions -> per question (ordinals [N] ascending, scores [L, N])
-        of every live document (`k` is the caller's to apply)."""
-        per_layer = [self[layer].scores_many([queries[layer] for queries in batch], spec)[
-            :, self[layer].live_slots.to(self[layer].device)] for layer in batch[0]]  # [B, N] each
-        return [(self._order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
+        of every live document, or of those among `allowed` (ordinals) only; `k` is the caller's to apply."""
+        order, passes = self._order, None
+        if allowed is not None:
+            passes = passing(allowed, int(order[-1]) + 1 if len(order) else 0)
+            order = order[passes[order]]
+            passes = passes.to(next(iter(self.values())).live_slots.device)  # one copy for every layer
+        per_layer = [self[layer].scores_of([queries[layer] for queries in batch], self[layer].slots_of(passes),
+                                           spec) for layer in batch[0]]  # [B, N] each, in ordinal order
+        return [(order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
 
 
 class Slab:

@@ -21,8 +21,8 @@ from msa.memstore.server.logs import log
 
 logger = logging.getLogger(__name__)
 SELECT = 1  # a round's kind in its header: 0 (all zeros) a pickled message per rank, 1 a routing query
-FIELDS, MAX_LAYERS, MAX_QUESTIONS = 10, 128, 64  # a round's header: kind, namespace, epoch, spec, k, layers,
-# questions, S, H, D; then the layers; then each question's routing tokens
+FIELDS, MAX_LAYERS, MAX_QUESTIONS = 11, 128, 64  # a round's header: kind, namespace, epoch, spec, k, layers,
+# questions, allowed ordinals (-1: no filter), S, H, D; then the layers; then each question's routing tokens
 
 RoutingRows = dict[int, list[tuple[int, Tensor]]]  # layer -> (ordinal, routing keys [C, G, D]) in ordinal order
 
@@ -63,7 +63,8 @@ class Drop:
 @dataclass(frozen=True)
 class Select:
     """Route B questions over `layers` of the namespace `ns_id` at `epoch`: q [B, L, S, H, D], question b's first
-    tokens[b] of S rows; every rank answers its candidates for the top k (`selection.candidates`)."""
+    tokens[b] of S rows; every rank answers its candidates for the top k (`selection.candidates`) among the
+    `allowed` ordinals [N] (a filter's documents) when given."""
 
     ns_id: int
     epoch: int
@@ -72,6 +73,7 @@ class Select:
     tokens: tuple[int, ...]
     spec_id: int
     k: int
+    allowed: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ def exchange(handle: Handler, messages: list[Message] | None) -> tuple[Message, 
         if len(mine.layers) > MAX_LAYERS or len(mine.tokens) > MAX_QUESTIONS:
             raise ValueError(f"a round takes at most {MAX_LAYERS} router layers and {MAX_QUESTIONS} questions")
         header[:FIELDS] = torch.tensor([SELECT, mine.ns_id, mine.epoch, mine.spec_id, mine.k, len(mine.layers),
-                                        len(mine.tokens), *mine.q.shape[2:]])
+                                        len(mine.tokens), -1 if mine.allowed is None else len(mine.allowed),
+                                        *mine.q.shape[2:]])
         header[FIELDS:FIELDS + len(mine.layers)] = torch.tensor(mine.layers)
         header[FIELDS + MAX_LAYERS:FIELDS + MAX_LAYERS + len(mine.tokens)] = torch.tensor(mine.tokens)
     sent = header.to(device)
@@ -132,7 +135,7 @@ def _select_round(handle: Handler, mine: Select | None, fields: list[int], devic
     """The rest of a routing query's round: broadcast the queries, score, gather every rank's candidates
     packed in one int64 tensor [B, L + 1, M + 1] (row 0: ordinals, then the status; rows 1..L: the fp32
     scores' bits)."""
-    _, ns_id, epoch, spec_id, k, n_layers, questions, *shape = fields[:FIELDS]
+    _, ns_id, epoch, spec_id, k, n_layers, questions, n_allowed, *shape = fields[:FIELDS]
     layers = tuple(fields[FIELDS:FIELDS + n_layers])
     tokens = tuple(fields[FIELDS + MAX_LAYERS:FIELDS + MAX_LAYERS + questions])
     if mine is not None:
@@ -140,7 +143,12 @@ def _select_round(handle: Handler, mine: Select | None, fields: list[int], devic
     else:
         q = torch.empty(questions, n_layers, *shape, device=device)
     dist.broadcast(q, src=0)
-    mine = Select(ns_id, epoch, layers, q, tokens, spec_id, k)
+    allowed = None
+    if n_allowed >= 0:
+        allowed = (mine.allowed.to(device) if mine is not None
+                   else torch.empty(n_allowed, dtype=torch.int64, device=device))
+        dist.broadcast(allowed, src=0)
+    mine = Select(ns_id, epoch, layers, q, tokens, spec_id, k, allowed)
     reply = _reply(handle, mine)
     width = (n_layers + 2 if n_layers > 1 else 1) * k
     packed = torch.zeros(questions, n_layers + 1, width + 1, dtype=torch.int64, device=device)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from msa.memstore.errors import Unavailable
-from msa.memstore.index.routing_index import Slab, SlabView
+from msa.memstore.index.routing_index import Slab, SlabView, passing
 from msa.memstore.index.selection import candidates
 from msa.memstore.index.shard_messages import (
     CountBytes,
@@ -97,11 +97,16 @@ class ShardServer:
         views = self.spaces[self.terms[message.ns_id]].views(message.epoch)
         spec = self.terms[message.spec_id]
         first = views[message.layers[0]]
-        live = first.live_slots.to(self.device)  # [n]: every layer's slots hold the same documents
+        passes = None  # a filter's ordinals as a lookup, made once for every layer
+        if message.allowed is not None:
+            size = int(first.slot_ordinal.max()) + 1 if len(first.slot_ordinal) else 0
+            passes = passing(message.allowed.cpu(), size).to(first.live_slots.device)
         q, tokens = message.q, message.tokens
-        table = torch.stack([views[layer].scores_many([q[b, i, :s] for b, s in enumerate(tokens)], spec)[:, live]
-                             for i, layer in enumerate(message.layers)], 1)  # [B, L, n]
-        return candidates(table.float(), first.slot_ordinal.to(self.device)[live], message.k)
+        table = torch.stack([views[layer].scores_of([q[b, i, :s] for b, s in enumerate(tokens)],
+                                                    views[layer].slots_of(passes), spec)
+                             for i, layer in enumerate(message.layers)], 1)  # [B, L, n]: in ordinal order
+        ordinals = first.slot_ordinal[first.slots_of(passes).to(first.slot_ordinal.device)]
+        return candidates(table.float(), ordinals.to(self.device), message.k)
 
 
 def serve_rank(server: ShardServer) -> None:

@@ -81,10 +81,12 @@ class ShardedSnapshot(dict[int, ShardedView]):
         for the top k (`candidates`): (ordinals [C] ascending, scores [L, C]) on the host."""
         return self.select_many([queries], spec, k)[0]
 
-    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int) -> list[tuple[Tensor, Tensor]]:
-        """Several questions' queries (the same layers) in one round: every rank reads its keys once for all."""
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
+                    ) -> list[tuple[Tensor, Tensor]]:
+        """Several questions' queries (the same layers) in one round: every rank reads its keys once for all,
+        scoring only the `allowed` ordinals when given."""
         layers = tuple(batch[0])
-        if not self.numbers():
+        if not self.numbers() or (allowed is not None and not len(allowed)):
             return [(torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)) for _ in batch]
         tokens = tuple(queries[layers[0]].shape[0] for queries in batch)
         first = batch[0][layers[0]]
@@ -92,7 +94,7 @@ class ShardedSnapshot(dict[int, ShardedView]):
         for b, queries in enumerate(batch):
             q[b, :, : tokens[b]] = torch.stack([queries[layer] for layer in layers])
         replies = self.index.round(Select(self.index.term(self.ns), self.epoch, layers, q, tokens,
-                                          self.index.term(spec), k))
+                                          self.index.term(spec), k, allowed))
         return [merge([(o[b], v[b]) for o, v in replies]) for b in range(len(batch))]
 
 

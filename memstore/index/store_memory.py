@@ -1,5 +1,6 @@
 """A namespace as the model reads it: `msa.model.memory.ReadableMemory` (route, chunks, documents by
-number) over a routing-index snapshot, the content K/V cache and the store."""
+number) over a routing-index snapshot, the content K/V cache and the store, optionally narrowed by a filter
+to some documents: the others are never scored, read or cited."""
 
 from __future__ import annotations
 
@@ -14,18 +15,25 @@ from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingSnapshot
 from msa.memstore.index.route_batcher import RouteBatcher
+from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
 
 
 class StoreMemory:
     """Document numbers are ordinals. Routing uses the snapshot's views only, so one question sees one
-    state of the index even while writes go on."""
+    state of the index even while writes go on. With a filter, `allowed` holds the ordinals [N] it passed
+    when the question began; a document's text is read only if it still passes then (it may have changed since)."""
 
     def __init__(self, ns: str, views: RoutingSnapshot, cache: ContentCache, store: Store,
-                 batcher: RouteBatcher) -> None:
+                 batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Tensor | None = None) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
+        self.flt, self.allowed = flt, allowed
         self.numbers: list[int] = views.numbers()
+        if allowed is not None:
+            passed = set(allowed.tolist())
+            self.numbers = [n for n in self.numbers if n in passed]
+        self._passed = None if allowed is None else frozenset(self.numbers)
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
 
@@ -40,8 +48,9 @@ class StoreMemory:
         single-device index; a sharded one answers its candidates for the top k, all layers in one round.
         Questions routed at the same time over the same state go together (`RouteBatcher`)."""
         start = time.perf_counter()
-        out = self.batcher.run((self.views.state, tuple(queries), spec, k), queries,
-                               lambda batch: self.views.select_many(batch, spec, k))
+        narrowed = None if self.allowed is None else id(self)  # a filtered question routes on its own
+        out = self.batcher.run((self.views.state, tuple(queries), spec, k, narrowed), queries,
+                               lambda batch: self.views.select_many(batch, spec, k, self.allowed))
         self._timed("route", start)
         return out
 
@@ -49,7 +58,7 @@ class StoreMemory:
         """Pooled K and V [C, G, D] of the documents, ascending (all rows of the fetched copy); one deleted
         since the snapshot is skipped."""
         start = time.perf_counter()
-        kv = self.cache.get(self.ns, sorted(numbers), layer)
+        kv = self.cache.get(self.ns, sorted(self._visible(numbers)), layer)
         view = self.views[layer]
         if not kv:
             keys = values = torch.zeros(0, device=view.device)  # no rows: nothing to read
@@ -61,12 +70,18 @@ class StoreMemory:
 
     def documents(self, numbers: list[int]) -> dict[int, Document]:
         """Records (text, id, version) of documents by number, fetched once per question."""
+        numbers = self._visible(numbers)
         missing = [n for n in numbers if n not in self._docs]
         if missing:
             start = time.perf_counter()
-            self._docs.update(self.store.by_ordinals(self.ns, missing))
+            found = self.store.by_ordinals(self.ns, missing)
+            self._docs.update({n: d for n, d in found.items() if self.flt.matches(d)})
             self._timed("fetch", start)
         return {n: self._docs[n] for n in numbers if n in self._docs}
+
+    def _visible(self, numbers: Iterable[int]) -> list[int]:
+        """The numbers the filter passed (all without one): a number the model names is never read otherwise."""
+        return list(numbers) if self._passed is None else [n for n in numbers if n in self._passed]
 
     def __contains__(self, number: int) -> bool:
         """Still stored (a document deleted after the snapshot is not)."""

@@ -12,10 +12,12 @@ from msa.memstore.engine import (
     Answer,
     Citation,
     Document,
+    DocumentFilter,
     Engine,
     Namespace,
     QueryOptions,
     Retrieval,
+    TimeRange,
     Token,
     WriteItem,
     WriteResult,
@@ -79,12 +81,14 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
 
     async def List(self, request, context: CallContext) -> pb.ListResponse:
         docs, token = await self.pools.scans.run(self.engine.list, request.namespace, request.page_size,
-                                                 request.page_token, dict(request.metadata_filter))
+                                                 request.page_token, dict(request.metadata_filter),
+                                                 filter_of(request.filter))
         return pb.ListResponse(documents=[document_pb(d) for d in docs], next_page_token=token)
 
     async def Retrieve(self, request, context: CallContext) -> pb.RetrieveResponse:
         self.engine.check_question(request.query)  # before the question waits for the model
         retrieve = functools.partial(self.engine.retrieve, with_text=request.include_text,
+                                     flt=filter_of(request.filter), read_mode=request.read_mode or None,
                                      **({"top_k": request.top_k} if request.top_k else {}))
         # a routing pass is model work: admitted like a Query
         found = await self.pools.questions.run(retrieve, request.namespace, request.query, cancellable=True)
@@ -95,7 +99,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         options = query_options(request)  # checked before the question waits for the model
         self.engine.check_question(question, options.max_new_tokens)
         async for event in self.pools.questions.stream(self.engine.query, request.namespace, question,
-                                                       **asdict(options)):
+                                                       flt=filter_of(request.filter), **asdict(options)):
             if isinstance(event, Retrieval):
                 yield pb.QueryEvent(retrieval=pb.RetrievalEvent(
                     round=event.round, documents=[citation_pb(c) for c in event.citations],
@@ -117,6 +121,17 @@ def query_options(request: pb.QueryRequest) -> QueryOptions:
              "top_p": request.top_p, "interleave_rounds": request.interleave_rounds}
     return QueryOptions(temperature=request.temperature, seed=request.seed,
                         **{name: value for name, value in given.items() if value})
+
+
+def filter_of(message: pb.Filter) -> DocumentFilter:
+    """The request's filter, checked (an unset one passes every document)."""
+    return DocumentFilter.of([(c.key, list(c.any_of)) for c in message.metadata], time_range(message.created),
+                             time_range(message.updated))
+
+
+def time_range(message: pb.TimeRange) -> TimeRange:
+    return TimeRange(message.after if message.HasField("after") else None,
+                     message.before if message.HasField("before") else None)
 
 
 def query_text(request: pb.QueryRequest) -> str:

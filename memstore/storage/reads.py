@@ -8,6 +8,7 @@ import torch
 
 from msa.memstore.errors import NotFound, VersionConflict
 from msa.memstore.storage import blob
+from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.namespaces import Namespaces
 from msa.memstore.storage.paging import page_size as checked_page_size
 from msa.memstore.storage.paging import page_start
@@ -61,10 +62,10 @@ class Reads(Namespaces):
         return self._read(op)
 
     def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None,
-             ) -> tuple[list[Document], str]:
+             flt: DocumentFilter = NO_FILTER) -> tuple[list[Document], str]:
         """Documents in creation (ordinal) order after `page_token`, those whose metadata holds every
-        `where` pair; text left empty. A page reads at most `MAX_LIST_SCAN` documents, so one that few
-        match may come short (even empty) with a next token. -> (page, next token or "")."""
+        `where` pair and that `flt` passes; text left empty. A page reads at most `MAX_LIST_SCAN` documents,
+        so one that few match may come short (even empty) with a next token. -> (page, next token or "")."""
         page_size = checked_page_size(page_size)
         start = page_start(page_token)
         where = where or {}
@@ -78,11 +79,27 @@ class Reads(Namespaces):
             while found and cur.key().startswith(prefix) and len(out) < page_size and scanned < MAX_LIST_SCAN:
                 rec = load_document(txn.get(document_key(ns, cur.value().decode()), db=self.db["documents"]))
                 last, scanned = rec.ordinal, scanned + 1
-                if all(rec.metadata.get(k) == v for k, v in where.items()):
+                if all(rec.metadata.get(k) == v for k, v in where.items()) and flt.matches(rec):
                     out.append(replace(rec, text=""))
                 found = cur.next()
             more = found and cur.key().startswith(prefix)
             return out, (str(last + 1) if more and last is not None else "")
+
+        return self._read(op)
+
+    def documents(self, ns: str) -> list[Document]:
+        """Every document of a namespace, in one read transaction (what a filter's attribute table loads)."""
+
+        def op(txn) -> list[Document]:
+            self._namespace(txn, ns)
+            cur = txn.cursor(db=self.db["documents"])
+            prefix = ns.encode() + b"\0"
+            found = cur.set_range(prefix)
+            out = []
+            while found and cur.key().startswith(prefix):
+                out.append(load_document(cur.value()))
+                found = cur.next()
+            return out
 
         return self._read(op)
 

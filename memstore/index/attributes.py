@@ -1,0 +1,159 @@
+"""Metadata and timestamps of namespaces' documents in host memory, so a filter finds its documents without
+reading the store: a columnar table per namespace (value codes per metadata key, created / updated times).
+A namespace loads on its first filtered question and is patched after every committed change (as the routing
+index is); namespaces are evicted least recently used past a budget of documents."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from msa.memstore.storage.filters import DocumentFilter, TimeRange
+from msa.memstore.storage.records import Document
+from msa.memstore.storage.store import Store
+
+Row = tuple[int, dict[str, str], float, float]  # ordinal, metadata, created_at, updated_at
+
+
+def row_of(doc: Document) -> Row:
+    return doc.ordinal, doc.metadata, doc.created_at, doc.updated_at
+
+
+class _Attributes:
+    """One namespace's table (changed under the index's lock): a row per document, appended in write order;
+    columns of created_at, updated_at and, per metadata key, the code of each row's value (-1: none). A
+    filter is a few vectorised comparisons over the columns, whatever its selectivity. Deleted rows are dead
+    until a quarter of the rows are, then the table is rebuilt from the live ones."""
+
+    def __init__(self, rows: Iterable[Row] = ()) -> None:
+        self.row: dict[int, int] = {}  # ordinal -> its row
+        self.metadata: list[dict[str, str]] = []  # per row
+        self.size = self.dead = 0
+        self.ordinal = torch.zeros(0, dtype=torch.int64)
+        self.alive = torch.zeros(0, dtype=torch.bool)
+        self.created = torch.zeros(0, dtype=torch.float64)
+        self.updated = torch.zeros(0, dtype=torch.float64)
+        self.codes: dict[str, dict[str, int]] = {}  # key -> value -> code
+        self.columns: dict[str, Tensor] = {}  # key -> [capacity] int32 codes
+        for row in rows:
+            self.put(*row)
+
+    def _grow(self, need: int) -> None:
+        if need <= len(self.ordinal):
+            return
+        capacity = max(need, 2 * len(self.ordinal), 64)
+
+        def grown(t: Tensor, fill) -> Tensor:
+            out = torch.full((capacity,), fill, dtype=t.dtype)
+            out[: self.size] = t[: self.size]
+            return out
+
+        self.ordinal, self.alive = grown(self.ordinal, -1), grown(self.alive, False)
+        self.created, self.updated = grown(self.created, 0.0), grown(self.updated, 0.0)
+        self.columns = {key: grown(column, -1) for key, column in self.columns.items()}
+
+    def put(self, ordinal: int, metadata: dict[str, str], created_at: float, updated_at: float) -> None:
+        row = self.row.get(ordinal)
+        if row is None:
+            self._grow(self.size + 1)
+            row, self.size = self.size, self.size + 1
+            self.row[ordinal] = row
+            self.metadata.append({})
+            self.ordinal[row], self.alive[row] = ordinal, True
+        self._set_metadata(row, metadata)
+        self.created[row], self.updated[row] = created_at, updated_at
+
+    def _set_metadata(self, row: int, metadata: dict[str, str]) -> None:
+        for key in self.metadata[row]:
+            self.columns[key][row] = -1
+        for key, value in metadata.items():
+            if key not in self.columns:
+                self.codes[key], self.columns[key] = {}, torch.full((len(self.ordinal),), -1, dtype=torch.int32)
+            codes = self.codes[key]
+            self.columns[key][row] = codes.setdefault(value, len(codes))
+        self.metadata[row] = dict(metadata)
+
+    def remove(self, ordinal: int) -> None:
+        row = self.row.pop(ordinal, None)
+        if row is None:
+            return
+        self._set_metadata(row, {})
+        self.alive[row] = False
+        self.dead += 1
+        if self.dead > max(64, self.size // 4):
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Only the live rows, in a fresh table (value codes start over, so dropped values are forgotten)."""
+        fresh = _Attributes((o, self.metadata[r], float(self.created[r]), float(self.updated[r]))
+                            for o, r in sorted(self.row.items()))
+        self.__dict__.update(fresh.__dict__)
+
+    def matching(self, flt: DocumentFilter) -> Tensor:
+        """Ordinals [N] int64 ascending of the documents `flt` passes."""
+        n = self.size
+        keep = self.alive[:n].clone()
+        for key, values in flt.metadata:
+            codes = [self.codes.get(key, {}).get(v) for v in values]
+            codes = [c for c in codes if c is not None]
+            if not codes:
+                return torch.zeros(0, dtype=torch.int64)
+            column = self.columns[key][:n]
+            if len(codes) == 1:
+                keep &= column == codes[0]
+            else:  # a lookup over the key's codes (slot 0 for "no value"): one gather, however many values
+                accepted = torch.zeros(len(self.codes[key]) + 1, dtype=torch.bool)
+                accepted[torch.tensor(codes) + 1] = True
+                keep &= accepted[column.long() + 1]
+        keep &= _within(self.created[:n], flt.created) & _within(self.updated[:n], flt.updated)
+        found = self.ordinal[:n][keep]  # rows are in write order: ascending unless writes committed out of order
+        return found if bool((found[1:] >= found[:-1]).all()) else torch.sort(found).values
+
+
+def _within(t: Tensor, span: TimeRange) -> Tensor:
+    keep = torch.ones(len(t), dtype=torch.bool)
+    if span.after is not None:
+        keep &= t >= span.after
+    if span.before is not None:
+        keep &= t < span.before
+    return keep
+
+
+class AttributeIndex:
+    """The attribute tables of one store's namespaces."""
+
+    def __init__(self, store: Store, budget_documents: int = 5_000_000) -> None:
+        self.store, self.budget = store, budget_documents
+        self.spaces: OrderedDict[str, _Attributes] = OrderedDict()  # least recently used first
+        self.lock = threading.Lock()
+
+    def matching(self, ns: str, flt: DocumentFilter) -> Tensor:
+        """Ordinals [N] int64 ascending of the namespace's documents that `flt` passes, on the host."""
+        with self.lock:
+            if ns not in self.spaces:  # loaded under the lock: a commit's patch waits, then applies on top
+                self.spaces[ns] = _Attributes(map(row_of, self.store.documents(ns)))
+            self.spaces.move_to_end(ns)
+            found = self.spaces[ns].matching(flt)
+            while len(self.spaces) > 1 and sum(len(a.row) for a in self.spaces.values()) > self.budget:
+                self.spaces.popitem(last=False)
+            return found
+
+    def patch(self, ns: str, ordinals: list[int], removed: list[int]) -> None:
+        """After a commit: re-read the changed documents `ordinals` and forget `removed`; only a loaded
+        namespace is patched (the others read the committed state when they load)."""
+        with self.lock:
+            space = self.spaces.get(ns)
+            if space is None:
+                return
+            for ordinal in removed:
+                space.remove(ordinal)
+            for doc in self.store.by_ordinals(ns, ordinals).values():
+                space.put(*row_of(doc))
+
+    def drop(self, ns: str) -> None:
+        with self.lock:
+            self.spaces.pop(ns, None)
