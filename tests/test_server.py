@@ -9,6 +9,7 @@ import urllib.request
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from msa.memstore.client import ClientError
 from msa.memstore.engine import binding_for
@@ -293,11 +294,28 @@ def test_writes_from_many_clients_are_encoded_together(server):
 
 
 def test_metrics_endpoint(server, client):
-    client.get("n", "rex")
+    """The documented names, parsed as Prometheus parses them, and counting what was done."""
     port = server[0].server.metrics_server.sockets[0].getsockname()[1]
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    assert 'msa_requests_total{rpc="Get",code="OK"}' in text
-    assert "msa_request_seconds_bucket" in text and "msa_index_device_bytes" in text
+
+    def scrape() -> dict[tuple[str, tuple], float]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    before = scrape()
+    for _ in range(3):
+        client.get("n", "rex")
+    *_, final = client.query("n", "What is Rex?", max_new_tokens=2)
+    after = scrape()
+    get_ok = ("msa_requests_total", (("code", "OK"), ("rpc", "Get")))
+    assert after[get_ok] - before.get(get_ok, 0) == 3
+    get_count = ("msa_request_seconds_count", (("rpc", "Get"),))
+    assert after[get_count] - before.get(get_count, 0) == 3
+    assert after[("msa_request_seconds_bucket", (("le", "+Inf"), ("rpc", "Get")))] == after[get_count]
+    assert after[("msa_queries_total", ())] - before.get(("msa_queries_total", ()), 0) == 1
+    total = ("msa_query_phase_milliseconds_total", (("phase", "total"),))
+    assert after[total] - before.get(total, 0) == pytest.approx(final.final.timings.total_ms, rel=1e-3)
+    assert after[("msa_index_device_bytes", ())] > 0 and ("msa_cache_hits", ()) in after
 
 
 def test_reflection_lists_the_services(server):
