@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "load": ("msa.cli.load", "load_cmd",
              "Bulk-load memories from FILE (JSON lines) into NAMESPACE of STORE, creating it if needed."),
     "ls": ("msa.cli.data", "ls", "List memories (without text)."),
+    "mcp": ("msa.cli.mcp_stdio", "mcp_cmd",
+            "Serve the store's memory tools over MCP (stdio), bridged to the gRPC server at --server."),
     "model": ("msa.cli.main", "model", "Make, inspect and convert model checkpoints."),
     "ns": ("msa.cli.data", "ns", "Namespaces: create, ls, rm."),
     "put": ("msa.cli.data", "put", "Write a memory (TEXT, --file or --jsonl batches from stdin)."),

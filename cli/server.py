@@ -23,6 +23,7 @@ from msa.memstore.server.config import load_config
 @click.option("--tls-cert", help="PEM certificate chain (with --tls-key: TLS).")
 @click.option("--tls-key", help="PEM private key.")
 @click.option("--metrics-listen", help="host:port of the Prometheus /metrics endpoint [off].")
+@click.option("--mcp-listen", help="host:port of the MCP streamable-HTTP endpoint /mcp, same bearer tokens [off].")
 @click.option("--max-queries", type=int, help="Questions generating at once [2].")
 @click.option("--world-size", type=int, help="Memory Parallel: ranks sharing the routing index, one per GPU on a GPU "
               "server (started here; under torchrun, its ranks) [1].")

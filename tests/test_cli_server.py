@@ -121,6 +121,9 @@ def test_init_refuses_an_existing_store(ckpt, tmp_path):
     (["--tls-cert", "{tmp}/cert.pem", "--tls-key", "{tmp}/cert.pem"], "cannot use the TLS certificate"),
     (["--model", "{tmp}/no-such-model"], "cannot load the model"),
     (["--model", "{tmp}"], "cannot load the model"),  # a directory that is not a checkpoint
+    (["--mcp-listen", "0.0.0.0:0"], "refusing to serve MCP on 0.0.0.0 without a tokens file"),
+    (["--mcp-listen", "127.0.0.1:0", "--tls-cert", "{tmp}/cert.pem", "--tls-key", "{tmp}/key.pem"],
+     "--mcp-listen bridges to the gRPC port without TLS"),
 ])
 def test_serve_misconfigurations_are_one_line_errors(ckpt, tmp_path, flags, message):
     store = tmp_path / "store"

@@ -36,6 +36,7 @@ class ServerConfig:
     tls_cert: str = ""  # PEM certificate chain; with tls_key enables TLS
     tls_key: str = ""  # PEM private key
     metrics_listen: str = ""  # host:port of the Prometheus text endpoint; empty = off
+    mcp_listen: str = ""  # host:port of the MCP streamable-HTTP endpoint (/mcp); empty = off
     max_inflight: int = 64  # requests being served at once; beyond: RESOURCE_EXHAUSTED
     max_queries: int = 2  # questions (Query, Retrieve) running the model at once; more wait in line
     query_queue: int = 16  # questions waiting for a slot; beyond: RESOURCE_EXHAUSTED

@@ -107,7 +107,11 @@ class MemoryServer:
     async def start(self) -> int:
         host, port = split_address(self.config.listen)
         metrics_host = split_address(self.config.metrics_listen)[0] if self.config.metrics_listen else host
-        for what, where in (("listen", host), ("serve metrics", metrics_host)):
+        mcp_host = split_address(self.config.mcp_listen)[0] if self.config.mcp_listen else host
+        if self.config.mcp_listen and self.config.tls_cert:
+            raise InvalidArgument("--mcp-listen bridges to the gRPC port without TLS: serve MCP from a server "
+                                  "without --tls-cert, or run `msa mcp` beside the agent")
+        for what, where in (("listen", host), ("serve metrics", metrics_host), ("serve MCP", mcp_host)):
             if self.tokens is None and not is_loopback(where):
                 raise InvalidArgument(f"refusing to {what} on {where} without a tokens file; give --tokens-file, "
                                       "or use 127.0.0.1")
@@ -131,10 +135,34 @@ class MemoryServer:
         await self.server.start()
         if self.config.metrics_listen:
             self.metrics_server = await serve_metrics(self.metrics, *split_address(self.config.metrics_listen))
+        if self.config.mcp_listen:
+            self.mcp_port = await self._serve_mcp(host)
         auth = "bearer tokens" if self.tokens else "no auth (loopback only)"
         log(logger, logging.INFO, "listening", address=f"{host}:{self.port}", auth=auth,
             tls=bool(self.config.tls_cert))
         return self.port
+
+    async def _serve_mcp(self, grpc_host: str) -> int:
+        """MCP over streamable HTTP, bridged to this server's own gRPC port; -> the port it listens on."""
+        import uvicorn
+
+        from msa.memstore.server.mcp import http_app
+
+        host, port = split_address(self.config.mcp_listen)
+        local = "127.0.0.1" if grpc_host in ("0.0.0.0", "::", "") else grpc_host
+        target = f"[{local}]:{self.port}" if ":" in local else f"{local}:{self.port}"
+        app = http_app(target, self.tokens, host)
+        self.mcp_server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                                        lifespan="on"))
+        self.mcp_task = asyncio.create_task(self.mcp_server.serve())
+        while not self.mcp_server.started:
+            if self.mcp_task.done():
+                self.mcp_task.result()  # raises why it could not start
+                raise InvalidArgument(f"cannot serve MCP on {self.config.mcp_listen}: in use or not permitted")
+            await asyncio.sleep(0.01)
+        bound = self.mcp_server.servers[0].sockets[0].getsockname()[1]
+        log(logger, logging.INFO, "mcp listening", address=f"{host}:{bound}", path="/mcp")
+        return bound
 
     async def load(self) -> None:
         """Open the model and store in a thread (health stays NOT_SERVING meanwhile), then serve."""
@@ -187,6 +215,9 @@ class MemoryServer:
             self.pools.close()
         if getattr(self, "metrics_server", None):
             self.metrics_server.close()
+        if getattr(self, "mcp_server", None):
+            self.mcp_server.should_exit = True
+            await asyncio.wait([self.mcp_task], timeout=self.config.grace_s)
         if self.engine is not None:
             self.engine.close()
         log(logger, logging.INFO, "stopped")
