@@ -2,8 +2,10 @@
 
 Each line is one `{"id", "text", "metadata"}` object (`id` and `metadata` optional). A line without an id gets
 one from its text's hash, so loading the same file again writes nothing twice: before a batch is encoded, the
-ids the store already holds are skipped. An interrupted load (Ctrl-C, kill -9) is resumed by running it again;
-every batch acknowledged before the interruption is durable (one transaction, synced).
+ids the store already holds are skipped. A line of `msa export` also carries `version`, `created_at` and
+`updated_at`, which the memory keeps (`msa import` loads such files). An interrupted load (Ctrl-C, kill -9) is
+resumed by running it again; every batch acknowledged before the interruption is durable (one transaction,
+synced).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import click
 
-from msa.memstore.engine import Engine, WriteItem
+from msa.memstore.engine import Engine, Origin, WriteItem
 from msa.memstore.errors import NotFound, StoreError
 
+ORIGIN = ("version", "created_at", "updated_at")  # kept from an export's line
 IN_FLIGHT = 2  # batches submitted at once: the next is encoded while the previous commits (`WriteBatcher`)
 BATCH = {"cpu": 64, "cuda": 512}  # memories encoded together and committed in one transaction, by device:
 # a GPU encodes faster in wider forwards (docs/benchmarks.md, "Ingest")
@@ -57,6 +60,9 @@ def file_items(path: Path) -> Iterator[tuple[int, dict]]:
                 raise click.ClickException(f"{path}:{number}: expected an object with a \"text\" string")
             if not isinstance(obj.get("metadata") or {}, dict):
                 raise click.ClickException(f"{path}:{number}: \"metadata\" must be an object of strings")
+            if 0 < sum(k in obj for k in ORIGIN) < len(ORIGIN):
+                raise click.ClickException(f"{path}:{number}: give {', '.join(ORIGIN)} together (a line of "
+                                           "`msa export`) or none of them")
             yield done, obj
 
 
@@ -110,7 +116,9 @@ def new_items(lines: list[dict], named: set[str]) -> list[WriteItem]:
         if doc_id in named:
             continue
         named.add(doc_id)
-        items.append(WriteItem(obj["text"], {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}, doc_id))
+        origin = Origin(*(obj[k] for k in ORIGIN)) if ORIGIN[0] in obj else None
+        items.append(WriteItem(obj["text"], {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}, doc_id,
+                               origin))
     return items
 
 

@@ -22,7 +22,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "Rewrite STORE without free pages (stop the server using it first)."),
     "demo": ("msa.cli.demo", "demo_cmd",
              "Write ~200 memories to a fresh store over gRPC and ask five questions about them."),
+    "export": ("msa.cli.migrate", "export_cmd",
+               "Write STORE's memories (text, metadata, ids, versions, times) as JSON lines into the new directory "
+               "DEST."),
     "get": ("msa.cli.data", "get", "Print one memory."),
+    "import": ("msa.cli.migrate", "import_cmd",
+               "Load an export SOURCE (`msa export`) into STORE, encoding every memory with STORE's model."),
     "init": ("msa.cli.server", "init_cmd",
              "Create an empty store at STORE, bound to a model (only that model may open it)."),
     "load": ("msa.cli.load", "load_cmd",

@@ -203,8 +203,8 @@ class Engine:
                 self.in_flight.release(p.ns, p.ids, p.reserved, failed=True)
             raise
         for p in planned:
-            p.documents = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(next(encoded)), o)
-                           for doc_id, item, o in zip(p.ids, p.items, p.ordinals, strict=True)]
+            p.documents = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(next(encoded)), o,
+                                       item.origin) for doc_id, item, o in zip(p.ids, p.items, p.ordinals, strict=True)]
 
     def _commit(self, planned: list[_Planned | StoreError]) -> list[list[WriteResult] | StoreError]:
         """One transaction per prepared request, in order. A request that relied on an earlier one's ordinal
@@ -378,6 +378,9 @@ class Engine:
         ids = [check_id(i.id) if i.id is not None else uuid.uuid4().hex for i in items]
         if len(set(ids)) != len(ids):
             raise InvalidArgument("a write holds the same document id twice")
+        for doc_id, item in zip(ids, items, strict=True):
+            if item.origin is not None:
+                item.origin.checked(doc_id)  # before any encoding
         return ids
 
     def _check_text(self, text: str) -> None:

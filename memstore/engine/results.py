@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from msa.memstore.storage.records import Origin
+
 
 @dataclass(frozen=True)
 class WriteItem:
-    """A memory to write; without an id the engine makes one."""
+    """A memory to write; without an id the engine makes one. `origin`: the version and times a moved memory
+    keeps when it is created (`msa import`)."""
 
     text: str
     metadata: dict[str, str] = field(default_factory=dict)
     id: str | None = None
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True)

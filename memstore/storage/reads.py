@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import torch
@@ -89,19 +90,19 @@ class Reads(Namespaces):
 
     def documents(self, ns: str) -> list[Document]:
         """Every document of a namespace, in one read transaction (what a filter's attribute table loads)."""
+        return list(self.scan(ns))
 
-        def op(txn) -> list[Document]:
+    def scan(self, ns: str) -> Iterator[Document]:
+        """Every document of a namespace in creation (ordinal) order, from one read transaction held while
+        the iterator runs (one consistent state; an export)."""
+        with self._read_txn() as txn:
             self._namespace(txn, ns)
-            cur = txn.cursor(db=self.db["documents"])
+            cur = txn.cursor(db=self.db["ordinals"])
             prefix = ns.encode() + b"\0"
             found = cur.set_range(prefix)
-            out = []
             while found and cur.key().startswith(prefix):
-                out.append(load_document(cur.value()))
+                yield load_document(txn.get(document_key(ns, cur.value().decode()), db=self.db["documents"]))
                 found = cur.next()
-            return out
-
-        return self._read(op)
 
     def kv(self, ns: str, ordinals: list[int], layer: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Pooled keys and values [C, G, D] of documents on one router layer (missing ordinals skipped)."""

@@ -9,6 +9,7 @@ ordinal so one layer's routing keys of a namespace are one contiguous key range.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -83,12 +84,33 @@ class Encoding:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a document comes from when it is moved, not written anew (`msa import`): the version and times it
+    had in its first store, which its creation here keeps."""
+
+    version: int
+    created_at: float
+    updated_at: float
+
+    def checked(self, doc_id: str) -> Origin:
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+            raise InvalidArgument(f"document {doc_id!r}: version must be an integer >= 1, not {shown(self.version)}")
+        for name, t in (("created_at", self.created_at), ("updated_at", self.updated_at)):
+            if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t >= 0):
+                raise InvalidArgument(f"document {doc_id!r}: {name} must be seconds since the epoch, not {shown(t)}")
+        if self.updated_at < self.created_at:
+            raise InvalidArgument(f"document {doc_id!r}: updated_at is before created_at")
+        return self
+
+
+@dataclass(frozen=True)
 class NewDocument:
     id: str
     text: str
     metadata: dict[str, str]
     encoding: Encoding
     ordinal: int | None = None  # chosen by the writer when the encoding embeds it (the MSA number [i])
+    origin: Origin | None = None  # version and times kept when the document is created (an import)
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,16 @@ class Writes(Reads):
 
     def write(self, ns: str, documents: list[NewDocument], mode: str = "create") -> list[WriteResult]:
         """All-or-nothing batch write. `create`: an existing id fails the batch (AlreadyExists); `upsert`:
-        an existing id is replaced (version + 1), unless text and metadata are unchanged (a no-op)."""
+        an existing id is replaced (version + 1), unless text and metadata are unchanged (a no-op). A new
+        document with an `origin` keeps its version and times."""
         if mode not in MODES:
             raise InvalidArgument(f"mode {mode!r} is not one of {MODES}")
         if not documents:
             raise InvalidArgument("a write needs at least one document")
         ids = [check_id(d.id) for d in documents]
+        for d in documents:
+            if d.origin is not None:
+                d.origin.checked(d.id)
         if len(set(ids)) != len(ids):
             raise InvalidArgument("a write holds the same document id twice")
         blobs = [self._encode_blobs(d) for d in documents]  # compress outside the write lock
@@ -73,8 +77,10 @@ class Writes(Reads):
                     if ordinal < next_ordinal:
                         raise StaleOrdinal(f"ordinal {ordinal} of {doc.id!r} was used before; ordinals are "
                                               f"never reused (next free: {next_ordinal})")
-                    rec = Document(ns, doc.id, ordinal, 1, doc.text, dict(doc.metadata),
-                                   len(doc.encoding.token_ids), doc.encoding.chunks, now, now)
+                    version, created, updated = ((doc.origin.version, doc.origin.created_at, doc.origin.updated_at)
+                                                 if doc.origin else (1, now, now))
+                    rec = Document(ns, doc.id, ordinal, version, doc.text, dict(doc.metadata),
+                                   len(doc.encoding.token_ids), doc.encoding.chunks, created, updated)
                     next_ordinal, count = ordinal + 1, count + 1
                     txn.put(ordinal_key(ns, rec.ordinal), doc.id.encode(), db=self.db["ordinals"])
                 self._put_document(txn, rec, payload)
