@@ -99,9 +99,11 @@ def ns() -> None:
 @ns.command("create")
 @click.argument("name")
 @click.option("--description", default="")
+@click.option("--history", type=click.IntRange(0, 1000), default=None,
+              help="Earlier versions kept per memory [10].")
 @connected
-def ns_create(client: MemoryClient, name: str, description: str) -> None:
-    client.create_namespace(name, description)
+def ns_create(client: MemoryClient, name: str, description: str, history: int | None) -> None:
+    client.create_namespace(name, description, history)
     click.echo(f"created namespace {name}")
 
 
@@ -129,10 +131,11 @@ def ns_rm(client: MemoryClient, name: str) -> None:
 @click.option("--id", "doc_id", help="Document id [generated].")
 @click.option("--meta", multiple=True, help="KEY=VALUE metadata (repeatable).")
 @click.option("--upsert", is_flag=True, help="Replace documents that exist.")
+@click.option("--ttl", type=float, default=0.0, help="Seconds until the memory expires [never].")
 @click.option("--batch", default=64, show_default=True, help="Documents per request with --jsonl.")
 @connected
 def put(client: MemoryClient, namespace: str, text: str | None, file, jsonl: bool, doc_id: str | None,
-        meta: tuple[str, ...], upsert: bool, batch: int) -> None:
+        meta: tuple[str, ...], upsert: bool, ttl: float, batch: int) -> None:
     """Write a memory (TEXT, --file or --jsonl batches from stdin)."""
     if jsonl:
         try:
@@ -150,7 +153,8 @@ def put(client: MemoryClient, namespace: str, text: str | None, file, jsonl: boo
     if (text is None) == (file is None):
         raise click.UsageError("give TEXT or --file (or --jsonl)")
     body = text if text is not None else file.read()
-    (result,) = client.write(namespace, [{"id": doc_id, "text": body, "metadata": pairs(meta)}], upsert=upsert)
+    (result,) = client.write(namespace, [{"id": doc_id, "text": body, "metadata": pairs(meta), "ttl_seconds": ttl}],
+                             upsert=upsert)
     click.echo(f"{result.id}\tversion {result.version}\t{result.tokens} tokens")
 
 
@@ -161,24 +165,44 @@ def put(client: MemoryClient, namespace: str, text: str | None, file, jsonl: boo
 @click.option("--meta", multiple=True, help="KEY=VALUE; replaces all metadata (repeatable).")
 @click.option("--clear-meta", is_flag=True, help="Remove all metadata.")
 @click.option("--expected-version", type=int, default=0, help="Fail unless the document is at this version.")
+@click.option("--ttl", type=float, help="Expire this many seconds from now.")
+@click.option("--no-expiry", is_flag=True, help="Never expire.")
 @connected
 def update(client: MemoryClient, namespace: str, doc_id: str, text: str | None, meta: tuple[str, ...],
-           clear_meta: bool, expected_version: int) -> None:
+           clear_meta: bool, expected_version: int, ttl: float | None, no_expiry: bool) -> None:
     """Change a memory's text and/or metadata."""
     metadata = pairs(meta) if meta or clear_meta else None
-    result = client.update(namespace, doc_id, text, metadata, expected_version)
+    result = client.update(namespace, doc_id, text, metadata, expected_version, 0.0 if no_expiry else None, ttl)
     click.echo(f"{result.id}\tversion {result.version}")
 
 
 @click.command("get")
 @click.argument("namespace")
 @click.argument("doc_id", metavar="ID")
+@click.option("--version", type=int, default=0, help="An earlier version its history keeps [the current].")
 @click.option("--json", "as_json", is_flag=True)
 @connected
-def get(client: MemoryClient, namespace: str, doc_id: str, as_json: bool) -> None:
+def get(client: MemoryClient, namespace: str, doc_id: str, version: int, as_json: bool) -> None:
     """Print one memory."""
-    doc = client.get(namespace, doc_id)
+    doc = client.get(namespace, doc_id, version)
     click.echo(json.dumps(show(doc)) if as_json else doc.text)
+
+
+@click.command("history")
+@click.argument("namespace")
+@click.argument("doc_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a version.")
+@connected
+def history(client: MemoryClient, namespace: str, doc_id: str, as_json: bool) -> None:
+    """Every version of a memory still kept, newest first."""
+    for doc in client.history(namespace, doc_id):
+        if as_json:
+            click.echo(json.dumps(show(doc)))
+            continue
+        when = datetime.fromtimestamp(doc.deleted_at or doc.updated_at, timezone.utc).isoformat(timespec="seconds")
+        state = "deleted" if doc.deleted_at else "changed"
+        meta = ",".join(f"{k}={v}" for k, v in sorted(doc.metadata.items()))
+        click.echo(f"v{doc.version}\t{state} {when}\t{meta}\t{doc.text}")
 
 
 @click.command("ls")
@@ -270,4 +294,4 @@ def report(final) -> None:
                f"{t.decode_ms:.0f} ms ({final.usage.completion_tokens} tokens), total {t.total_ms:.0f} ms", err=True)
 
 
-COMMANDS = (ns, put, update, get, ls, rm, ask, recall)
+COMMANDS = (ns, put, update, get, history, ls, rm, ask, recall)

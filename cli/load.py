@@ -3,9 +3,9 @@
 Each line is one `{"id", "text", "metadata"}` object (`id` and `metadata` optional). A line without an id gets
 one from its text's hash, so loading the same file again writes nothing twice: before a batch is encoded, the
 ids the store already holds are skipped. A line of `msa export` also carries `version`, `created_at` and
-`updated_at`, which the memory keeps (`msa import` loads such files). An interrupted load (Ctrl-C, kill -9) is
-resumed by running it again; every batch acknowledged before the interruption is durable (one transaction,
-synced).
+`updated_at` (and `expires_at`), which the memory keeps (`msa import` loads such files). An interrupted load
+(Ctrl-C, kill -9) is resumed by running it again; every batch acknowledged before the interruption is durable
+(one transaction, synced).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def new_items(lines: list[dict], named: set[str]) -> list[WriteItem]:
         named.add(doc_id)
         origin = Origin(*(obj[k] for k in ORIGIN)) if ORIGIN[0] in obj else None
         items.append(WriteItem(obj["text"], {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}, doc_id,
-                               origin))
+                               origin, obj.get("expires_at") or 0.0))
     return items
 
 

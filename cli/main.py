@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Write STORE's memories (text, metadata, ids, versions, times) as JSON lines into the new directory "
                "DEST."),
     "get": ("msa.cli.data", "get", "Print one memory."),
+    "history": ("msa.cli.data", "history", "Every version of a memory still kept, newest first."),
     "import": ("msa.cli.migrate", "import_cmd",
                "Load an export SOURCE (`msa export`) into STORE, encoding every memory with STORE's model."),
     "init": ("msa.cli.server", "init_cmd",

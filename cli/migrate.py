@@ -2,7 +2,8 @@
 
 An export is a directory: `namespaces.jsonl` (one `{"name", "description"}` a line) and one `NS.jsonl` per
 namespace, a memory a line in creation order: `{"id", "text", "metadata", "version", "created_at",
-"updated_at"}`. It is logical (text, not encodings), so it can be imported into a store bound to another
+"updated_at"}` and `expires_at` when it expires (expired memories are left out; earlier versions are not
+exported). It is logical (text, not encodings), so it can be imported into a store bound to another
 model, which encodes every memory again; ids, texts, metadata, versions and times are kept. Import is `msa
 load` of each file (resumable: run it again after an interruption and only what is missing is written).
 """
@@ -49,9 +50,11 @@ def export_cmd(store: Path, dest: Path, names: tuple[str, ...]) -> None:
             for space in spaces:
                 with (dest / f"{space.name}.jsonl").open("w") as f:
                     for doc in s.scan(space.name):
-                        f.write(json.dumps({"id": doc.id, "text": doc.text, "metadata": doc.metadata,
-                                            "version": doc.version, "created_at": doc.created_at,
-                                            "updated_at": doc.updated_at}, ensure_ascii=False) + "\n")
+                        line = {"id": doc.id, "text": doc.text, "metadata": doc.metadata, "version": doc.version,
+                                "created_at": doc.created_at, "updated_at": doc.updated_at}
+                        if doc.expires_at:
+                            line["expires_at"] = doc.expires_at
+                        f.write(json.dumps(line, ensure_ascii=False) + "\n")
                         bar.update(1)
                         total += 1
     click.echo(f"exported {total} memories of {len(spaces)} namespaces to {dest}")

@@ -61,8 +61,11 @@ class AsyncMemoryClient:
         except grpc.RpcError as e:
             raise ClientError(e.code().name, e.details() or "") from None
 
-    async def create_namespace(self, name: str, description: str = "") -> pb.Namespace:
-        return await self._call("CreateNamespace", pb.CreateNamespaceRequest(name=name, description=description))
+    async def create_namespace(self, name: str, description: str = "", history_versions: int | None = None
+                         ) -> pb.Namespace:
+        """history_versions: earlier versions kept per document (0-1000) [10]."""
+        request = requests.create_namespace_request(name, description, history_versions)
+        return await self._call("CreateNamespace", request)
 
     async def list_namespaces(self) -> list[pb.Namespace]:
         out, token = [], ""
@@ -80,16 +83,23 @@ class AsyncMemoryClient:
         return list((await self._call("Write", requests.write_request(namespace, documents, upsert))).results)
 
     async def update(self, namespace: str, doc_id: str, text: str | None = None,
-                     metadata: dict[str, str] | None = None, expected_version: int = 0) -> pb.WriteResult:
+                     metadata: dict[str, str] | None = None, expected_version: int = 0,
+                     expires_at: float | None = None, ttl_seconds: float | None = None) -> pb.WriteResult:
+        """None leaves a part unchanged; expires_at 0 clears an expiry."""
         return await self._call("Update", requests.update_request(namespace, doc_id, text, metadata,
-                                                                  expected_version))
+                                                                  expected_version, expires_at, ttl_seconds))
 
     async def delete(self, namespace: str, ids: list[str], expected_version: int = 0) -> int:
         request = pb.DeleteRequest(namespace=namespace, ids=ids, expected_version=expected_version)
         return (await self._call("Delete", request)).deleted
 
-    async def get(self, namespace: str, doc_id: str) -> pb.Document:
-        return await self._call("Get", pb.GetRequest(namespace=namespace, id=doc_id))
+    async def get(self, namespace: str, doc_id: str, version: int = 0) -> pb.Document:
+        """The current version, or an earlier one the history keeps."""
+        return await self._call("Get", pb.GetRequest(namespace=namespace, id=doc_id, version=version))
+
+    async def history(self, namespace: str, doc_id: str) -> list[pb.Document]:
+        """Every version kept, newest first."""
+        return list((await self._call("History", pb.HistoryRequest(namespace=namespace, id=doc_id))).versions)
 
     async def list(self, namespace: str, where: Where | None = None, page_size: int = 100,
                    created: Span | None = None, updated: Span | None = None) -> AsyncIterator[pb.Document]:

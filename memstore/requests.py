@@ -31,18 +31,33 @@ def time_range_pb(span: Span | None) -> pb.TimeRange:
 
 
 def write_request(namespace: str, documents: list[dict], upsert: bool = False) -> pb.WriteRequest:
-    """documents: dicts with text and optional id and metadata."""
-    docs = [pb.NewDocument(id=d.get("id") or "", text=d["text"], metadata=d.get("metadata") or {})
+    """documents: dicts with text and optional id, metadata, and expires_at (epoch seconds) or ttl_seconds."""
+    docs = [pb.NewDocument(id=d.get("id") or "", text=d["text"], metadata=d.get("metadata") or {},
+                           expires_at=d.get("expires_at") or 0.0, ttl_seconds=d.get("ttl_seconds") or 0.0)
             for d in documents]
     return pb.WriteRequest(namespace=namespace, documents=docs, mode=pb.UPSERT if upsert else pb.CREATE)
 
 
 def update_request(namespace: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
-                   expected_version: int = 0) -> pb.UpdateRequest:
+                   expected_version: int = 0, expires_at: float | None = None, ttl_seconds: float | None = None
+                   ) -> pb.UpdateRequest:
+    """None leaves a part unchanged; expires_at 0 clears an expiry."""
     request = pb.UpdateRequest(namespace=namespace, id=doc_id, metadata=metadata or {},
                                replace_metadata=metadata is not None, expected_version=expected_version)
     if text is not None:
         request.text = text
+    if expires_at is not None:
+        request.expires_at = expires_at
+    if ttl_seconds is not None:
+        request.ttl_seconds = ttl_seconds
+    return request
+
+
+def create_namespace_request(name: str, description: str = "", history_versions: int | None = None
+                             ) -> pb.CreateNamespaceRequest:
+    request = pb.CreateNamespaceRequest(name=name, description=description)
+    if history_versions is not None:
+        request.history_versions = history_versions
     return request
 
 

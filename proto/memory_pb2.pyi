@@ -17,24 +17,28 @@ CREATE: WriteMode
 UPSERT: WriteMode
 
 class Namespace(_message.Message):
-    __slots__ = ("name", "description", "documents", "created_at")
+    __slots__ = ("name", "description", "documents", "created_at", "history_versions")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     documents: int
     created_at: float
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., documents: _Optional[int] = ..., created_at: _Optional[float] = ...) -> None: ...
+    history_versions: int
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., documents: _Optional[int] = ..., created_at: _Optional[float] = ..., history_versions: _Optional[int] = ...) -> None: ...
 
 class CreateNamespaceRequest(_message.Message):
-    __slots__ = ("name", "description")
+    __slots__ = ("name", "description", "history_versions")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    history_versions: int
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., history_versions: _Optional[int] = ...) -> None: ...
 
 class ListNamespacesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -65,7 +69,7 @@ class DeleteNamespaceResponse(_message.Message):
     def __init__(self, deleted_documents: _Optional[int] = ...) -> None: ...
 
 class NewDocument(_message.Message):
-    __slots__ = ("id", "text", "metadata")
+    __slots__ = ("id", "text", "metadata", "expires_at", "ttl_seconds")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -76,10 +80,14 @@ class NewDocument(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    expires_at: float
+    ttl_seconds: float
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., expires_at: _Optional[float] = ..., ttl_seconds: _Optional[float] = ...) -> None: ...
 
 class WriteRequest(_message.Message):
     __slots__ = ("namespace", "documents", "mode")
@@ -110,7 +118,7 @@ class WriteResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[WriteResult, _Mapping]]] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
-    __slots__ = ("namespace", "id", "text", "metadata", "replace_metadata", "expected_version")
+    __slots__ = ("namespace", "id", "text", "metadata", "replace_metadata", "expected_version", "expires_at", "ttl_seconds")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,13 +132,17 @@ class UpdateRequest(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     REPLACE_METADATA_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     id: str
     text: str
     metadata: _containers.ScalarMap[str, str]
     replace_metadata: bool
     expected_version: int
-    def __init__(self, namespace: _Optional[str] = ..., id: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., replace_metadata: _Optional[bool] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    expires_at: float
+    ttl_seconds: float
+    def __init__(self, namespace: _Optional[str] = ..., id: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., replace_metadata: _Optional[bool] = ..., expected_version: _Optional[int] = ..., expires_at: _Optional[float] = ..., ttl_seconds: _Optional[float] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("namespace", "ids", "expected_version")
@@ -149,6 +161,16 @@ class DeleteResponse(_message.Message):
     def __init__(self, deleted: _Optional[int] = ...) -> None: ...
 
 class GetRequest(_message.Message):
+    __slots__ = ("namespace", "id", "version")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    id: str
+    version: int
+    def __init__(self, namespace: _Optional[str] = ..., id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class HistoryRequest(_message.Message):
     __slots__ = ("namespace", "id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -156,8 +178,14 @@ class GetRequest(_message.Message):
     id: str
     def __init__(self, namespace: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
+class HistoryResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[Document]
+    def __init__(self, versions: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...
+
 class Document(_message.Message):
-    __slots__ = ("id", "namespace", "text", "metadata", "version", "tokens", "created_at", "updated_at", "ordinal")
+    __slots__ = ("id", "namespace", "text", "metadata", "version", "tokens", "created_at", "updated_at", "ordinal", "expires_at", "deleted_at")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +202,8 @@ class Document(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     namespace: str
     text: str
@@ -183,7 +213,9 @@ class Document(_message.Message):
     created_at: float
     updated_at: float
     ordinal: int
-    def __init__(self, id: _Optional[str] = ..., namespace: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., version: _Optional[int] = ..., tokens: _Optional[int] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., ordinal: _Optional[int] = ...) -> None: ...
+    expires_at: float
+    deleted_at: float
+    def __init__(self, id: _Optional[str] = ..., namespace: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., version: _Optional[int] = ..., tokens: _Optional[int] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., ordinal: _Optional[int] = ..., expires_at: _Optional[float] = ..., deleted_at: _Optional[float] = ...) -> None: ...
 
 class ListRequest(_message.Message):
     __slots__ = ("namespace", "page_size", "page_token", "metadata_filter", "filter")

@@ -69,6 +69,11 @@ class MemoryServiceStub:
                 request_serializer=msa_dot_proto_dot_memory__pb2.GetRequest.SerializeToString,
                 response_deserializer=msa_dot_proto_dot_memory__pb2.Document.FromString,
                 _registered_method=True)
+        self.History = channel.unary_unary(
+                '/msa.memory.v1.MemoryService/History',
+                request_serializer=msa_dot_proto_dot_memory__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=msa_dot_proto_dot_memory__pb2.HistoryResponse.FromString,
+                _registered_method=True)
         self.List = channel.unary_unary(
                 '/msa.memory.v1.MemoryService/List',
                 request_serializer=msa_dot_proto_dot_memory__pb2.ListRequest.SerializeToString,
@@ -137,7 +142,14 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Get(self, request, context):
-        """One document with its text.
+        """One document with its text (the current version, or an earlier one its namespace's history keeps).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def History(self, request, context):
+        """Every version of a document still kept, newest first (a deleted or expired one's included).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -208,6 +220,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.Get,
                     request_deserializer=msa_dot_proto_dot_memory__pb2.GetRequest.FromString,
                     response_serializer=msa_dot_proto_dot_memory__pb2.Document.SerializeToString,
+            ),
+            'History': grpc.unary_unary_rpc_method_handler(
+                    servicer.History,
+                    request_deserializer=msa_dot_proto_dot_memory__pb2.HistoryRequest.FromString,
+                    response_serializer=msa_dot_proto_dot_memory__pb2.HistoryResponse.SerializeToString,
             ),
             'List': grpc.unary_unary_rpc_method_handler(
                     servicer.List,
@@ -419,6 +436,33 @@ class MemoryService:
             '/msa.memory.v1.MemoryService/Get',
             msa_dot_proto_dot_memory__pb2.GetRequest.SerializeToString,
             msa_dot_proto_dot_memory__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def History(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/msa.memory.v1.MemoryService/History',
+            msa_dot_proto_dot_memory__pb2.HistoryRequest.SerializeToString,
+            msa_dot_proto_dot_memory__pb2.HistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,6 +33,7 @@ def requests_for(ns: str) -> dict[str, object]:
         "Update": pb.UpdateRequest(namespace=ns, id="never", replace_metadata=True),
         "Delete": pb.DeleteRequest(namespace=ns, ids=["never"]),
         "Get": pb.GetRequest(namespace=ns, id="secret"),
+        "History": pb.HistoryRequest(namespace=ns, id="secret"),
         "List": pb.ListRequest(namespace=ns),
         "Retrieve": pb.RetrieveRequest(namespace=ns, query="What is the secret?", top_k=2),
         "Query": pb.QueryRequest(namespace=ns, query="What is the secret?", max_new_tokens=2),

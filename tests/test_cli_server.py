@@ -45,6 +45,13 @@ def test_data_commands(ckpt, tmp_path):
         assert got["text"] == "Rex is a dog." and got["metadata"] == {"kind": "pet"}
         assert msa("ls", "notes", "--where", "kind=pet", server=target).output.startswith("rex\tv1")
         assert "version 2" in msa("update", "notes", "rex", "--text", "Rex is an old dog.", server=target).output
+        versions = msa("history", "notes", "rex", server=target).output.splitlines()
+        assert [v.split("\t")[0] for v in versions] == ["v2", "v1"] and versions[1].endswith("\tRex is a dog.")
+        assert msa("get", "notes", "rex", "--version", "1", server=target).output == "Rex is a dog.\n"
+        assert msa("put", "notes", "Gone soon.", "--id", "brief", "--ttl", "60", server=target).exit_code == 0
+        assert json.loads(msa("get", "notes", "brief", "--json", server=target).output)["expires_at"] > 0
+        assert "version 2" in msa("update", "notes", "brief", "--no-expiry", server=target).output
+        assert msa("rm", "notes", "brief", server=target).exit_code == 0
         final = json.loads(msa("ask", "notes", "What is Rex?", "--json", "--max-new-tokens", "4",
                                server=target).output)
         assert final["citations"] and int(final["usage"]["completion_tokens"]) >= 1

@@ -74,6 +74,18 @@ def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
     start, end = engine.index.spaces["n"][layer].span[2]
     torch.testing.assert_close(after.views[layer].keys[start:end].cpu(), fresh.cpu())  # the re-encoded keys
 
+@pytest.mark.parametrize("read_mode", ["kv", "text"])
+def test_retrieve_ranks_as_query_reads(engine, read_mode):
+    """Retrieve returns the documents a Query with the same top_k reads in that mode, in its citation order
+    with its scores (KV: each layer's own top k, ranked by the mean over the layers that chose them)."""
+    engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
+    engine.write("n", [WriteItem(f"Filler note {i} about the weather in town.") for i in range(6)])
+    for question in ("Where does Rex live?", "Who plays the cello?", "Which river flows north?"):
+        final = answer(engine, question, top_k=2, read_mode=read_mode)
+        got = engine.retrieve("n", question, top_k=2, read_mode=read_mode)
+        assert [(c.ordinal, c.score) for c in got] == [(c.ordinal, c.score) for c in final.citations][:2]
+
+
 def test_a_document_deleted_after_the_snapshot_is_skipped(engine):
     engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
     memory = engine.memory("n")
@@ -208,7 +220,7 @@ def test_concurrent_writes_and_deletes_of_the_same_documents_stay_consistent(eng
     stored = engine.store.kv("n", ordinals, layer)
     for o, want in zip(ordinals, fresh, strict=True):  # each stored with the number its text was encoded with
         assert rel_err(stored[o][0], want.keys[layer]) <= 1e-4, o
-    got = engine.retrieve("n", "Which note came from writer 3?", top_k=max(1, len(live)))
+    got = engine.retrieve("n", "Which note came from writer 3?", top_k=max(1, len(live)), read_mode="text")
     want = dict(engine.model.route("Which note came from writer 3?", Memory(fresh), read_mode="text").ranking())
     assert {c.id for c in got} == set(live)
     assert all(c.score == pytest.approx(want[c.ordinal], abs=2e-3) for c in got)

@@ -21,7 +21,7 @@ def run(*args) -> object:
 
 def records(store: Path) -> dict[tuple[str, str], tuple]:
     with Store(store, readonly=True) as s:
-        return {(space.name, d.id): (d.text, d.metadata, d.version, d.created_at, d.updated_at, d.tokens)
+        return {(space.name, d.id): (d.text, d.metadata, d.version, d.created_at, d.updated_at, d.expires_at, d.tokens)
                 for space in s.all_namespaces() for d in s.scan(space.name)}
 
 
@@ -31,7 +31,8 @@ def test_export_then_import_into_another_model_keeps_every_memory(checkpoint, tm
     engine.create_namespace("notes", "what the agent knows")
     engine.create_namespace("empty")
     engine.write("notes", [WriteItem(f"Memory {i}: the river flows {'north' if i % 2 else 'south'}.",
-                                     {"n": str(i), "kind": "fact"}, f"m{i}") for i in range(9)])
+                                     {"n": str(i), "kind": "fact"}, f"m{i}", expires_at=4e9 if i == 7 else 0.0)
+                           for i in range(9)])
     engine.update("notes", "m3", text="Memory 3 was rewritten: Ada prefers tea.")
     engine.update("notes", "m3", metadata={"kind": "preference"})
     engine.delete("notes", ["m5"])
@@ -46,7 +47,7 @@ def test_export_then_import_into_another_model_keeps_every_memory(checkpoint, tm
     imported = run("import", tmp_path / "b", tmp_path / "dump", "--model", other, "--batch", "3")
     assert imported.exit_code == 0 and "8 memories imported into 2 namespaces, 0 already there" in imported.output
     after = records(tmp_path / "b")
-    assert {k: v[:5] for k, v in after.items()} == {k: v[:5] for k, v in before.items()}  # ids, text, versions...
+    assert {k: v[:6] for k, v in after.items()} == {k: v[:6] for k, v in before.items()}  # ids, text, versions...
     assert after[("notes", "m3")][2] == 3 and after[("notes", "m3")][1] == {"kind": "preference"}
     with Store(tmp_path / "b", readonly=True) as s:
         assert s.namespace("notes").description == "what the agent knows" and s.namespace("empty").documents == 0

@@ -56,6 +56,13 @@ def test_every_rpc(client):
     assert (doc.text, dict(doc.metadata), doc.version, doc.ordinal) == ("Bo runs on Saturdays.", {"topic": "sport"},
                                                                         3, 1)
     assert [d.id for d in client.list("scratch", where={"topic": "food"})] == [results[0].id]
+    assert [(d.version, d.text) for d in client.history("scratch", "b")] == [
+        (3, "Bo runs on Saturdays."), (2, "Bo runs on Saturdays."), (1, "Bo runs on Sundays.")]
+    assert client.get("scratch", "b", version=1).text == "Bo runs on Sundays."
+    soon = client.write("scratch", [{"id": "tmp", "text": "A passing thought.", "ttl_seconds": 3600}])[0]
+    assert 3500 < client.get("scratch", "tmp").expires_at - time.time() <= 3600 and soon.version == 1
+    assert client.update("scratch", "tmp", expires_at=0).version == 2 and client.get("scratch", "tmp").expires_at == 0
+    assert client.delete("scratch", ["tmp"]) == 1 and client.history("scratch", "tmp")[0].deleted_at > 0
     assert [d.text for d in client.list("scratch")] == ["", ""]  # List leaves text out
     plain = client.retrieve("scratch", "Who runs?", top_k=2)
     assert {c.id for c in plain} == {"b", results[0].id} and all(not c.text and not c.metadata for c in plain)
@@ -120,6 +127,12 @@ def test_query_over_two_rounds_streams_a_retrieval_per_round(client):
     (lambda c: c.delete("n", ["rex", "anna"], expected_version=1), "INVALID_ARGUMENT"),
     (lambda c: list(c.query("n", "q", interleave_rounds=5)), "INVALID_ARGUMENT"),
     (lambda c: c.retrieve("n", "q", where={"kind": []}), "INVALID_ARGUMENT"),
+    (lambda c: c.write("n", [{"text": "x", "ttl_seconds": 5, "expires_at": 9e9}]), "INVALID_ARGUMENT"),
+    (lambda c: c.write("n", [{"text": "x", "ttl_seconds": -5}]), "INVALID_ARGUMENT"),
+    (lambda c: c.update("n", "rex", ttl_seconds=0), "INVALID_ARGUMENT"),
+    (lambda c: c.get("n", "rex", version=99), "NOT_FOUND"),
+    (lambda c: c.history("n", "never-existed"), "NOT_FOUND"),
+    (lambda c: c.create_namespace("hist", history_versions=5000), "INVALID_ARGUMENT"),
     (lambda c: c.retrieve("n", "q", created=(5.0, 1.0)), "INVALID_ARGUMENT"),
     (lambda c: c.retrieve("n", "q", read_mode="both"), "INVALID_ARGUMENT"),
     (lambda c: list(c.query("n", "q", where={f"k{i}": "v" for i in range(33)})), "INVALID_ARGUMENT"),

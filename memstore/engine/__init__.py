@@ -14,9 +14,10 @@ from msa.memstore.engine.options import (
 from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
 from msa.memstore.engine.stats import Grant, StoreStats
 from msa.memstore.storage.filters import DocumentFilter, TimeRange
-from msa.memstore.storage.records import Document, Namespace, Origin, WriteResult
+from msa.memstore.storage.records import HISTORY_VERSIONS, Document, Namespace, Origin, WriteResult
 from msa.model.generate import Token
 
-__all__ = ["MAX_NEW_TOKENS", "MAX_QUESTION_TOKENS", "MAX_TOP_K", "MAX_WRITE_BYTES", "MAX_WRITE_DOCUMENTS", "Answer",
-           "Citation", "Document", "DocumentFilter", "Engine", "Grant", "Namespace", "Origin", "QueryOptions",
-           "Retrieval", "StoreStats", "TimeRange", "Token", "WriteItem", "WriteResult", "binding_for"]
+__all__ = ["HISTORY_VERSIONS", "MAX_NEW_TOKENS", "MAX_QUESTION_TOKENS", "MAX_TOP_K", "MAX_WRITE_BYTES",
+           "MAX_WRITE_DOCUMENTS", "Answer", "Citation", "Document", "DocumentFilter", "Engine", "Grant", "Namespace",
+           "Origin", "QueryOptions", "Retrieval", "StoreStats", "TimeRange", "Token", "WriteItem", "WriteResult",
+           "binding_for"]

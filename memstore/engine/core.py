@@ -4,11 +4,13 @@ Writes (validate, batch with concurrent writers, encode, one transaction, patch 
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from msa.memstore.engine.in_flight import InFlight, Reservation
@@ -24,7 +26,7 @@ from msa.memstore.engine.options import (
 from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
 from msa.memstore.engine.stats import Grant, StoreStats, summed, visible
 from msa.memstore.engine.write_batcher import WriteBatcher
-from msa.memstore.errors import InvalidArgument, StaleOrdinal, StoreError
+from msa.memstore.errors import InvalidArgument, NotFound, StaleOrdinal, StoreError
 from msa.memstore.index.attributes import AttributeIndex
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingIndexInterface
@@ -33,12 +35,14 @@ from msa.memstore.index.routing_index import RoutingIndex
 from msa.memstore.index.store_memory import StoreMemory
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.records import (
+    HISTORY_VERSIONS,
     Document,
     Encoding,
     ModelBinding,
     Namespace,
     NewDocument,
     WriteResult,
+    check_expiry,
     check_id,
     check_metadata,
 )
@@ -47,6 +51,10 @@ from msa.model.api import MSAModel
 from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
 from msa.model.prefill import IsCancelled
+
+logger = logging.getLogger(__name__)
+REAP_EVERY_S = 30.0  # how often expired documents are reclaimed (they are invisible from when they expire)
+REAP_BATCH = 256  # expired documents reclaimed per transaction
 
 
 def binding_for(model: MSAModel) -> ModelBinding:
@@ -75,8 +83,8 @@ class Engine:
     """`Engine.open` builds one; the constructor takes parts already made (tests)."""
 
     def __init__(self, model: MSAModel, store: Store, index: RoutingIndexInterface | None = None,
-                 cache: ContentCache | None = None, write_batch_s: float = 0.0, write_batch_documents: int = 256
-                 ) -> None:
+                 cache: ContentCache | None = None, write_batch_s: float = 0.0, write_batch_documents: int = 256,
+                 reap_every_s: float = REAP_EVERY_S) -> None:
         self.model, self.store = model, store
         self.index = index or RoutingIndex(store, device=model.device, dtype=model.dtype)
         self.cache = cache or ContentCache(store)
@@ -85,16 +93,23 @@ class Engine:
         self.in_flight = InFlight(store)  # ordinals of writes encoded, not yet committed
         self.write_batcher = WriteBatcher(self._prepare, self._commit, write_batch_s, write_batch_documents)
         self._write_lock = threading.Lock()  # one commit at a time: store, index and cache change together
+        self._stopping = threading.Event()
+        self._reaping = None  # the thread that reclaims expired documents every `reap_every_s` (0: none)
+        if reap_every_s > 0 and not store.readonly:
+            self._reaping = threading.Thread(target=self._reaper, args=(reap_every_s,), name="msa-reaper",
+                                             daemon=True)
+            self._reaping.start()
 
     @classmethod
     def open(cls, path: str | Path, model: MSAModel, create: bool = False, index_budget_bytes: int = 8 << 30,
              host_budget_bytes: int = 32 << 30, cache_budget_bytes: int = 1 << 30, world: int = 1,
              shard_timeout_s: float = 60.0, write_batch_s: float = 0.0, write_batch_documents: int = 256,
-             **store_options) -> Engine:
+             reap_every_s: float = REAP_EVERY_S, **store_options) -> Engine:
         """The store at PATH with MODEL (refused if the store was written by another model). Budgets: routing
         keys on the device, routing keys of namespaces too large for it in host memory, cached content K/V.
         `world` > 1: Memory Parallel, the routing index sharded over that many ranks (`parallel.start`), every
-        namespace loaded before this returns. Writes wait up to `write_batch_s` for others to encode with."""
+        namespace loaded before this returns. Writes wait up to `write_batch_s` for others to encode with.
+        Expired documents are reclaimed every `reap_every_s` (0: only when `reap` is called)."""
         store = Store(path, binding_for(model), create=create, **store_options)
         if world > 1:
             from msa.memstore.index import parallel  # starts processes: only for Memory Parallel
@@ -106,9 +121,12 @@ class Engine:
             index = RoutingIndex(store, device=model.device, dtype=model.dtype, budget_bytes=index_budget_bytes,
                                  host_budget_bytes=host_budget_bytes)
         return cls(model, store, index, ContentCache(store, cache_budget_bytes), write_batch_s,
-                   write_batch_documents)
+                   write_batch_documents, reap_every_s)
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._reaping is not None:
+            self._reaping.join()
         self.write_batcher.close()
         self.index.close()
         self.store.close()
@@ -123,8 +141,8 @@ class Engine:
         return self.store.binding.name
 
     # -- namespaces and reads ----------------------------------------------------------------------
-    def create_namespace(self, name: str, description: str = "") -> Namespace:
-        return self.store.create_namespace(name, description)
+    def create_namespace(self, name: str, description: str = "", history: int = HISTORY_VERSIONS) -> Namespace:
+        return self.store.create_namespace(name, description, history)
 
     def namespace(self, name: str) -> Namespace:
         return self.store.namespace(name)
@@ -138,8 +156,9 @@ class Engine:
         """A page of the namespaces the caller may read (`grant` None: all) and the next page's token."""
         return self.store.list_namespaces(page_size, page_token, lambda name: visible(grant, name))
 
-    def get(self, ns: str, doc_id: str) -> Document:
-        return self.store.get(ns, doc_id)
+    def get(self, ns: str, doc_id: str, version: int = 0) -> Document:
+        """The current version, or an earlier one the history keeps."""
+        return self.store.version(ns, doc_id, version) if version else self.store.get(ns, doc_id)
 
     def list(self, ns: str, page_size: int = 100, page_token: str = "", where: dict[str, str] | None = None,
              flt: DocumentFilter = NO_FILTER) -> tuple[list[Document], str]:
@@ -204,7 +223,8 @@ class Engine:
             raise
         for p in planned:
             p.documents = [NewDocument(doc_id, item.text, dict(item.metadata), self._encoding(next(encoded)), o,
-                                       item.origin) for doc_id, item, o in zip(p.ids, p.items, p.ordinals, strict=True)]
+                                       item.origin, item.expires_at)
+                           for doc_id, item, o in zip(p.ids, p.items, p.ordinals, strict=True)]
 
     def _commit(self, planned: list[_Planned | StoreError]) -> list[list[WriteResult] | StoreError]:
         """One transaction per prepared request, in order. A request that relied on an earlier one's ordinal
@@ -251,7 +271,8 @@ class Engine:
         return results
 
     def update(self, ns: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
-               expected_version: int = 0) -> WriteResult:
+               expected_version: int = 0, expires_at: float | None = None) -> WriteResult:
+        """Change text, metadata and/or expiry (`expires_at`: 0 = never, None = unchanged)."""
         with self._write_lock:
             encoding = None
             if text is not None:
@@ -262,7 +283,7 @@ class Engine:
                                                                           to_host=True)[0])
                 else:
                     text = None
-            result = self.store.update(ns, doc_id, text, metadata, encoding, expected_version)
+            result = self.store.update(ns, doc_id, text, metadata, encoding, expected_version, expires_at)
             if encoding is not None and result.changed:
                 self.index.patch(ns, {result.ordinal: encoding.routing_keys}, [])
                 self.cache.invalidate(ns, [result.ordinal])
@@ -280,6 +301,47 @@ class Engine:
             self.attributes.patch(ns, [], [d.ordinal for d in gone])
         return gone
 
+    def reap(self) -> int:
+        """Reclaim expired documents (already invisible) of every namespace that has any, in bounded
+        transactions, each patched like a delete -> how many. The engine's reaper thread calls this."""
+        reclaimed = 0
+        for space in self.store.all_namespaces():
+            while space.expiring:
+                with self.in_flight.exclusive(space.name), self._write_lock:
+                    try:
+                        gone = self.store.reap(space.name, REAP_BATCH)
+                    except NotFound:  # deleted meanwhile
+                        break
+                    self.index.patch(space.name, {}, [d.ordinal for d in gone])
+                    self.cache.invalidate(space.name, [d.ordinal for d in gone])
+                    self.attributes.patch(space.name, [], [d.ordinal for d in gone])
+                reclaimed += len(gone)
+                if len(gone) < REAP_BATCH:
+                    break
+        return reclaimed
+
+    def _reaper(self, every_s: float) -> None:
+        while not self._stopping.wait(every_s):
+            try:
+                if n := self.reap():
+                    logger.info("reclaimed %d expired memories", n)
+            except Exception:  # the next pass tries again; a store that fails here fails loudly elsewhere
+                logger.exception("reclaiming expired memories failed")
+
+    def expiry(self, expires_at: float = 0.0, ttl_seconds: float = 0.0) -> float:
+        """An absolute expiry from either form a request may give (0 and 0: never)."""
+        if expires_at and ttl_seconds:
+            raise InvalidArgument("give expires_at or ttl_seconds, not both")
+        if ttl_seconds:
+            if not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
+                raise InvalidArgument(f"ttl_seconds must be a positive number, not {ttl_seconds}")
+            return self.store.clock() + ttl_seconds
+        return check_expiry(expires_at)
+
+    def history(self, ns: str, doc_id: str) -> list[Document]:
+        """Every version kept of a document, newest first (the namespace keeps `history` earlier ones)."""
+        return self.store.history(ns, doc_id)
+
     def delete_namespace(self, ns: str) -> int:
         """Gone for every reader at once; its documents are then purged in bounded transactions, between
         which other writes go on."""
@@ -295,7 +357,9 @@ class Engine:
     def memory(self, ns: str, flt: DocumentFilter = NO_FILTER) -> StoreMemory:
         """One consistent state of the namespace for one question; with a filter, only the documents it
         passes (the others are never scored, read or cited)."""
-        self.store.namespace(ns)  # NotFound for an unknown namespace
+        space = self.store.namespace(ns)  # NotFound for an unknown namespace
+        if space.expiring:  # expired documents are invisible from the moment they expire
+            flt = replace(flt, alive_at=self.store.clock())
         snapshot = self.index.snapshot(ns)
         allowed = None if flt.empty else self.attributes.matching(ns, flt)
         return StoreMemory(ns, snapshot, self.cache, self.store, self.route_batcher, flt, allowed)
@@ -378,9 +442,10 @@ class Engine:
         ids = [check_id(i.id) if i.id is not None else uuid.uuid4().hex for i in items]
         if len(set(ids)) != len(ids):
             raise InvalidArgument("a write holds the same document id twice")
-        for doc_id, item in zip(ids, items, strict=True):
+        for doc_id, item in zip(ids, items, strict=True):  # before any encoding
+            check_expiry(item.expires_at)
             if item.origin is not None:
-                item.origin.checked(doc_id)  # before any encoding
+                item.origin.checked(doc_id)
         return ids
 
     def _check_text(self, text: str) -> None:

@@ -11,12 +11,13 @@ from msa.memstore.storage.records import Origin
 @dataclass(frozen=True)
 class WriteItem:
     """A memory to write; without an id the engine makes one. `origin`: the version and times a moved memory
-    keeps when it is created (`msa import`)."""
+    keeps when it is created (`msa import`); after `expires_at` it is invisible, then reclaimed."""
 
     text: str
     metadata: dict[str, str] = field(default_factory=dict)
     id: str | None = None
     origin: Origin | None = None
+    expires_at: float = 0.0  # seconds since the epoch; 0 = never (`Engine.expiry` turns a TTL into one)
 
 
 @dataclass(frozen=True)

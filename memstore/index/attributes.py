@@ -16,11 +16,11 @@ from msa.memstore.storage.filters import DocumentFilter, TimeRange
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
 
-Row = tuple[int, dict[str, str], float, float]  # ordinal, metadata, created_at, updated_at
+Row = tuple[int, dict[str, str], float, float, float]  # ordinal, metadata, created_at, updated_at, expires_at
 
 
 def row_of(doc: Document) -> Row:
-    return doc.ordinal, doc.metadata, doc.created_at, doc.updated_at
+    return doc.ordinal, doc.metadata, doc.created_at, doc.updated_at, doc.expires_at
 
 
 class _Attributes:
@@ -37,6 +37,7 @@ class _Attributes:
         self.alive = torch.zeros(0, dtype=torch.bool)
         self.created = torch.zeros(0, dtype=torch.float64)
         self.updated = torch.zeros(0, dtype=torch.float64)
+        self.expires = torch.zeros(0, dtype=torch.float64)  # 0: never
         self.codes: dict[str, dict[str, int]] = {}  # key -> value -> code
         self.columns: dict[str, Tensor] = {}  # key -> [capacity] int32 codes
         for row in rows:
@@ -54,9 +55,11 @@ class _Attributes:
 
         self.ordinal, self.alive = grown(self.ordinal, -1), grown(self.alive, False)
         self.created, self.updated = grown(self.created, 0.0), grown(self.updated, 0.0)
+        self.expires = grown(self.expires, 0.0)
         self.columns = {key: grown(column, -1) for key, column in self.columns.items()}
 
-    def put(self, ordinal: int, metadata: dict[str, str], created_at: float, updated_at: float) -> None:
+    def put(self, ordinal: int, metadata: dict[str, str], created_at: float, updated_at: float,
+            expires_at: float = 0.0) -> None:
         row = self.row.get(ordinal)
         if row is None:
             self._grow(self.size + 1)
@@ -65,7 +68,7 @@ class _Attributes:
             self.metadata.append({})
             self.ordinal[row], self.alive[row] = ordinal, True
         self._set_metadata(row, metadata)
-        self.created[row], self.updated[row] = created_at, updated_at
+        self.created[row], self.updated[row], self.expires[row] = created_at, updated_at, expires_at
 
     def _set_metadata(self, row: int, metadata: dict[str, str]) -> None:
         for key in self.metadata[row]:
@@ -89,8 +92,8 @@ class _Attributes:
 
     def _rebuild(self) -> None:
         """Only the live rows, in a fresh table (value codes start over, so dropped values are forgotten)."""
-        fresh = _Attributes((o, self.metadata[r], float(self.created[r]), float(self.updated[r]))
-                            for o, r in sorted(self.row.items()))
+        fresh = _Attributes((o, self.metadata[r], float(self.created[r]), float(self.updated[r]),
+                             float(self.expires[r])) for o, r in sorted(self.row.items()))
         self.__dict__.update(fresh.__dict__)
 
     def matching(self, flt: DocumentFilter) -> Tensor:
@@ -110,6 +113,9 @@ class _Attributes:
                 accepted[torch.tensor(codes) + 1] = True
                 keep &= accepted[column.long() + 1]
         keep &= _within(self.created[:n], flt.created) & _within(self.updated[:n], flt.updated)
+        if flt.alive_at is not None:
+            expires = self.expires[:n]
+            keep &= (expires == 0) | (expires > flt.alive_at)
         found = self.ordinal[:n][keep]  # rows are in write order: ascending unless writes committed out of order
         return found if bool((found[1:] >= found[:-1]).all()) else torch.sort(found).values
 
@@ -149,9 +155,10 @@ class AttributeIndex:
             space = self.spaces.get(ns)
             if space is None:
                 return
-            for ordinal in removed:
+            found = self.store.by_ordinals(ns, ordinals)
+            for ordinal in [*removed, *(o for o in ordinals if o not in found)]:  # gone, or expired already
                 space.remove(ordinal)
-            for doc in self.store.by_ordinals(ns, ordinals).values():
+            for doc in found.values():
                 space.put(*row_of(doc))
 
     def drop(self, ns: str) -> None:

@@ -20,8 +20,8 @@ from msa.memstore.server.metrics import Metrics
 
 SERVICE = "/msa.memory.v1.MemoryService/"
 RIGHTS = {"CreateNamespace": "admin", "DeleteNamespace": "admin", "ListNamespaces": "read", "Write": "write",
-          "Update": "write", "Delete": "write", "Get": "read", "List": "read", "Retrieve": "read", "Query": "read",
-          "Stats": "read"}
+          "Update": "write", "Delete": "write", "Get": "read", "History": "read", "List": "read", "Retrieve": "read",
+          "Query": "read", "Stats": "read"}
 logger = logging.getLogger("msa.server")
 
 

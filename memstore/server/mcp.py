@@ -63,9 +63,12 @@ def build(target: str, token_of: Callable[[Context], str | None], tls_ca: str | 
     @server.tool(description="Save a memory (a fact, preference, event or note worth keeping) in a namespace; "
                              "the namespace is created if it does not exist. Returns its id and version.")
     async def remember(ctx: Context, namespace: Namespace, text: str,
-                       metadata: dict[str, str] | None = None, id: str = "") -> dict[str, Any]:
+                       metadata: dict[str, str] | None = None, id: str = "",
+                       ttl_seconds: Annotated[float | None, Field(
+                           gt=0, description="Forget it this many seconds from now (default: keep)")] = None
+                       ) -> dict[str, Any]:
         async def run(client: AsyncMemoryClient) -> dict[str, Any]:
-            document = [{"id": id, "text": text, "metadata": metadata or {}}]
+            document = [{"id": id, "text": text, "metadata": metadata or {}, "ttl_seconds": ttl_seconds}]
             try:
                 (result,) = await client.write(namespace, document)
             except ClientError as e:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 
 from msa.memstore.engine import (
+    HISTORY_VERSIONS,
     Answer,
     Citation,
     Document,
@@ -43,8 +44,9 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         self.engine, self.pools = engine, pools
 
     async def CreateNamespace(self, request, context: CallContext) -> pb.Namespace:
+        history = request.history_versions if request.HasField("history_versions") else HISTORY_VERSIONS
         return namespace_pb(await self.pools.writes.run(self.engine.create_namespace, request.name,
-                                                        request.description))
+                                                        request.description, history))
 
     async def ListNamespaces(self, request, context: CallContext) -> pb.ListNamespacesResponse:
         spaces, token = await self.pools.scans.run(self.engine.list_namespaces, request.page_size,
@@ -56,7 +58,8 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
             deleted_documents=await self.pools.scans.run(self.engine.delete_namespace, request.name))
 
     async def Write(self, request, context: CallContext) -> pb.WriteResponse:
-        items = [WriteItem(d.text, dict(d.metadata), d.id or None) for d in request.documents]
+        items = [WriteItem(d.text, dict(d.metadata), d.id or None,
+                           expires_at=self.engine.expiry(d.expires_at, d.ttl_seconds)) for d in request.documents]
         results = await self.pools.ingest.run(self.engine.write, request.namespace, items,
                                               MODES.get(request.mode, "?"))
         return pb.WriteResponse(results=[write_result_pb(r) for r in results])
@@ -66,8 +69,13 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         metadata = dict(request.metadata) if request.replace_metadata else None
         if request.metadata and not request.replace_metadata:
             raise InvalidArgument("metadata given without replace_metadata; set it to replace the metadata")
+        expires = None
+        if request.HasField("expires_at") or request.HasField("ttl_seconds"):
+            expires = self.engine.expiry(request.expires_at, request.ttl_seconds)
+            if request.HasField("ttl_seconds") and not request.ttl_seconds:
+                raise InvalidArgument("ttl_seconds must be a positive number; clear an expiry with expires_at 0")
         return write_result_pb(await self.pools.writes.run(self.engine.update, request.namespace, request.id, text,
-                                                           metadata, request.expected_version))
+                                                           metadata, request.expected_version, expires))
 
     async def Delete(self, request, context: CallContext) -> pb.DeleteResponse:
         if request.expected_version and len(request.ids) != 1:
@@ -77,7 +85,11 @@ class MemoryService(pb_grpc.MemoryServiceServicer):
         return pb.DeleteResponse(deleted=len(gone))
 
     async def Get(self, request, context: CallContext) -> pb.Document:
-        return document_pb(await asyncio.to_thread(self.engine.get, request.namespace, request.id))
+        return document_pb(await asyncio.to_thread(self.engine.get, request.namespace, request.id, request.version))
+
+    async def History(self, request, context: CallContext) -> pb.HistoryResponse:
+        versions = await asyncio.to_thread(self.engine.history, request.namespace, request.id)
+        return pb.HistoryResponse(versions=[document_pb(d) for d in versions])
 
     async def List(self, request, context: CallContext) -> pb.ListResponse:
         docs, token = await self.pools.scans.run(self.engine.list, request.namespace, request.page_size,
@@ -147,7 +159,8 @@ def query_text(request: pb.QueryRequest) -> str:
 
 
 def namespace_pb(s: Namespace) -> pb.Namespace:
-    return pb.Namespace(name=s.name, description=s.description, documents=s.documents, created_at=s.created_at)
+    return pb.Namespace(name=s.name, description=s.description, documents=s.documents, created_at=s.created_at,
+                        history_versions=s.history)
 
 
 def write_result_pb(r: WriteResult) -> pb.WriteResult:
@@ -156,7 +169,8 @@ def write_result_pb(r: WriteResult) -> pb.WriteResult:
 
 def document_pb(d: Document) -> pb.Document:
     return pb.Document(id=d.id, namespace=d.namespace, text=d.text, metadata=d.metadata, version=d.version,
-                       tokens=d.tokens, created_at=d.created_at, updated_at=d.updated_at, ordinal=d.ordinal)
+                       tokens=d.tokens, created_at=d.created_at, updated_at=d.updated_at, ordinal=d.ordinal,
+                       expires_at=d.expires_at, deleted_at=d.deleted_at)
 
 
 def citation_pb(c: Citation) -> pb.Citation:

@@ -47,6 +47,7 @@ class DocumentFilter:
     metadata: tuple[tuple[str, frozenset[str]], ...] = ()
     created: TimeRange = TimeRange()
     updated: TimeRange = TimeRange()
+    alive_at: float | None = None  # set by the engine, not by callers: only documents not expired at this time
 
     @classmethod
     def of(cls, metadata: Mapping[str, str | Sequence[str]] | Sequence[tuple[str, Sequence[str]]] | None = None,
@@ -77,11 +78,12 @@ class DocumentFilter:
     @property
     def empty(self) -> bool:
         """Whether every document passes (no condition at all)."""
-        return not self.metadata and self.created.open and self.updated.open
+        return not self.metadata and self.created.open and self.updated.open and self.alive_at is None
 
     def matches(self, doc: Document) -> bool:
         return (all(doc.metadata.get(key) in values for key, values in self.metadata)
-                and self.created.holds(doc.created_at) and self.updated.holds(doc.updated_at))
+                and self.created.holds(doc.created_at) and self.updated.holds(doc.updated_at)
+                and (self.alive_at is None or not doc.expired(self.alive_at)))
 
 
 NO_FILTER = DocumentFilter()

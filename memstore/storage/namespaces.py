@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from msa.memstore.errors import AlreadyExists, NotFound, Unavailable
 from msa.memstore.storage.paging import page_size as checked_page_size
-from msa.memstore.storage.records import Namespace, check_namespace, dump, load_namespace, namespace_key
+from msa.memstore.storage.records import (
+    HISTORY_VERSIONS,
+    Namespace,
+    check_history,
+    check_namespace,
+    dump,
+    load_namespace,
+    namespace_key,
+)
 from msa.memstore.storage.transactions import Transactions
 
 PURGING = b"purging\0"  # meta key prefix: + name of a deleted namespace whose records are still being removed
@@ -16,9 +23,10 @@ PURGING = b"purging\0"  # meta key prefix: + name of a deleted namespace whose r
 class Namespaces(Transactions):
     """Namespace records; a name being purged is not free yet."""
 
-    def create_namespace(self, name: str, description: str = "") -> Namespace:
+    def create_namespace(self, name: str, description: str = "", history: int = HISTORY_VERSIONS) -> Namespace:
+        """`history`: earlier versions kept per document (text and metadata; 0: none)."""
         check_namespace(name)
-        ns = Namespace(name, description, time.time(), 0, 0)
+        ns = Namespace(name, description, self.clock(), 0, 0, check_history(history))
 
         def op(txn) -> Namespace:
             if txn.get(PURGING + namespace_key(name), db=self.db["meta"]) is not None:

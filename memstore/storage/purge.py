@@ -46,7 +46,7 @@ class Purge(Namespaces):
                 found, removed = cur.delete(), removed + 1
             if removed == PURGE_DOCUMENTS:
                 return False
-            for db in ("documents", "blobs"):  # records no ordinal led to (a store `msa check` would flag)
+            for db in ("documents", "blobs", "history"):  # earlier versions, and records no ordinal led to
                 cur = txn.cursor(db=self.db[db])
                 found = cur.set_range(prefix)
                 while found and cur.key().startswith(prefix):

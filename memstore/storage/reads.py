@@ -22,6 +22,7 @@ from msa.memstore.storage.records import (
     blob_prefix,
     check_id,
     document_key,
+    history_prefix,
     load_document,
     ordinal_key,
 )
@@ -50,14 +51,16 @@ class Reads(Namespaces):
         return self._read(op)
 
     def by_ordinals(self, ns: str, ordinals: list[int]) -> dict[int, Document]:
-        """The documents with these ordinals (absent ones skipped), in one read transaction."""
+        """The documents with these ordinals (absent and expired ones skipped), in one read transaction."""
 
         def op(txn) -> dict[int, Document]:
-            out = {}
+            out, now = {}, self.clock()
             for o in ordinals:
                 doc_id = txn.get(ordinal_key(ns, o), db=self.db["ordinals"])
                 if doc_id is not None:
-                    out[o] = load_document(txn.get(document_key(ns, doc_id.decode()), db=self.db["documents"]))
+                    rec = load_document(txn.get(document_key(ns, doc_id.decode()), db=self.db["documents"]))
+                    if not rec.expired(now):
+                        out[o] = rec
             return out
 
         return self._read(op)
@@ -70,6 +73,7 @@ class Reads(Namespaces):
         page_size = checked_page_size(page_size)
         start = page_start(page_token)
         where = where or {}
+        now = self.clock()
 
         def op(txn) -> tuple[list[Document], str]:
             self._namespace(txn, ns)
@@ -80,7 +84,8 @@ class Reads(Namespaces):
             while found and cur.key().startswith(prefix) and len(out) < page_size and scanned < MAX_LIST_SCAN:
                 rec = load_document(txn.get(document_key(ns, cur.value().decode()), db=self.db["documents"]))
                 last, scanned = rec.ordinal, scanned + 1
-                if all(rec.metadata.get(k) == v for k, v in where.items()) and flt.matches(rec):
+                if (all(rec.metadata.get(k) == v for k, v in where.items()) and flt.matches(rec)
+                        and not rec.expired(now)):
                     out.append(replace(rec, text=""))
                 found = cur.next()
             more = found and cur.key().startswith(prefix)
@@ -93,16 +98,50 @@ class Reads(Namespaces):
         return list(self.scan(ns))
 
     def scan(self, ns: str) -> Iterator[Document]:
-        """Every document of a namespace in creation (ordinal) order, from one read transaction held while
-        the iterator runs (one consistent state; an export)."""
+        """Every live (not expired) document of a namespace in creation (ordinal) order, from one read
+        transaction held while the iterator runs (one consistent state; an export)."""
         with self._read_txn() as txn:
             self._namespace(txn, ns)
             cur = txn.cursor(db=self.db["ordinals"])
-            prefix = ns.encode() + b"\0"
+            prefix, now = ns.encode() + b"\0", self.clock()
             found = cur.set_range(prefix)
             while found and cur.key().startswith(prefix):
-                yield load_document(txn.get(document_key(ns, cur.value().decode()), db=self.db["documents"]))
+                rec = load_document(txn.get(document_key(ns, cur.value().decode()), db=self.db["documents"]))
+                if not rec.expired(now):
+                    yield rec
                 found = cur.next()
+
+    def history(self, ns: str, doc_id: str) -> list[Document]:
+        """Every version still kept of a document, newest first: the current one (unless deleted or expired),
+        then the earlier ones (a deleted document's last one has `deleted_at`). NotFound if none is kept."""
+        check_id(doc_id)
+
+        def op(txn) -> list[Document]:
+            self._namespace(txn, ns)
+            out = []
+            current = txn.get(document_key(ns, doc_id), db=self.db["documents"])
+            if current is not None and not (rec := load_document(current)).expired(self.clock()):
+                out.append(rec)
+            if self.db["history"] is not None:
+                cur = txn.cursor(db=self.db["history"])
+                prefix = history_prefix(ns, doc_id)
+                found, earlier = cur.set_range(prefix), []
+                while found and cur.key().startswith(prefix):
+                    earlier.append(load_document(cur.value()))
+                    found = cur.next()
+                out += earlier[::-1]
+            if not out:
+                raise NotFound(f"document {doc_id!r} has no version in {ns!r}")
+            return out
+
+        return self._read(op)
+
+    def version(self, ns: str, doc_id: str, version: int) -> Document:
+        """One version of a document: the current one or one the history keeps (NotFound otherwise)."""
+        found = [d for d in self.history(ns, doc_id) if d.version == version]
+        if not found:
+            raise NotFound(f"version {version} of {doc_id!r} is not kept in {ns!r} (see its history)")
+        return found[0]
 
     def kv(self, ns: str, ordinals: list[int], layer: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Pooled keys and values [C, G, D] of documents on one router layer (missing ordinals skipped)."""
@@ -143,6 +182,8 @@ class Reads(Namespaces):
         if data is None:
             raise NotFound(f"document {doc_id!r} does not exist in {ns!r}")
         rec = load_document(data)
+        if rec.expired(self.clock()):
+            raise NotFound(f"document {doc_id!r} expired in {ns!r}")
         if expected_version and rec.version != expected_version:
             raise VersionConflict(f"document {doc_id!r} is at version {rec.version}, not {expected_version}; "
                                   "read it again and retry")

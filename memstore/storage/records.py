@@ -1,8 +1,9 @@
 """What the store keeps, as plain dataclasses, and how records and keys are laid out in LMDB.
 
 Sub-databases: `meta` (format version, model binding), `namespaces` (name -> record), `documents`
-(namespace \\0 id -> record), `ordinals` (namespace \\0 ordinal -> id: creation order, pagination) and
-`blobs` (namespace \\0 kind layer ordinal -> tensor blob). Blob keys put kind and layer before the
+(namespace \\0 id -> record), `ordinals` (namespace \\0 ordinal -> id: creation order, pagination), `blobs`
+(namespace \\0 kind layer ordinal -> tensor blob) and `history` (namespace \\0 id \\0 version -> an earlier
+version's record, text and metadata, without encodings). Blob keys put kind and layer before the
 ordinal so one layer's routing keys of a namespace are one contiguous key range. Records are JSON.
 """
 
@@ -45,6 +46,9 @@ class ModelBinding:
         return cls(d["fingerprint"], tuple(d["router_layers"]), d.get("msa", {}), d.get("name", ""))
 
 
+HISTORY_VERSIONS = 10  # earlier versions a namespace keeps per document unless told
+
+
 @dataclass(frozen=True)
 class Namespace:
     name: str
@@ -52,6 +56,8 @@ class Namespace:
     created_at: float
     documents: int
     next_ordinal: int  # ordinals are never reused, even after deletes
+    history: int = HISTORY_VERSIONS  # earlier versions kept per document (0: none)
+    expiring: int = 0  # documents with an expiry time (the engine hides the expired ones while any)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,11 @@ class Document:
     chunks: int
     created_at: float
     updated_at: float
+    expires_at: float = 0.0  # seconds since the epoch; 0 = never. Expired: invisible, reclaimed in the background
+    deleted_at: float = 0.0  # a history record of a deleted document: when it was deleted
+
+    def expired(self, now: float) -> bool:
+        return 0 < self.expires_at <= now
 
 
 @dataclass
@@ -111,6 +122,7 @@ class NewDocument:
     encoding: Encoding
     ordinal: int | None = None  # chosen by the writer when the encoding embeds it (the MSA number [i])
     origin: Origin | None = None  # version and times kept when the document is created (an import)
+    expires_at: float = 0.0  # seconds since the epoch; 0 = never
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,27 @@ def document_key(ns: str, doc_id: str) -> bytes:
 
 def ordinal_key(ns: str, ordinal: int) -> bytes:
     return ns.encode() + b"\0" + ordinal.to_bytes(8, "big")
+
+
+def history_prefix(ns: str, doc_id: str) -> bytes:
+    return ns.encode() + b"\0" + doc_id.encode() + b"\0"
+
+
+def history_key(ns: str, doc_id: str, version: int) -> bytes:
+    return history_prefix(ns, doc_id) + version.to_bytes(8, "big")
+
+
+def check_expiry(expires_at: float) -> float:
+    if not (isinstance(expires_at, int | float) and not isinstance(expires_at, bool) and math.isfinite(expires_at)
+            and expires_at >= 0):
+        raise InvalidArgument(f"expires_at must be seconds since the epoch (0 = never), not {shown(expires_at)}")
+    return float(expires_at)
+
+
+def check_history(versions: int) -> int:
+    if not isinstance(versions, int) or not 0 <= versions <= 1000:
+        raise InvalidArgument(f"history versions must be 0-1000, not {shown(versions)}")
+    return versions
 
 
 def blob_prefix(ns: str, kind: bytes, layer: int) -> bytes:

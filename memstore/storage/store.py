@@ -8,6 +8,8 @@ its transactions (`transactions`), namespaces (`namespaces`), deleting them (`pu
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from msa.memstore.errors import CorruptData, InvalidArgument, ModelMismatch, NotFound
@@ -24,7 +26,7 @@ class Store(Writes, Purge, Inspection):
 
     def __init__(self, path: str | Path, binding: ModelBinding | None = None, create: bool = False,
                  map_size: int = 1 << 30, max_map_size: int = 1 << 40, codec: blob.Codec = blob.Codec.ZSTD,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, clock: Callable[[], float] = time.time) -> None:
         path = Path(path)
         exists = (path / "data.mdb").exists()
         if not exists and not create:
@@ -33,7 +35,7 @@ class Store(Writes, Purge, Inspection):
             raise InvalidArgument("a new store needs the model it is bound to")
         path.mkdir(parents=True, exist_ok=True)
         super().__init__(path, map_size, max_map_size, readonly)
-        self.codec = codec
+        self.codec, self.clock = codec, clock  # `clock`: what "now" is for times and expiry (tests set it)
         try:
             self.binding = self._bind(binding)
             if not readonly:

@@ -24,7 +24,7 @@ from msa.memstore.storage.records import ModelBinding
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Transactions")
-SUBDBS = (b"meta", b"namespaces", b"documents", b"ordinals", b"blobs")
+SUBDBS = (b"meta", b"namespaces", b"documents", b"ordinals", b"blobs", b"history")
 WRITER_LOCK = "writer.lock"
 
 
@@ -48,9 +48,10 @@ class Transactions:
     """The environment at `path` and its named databases (`db`); the base every part of `Store` builds on."""
 
     binding: ModelBinding  # the model the store is bound to (set by `Store`)
+    clock: Callable[[], float]  # now, in seconds since the epoch (set by `Store`)
 
     def __init__(self, path: Path, map_size: int, max_map_size: int, readonly: bool) -> None:
-        self.path, self.max_map_size = path, max_map_size
+        self.path, self.max_map_size, self.readonly = path, max_map_size, readonly
         self._writer = None if readonly else claim_writer(path)
         try:  # readers take LMDB's reader lock too: a read-only command beside a writer sees whole commits
             self.env = lmdb.open(str(path), map_size=map_size, max_dbs=len(SUBDBS), subdir=True,
@@ -58,11 +59,20 @@ class Transactions:
         except BaseException:
             self._release_writer()
             raise
-        self.db = {name.decode(): self.env.open_db(name, create=not readonly) for name in SUBDBS}
+        self.db = {name.decode(): self._open_db(name, readonly) for name in SUBDBS}
         self._write_lock = threading.Lock()
         self._readers = 0
         self._growing = False
         self._cond = threading.Condition()
+
+    def _open_db(self, name: bytes, readonly: bool):
+        """A named database; None, read-only, for one a store written before it existed lacks (`history`)."""
+        try:
+            return self.env.open_db(name, create=not readonly)
+        except lmdb.NotFoundError:
+            if name != b"history":
+                raise
+            return None
 
     @property
     def layers(self) -> tuple[int, ...]:

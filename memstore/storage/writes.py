@@ -3,7 +3,6 @@ before the write lock is taken."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import torch
@@ -19,14 +18,18 @@ from msa.memstore.storage.records import (
     TOKENS_LAYER,
     Document,
     Encoding,
+    Namespace,
     NewDocument,
     WriteResult,
     blob_key,
     blob_keys,
+    check_expiry,
     check_id,
     check_metadata,
     document_key,
     dump,
+    history_key,
+    history_prefix,
     load_document,
     ordinal_key,
 )
@@ -41,86 +44,103 @@ class Writes(Reads):
 
     def write(self, ns: str, documents: list[NewDocument], mode: str = "create") -> list[WriteResult]:
         """All-or-nothing batch write. `create`: an existing id fails the batch (AlreadyExists); `upsert`:
-        an existing id is replaced (version + 1), unless text and metadata are unchanged (a no-op). A new
-        document with an `origin` keeps its version and times."""
+        an existing id is replaced (version + 1; the old version goes to the history), unless text, metadata
+        and expiry are unchanged (a no-op). An expired document that is not reclaimed yet is replaced in either
+        mode. A new document with an `origin` keeps its version and times."""
         if mode not in MODES:
             raise InvalidArgument(f"mode {mode!r} is not one of {MODES}")
         if not documents:
             raise InvalidArgument("a write needs at least one document")
         ids = [check_id(d.id) for d in documents]
-        for d in documents:
-            if d.origin is not None:
-                d.origin.checked(d.id)
         if len(set(ids)) != len(ids):
             raise InvalidArgument("a write holds the same document id twice")
+        for d in documents:
+            check_expiry(d.expires_at)
+            if d.origin is not None:
+                d.origin.checked(d.id)
         blobs = [self._encode_blobs(d) for d in documents]  # compress outside the write lock
 
         def op(txn) -> list[WriteResult]:
             space = self._namespace(txn, ns)
             out = []
-            now, next_ordinal, count = time.time(), space.next_ordinal, space.documents
+            now, next_ordinal, count, expiring = self.clock(), space.next_ordinal, space.documents, space.expiring
             for doc, payload in zip(documents, blobs, strict=True):
                 old = txn.get(document_key(ns, doc.id), db=self.db["documents"])
                 if old is not None:
                     prev = load_document(old)
-                    if mode == "create":
+                    if mode == "create" and not prev.expired(now):
                         raise AlreadyExists(f"document {doc.id!r} exists in {ns!r}; use upsert or update")
                     if doc.ordinal is not None and doc.ordinal != prev.ordinal:
                         raise StaleOrdinal(f"document {doc.id!r} has ordinal {prev.ordinal}, not {doc.ordinal}")
-                    if prev.text == doc.text and prev.metadata == doc.metadata:
+                    if (prev.text, prev.metadata, prev.expires_at) == (doc.text, doc.metadata, doc.expires_at):
                         out.append(WriteResult(doc.id, prev.version, prev.tokens, prev.ordinal, changed=False))
                         continue
+                    self._keep_history(txn, space, prev)
                     rec = replace(prev, version=prev.version + 1, text=doc.text, metadata=dict(doc.metadata),
-                                  tokens=len(doc.encoding.token_ids), chunks=doc.encoding.chunks, updated_at=now)
+                                  tokens=len(doc.encoding.token_ids), chunks=doc.encoding.chunks, updated_at=now,
+                                  expires_at=doc.expires_at)
+                    expiring += bool(rec.expires_at) - bool(prev.expires_at)
                 else:
                     ordinal = next_ordinal if doc.ordinal is None else doc.ordinal
                     if ordinal < next_ordinal:
                         raise StaleOrdinal(f"ordinal {ordinal} of {doc.id!r} was used before; ordinals are "
-                                              f"never reused (next free: {next_ordinal})")
+                                           f"never reused (next free: {next_ordinal})")
                     version, created, updated = ((doc.origin.version, doc.origin.created_at, doc.origin.updated_at)
                                                  if doc.origin else (1, now, now))
                     rec = Document(ns, doc.id, ordinal, version, doc.text, dict(doc.metadata),
-                                   len(doc.encoding.token_ids), doc.encoding.chunks, created, updated)
-                    next_ordinal, count = ordinal + 1, count + 1
+                                   len(doc.encoding.token_ids), doc.encoding.chunks, created, updated, doc.expires_at)
+                    next_ordinal, count, expiring = ordinal + 1, count + 1, expiring + bool(doc.expires_at)
                     txn.put(ordinal_key(ns, rec.ordinal), doc.id.encode(), db=self.db["ordinals"])
                 self._put_document(txn, rec, payload)
                 out.append(WriteResult(doc.id, rec.version, rec.tokens, rec.ordinal, changed=True))
-            self._put_namespace(txn, replace(space, documents=count, next_ordinal=next_ordinal))
+            self._put_namespace(txn, replace(space, documents=count, next_ordinal=next_ordinal, expiring=expiring))
             return out
 
         return self._write(op)
 
     def update(self, ns: str, doc_id: str, text: str | None = None, metadata: dict[str, str] | None = None,
-               encoding: Encoding | None = None, expected_version: int = 0) -> WriteResult:
-        """Change text (with its new `encoding`) and/or metadata; `expected_version` > 0 must match."""
+               encoding: Encoding | None = None, expected_version: int = 0, expires_at: float | None = None
+               ) -> WriteResult:
+        """Change text (with its new `encoding`), metadata and/or expiry (`expires_at`: 0 = never; None =
+        unchanged); `expected_version` > 0 must match. The old version goes to the history."""
         check_id(doc_id)
         if text is not None and encoding is None:
             raise InvalidArgument("a new text needs its encoding")
         if metadata is not None:
             check_metadata(metadata)
+        if expires_at is not None:
+            check_expiry(expires_at)
         if encoding is not None and text is None:
             raise InvalidArgument("an encoding comes with the new text it encodes")
         payload = self._encode_blobs(NewDocument(doc_id, text, {}, encoding)) if text is not None else None
 
         def op(txn) -> WriteResult:
+            space = self._namespace(txn, ns)
             prev = self._document(txn, ns, doc_id, expected_version)
             new_text = prev.text if text is None else text
             new_meta = prev.metadata if metadata is None else dict(metadata)
-            if new_text == prev.text and new_meta == prev.metadata:
+            new_expiry = prev.expires_at if expires_at is None else expires_at
+            if (new_text, new_meta, new_expiry) == (prev.text, prev.metadata, prev.expires_at):
                 return WriteResult(doc_id, prev.version, prev.tokens, prev.ordinal, changed=False)
-            rec = replace(prev, version=prev.version + 1, text=new_text, metadata=new_meta, updated_at=time.time())
+            self._keep_history(txn, space, prev)
+            rec = replace(prev, version=prev.version + 1, text=new_text, metadata=new_meta, updated_at=self.clock(),
+                          expires_at=new_expiry)
             if payload is not None and new_text != prev.text:
                 rec = replace(rec, tokens=len(encoding.token_ids), chunks=encoding.chunks)
                 self._put_document(txn, rec, payload)
             else:
                 txn.put(document_key(ns, doc_id), dump(rec), db=self.db["documents"])
+            if bool(new_expiry) != bool(prev.expires_at):
+                self._put_namespace(txn, replace(space, expiring=space.expiring + bool(new_expiry)
+                                                 - bool(prev.expires_at)))
             return WriteResult(doc_id, rec.version, rec.tokens, rec.ordinal, changed=True)
 
         return self._write(op)
 
     def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
         """Delete documents in one transaction, all or nothing: an id that is not present is NotFound and
-        nothing is deleted. `expected_version` needs exactly one id, at that version. -> the deleted documents."""
+        nothing is deleted. `expected_version` needs exactly one id, at that version. Each goes to the
+        history as deleted. -> the deleted documents."""
         for doc_id in ids:
             check_id(doc_id)
         if expected_version and len(ids) != 1:
@@ -128,19 +148,60 @@ class Writes(Reads):
 
         def op(txn) -> list[Document]:
             space = self._namespace(txn, ns)
-            gone = []
-            for doc_id in dict.fromkeys(ids):
-                rec = self._document(txn, ns, doc_id, expected_version)
-                txn.delete(document_key(ns, doc_id), db=self.db["documents"])
-                txn.delete(ordinal_key(ns, rec.ordinal), db=self.db["ordinals"])
-                for key in blob_keys(ns, rec.ordinal, self.layers):
-                    txn.delete(key, db=self.db["blobs"])
-                gone.append(rec)
-            if gone:
-                self._put_namespace(txn, replace(space, documents=space.documents - len(gone)))
-            return gone
+            return self._remove(txn, space, [self._document(txn, ns, doc_id, expected_version)
+                                             for doc_id in dict.fromkeys(ids)])
 
         return self._write(op)
+
+    def reap(self, ns: str, limit: int = 256) -> list[Document]:
+        """Delete up to `limit` expired documents of a namespace in one transaction (into the history as
+        deleted) -> them; fewer than `limit` means none is left."""
+
+        def op(txn) -> list[Document]:
+            space = self._namespace(txn, ns)
+            if not space.expiring:
+                return []
+            now, found = self.clock(), []
+            cur = txn.cursor(db=self.db["documents"])
+            prefix = ns.encode() + b"\0"
+            more = cur.set_range(prefix)
+            while more and cur.key().startswith(prefix) and len(found) < limit:
+                rec = load_document(cur.value())
+                if rec.expired(now):
+                    found.append(rec)
+                more = cur.next()
+            return self._remove(txn, space, found)
+
+        return self._write(op)
+
+    def _remove(self, txn, space: Namespace, gone: list[Document]) -> list[Document]:
+        """Delete these documents' records and blobs, keep them in the history, update the namespace."""
+        now = self.clock()
+        for rec in gone:
+            self._keep_history(txn, space, replace(rec, deleted_at=now))
+            txn.delete(document_key(space.name, rec.id), db=self.db["documents"])
+            txn.delete(ordinal_key(space.name, rec.ordinal), db=self.db["ordinals"])
+            for key in blob_keys(space.name, rec.ordinal, self.layers):
+                txn.delete(key, db=self.db["blobs"])
+        if gone:
+            self._put_namespace(txn, replace(space, documents=space.documents - len(gone),
+                                             expiring=space.expiring - sum(bool(r.expires_at) for r in gone)))
+        return gone
+
+    def _keep_history(self, txn, space: Namespace, prev: Document) -> None:
+        """Keep a version that is being replaced or deleted (text and metadata), at most `space.history`
+        per document: the oldest beyond go."""
+        if not space.history:
+            return
+        txn.put(history_key(space.name, prev.id, prev.version), dump(prev), db=self.db["history"])
+        prefix = history_prefix(space.name, prev.id)
+        cur = txn.cursor(db=self.db["history"])
+        keys, more = [], cur.set_range(prefix)
+        while more and cur.key().startswith(prefix):
+            keys.append(bytes(cur.key()))
+            more = cur.next()
+        for key in keys[: max(0, len(keys) - space.history)]:
+            txn.delete(key, db=self.db["history"])
 
     def _put_document(self, txn, rec: Document, payload: dict[bytes, bytes]) -> None:
         txn.put(document_key(rec.namespace, rec.id), dump(rec), db=self.db["documents"])
