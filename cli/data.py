@@ -171,6 +171,8 @@ def put(client: MemoryClient, namespace: str, text: str | None, file, jsonl: boo
 def update(client: MemoryClient, namespace: str, doc_id: str, text: str | None, meta: tuple[str, ...],
            clear_meta: bool, expected_version: int, ttl: float | None, no_expiry: bool) -> None:
     """Change a memory's text and/or metadata."""
+    if no_expiry and ttl is not None:
+        raise click.UsageError("give --ttl or --no-expiry, not both")
     metadata = pairs(meta) if meta or clear_meta else None
     result = client.update(namespace, doc_id, text, metadata, expected_version, 0.0 if no_expiry else None, ttl)
     click.echo(f"{result.id}\tversion {result.version}")

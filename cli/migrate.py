@@ -1,6 +1,6 @@
 """`msa export` and `msa import`: a store's memories as JSON lines, moved into a store of any model.
 
-An export is a directory: `namespaces.jsonl` (one `{"name", "description"}` a line) and one `NS.jsonl` per
+An export is a directory: `namespaces.jsonl` (one `{"name", "description", "history"}` a line) and one `NS.jsonl` per
 namespace, a memory a line in creation order: `{"id", "text", "metadata", "version", "created_at",
 "updated_at"}` and `expires_at` when it expires (expired memories are left out; earlier versions are not
 exported). It is logical (text, not encodings), so it can be imported into a store bound to another
@@ -44,7 +44,8 @@ def export_cmd(store: Path, dest: Path, names: tuple[str, ...]) -> None:
             spaces = [n for n in spaces if n.name in names]
         with (dest / NAMESPACES).open("w") as f:
             for space in spaces:
-                f.write(json.dumps({"name": space.name, "description": space.description}) + "\n")
+                f.write(json.dumps({"name": space.name, "description": space.description,
+                                    "history": space.history}) + "\n")
         total = 0
         with click.progressbar(length=sum(n.documents for n in spaces), label="exporting", file=sys.stderr) as bar:
             for space in spaces:
@@ -72,7 +73,7 @@ def import_cmd(store: Path, source: Path, model_path: str | None, batch: int | N
 
     Namespaces are created as needed; ids, texts, metadata, versions and times are kept. Resumable: run it
     again after an interruption. Refused while a server holds STORE."""
-    from msa.memstore.engine import Engine
+    from msa.memstore.engine import HISTORY_VERSIONS, Engine
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
 
@@ -89,7 +90,8 @@ def import_cmd(store: Path, source: Path, model_path: str | None, batch: int | N
             try:
                 engine.namespace(space["name"])
             except NotFound:
-                engine.create_namespace(space["name"], space.get("description", ""))
+                engine.create_namespace(space["name"], space.get("description", ""),
+                                        space.get("history", HISTORY_VERSIONS))
             file = source / f"{space['name']}.jsonl"
             with click.progressbar(length=file.stat().st_size, label=f"importing {space['name']}",
                                    file=sys.stderr) as bar:

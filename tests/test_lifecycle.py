@@ -87,9 +87,14 @@ def test_expiry_can_be_set_moved_and_cleared(engine, clock):
     clock.t += 100
     assert engine.get("n", "rex").version == 3 and engine.reap() == 0
     engine.update("n", "rex", expires_at=clock.t + 1)
-    clock.t += 1
+    ended = clock.t + 1
+    assert engine.history("n", "rex")[0].deleted_at == 0
+    clock.t += 2
+    assert engine.history("n", "rex")[0].deleted_at == ended  # expired, not reclaimed yet
     engine.write("n", [WriteItem("Rex moved to Rome.", id="rex")])  # an expired id is free to create again
-    assert (engine.get("n", "rex").text, engine.get("n", "rex").version) == ("Rex moved to Rome.", 5)
+    rex = engine.get("n", "rex")
+    assert (rex.text, rex.version, rex.created_at, rex.expires_at) == ("Rex moved to Rome.", 5, clock.t, 0)
+    assert [(d.version, d.deleted_at) for d in engine.history("n", "rex")][:2] == [(5, 0), (4, ended)]
     assert visible(engine)["retrieve"] == {"rex"}
     with pytest.raises(InvalidArgument, match="not both"):
         engine.expiry(clock.t + 5, 5)
@@ -116,6 +121,11 @@ def test_history_keeps_the_namespaces_bound_and_reads_any_kept_version(engine, c
     engine.delete("h", ["ada"])
     history = engine.history("h", "ada")
     assert [(d.version, bool(d.deleted_at)) for d in history] == [(4, True), (3, False)]
+    clock.t += 1
+    engine.write("h", [WriteItem("v5: a new Ada, after the delete.", id="ada")])  # numbering goes on
+    assert [(d.version, d.created_at == clock.t) for d in engine.history("h", "ada")] == [(5, True), (4, False),
+                                                                                      (3, False)]
+    assert engine.get("h", "ada", version=4).text == "v4: Ada drinks coffee 4."
     engine.create_namespace("none", history=0)
     engine.write("none", [WriteItem("once", id="x")])
     engine.update("none", "x", text="twice")

@@ -8,6 +8,7 @@ own (tests, `msa demo`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -136,7 +137,13 @@ class MemoryServer:
         if self.config.metrics_listen:
             self.metrics_server = await serve_metrics(self.metrics, *split_address(self.config.metrics_listen))
         if self.config.mcp_listen:
-            self.mcp_port = await self._serve_mcp(host)
+            try:
+                self.mcp_port = await self._serve_mcp(host)
+            except BaseException:
+                await self.server.stop(0)
+                if getattr(self, "metrics_server", None):
+                    self.metrics_server.close()
+                raise
         auth = "bearer tokens" if self.tokens else "no auth (loopback only)"
         log(logger, logging.INFO, "listening", address=f"{host}:{self.port}", auth=auth,
             tls=bool(self.config.tls_cert))
@@ -152,8 +159,12 @@ class MemoryServer:
         local = "127.0.0.1" if grpc_host in ("0.0.0.0", "::", "") else grpc_host
         target = f"[{local}]:{self.port}" if ":" in local else f"{local}:{self.port}"
         app = http_app(target, self.tokens, host)
-        self.mcp_server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                                        lifespan="on"))
+
+        class Embedded(uvicorn.Server):
+            def capture_signals(self):  # SIGTERM / SIGINT stay this server's (graceful stop), not uvicorn's
+                return contextlib.nullcontext()
+
+        self.mcp_server = Embedded(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
         self.mcp_task = asyncio.create_task(self.mcp_server.serve())
         while not self.mcp_server.started:
             if self.mcp_task.done():
@@ -204,6 +215,9 @@ class MemoryServer:
             self.watch.cancel()
         self.gate.state = "stopping"
         await self.health.enter_graceful_shutdown()
+        if getattr(self, "mcp_server", None):  # MCP calls bridge to gRPC: they finish (or stop) first
+            self.mcp_server.should_exit = True
+            await asyncio.wait([self.mcp_task], timeout=self.config.grace_s)
         log(logger, logging.INFO, "stopping", grace_s=self.config.grace_s)
         await self.server.stop(self.config.grace_s)
         # Calls still running after the grace were cancelled: let them unwind here, not as tracebacks when the
@@ -215,9 +229,6 @@ class MemoryServer:
             self.pools.close()
         if getattr(self, "metrics_server", None):
             self.metrics_server.close()
-        if getattr(self, "mcp_server", None):
-            self.mcp_server.should_exit = True
-            await asyncio.wait([self.mcp_task], timeout=self.config.grace_s)
         if self.engine is not None:
             self.engine.close()
         log(logger, logging.INFO, "stopped")

@@ -112,16 +112,17 @@ class Reads(Namespaces):
                 found = cur.next()
 
     def history(self, ns: str, doc_id: str) -> list[Document]:
-        """Every version still kept of a document, newest first: the current one (unless deleted or expired),
-        then the earlier ones (a deleted document's last one has `deleted_at`). NotFound if none is kept."""
+        """Every version still kept of a document, newest first: the current one, then the earlier ones (a
+        deleted or expired version has `deleted_at`). NotFound if none is kept."""
         check_id(doc_id)
 
         def op(txn) -> list[Document]:
             self._namespace(txn, ns)
             out = []
             current = txn.get(document_key(ns, doc_id), db=self.db["documents"])
-            if current is not None and not (rec := load_document(current)).expired(self.clock()):
-                out.append(rec)
+            if current is not None:  # an expired one (not reclaimed yet) ended when it expired
+                rec = load_document(current)
+                out.append(replace(rec, deleted_at=rec.expires_at) if rec.expired(self.clock()) else rec)
             if self.db["history"] is not None:
                 cur = txn.cursor(db=self.db["history"])
                 prefix = history_prefix(ns, doc_id)

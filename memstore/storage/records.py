@@ -104,8 +104,9 @@ class Origin:
     updated_at: float
 
     def checked(self, doc_id: str) -> Origin:
-        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
-            raise InvalidArgument(f"document {doc_id!r}: version must be an integer >= 1, not {shown(self.version)}")
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or not 1 <= self.version < 1 << 62:
+            raise InvalidArgument(f"document {doc_id!r}: version must be an integer >= 1 (below 2^62), not "
+                                  f"{shown(self.version)}")
         for name, t in (("created_at", self.created_at), ("updated_at", self.updated_at)):
             if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t >= 0):
                 raise InvalidArgument(f"document {doc_id!r}: {name} must be seconds since the epoch, not {shown(t)}")

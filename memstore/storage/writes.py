@@ -75,18 +75,25 @@ class Writes(Reads):
                     if (prev.text, prev.metadata, prev.expires_at) == (doc.text, doc.metadata, doc.expires_at):
                         out.append(WriteResult(doc.id, prev.version, prev.tokens, prev.ordinal, changed=False))
                         continue
-                    self._keep_history(txn, space, prev)
+                    if prev.expired(now):  # ended when it expired: what is written now is a new document
+                        self._keep_history(txn, space, replace(prev, deleted_at=prev.expires_at))
+                        created = doc.origin.created_at if doc.origin else now
+                    else:
+                        self._keep_history(txn, space, prev)
+                        created = prev.created_at
                     rec = replace(prev, version=prev.version + 1, text=doc.text, metadata=dict(doc.metadata),
                                   tokens=len(doc.encoding.token_ids), chunks=doc.encoding.chunks, updated_at=now,
-                                  expires_at=doc.expires_at)
+                                  expires_at=doc.expires_at, created_at=created)
                     expiring += bool(rec.expires_at) - bool(prev.expires_at)
                 else:
                     ordinal = next_ordinal if doc.ordinal is None else doc.ordinal
                     if ordinal < next_ordinal:
                         raise StaleOrdinal(f"ordinal {ordinal} of {doc.id!r} was used before; ordinals are "
                                            f"never reused (next free: {next_ordinal})")
+                    # an id deleted before keeps its versions in the history: the new document's continue them
                     version, created, updated = ((doc.origin.version, doc.origin.created_at, doc.origin.updated_at)
-                                                 if doc.origin else (1, now, now))
+                                                 if doc.origin else (self._last_kept(txn, ns, doc.id) + 1, now, now))
+                    self._forget_history_from(txn, ns, doc.id, version)
                     rec = Document(ns, doc.id, ordinal, version, doc.text, dict(doc.metadata),
                                    len(doc.encoding.token_ids), doc.encoding.chunks, created, updated, doc.expires_at)
                     next_ordinal, count, expiring = ordinal + 1, count + 1, expiring + bool(doc.expires_at)
@@ -177,8 +184,8 @@ class Writes(Reads):
     def _remove(self, txn, space: Namespace, gone: list[Document]) -> list[Document]:
         """Delete these documents' records and blobs, keep them in the history, update the namespace."""
         now = self.clock()
-        for rec in gone:
-            self._keep_history(txn, space, replace(rec, deleted_at=now))
+        for rec in gone:  # an expired one ended when it expired
+            self._keep_history(txn, space, replace(rec, deleted_at=rec.expires_at if rec.expired(now) else now))
             txn.delete(document_key(space.name, rec.id), db=self.db["documents"])
             txn.delete(ordinal_key(space.name, rec.ordinal), db=self.db["ordinals"])
             for key in blob_keys(space.name, rec.ordinal, self.layers):
@@ -187,6 +194,26 @@ class Writes(Reads):
             self._put_namespace(txn, replace(space, documents=space.documents - len(gone),
                                              expiring=space.expiring - sum(bool(r.expires_at) for r in gone)))
         return gone
+
+    def _last_kept(self, txn, ns: str, doc_id: str) -> int:
+        """The highest version of `doc_id` the history keeps (0: none)."""
+        prefix = history_prefix(ns, doc_id)
+        cur = txn.cursor(db=self.db["history"])
+        if not cur.set_range(prefix + b"\xff" * 8):  # past this id's keys: step back to its last one
+            if not cur.last():
+                return 0
+        elif not cur.prev():
+            return 0
+        key = bytes(cur.key())
+        return int.from_bytes(key[len(prefix):], "big") if key.startswith(prefix) and len(key) == len(prefix) + 8 else 0
+
+    def _forget_history_from(self, txn, ns: str, doc_id: str, version: int) -> None:
+        """Drop kept versions >= `version` of an id (an import that restarts its numbering below them)."""
+        cur = txn.cursor(db=self.db["history"])
+        more = cur.set_range(history_key(ns, doc_id, version))
+        prefix = history_prefix(ns, doc_id)
+        while more and cur.key().startswith(prefix):
+            more = cur.delete()
 
     def _keep_history(self, txn, space: Namespace, prev: Document) -> None:
         """Keep a version that is being replaced or deleted (text and metadata), at most `space.history`
