@@ -307,16 +307,19 @@ class Engine:
         reclaimed = 0
         for space in self.store.all_namespaces():
             while space.expiring:
-                with self.in_flight.exclusive(space.name), self._write_lock:
-                    try:
-                        gone = self.store.reap(space.name, REAP_BATCH)
-                    except NotFound:  # deleted meanwhile
+                try:
+                    ids = self.store.expired_ids(space.name, REAP_BATCH)  # scanned without holding writers
+                    if not ids:
                         break
-                    self.index.patch(space.name, {}, [d.ordinal for d in gone])
-                    self.cache.invalidate(space.name, [d.ordinal for d in gone])
-                    self.attributes.patch(space.name, [], [d.ordinal for d in gone])
+                    with self.in_flight.exclusive(space.name), self._write_lock:
+                        gone = self.store.reap(space.name, ids)
+                        self.index.patch(space.name, {}, [d.ordinal for d in gone])
+                        self.cache.invalidate(space.name, [d.ordinal for d in gone])
+                        self.attributes.patch(space.name, [], [d.ordinal for d in gone])
+                except NotFound:  # the namespace was deleted meanwhile
+                    break
                 reclaimed += len(gone)
-                if len(gone) < REAP_BATCH:
+                if len(ids) < REAP_BATCH:
                     break
         return reclaimed
 

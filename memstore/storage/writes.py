@@ -160,13 +160,12 @@ class Writes(Reads):
 
         return self._write(op)
 
-    def reap(self, ns: str, limit: int = 256) -> list[Document]:
-        """Delete up to `limit` expired documents of a namespace in one transaction (into the history as
-        deleted) -> them; fewer than `limit` means none is left."""
+    def expired_ids(self, ns: str, limit: int = 256) -> list[str]:
+        """Up to `limit` ids of expired documents not reclaimed yet, from a read transaction (no writer waits
+        for the scan)."""
 
-        def op(txn) -> list[Document]:
-            space = self._namespace(txn, ns)
-            if not space.expiring:
+        def op(txn) -> list[str]:
+            if not self._namespace(txn, ns).expiring:
                 return []
             now, found = self.clock(), []
             cur = txn.cursor(db=self.db["documents"])
@@ -175,9 +174,20 @@ class Writes(Reads):
             while more and cur.key().startswith(prefix) and len(found) < limit:
                 rec = load_document(cur.value())
                 if rec.expired(now):
-                    found.append(rec)
+                    found.append(rec.id)
                 more = cur.next()
-            return self._remove(txn, space, found)
+            return found
+
+        return self._read(op)
+
+    def reap(self, ns: str, ids: list[str]) -> list[Document]:
+        """Delete those of `ids` that are expired (into the history as ended) in one transaction -> them."""
+
+        def op(txn) -> list[Document]:
+            space, now = self._namespace(txn, ns), self.clock()
+            found = [load_document(data) for doc_id in ids
+                     if (data := txn.get(document_key(ns, doc_id), db=self.db["documents"])) is not None]
+            return self._remove(txn, space, [rec for rec in found if rec.expired(now)])
 
         return self._write(op)
 
