@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -144,6 +145,20 @@ def test_serve_misconfigurations_are_one_line_errors(ckpt, tmp_path, flags, mess
                           *args], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_an_mcp_port_in_use_is_a_one_line_error(ckpt, tmp_path):
+    store = tmp_path / "store"
+    CliRunner().invoke(cli, ["init", str(store), "--model", str(ckpt)])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        run = subprocess.run([sys.executable, "-m", "msa.cli.main", "serve", str(store), "--model", str(ckpt),
+                              "--listen", "127.0.0.1:0", "--mcp-listen", f"127.0.0.1:{taken.getsockname()[1]}"],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert run.returncode == 1 and "cannot serve MCP on 127.0.0.1:" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_serve_with_another_model_fails_clearly(checkpoint, ckpt, tmp_path):

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -165,13 +166,20 @@ class MemoryServer:
                 return contextlib.nullcontext()
 
         self.mcp_server = Embedded(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-        self.mcp_task = asyncio.create_task(self.mcp_server.serve())
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            raise InvalidArgument(f"cannot serve MCP on {self.config.mcp_listen}: {e.strerror or e}") from None
+        self.mcp_task = asyncio.create_task(self.mcp_server.serve(sockets=[sock]))
         while not self.mcp_server.started:
             if self.mcp_task.done():
                 self.mcp_task.result()  # raises why it could not start
                 raise InvalidArgument(f"cannot serve MCP on {self.config.mcp_listen}: in use or not permitted")
             await asyncio.sleep(0.01)
-        bound = self.mcp_server.servers[0].sockets[0].getsockname()[1]
+        bound = sock.getsockname()[1]
         log(logger, logging.INFO, "mcp listening", address=f"{host}:{bound}", path="/mcp")
         return bound
 
