@@ -51,6 +51,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.store = open_store(self.dir.name, map_size=64 * 1024)  # small: growth happens along the way
         self.store.create_namespace("n")
         self.model: dict[str, tuple[str, int, dict]] = {}  # id -> (text, version, metadata)
+        self.last_version: dict[str, int] = {}  # id -> its last version, kept in the history after a delete
         self.ordinals: dict[str, int] = {}
         self.next_ordinal = 0
 
@@ -67,7 +68,7 @@ class StoreMachine(RuleBasedStateMachine):
             return
         if doc_id not in self.model:
             self.ordinals[doc_id], self.next_ordinal = self.next_ordinal, self.next_ordinal + 1
-            self.model[doc_id] = (text, 1, {})
+            self.model[doc_id] = (text, self.last_version.get(doc_id, 0) + 1, {})  # a re-created id goes on
         elif self.model[doc_id][0] != text or self.model[doc_id][2] != {}:
             self.model[doc_id] = (text, self.model[doc_id][1] + 1, {})
         assert (res.version, res.ordinal) == (self.model[doc_id][1], self.ordinals[doc_id])
@@ -104,7 +105,7 @@ class StoreMachine(RuleBasedStateMachine):
                 self.store.delete("n", [doc_id])
             return
         assert [d.id for d in self.store.delete("n", [doc_id])] == [doc_id]
-        del self.model[doc_id]
+        self.last_version[doc_id] = self.model.pop(doc_id)[1]
 
     @invariant()
     def matches_model(self):
