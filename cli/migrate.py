@@ -2,10 +2,11 @@
 
 An export is a directory: `namespaces.jsonl` (one `{"name", "description", "history"}` a line) and one `NS.jsonl` per
 namespace, a memory a line in creation order: `{"id", "text", "metadata", "version", "created_at",
-"updated_at"}` and `expires_at` when it expires (expired memories are left out; earlier versions are not
-exported). It is logical (text, not encodings), so it can be imported into a store bound to another
-model, which encodes every memory again; ids, texts, metadata, versions and times are kept. Import is `msa
-load` of each file (resumable: run it again after an interruption and only what is missing is written).
+"updated_at"}` and `expires_at` when it expires (expired memories are left out); `NS.history.jsonl` holds the
+earlier versions the namespace keeps. It is logical (text, not encodings), so it can be imported into a store
+bound to another model, which encodes every memory again; ids, texts, metadata, versions, times and earlier
+versions are kept. Import is `msa load` of each file (resumable: run it again after an interruption and only
+what is missing is written).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import click
 
 from msa.cli.load import BATCH, load_file
 from msa.cli.maintenance import STORE, _open
+from msa.memstore.engine import HISTORY_VERSIONS, Document, Engine
 from msa.memstore.errors import NotFound, StoreError
 
 NAMESPACES = "namespaces.jsonl"
+HISTORY = ".history.jsonl"  # a namespace's earlier versions, beside its memories
+VERSION_FIELDS = ("id", "version", "text", "metadata", "created_at", "updated_at", "expires_at", "deleted_at")
+HISTORY_BATCH = 500
 
 
 @click.command("export")
@@ -58,6 +63,9 @@ def export_cmd(store: Path, dest: Path, names: tuple[str, ...]) -> None:
                         f.write(json.dumps(line, ensure_ascii=False) + "\n")
                         bar.update(1)
                         total += 1
+                with (dest / f"{space.name}{HISTORY}").open("w") as f:
+                    for old in s.history_records(space.name):
+                        f.write(json.dumps({k: getattr(old, k) for k in VERSION_FIELDS}, ensure_ascii=False) + "\n")
     click.echo(f"exported {total} memories of {len(spaces)} namespaces to {dest}")
 
 
@@ -73,7 +81,6 @@ def import_cmd(store: Path, source: Path, model_path: str | None, batch: int | N
 
     Namespaces are created as needed; ids, texts, metadata, versions and times are kept. Resumable: run it
     again after an interruption. Refused while a server holds STORE."""
-    from msa.memstore.engine import HISTORY_VERSIONS, Engine
     from msa.model.api import MSAModel
     from msa.model.checkpoints.default import default_model
 
@@ -98,9 +105,26 @@ def import_cmd(store: Path, source: Path, model_path: str | None, batch: int | N
                 w, s, t = load_file(engine, space["name"], file,
                                     batch or BATCH.get(device.split(":")[0], BATCH["cpu"]), bar.update)
             written, skipped, tokens = written + w, skipped + s, tokens + t
+            import_history(engine, space["name"], source / f"{space['name']}{HISTORY}")
     except StoreError as e:
         raise click.ClickException(f"{e} (what was imported before stays; run again to resume)") from e
     finally:
         engine.close()
     click.echo(f"{written} memories imported into {len(spaces)} namespaces, {skipped} already there; {tokens} "
                f"tokens encoded in {time.perf_counter() - start:.1f} s")
+
+
+def import_history(engine: Engine, ns: str, file: Path) -> None:
+    """A namespace's earlier versions from its export, into its history (idempotent: resumable too)."""
+    if not file.exists():
+        return
+    lines = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    for start in range(0, len(lines), HISTORY_BATCH):
+        batch = lines[start:start + HISTORY_BATCH]
+        try:
+            versions = [Document(ns, v["id"], 0, v["version"], v["text"], v["metadata"], 0, 0,
+                                 v["created_at"], v["updated_at"], v.get("expires_at", 0.0), v.get("deleted_at", 0.0))
+                        for v in batch]
+        except (KeyError, TypeError) as e:
+            raise click.ClickException(f"{file}: a line lacks a field or has the wrong kind ({e})") from None
+        engine.keep_versions(ns, versions)

@@ -49,6 +49,11 @@ def test_export_then_import_into_another_model_keeps_every_memory(checkpoint, tm
     after = records(tmp_path / "b")
     assert {k: v[:6] for k, v in after.items()} == {k: v[:6] for k, v in before.items()}  # ids, text, versions...
     assert after[("notes", "m3")][2] == 3 and after[("notes", "m3")][1] == {"kind": "preference"}
+    with Store(tmp_path / "a", readonly=True) as a, Store(tmp_path / "b", readonly=True) as b:
+        for doc_id in ("m3", "m5"):  # earlier versions, a deleted memory's included
+            assert [(d.version, d.text, d.metadata, d.deleted_at) for d in b.history("notes", doc_id)] == [
+                (d.version, d.text, d.metadata, d.deleted_at) for d in a.history("notes", doc_id)]
+        assert [d.version for d in b.history("notes", "m3")] == [3, 2, 1]
     with Store(tmp_path / "b", readonly=True) as s:
         assert s.namespace("notes").description == "what the agent knows" and s.namespace("empty").documents == 0
         assert s.binding.fingerprint != Store(tmp_path / "a", readonly=True).binding.fingerprint

@@ -41,6 +41,7 @@ from msa.memstore.storage.records import (
     ModelBinding,
     Namespace,
     NewDocument,
+    Origin,
     WriteResult,
     check_expiry,
     check_id,
@@ -340,6 +341,17 @@ class Engine:
                 raise InvalidArgument(f"ttl_seconds must be a positive number, not {ttl_seconds}")
             return self.store.clock() + ttl_seconds
         return check_expiry(expires_at)
+
+    def keep_versions(self, ns: str, versions: list[Document]) -> None:
+        """Earlier versions into a namespace's history as they are (`msa import`), each given the ordinal of its
+        current document here (0 for one that is gone); checked first."""
+        for d in versions:
+            Origin(d.version, d.created_at, d.updated_at).checked(d.id)
+            check_metadata(d.metadata)
+            self._check_text(d.text)
+        with self._write_lock:
+            ordinals = self.store.ordinals(ns, list({d.id for d in versions}))
+            self.store.keep_versions(ns, [replace(d, ordinal=ordinals.get(d.id, 0)) for d in versions])
 
     def history(self, ns: str, doc_id: str) -> list[Document]:
         """Every version kept of a document, newest first (the namespace keeps `history` earlier ones)."""

@@ -137,6 +137,19 @@ class Reads(Namespaces):
 
         return self._read(op)
 
+    def history_records(self, ns: str) -> Iterator[Document]:
+        """Every earlier version a namespace keeps, by id then version, from one read transaction (an export)."""
+        if self.db["history"] is None:
+            return
+        with self._read_txn() as txn:
+            self._namespace(txn, ns)
+            cur = txn.cursor(db=self.db["history"])
+            prefix = ns.encode() + b"\0"
+            found = cur.set_range(prefix)
+            while found and cur.key().startswith(prefix):
+                yield load_document(cur.value())
+                found = cur.next()
+
     def version(self, ns: str, doc_id: str, version: int) -> Document:
         """One version of a document: the current one or one the history keeps (NotFound otherwise)."""
         found = [d for d in self.history(ns, doc_id) if d.version == version]

@@ -205,6 +205,18 @@ class Writes(Reads):
                                              expiring=space.expiring - sum(bool(r.expires_at) for r in gone)))
         return gone
 
+    def keep_versions(self, ns: str, versions: list[Document]) -> None:
+        """Put earlier versions into a namespace's history as they are (an import: idempotent)."""
+        for d in versions:
+            check_id(d.id)
+
+        def op(txn) -> None:
+            self._namespace(txn, ns)
+            for d in versions:
+                txn.put(history_key(ns, d.id, d.version), dump(replace(d, namespace=ns)), db=self.db["history"])
+
+        self._write(op)
+
     def _last_kept(self, txn, ns: str, doc_id: str) -> int:
         """The highest version of `doc_id` the history keeps (0: none)."""
         prefix = history_prefix(ns, doc_id)
