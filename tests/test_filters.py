@@ -12,7 +12,7 @@ import torch
 
 from msa.memstore.engine import Engine, WriteItem
 from msa.memstore.errors import InvalidArgument, NotFound
-from msa.memstore.index.attributes import AttributeIndex
+from msa.memstore.index.attributes import AttributeIndex, AttributeTable
 from msa.memstore.storage.filters import MAX_CONDITIONS, MAX_VALUES, DocumentFilter, TimeRange
 from msa.model.api import MSAModel
 from tests.store_helpers import doc, open_store
@@ -106,6 +106,18 @@ def test_attribute_index_rebuilt_after_many_deletes_still_equals_the_oracle(tmp_
         assert index.matching("n", flt).tolist() == sorted(d.ordinal for d in docs if flt.matches(d))
     assert index.matching("n", DocumentFilter.of({"user": "zz"})).numel() == 10
     store.close()
+
+
+def test_values_that_keep_changing_do_not_pile_up_in_the_attribute_table():
+    table = AttributeTable()
+    for ordinal in range(10):
+        table.put(ordinal, {"user": "a", "seen": "0"}, 1.0, 1.0)
+    for step in range(5000):  # one memory's counter-like value, rewritten again and again
+        table.put(3, {"user": "a", "seen": str(step)}, 1.0, 2.0 + step)
+    assert sum(len(codes) for codes in table.codes.values()) <= 2 * 10 + 1024
+    assert table.matching(DocumentFilter.of({"seen": "4999"})).tolist() == [3]
+    assert table.matching(DocumentFilter.of({"seen": ["0", "17"]})).tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert table.matching(DocumentFilter.of({"user": "a"}, updated=TimeRange(5000.0))).tolist() == [3]
 
 
 @pytest.fixture

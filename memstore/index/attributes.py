@@ -23,11 +23,12 @@ def row_of(doc: Document) -> Row:
     return doc.ordinal, doc.metadata, doc.created_at, doc.updated_at, doc.expires_at
 
 
-class _Attributes:
+class AttributeTable:
     """One namespace's table (changed under the index's lock): a row per document, appended in write order;
     columns of created_at, updated_at and, per metadata key, the code of each row's value (-1: none). A
     filter is a few vectorised comparisons over the columns, whatever its selectivity. Deleted rows are dead
-    until a quarter of the rows are, then the table is rebuilt from the live ones."""
+    until a quarter of the rows are, and codes pile up until there are twice as many as rows (plus 1,024):
+    then the table is rebuilt from the live rows and the values they hold."""
 
     def __init__(self, rows: Iterable[Row] = ()) -> None:
         self.row: dict[int, int] = {}  # ordinal -> its row
@@ -39,6 +40,7 @@ class _Attributes:
         self.updated = torch.zeros(0, dtype=torch.float64)
         self.expires = torch.zeros(0, dtype=torch.float64)  # 0: never
         self.codes: dict[str, dict[str, int]] = {}  # key -> value -> code
+        self.coded = 0  # codes made, over all keys: values no row holds any more are dropped by a rebuild
         self.columns: dict[str, Tensor] = {}  # key -> [capacity] int32 codes
         for row in rows:
             self.put(*row)
@@ -69,6 +71,8 @@ class _Attributes:
             self.ordinal[row], self.alive[row] = ordinal, True
         self._set_metadata(row, metadata)
         self.created[row], self.updated[row], self.expires[row] = created_at, updated_at, expires_at
+        if self.coded > 2 * len(self.row) + 1024:  # values that keep changing (a counter, a time) would pile up
+            self._rebuild()
 
     def _set_metadata(self, row: int, metadata: dict[str, str]) -> None:
         for key in self.metadata[row]:
@@ -77,7 +81,10 @@ class _Attributes:
             if key not in self.columns:
                 self.codes[key], self.columns[key] = {}, torch.full((len(self.ordinal),), -1, dtype=torch.int32)
             codes = self.codes[key]
-            self.columns[key][row] = codes.setdefault(value, len(codes))
+            if value not in codes:
+                codes[value] = len(codes)
+                self.coded += 1
+            self.columns[key][row] = codes[value]
         self.metadata[row] = dict(metadata)
 
     def remove(self, ordinal: int) -> None:
@@ -92,7 +99,7 @@ class _Attributes:
 
     def _rebuild(self) -> None:
         """Only the live rows, in a fresh table (value codes start over, so dropped values are forgotten)."""
-        fresh = _Attributes((o, self.metadata[r], float(self.created[r]), float(self.updated[r]),
+        fresh = AttributeTable((o, self.metadata[r], float(self.created[r]), float(self.updated[r]),
                              float(self.expires[r])) for o, r in sorted(self.row.items()))
         self.__dict__.update(fresh.__dict__)
 
@@ -134,14 +141,14 @@ class AttributeIndex:
 
     def __init__(self, store: Store, budget_documents: int = 5_000_000) -> None:
         self.store, self.budget = store, budget_documents
-        self.spaces: OrderedDict[str, _Attributes] = OrderedDict()  # least recently used first
+        self.spaces: OrderedDict[str, AttributeTable] = OrderedDict()  # least recently used first
         self.lock = threading.Lock()
 
     def matching(self, ns: str, flt: DocumentFilter) -> Tensor:
         """Ordinals [N] int64 ascending of the namespace's documents that `flt` passes, on the host."""
         with self.lock:
             if ns not in self.spaces:  # loaded under the lock: a commit's patch waits, then applies on top
-                self.spaces[ns] = _Attributes(map(row_of, self.store.documents(ns)))
+                self.spaces[ns] = AttributeTable(map(row_of, self.store.documents(ns)))
             self.spaces.move_to_end(ns)
             found = self.spaces[ns].matching(flt)
             while len(self.spaces) > 1 and sum(len(a.row) for a in self.spaces.values()) > self.budget:
