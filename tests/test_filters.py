@@ -10,11 +10,11 @@ import random
 import pytest
 import torch
 
-from msa.memstore.engine import Engine, WriteItem
+from msa.memstore.engine import WriteItem
 from msa.memstore.errors import InvalidArgument, NotFound
 from msa.memstore.index.attributes import AttributeIndex, AttributeTable
 from msa.memstore.storage.filters import MAX_CONDITIONS, MAX_VALUES, DocumentFilter, TimeRange
-from msa.model.api import MSAModel
+from tests.engine_helpers import spy_reads, tiny_engine
 from tests.store_helpers import doc, open_store
 
 KEYS = ("user", "topic", "kind")
@@ -122,20 +122,9 @@ def test_values_that_keep_changing_do_not_pile_up_in_the_attribute_table():
 
 @pytest.fixture
 def engine(checkpoint, tmp_path):
-    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4), device="cpu")
-    eng = Engine.open(tmp_path / "store", model, create=True)
-    eng.store.create_namespace("n")
+    eng = tiny_engine(checkpoint, tmp_path / "store")
     yield eng
     eng.close()
-
-
-def spy_reads(engine: Engine) -> set[int]:
-    """Every ordinal whose K/V or record the engine fetches from here on."""
-    seen: set[int] = set()
-    get, by_ordinals = engine.cache.get, engine.store.by_ordinals
-    engine.cache.get = lambda ns, ordinals, layer: seen.update(ordinals) or get(ns, ordinals, layer)
-    engine.store.by_ordinals = lambda ns, ordinals: seen.update(ordinals) or by_ordinals(ns, ordinals)
-    return seen
 
 
 @pytest.mark.parametrize("seed", range(3))

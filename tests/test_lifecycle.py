@@ -8,7 +8,7 @@ import pytest
 
 from msa.memstore.engine import Engine, WriteItem
 from msa.memstore.errors import InvalidArgument, NotFound
-from msa.model.api import MSAModel
+from tests.engine_helpers import spy_reads, tiny_engine
 
 
 class Clock:
@@ -28,20 +28,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def engine(checkpoint, tmp_path, clock):
-    model = MSAModel.from_pretrained(checkpoint("qwen3", pooling_kernel_size=4), device="cpu")
-    eng = Engine.open(tmp_path / "store", model, create=True, clock=clock, reap_every_s=0)
-    eng.create_namespace("n")
+    eng = tiny_engine(checkpoint, tmp_path / "store", clock=clock, reap_every_s=0)
     yield eng
     eng.close()
-
-
-def reads_of(engine: Engine) -> set[int]:
-    """Every ordinal whose K/V or record the engine fetches from here on."""
-    seen: set[int] = set()
-    get, by_ordinals = engine.cache.get, engine.store.by_ordinals
-    engine.cache.get = lambda ns, ordinals, layer: seen.update(ordinals) or get(ns, ordinals, layer)
-    engine.store.by_ordinals = lambda ns, ordinals: seen.update(ordinals) or by_ordinals(ns, ordinals)
-    return seen
 
 
 def visible(engine: Engine, question: str = "Where does Rex live?") -> dict[str, set[str]]:
@@ -61,7 +50,7 @@ def test_an_expired_memory_is_invisible_at_once_then_reclaimed(engine, clock):
     assert visible(engine)["retrieve"] == {"rex", "anna", "marta"}
     rex = engine.get("n", "rex").ordinal
     clock.t += 10  # the moment it expires
-    seen = reads_of(engine)
+    seen = spy_reads(engine)
     assert all(ids == {"anna", "marta"} for ids in visible(engine).values())
     assert rex not in seen, "an expired memory's K/V or text was read"
     with pytest.raises(NotFound):

@@ -9,7 +9,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -258,9 +258,7 @@ class Engine:
                 results = self.store.write(p.ns, p.documents, p.mode)
                 changed = {r.ordinal: d.encoding.routing_keys
                            for r, d in zip(results, p.documents, strict=True) if r.changed}
-                self.index.patch(p.ns, changed, [])
-                self.cache.invalidate(p.ns, list(changed))
-                self.attributes.patch(p.ns, list(changed), [])
+                self._follow(p.ns, changed)
         except StaleOrdinal as e:
             return e
         except BaseException as e:
@@ -285,11 +283,9 @@ class Engine:
                 else:
                     text = None
             result = self.store.update(ns, doc_id, text, metadata, encoding, expected_version, expires_at)
-            if encoding is not None and result.changed:
-                self.index.patch(ns, {result.ordinal: encoding.routing_keys}, [])
-                self.cache.invalidate(ns, [result.ordinal])
             if result.changed:
-                self.attributes.patch(ns, [result.ordinal], [])
+                reencoded = {result.ordinal: encoding.routing_keys} if encoding is not None else {}
+                self._follow(ns, reencoded, changed=[result.ordinal])
         return result
 
     def delete(self, ns: str, ids: list[str], expected_version: int = 0) -> list[Document]:
@@ -297,10 +293,20 @@ class Engine:
             raise InvalidArgument(f"a delete names {len(ids)} documents; at most {MAX_WRITE_DOCUMENTS}: split it")
         with self.in_flight.exclusive(ns), self._write_lock:
             gone = self.store.delete(ns, ids, expected_version)
-            self.index.patch(ns, {}, [d.ordinal for d in gone])
-            self.cache.invalidate(ns, [d.ordinal for d in gone])
-            self.attributes.patch(ns, [], [d.ordinal for d in gone])
+            self._follow(ns, removed=[d.ordinal for d in gone])
         return gone
+
+    def _follow(self, ns: str, reencoded: dict[int, dict] | None = None, removed: Sequence[int] = (),
+                changed: Sequence[int] = ()) -> None:
+        """After a commit (under the write lock): the routing index, the cached K/V and the attribute table
+        follow the store. `reencoded`: ordinal -> new routing keys; `changed`: ordinals whose metadata or times
+        changed; `removed`: ordinals gone."""
+        reencoded = reencoded or {}
+        if reencoded or removed:
+            self.index.patch(ns, reencoded, list(removed))
+            self.cache.invalidate(ns, [*reencoded, *removed])
+        if reencoded or removed or changed:
+            self.attributes.patch(ns, list({*reencoded, *changed}), list(removed))
 
     def reap(self) -> int:
         """Reclaim expired documents (already invisible) of every namespace that has any, in bounded
@@ -314,9 +320,7 @@ class Engine:
                         break
                     with self.in_flight.exclusive(space.name), self._write_lock:
                         gone = self.store.reap(space.name, ids)
-                        self.index.patch(space.name, {}, [d.ordinal for d in gone])
-                        self.cache.invalidate(space.name, [d.ordinal for d in gone])
-                        self.attributes.patch(space.name, [], [d.ordinal for d in gone])
+                        self._follow(space.name, removed=[d.ordinal for d in gone])
                 except NotFound:  # the namespace was deleted meanwhile
                     break
                 reclaimed += len(gone)

@@ -30,10 +30,9 @@ class StoreMemory:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         self.flt, self.allowed = flt, allowed
         self.numbers: list[int] = views.numbers()
-        if allowed is not None:
-            passed = set(allowed.tolist())
-            self.numbers = [n for n in self.numbers if n in passed]
-        self._passed = None if allowed is None else frozenset(self.numbers)
+        self._passed = None if allowed is None else frozenset(allowed.tolist())
+        if self._passed is not None:
+            self.numbers = [n for n in self.numbers if n in self._passed]
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
 
