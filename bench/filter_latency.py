@@ -4,8 +4,9 @@
 
 The routing index and the attribute table are the engine's own (`RoutingIndex`, `AttributeIndex`), fed
 from memory instead of LMDB (a stand-in with the two reads they make), so the numbers are exactly what a
-filter changes per question: evaluating it over the attribute table, then routing only its documents,
-against routing every document. The question's own prefill is the same either way and is left out.
+filter changes per question: evaluating it over the attribute table, counting and routing only its
+documents, against counting and routing every document. The question's own prefill is the same either
+way and is left out.
 Geometry of the embedded default: 8 router layers, routing keys [chunks, 3, 64] in the model's dtype,
 queries [16 tokens, 9 heads, 64]; documents of 1-6 chunks; metadata `bucket` spreads them so that a filter
 on it passes a chosen share; `created_at` rises with the ordinal.
@@ -66,23 +67,43 @@ def timed(fn, device: str, reps: int) -> float:
     return statistics.median(out)
 
 
+def profile(path: str, filters: dict[str, DocumentFilter | None], route, device: str) -> None:
+    """Where each routing's time goes: the profiler's op table of three warm calls, per filter."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with open(path, "w") as out:
+        for name, flt in filters.items():
+            route(flt)
+            with profiler(activities=activities) as prof:
+                for _ in range(3):
+                    route(flt)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+            for key in ["cpu_time_total"] + (["self_device_time_total"] if device == "cuda" else []):
+                out.write(f"## {name}, by {key}\n{prof.key_averages().table(sort_by=key, row_limit=25)}\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--documents", type=int, default=100_000)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--json", help="append the result rows here")
+    ap.add_argument("--profile", help="write a torch.profiler table of one call of each routing here")
     args = ap.parse_args()
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     rows = InMemoryRows(args.documents, dtype, args.device)
     index = RoutingIndex(rows, device=args.device, dtype=dtype, budget_bytes=1 << 40)
-    attributes = AttributeIndex(rows)
+    attributes = AttributeIndex(rows, device=args.device)
     snapshot = index.snapshot("ns")
     q = {layer: torch.randn(16, 9, 64, device=args.device, dtype=dtype) for layer in LAYERS}
     spec = RouteSpec()
 
-    def route(flt: DocumentFilter | None) -> None:
+    def route(flt: DocumentFilter | None) -> None:  # as a question does: its documents counted, then routed
         allowed = None if flt is None else attributes.matching("ns", flt)
+        snapshot.count(allowed)
         snapshot.select_many([q], spec, 4, allowed)
 
     base = timed(lambda: route(None), args.device, args.reps)
@@ -104,6 +125,8 @@ def main() -> None:
         again = timed(lambda: route(None), args.device, args.reps)  # side by side: the unfiltered run beside it
         print(f"| {name} (filter alone {matching:.2f}) | {took:.2f} | {again:.2f} | {took / again:.2f} |")
         results.append({"filter": name, "filtered_ms": took, "unfiltered_ms": again, "filter_eval_ms": matching})
+    if args.profile:
+        profile(args.profile, {"unfiltered": None, **filters}, route, args.device)
     if args.json:
         with open(args.json, "a") as f:
             f.write(json.dumps({"documents": args.documents, "device": device, "dtype": str(dtype),

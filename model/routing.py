@@ -144,10 +144,9 @@ class RoutedPrefillMixer(CachedMixer):
     def _select(self, queries: dict[int, Tensor]) -> dict[int, list[int]]:
         """Route layers' queries {layer: q} in one call and take each layer's top k -> {layer: selected}."""
         numbers, scores = self.memory.route(queries, self.spec, self.k)  # [C], [L, C]
-        idx, vals = (t.cpu() for t in top_k_rows(scores, self.k))  # [L, k]: one copy back
-        picked = numbers.cpu()
-        for layer, row, i, v in zip(queries, scores, idx, vals, strict=True):
+        idx, vals = top_k_rows(scores, self.k)  # [L, k]
+        picked, vals = numbers[idx.to(numbers.device)].cpu(), vals.cpu()  # only the chosen numbers come back
+        for layer, row, p, v in zip(queries, scores, picked, vals, strict=True):
             keep = v > float("-inf")
-            self.routing.layers[layer] = LayerRouting(numbers, row.float(), picked[i[keep]].tolist(),
-                                                      v[keep].tolist())
+            self.routing.layers[layer] = LayerRouting(numbers, row.float(), p[keep].tolist(), v[keep].tolist())
         return {layer: self.routing.layers[layer].selected for layer in queries}

@@ -59,13 +59,13 @@ def test_query_equals_the_in_memory_model_path(engine, read_mode):
 def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
     engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
     before = engine.memory("n")
-    assert before.numbers == [0, 1, 2, 3]
+    assert before.views.numbers() == [0, 1, 2, 3] and len(before) == 4
     engine.delete("n", ["f0"])
     engine.write("n", [WriteItem("A new memory about Oslo.", id="new")])
     engine.update("n", "f2", text="The river Sena flows south.")
-    assert before.numbers == [0, 1, 2, 3]  # the snapshot taken before the writes is unchanged
+    assert before.views.numbers() == [0, 1, 2, 3] and len(before) == 4  # the earlier snapshot holds
     after = engine.memory("n")
-    assert after.numbers == [1, 2, 3, 4]
+    assert after.views.numbers() == [1, 2, 3, 4] and len(after) == 4
     retrieved = engine.retrieve("n", "Which river flows south?", top_k=4)
     assert {c.id for c in retrieved} == {"f1", "f2", "f3", "new"}
     assert next(c for c in retrieved if c.id == "f2").version == 2

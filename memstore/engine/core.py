@@ -89,7 +89,7 @@ class Engine:
         self.model, self.store = model, store
         self.index = index or RoutingIndex(store, device=model.device, dtype=model.dtype)
         self.cache = cache or ContentCache(store)
-        self.attributes = AttributeIndex(store)  # metadata and timestamps, for filtered questions
+        self.attributes = AttributeIndex(store, device=model.device)  # metadata and times, for filters
         self.route_batcher = RouteBatcher()  # concurrent questions over one state share a pass over the keys
         self.in_flight = InFlight(store)  # ordinals of writes encoded, not yet committed
         self.write_batcher = WriteBatcher(self._prepare, self._commit, write_batch_s, write_batch_documents)

@@ -1,7 +1,9 @@
 """Metadata and timestamps of namespaces' documents in host memory, so a filter finds its documents without
 reading the store: a columnar table per namespace (value codes per metadata key, created / updated times).
 A namespace loads on its first filtered question and is patched after every committed change (as the routing
-index is); namespaces are evicted least recently used past a budget of documents."""
+index is); namespaces are evicted least recently used past a budget of documents. Beside a GPU routing index
+the columns are mirrored on the GPU (changed rows copied over before the next filter), so a filter costs a
+few kernels instead of host passes over every row."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from msa.memstore.storage.filters import DocumentFilter, TimeRange
+from msa.memstore.storage.filters import DocumentFilter
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
 
@@ -30,7 +32,11 @@ class AttributeTable:
     until a quarter of the rows are, and codes pile up until there are twice as many as rows (plus 1,024):
     then the table is rebuilt from the live rows and the values they hold."""
 
-    def __init__(self, rows: Iterable[Row] = ()) -> None:
+    def __init__(self, rows: Iterable[Row] = (), device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.mirror: dict[str, Tensor] | None = None  # the columns on `device` (not the host), once synced
+        self.changed: set[int] = set()  # rows changed since the mirror was synced
+        self.ascending = True  # rows were added in ordinal order
         self.row: dict[int, int] = {}  # ordinal -> its row
         self.metadata: list[dict[str, str]] = []  # per row
         self.size = self.dead = 0
@@ -66,11 +72,13 @@ class AttributeTable:
         if row is None:
             self._grow(self.size + 1)
             row, self.size = self.size, self.size + 1
+            self.ascending &= row == 0 or ordinal > int(self.ordinal[row - 1])
             self.row[ordinal] = row
             self.metadata.append({})
             self.ordinal[row], self.alive[row] = ordinal, True
         self._set_metadata(row, metadata)
         self.created[row], self.updated[row], self.expires[row] = created_at, updated_at, expires_at
+        self.changed.add(row)
         if self.coded > 2 * len(self.row) + 1024:  # values that keep changing (a counter, a time) would pile up
             self._rebuild()
 
@@ -93,62 +101,80 @@ class AttributeTable:
             return
         self._set_metadata(row, {})
         self.alive[row] = False
+        self.changed.add(row)
         self.dead += 1
         if self.dead > max(64, self.size // 4):
             self._rebuild()
 
     def _rebuild(self) -> None:
         """Only the live rows, in a fresh table (value codes start over, so dropped values are forgotten)."""
-        fresh = AttributeTable((o, self.metadata[r], float(self.created[r]), float(self.updated[r]),
-                             float(self.expires[r])) for o, r in sorted(self.row.items()))
+        fresh = AttributeTable(((o, self.metadata[r], float(self.created[r]), float(self.updated[r]),
+                                 float(self.expires[r])) for o, r in sorted(self.row.items())), self.device)
         self.__dict__.update(fresh.__dict__)
 
+    def _host_columns(self) -> dict[str, Tensor]:
+        return {"ordinal": self.ordinal, "alive": self.alive, "created": self.created, "updated": self.updated,
+                "expires": self.expires, **{f"m:{key}": column for key, column in self.columns.items()}}
+
+    def _columns(self) -> dict[str, Tensor]:
+        """The columns where filters run: the host's own, or the device mirror brought up to date (whole
+        after a growth, a rebuild or many changes, else only the changed rows)."""
+        host = self._host_columns()
+        if self.device.type == "cpu":
+            return host
+        mirror = self.mirror
+        if mirror is None or mirror.keys() != host.keys() or len(mirror["ordinal"]) != len(self.ordinal) \
+                or 8 * len(self.changed) > self.size:
+            mirror = {name: column.to(self.device) for name, column in host.items()}
+        elif self.changed:
+            rows = torch.tensor(sorted(self.changed), dtype=torch.int64)
+            on_device = rows.to(self.device)
+            for name, column in host.items():
+                mirror[name][on_device] = column[rows].to(self.device)
+        self.mirror, self.changed = mirror, set()
+        return mirror
+
     def matching(self, flt: DocumentFilter) -> Tensor:
-        """Ordinals [N] int64 ascending of the documents `flt` passes."""
-        n = self.size
-        keep = self.alive[:n].clone()
+        """Ordinals [N] int64 ascending of the documents `flt` passes, on the table's device."""
+        n, columns = self.size, self._columns()
+        keep = columns["alive"][:n].clone()
         for key, values in flt.metadata:
             codes = [self.codes.get(key, {}).get(v) for v in values]
             codes = [c for c in codes if c is not None]
             if not codes:
-                return torch.zeros(0, dtype=torch.int64)
-            column = self.columns[key][:n]
+                return torch.zeros(0, dtype=torch.int64, device=self.device)
+            column = columns[f"m:{key}"][:n]
             if len(codes) == 1:
                 keep &= column == codes[0]
             else:  # a lookup over the key's codes (slot 0 for "no value"): one gather, however many values
                 accepted = torch.zeros(len(self.codes[key]) + 1, dtype=torch.bool)
                 accepted[torch.tensor(codes) + 1] = True
-                keep &= accepted[column.long() + 1]
-        keep &= _within(self.created[:n], flt.created) & _within(self.updated[:n], flt.updated)
+                keep &= accepted.to(self.device)[column.long() + 1]
+        for name, span in (("created", flt.created), ("updated", flt.updated)):
+            if span.after is not None:
+                keep &= columns[name][:n] >= span.after
+            if span.before is not None:
+                keep &= columns[name][:n] < span.before
         if flt.alive_at is not None:
-            expires = self.expires[:n]
+            expires = columns["expires"][:n]
             keep &= (expires == 0) | (expires > flt.alive_at)
-        found = self.ordinal[:n][keep]  # rows are in write order: ascending unless writes committed out of order
-        return found if bool((found[1:] >= found[:-1]).all()) else torch.sort(found).values
-
-
-def _within(t: Tensor, span: TimeRange) -> Tensor:
-    keep = torch.ones(len(t), dtype=torch.bool)
-    if span.after is not None:
-        keep &= t >= span.after
-    if span.before is not None:
-        keep &= t < span.before
-    return keep
+        found = columns["ordinal"][:n][keep]  # rows are in write order: ascending unless commits came out of order
+        return found if self.ascending else torch.sort(found).values
 
 
 class AttributeIndex:
     """The attribute tables of one store's namespaces."""
 
-    def __init__(self, store: Store, budget_documents: int = 5_000_000) -> None:
-        self.store, self.budget = store, budget_documents
+    def __init__(self, store: Store, budget_documents: int = 5_000_000, device: str | torch.device = "cpu") -> None:
+        self.store, self.budget, self.device = store, budget_documents, torch.device(device)
         self.spaces: OrderedDict[str, AttributeTable] = OrderedDict()  # least recently used first
         self.lock = threading.Lock()
 
     def matching(self, ns: str, flt: DocumentFilter) -> Tensor:
-        """Ordinals [N] int64 ascending of the namespace's documents that `flt` passes, on the host."""
+        """Ordinals [N] int64 ascending of the namespace's documents that `flt` passes, on the index's device."""
         with self.lock:
             if ns not in self.spaces:  # loaded under the lock: a commit's patch waits, then applies on top
-                self.spaces[ns] = AttributeTable(map(row_of, self.store.documents(ns)))
+                self.spaces[ns] = AttributeTable(map(row_of, self.store.documents(ns)), self.device)
             self.spaces.move_to_end(ns)
             found = self.spaces[ns].matching(flt)
             while len(self.spaces) > 1 and sum(len(a.row) for a in self.spaces.values()) > self.budget:

@@ -41,6 +41,10 @@ class RoutingSnapshot(Protocol):
         """The live documents' ordinals, ascending."""
         ...
 
+    def count(self, allowed: Tensor | None = None) -> int:
+        """How many documents are live, or live and among `allowed` (ordinals), without listing them."""
+        ...
+
     def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
                     ) -> list[tuple[Tensor, Tensor]]:
         """Questions' routing queries ({layer: [S, H, D]} each) -> per question (ordinals [C] ascending, scores

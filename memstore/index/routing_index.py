@@ -28,12 +28,15 @@ CLEAN = RouteSpec()  # cosine, fp32: the store's scores
 STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams through the device
 
 
-def passing(allowed: Tensor, size: int) -> Tensor:
-    """A filter's ordinals [N] -> [size] bool on the host, True at each of them below `size`: a lookup that
-    picks a layer's slots in one gather, however many ordinals pass."""
-    passes = torch.zeros(size, dtype=torch.bool)
-    passes[allowed[allowed < size]] = True
-    return passes
+SUBSET_SHARE = {"cpu": 0.5, "cuda": 0.25}  # a filter passing at most this share reads only its documents' rows
+
+
+def passing(allowed: Tensor, bound: int, device: torch.device) -> Tensor:
+    """A filter's ordinals [N] -> [bound] bool on `device`, True at each of them below `bound`: one scatter,
+    no host synchronisation (ordinals past the bound, written after a snapshot, land on a spare slot)."""
+    passes = torch.zeros(bound + 1, dtype=torch.bool, device=device)
+    passes[allowed.to(device).clamp(max=bound)] = True
+    return passes[:bound]
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class SlabView:
     slot_ordinal: Tensor  # [slots] int64: the ordinal of each slot
     by_ordinal: Tensor  # [slots] int64: slots sorted by ordinal (ties go to the lower ordinal)
     rows: int
+    ordinal_bound: int  # above every ordinal of the slab
     epoch: int
     device: torch.device  # where scores are computed
     stream_rows: int = 0  # > 0: keys live on the host and are scored this many rows at a time
@@ -68,13 +72,15 @@ class SlabView:
         """[N] int64: the slots of the live documents in ordinal order (slots themselves are in write order)."""
         return self.by_ordinal[self._alive[self.by_ordinal]]
 
-    def slots_of(self, passes: Tensor | None) -> Tensor:
-        """[N] int64: the live slots in ordinal order; only those whose ordinal `passes` ([ordinals] bool, as
-        `passing` makes it) when given."""
-        slots = self.live_slots
-        if passes is None:
-            return slots
-        return slots[passes.to(slots.device)[self.slot_ordinal[slots]]]
+    @cached_property
+    def live_ordinals(self) -> Tensor:
+        """[N] int64: the live documents' ordinals, ascending, where the slab lives."""
+        return self.slot_ordinal[self.live_slots]
+
+    @cached_property
+    def live_ordinals_host(self) -> Tensor:
+        """`live_ordinals` on the host, copied once per view (where selections land)."""
+        return self.live_ordinals.cpu()
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] routing queries -> document scores per slot [slots] on `device`, -inf where not alive."""
@@ -99,23 +105,44 @@ class SlabView:
             scores = route_scores_many(qs, self.keys[: self.rows], owner, slots, spec)
         return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
 
-    def scores_of(self, qs: list[Tensor], slots: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
-        """Several questions' scores [B, n] of the live `slots` [n] only (a filter's documents): when they are
-        few, only their rows are read, so a narrow filter routes faster than none."""
-        if self.stream_rows or 2 * len(slots) > len(self.live_slots):
-            return self.scores_many(qs, spec)[:, slots.to(self.device)]
-        slots = slots.to(self.keys.device)
-        position = torch.full((len(self.slot_ordinal),), -1, dtype=torch.int64, device=self.keys.device)
-        position[slots] = torch.arange(len(slots), device=self.keys.device)
-        owner = position[self.row_slot[: self.rows]]  # [rows]: the row's place among `slots`, -1 elsewhere
-        rows = (owner >= 0).nonzero().squeeze(1)
-        if not len(rows):
-            return torch.full((len(qs), len(slots)), float("-inf"), device=self.device)
-        return route_scores_many([q.to(self.device) for q in qs], self.keys[rows], owner[rows], len(slots), spec)
+    def scores_of(self, qs: list[Tensor], spec: RouteSpec = CLEAN, narrowing: Narrowing | None = None) -> Tensor:
+        """Several questions' scores [B, N] of the live documents in ordinal order: all of them, or those a
+        filter's `narrowing` keeps."""
+        if narrowing is None:
+            return self.scores_many(qs, spec)[:, self.live_slots.to(self.device)]
+        return narrowing.scores(self, qs, spec)
 
     @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.keys, self.row_slot, self.live, self.slot_ordinal))
+
+
+class Narrowing:
+    """A filter's documents among one state's live documents, worked out once for all the layers a batch of
+    questions routes over. When they are few (`SUBSET_SHARE`) a layer reads only their rows; otherwise it
+    scores every row, as without a filter (the same pass over the keys), and keeps their columns. Either
+    way a layer adds no host synchronisation beyond finding the few rows."""
+
+    def __init__(self, views: list[SlabView], allowed: Tensor) -> None:
+        first, bound = views[0], max(v.ordinal_bound for v in views)
+        live = first.live_ordinals  # [live] ascending, the same documents in every layer of one state
+        passes = passing(allowed, bound, live.device)
+        self.keep = passes[live].nonzero().squeeze(1)  # [N]: positions among the live ordinals
+        self.rank: Tensor | None = None  # [bound]: a passing ordinal's place among the N, else -1
+        if not first.stream_rows and len(self.keep) <= SUBSET_SHARE[first.device.type] * len(live):
+            self.rank = torch.full((bound,), -1, dtype=torch.int64, device=live.device)
+            self.rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)
+
+    def scores(self, view: SlabView, qs: list[Tensor], spec: RouteSpec) -> Tensor:
+        """One layer's scores [B, N] of the passing documents."""
+        if self.rank is None:
+            return view.scores_many(qs, spec)[:, view.live_slots[self.keep].to(view.device)]
+        owner = self.rank[view.slot_ordinal][view.row_slot[: view.rows]]  # [rows]: place among the N, or -1
+        owner.masked_fill_(~view.live[: view.rows], -1)  # rows of replaced or deleted versions
+        rows = (owner >= 0).nonzero().squeeze(1)
+        if not len(rows):
+            return torch.full((len(qs), len(self.keep)), float("-inf"), device=view.device)
+        return route_scores_many([q.to(view.device) for q in qs], view.keys[rows], owner[rows], len(self.keep), spec)
 
 
 class SlabSnapshot(dict[int, SlabView]):
@@ -127,25 +154,31 @@ class SlabSnapshot(dict[int, SlabView]):
         # the same views are the same state; a question holds its snapshot while it routes, so ids stay unique
         return id(next(iter(self.values())))
 
-    @cached_property
-    def _order(self) -> Tensor:  # [N] int64: the live ordinals ascending, on the host where selections land
-        first = next(iter(self.values()))
-        return first.slot_ordinal[first.live_slots].cpu()
+    @property
+    def _order(self) -> Tensor:  # [N] int64: the live ordinals ascending, on the host
+        return next(iter(self.values())).live_ordinals_host
 
     def numbers(self) -> list[int]:
         return self._order.tolist()
 
+    def count(self, allowed: Tensor | None = None) -> int:
+        """Live documents, or those among `allowed` (ordinals)."""
+        if allowed is None:
+            return len(self._order)
+        first = next(iter(self.values()))
+        return int(passing(allowed, first.ordinal_bound, first.live_ordinals.device)[first.live_ordinals].sum())
+
     def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
                     ) -> list[tuple[Tensor, Tensor]]:
         """Each layer's keys read once for all questions -> per question (ordinals [N] ascending, scores [L, N])
-        of every live document, or of those among `allowed` (ordinals) only; `k` is the caller's to apply."""
-        order, passes = self._order, None
-        if allowed is not None:
-            passes = passing(allowed, int(order[-1]) + 1 if len(order) else 0)
-            order = order[passes[order]]
-            passes = passes.to(next(iter(self.values())).live_slots.device)  # one copy for every layer
-        per_layer = [self[layer].scores_of([queries[layer] for queries in batch], self[layer].slots_of(passes),
-                                           spec) for layer in batch[0]]  # [B, N] each, in ordinal order
+        of every live document, or of those among `allowed` (ordinals) only; `k` is the caller's to apply.
+        Ordinals are on the host, a filter's on the device (copying them all back would cost more than it
+        saves)."""
+        views = [self[layer] for layer in batch[0]]
+        narrowing = None if allowed is None else Narrowing(views, allowed)
+        order = self._order if narrowing is None else views[0].live_ordinals[narrowing.keep]  # no copy back
+        per_layer = [view.scores_of([queries[layer] for queries in batch], spec, narrowing)
+                     for layer, view in zip(batch[0], views, strict=True)]  # [B, N] each, in ordinal order
         return [(order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
 
 
@@ -160,6 +193,7 @@ class Slab:
         self.live = self._buffer(torch.empty(0, dtype=torch.bool))
         self.rows = 0
         self.slot_ordinal: list[int] = []
+        self.ordinal_bound = 0  # above every ordinal added so far
         self.span: dict[int, tuple[int, int]] = {}  # ordinal -> its live rows [start, end)
         self.dead = 0
         self.epoch = 0
@@ -198,6 +232,7 @@ class Slab:
         for ordinal, keys in added:
             start, end = self.rows, self.rows + keys.shape[0]
             self.slot_ordinal.append(ordinal)
+            self.ordinal_bound = max(self.ordinal_bound, ordinal + 1)
             self.span[ordinal] = (start, end)
             self.rows = end
         self.live = self._buffer(live)
@@ -236,7 +271,7 @@ class Slab:
         self.epoch += 1
         ordinals = torch.tensor(self.slot_ordinal, dtype=torch.int64, device=self.storage)
         return SlabView(self.keys, self.row_slot, self.live, ordinals, torch.argsort(ordinals, stable=True),
-                        self.rows, self.epoch, self.device, self.stream_rows)
+                        self.rows, self.ordinal_bound, self.epoch, self.device, self.stream_rows)
 
 
 class RoutingIndex:

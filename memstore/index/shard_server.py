@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from msa.memstore.errors import Unavailable
-from msa.memstore.index.routing_index import Slab, SlabView, passing
+from msa.memstore.index.routing_index import Narrowing, Slab, SlabView
 from msa.memstore.index.selection import candidates
 from msa.memstore.index.shard_messages import (
     CountBytes,
@@ -96,16 +96,14 @@ class ShardServer:
         """This rank's candidates (`candidates`) for the questions of `message`, at its epoch, on its device."""
         views = self.spaces[self.terms[message.ns_id]].views(message.epoch)
         spec = self.terms[message.spec_id]
-        first = views[message.layers[0]]
-        passes = None  # a filter's ordinals as a lookup, made once for every layer
-        if message.allowed is not None:
-            size = int(first.slot_ordinal.max()) + 1 if len(first.slot_ordinal) else 0
-            passes = passing(message.allowed.cpu(), size).to(first.live_slots.device)
+        layer_views = [views[layer] for layer in message.layers]
+        narrowing = None if message.allowed is None else Narrowing(layer_views, message.allowed)
         q, tokens = message.q, message.tokens
-        table = torch.stack([views[layer].scores_of([q[b, i, :s] for b, s in enumerate(tokens)],
-                                                    views[layer].slots_of(passes), spec)
-                             for i, layer in enumerate(message.layers)], 1)  # [B, L, n]: in ordinal order
-        ordinals = first.slot_ordinal[first.slots_of(passes).to(first.slot_ordinal.device)]
+        table = torch.stack([view.scores_of([q[b, i, :s] for b, s in enumerate(tokens)], spec, narrowing)
+                             for i, view in enumerate(layer_views)], 1)  # [B, L, n]: in ordinal order
+        ordinals = layer_views[0].live_ordinals
+        if narrowing is not None:
+            ordinals = ordinals[narrowing.keep]
         return candidates(table.float(), ordinals.to(self.device), message.k)
 
 

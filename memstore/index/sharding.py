@@ -76,6 +76,12 @@ class ShardedSnapshot(dict[int, ShardedView]):
     def numbers(self) -> list[int]:
         return next(iter(self.values())).slot_ordinal.tolist()
 
+    def count(self, allowed: Tensor | None = None) -> int:
+        ordinals = next(iter(self.values())).slot_ordinal  # [N] ascending, on the host
+        if allowed is None:
+            return len(ordinals)
+        return int(torch.isin(ordinals, allowed.cpu()).sum())
+
     def select(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
         """Router layers' queries {layer: [S, H, D]} of this snapshot in one round -> the ranks' candidates
         for the top k (`candidates`): (ordinals [C] ascending, scores [L, C]) on the host."""
@@ -86,7 +92,7 @@ class ShardedSnapshot(dict[int, ShardedView]):
         """Several questions' queries (the same layers) in one round: every rank reads its keys once for all,
         scoring only the `allowed` ordinals when given."""
         layers = tuple(batch[0])
-        if not self.numbers() or (allowed is not None and not len(allowed)):
+        if not self.count(allowed):
             return [(torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)) for _ in batch]
         tokens = tuple(queries[layers[0]].shape[0] for queries in batch)
         first = batch[0][layers[0]]

@@ -29,10 +29,8 @@ class StoreMemory:
                  batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Tensor | None = None) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         self.flt, self.allowed = flt, allowed
-        self.numbers: list[int] = views.numbers()
-        self._passed = None if allowed is None else frozenset(allowed.tolist())
-        if self._passed is not None:
-            self.numbers = [n for n in self.numbers if n in self._passed]
+        self._passed = None if allowed is None else allowed.cpu()  # [N] ascending, for lookups of a few numbers
+        self._size: int | None = None
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
 
@@ -40,7 +38,10 @@ class StoreMemory:
         self.spent[kind] += time.perf_counter() - start
 
     def __len__(self) -> int:
-        return len(self.numbers)
+        """Documents a question can read (counted once, without listing them)."""
+        if self._size is None:
+            self._size = self.views.count(self.allowed)
+        return self._size
 
     def route(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
         """{layer: q [S, H, D]} -> (numbers [C], scores [L, C]) as `Memory.route`: every live document from a
@@ -80,7 +81,13 @@ class StoreMemory:
 
     def _visible(self, numbers: Iterable[int]) -> list[int]:
         """The numbers the filter passed (all without one): a number the model names is never read otherwise."""
-        return list(numbers) if self._passed is None else [n for n in numbers if n in self._passed]
+        numbers = list(numbers)
+        if self._passed is None or not numbers:
+            return numbers
+        wanted = torch.tensor(numbers, dtype=torch.int64)
+        at = torch.searchsorted(self._passed, wanted).clamp_(max=max(len(self._passed) - 1, 0))
+        found = self._passed[at] == wanted if len(self._passed) else torch.zeros(len(numbers), dtype=torch.bool)
+        return [n for n, hit in zip(numbers, found.tolist(), strict=True) if hit]
 
     def __contains__(self, number: int) -> bool:
         """Still stored (a document deleted after the snapshot is not)."""
