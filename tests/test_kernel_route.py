@@ -64,18 +64,28 @@ def test_unsupported_specs_take_the_oracle():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fused_document_max_matches_the_oracle(dtype):
+@pytest.mark.parametrize("skip", [False, True])
+def test_fused_document_max_matches_the_oracle(dtype, skip):
+    """Rows owned by -1 (a filter's other documents) are skipped: their scores reach no document."""
     g = torch.Generator().manual_seed(5)
     lengths = torch.tensor([3, 1, 40, 7, 150, 2])  # documents of odd chunk counts, across tiles
     q = torch.randn(6, 8, 32, generator=g)
     keys = torch.randn(int(lengths.sum()), 4, 32, generator=g).to(dtype)
     owner = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    if skip:  # document 1 entirely, and every third row of the others
+        owner = torch.where((owner == 1) | (torch.arange(len(owner)) % 3 == 0), -1, owner)
     spec = RouteSpec()
     got = fused.doc_scores(q.to(DEVICE), keys.to(DEVICE), owner.to(DEVICE), len(lengths) + 1, spec).cpu()
     want = doc_scores(reference(q, keys, spec), owner, len(lengths) + 1, spec)
-    assert got[-1] == float("-inf")  # a document without chunks
+    kept = owner >= 0
+    by_hand = torch.full((len(lengths) + 1,), float("-inf"), dtype=torch.float64)
+    for row, doc in zip(reference(q, keys, spec)[kept], owner[kept], strict=True):
+        by_hand[doc] = max(by_hand[doc], row)
+    assert torch.equal(want, by_hand)  # the oracle skips them too
+    assert got[-1] == float("-inf") and (got[1] == float("-inf")) == skip  # documents without (kept) chunks
     tol = (1.5e-5 if dtype == torch.bfloat16 else 2e-6) + 1e-6
-    assert (got[:-1].double() - want[:-1]).abs().max() <= tol
+    finite = want > float("-inf")
+    assert torch.equal(got > float("-inf"), finite) and (got[finite].double() - want[finite]).abs().max() <= tol
 
 
 def test_fp8_quantisation_error_is_one_e4m3_rounding():

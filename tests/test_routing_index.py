@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from unittest import mock
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from msa.kernels.route import RouteSpec, route_scores, top_k
 from msa.memstore.errors import NotFound
+from msa.memstore.index import routing_index
 from msa.memstore.index.routing_index import RoutingIndex
 from tests.store_helpers import LAYERS, doc, encoding, open_store
 
@@ -111,17 +114,19 @@ class IndexMachine(RuleBasedStateMachine):
 
     @invariant()
     def a_filter_scores_its_documents_and_no_other(self):
-        """Routing only a filter's documents (few: only their rows are read; most: every row, then their
-        columns) scores each exactly as without the filter; an allowed ordinal that is not live is ignored."""
+        """Routing only a filter's documents (every row with the others' skipped, or only their rows) scores
+        each exactly as without the filter; an allowed ordinal that is not live is ignored."""
         snapshot = self.index.snapshot("n")
         queries = {layer: query(7 + layer) for layer in LAYERS}
         ((live, full),) = snapshot.select_many([queries], RouteSpec(), 4)
         live = live.tolist()
-        for share in (0.2, 0.9):
+        for share, min_bytes in itertools.product((0.2, 0.9), (0, 1 << 62)):  # only their rows where allowed
             picked = random.Random(len(live)).sample([*live, 10**9], 1 + int(share * len(live)))
-            ((ordinals, scores),) = snapshot.select_many([queries], RouteSpec(), 4, torch.tensor(sorted(picked)))
+            with mock.patch.dict(routing_index.SUBSET_MIN_BYTES, {self.device: min_bytes}):
+                ((ordinals, scores),) = snapshot.select_many([queries], RouteSpec(), 4, torch.tensor(sorted(picked)))
             keep = [i for i, o in enumerate(live) if o in picked]
             assert ordinals.tolist() == [live[i] for i in keep]
+            assert snapshot.count(torch.tensor(picked)) == len(keep)
             torch.testing.assert_close(scores, full[:, keep], rtol=0, atol=1e-5)
 
     def teardown(self):

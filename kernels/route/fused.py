@@ -143,9 +143,9 @@ def _route_chunks(keys, row_scale, q, lens, owner, out, unscale, factor, C, N, B
             masked = tl.where(token_ok[None, :], acc, float("-inf"))
             best = tl.max(tl.reshape(masked, (BLOCK_C, BLOCK_Q, SEG)), axis=2) * (tl.load(unscale) * factor)
             ok = row_ok[:, None] & (quest[None, :] < B)  # [BLOCK_C, BLOCK_Q]
-            if PER_DOC:  # max into each row's document (out starts at -inf)
-                doc = tl.load(owner + rows, mask=row_ok, other=0)
-                tl.atomic_max(out + quest[None, :].to(tl.int64) * N + doc[:, None], best, mask=ok)
+            if PER_DOC:  # max into each row's document (out starts at -inf); owner -1: the row is skipped
+                doc = tl.load(owner + rows, mask=row_ok, other=-1)
+                tl.atomic_max(out + quest[None, :].to(tl.int64) * N + doc[:, None], best, mask=ok & (doc[:, None] >= 0))
             else:
                 tl.store(out + quest[None, :].to(tl.int64) * N + rows[:, None], best, mask=ok)
             acc = tl.zeros((BLOCK_C, BLOCK_Q * SEG), dtype=tl.float32)

@@ -51,11 +51,13 @@ def chunk_scores(q: Tensor, keys: Tensor | Fp8Keys, spec: RouteSpec) -> Tensor:
 
 
 def doc_scores(chunk_score: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:
-    """chunk scores [C] and owning document index [C] -> document scores [num_docs] (-inf: no chunks)."""
-    out = torch.full((num_docs,), float("-inf"), dtype=chunk_score.dtype, device=chunk_score.device)
+    """chunk scores [C] and owning document index [C] (-1: the chunk is skipped) -> document scores
+    [num_docs] (-inf: no chunks)."""
+    out = torch.full((num_docs + 1,), float("-inf"), dtype=chunk_score.dtype, device=chunk_score.device)
+    doc = torch.where(chunk_doc < 0, num_docs, chunk_doc)  # skipped chunks land on a spare document
     if spec.chunk_reduce == "max":
-        return out.scatter_reduce(0, chunk_doc, chunk_score, reduce="amax", include_self=True)
-    return out.scatter_reduce(0, chunk_doc, chunk_score, reduce="mean", include_self=False)
+        return out.scatter_reduce(0, doc, chunk_score, reduce="amax", include_self=True)[:num_docs]
+    return out.scatter_reduce(0, doc, chunk_score, reduce="mean", include_self=False)[:num_docs]
 
 
 def route_scores(q: Tensor, keys: Tensor, chunk_doc: Tensor, num_docs: int, spec: RouteSpec) -> Tensor:

@@ -28,7 +28,11 @@ CLEAN = RouteSpec()  # cosine, fp32: the store's scores
 STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams through the device
 
 
-SUBSET_SHARE = {"cpu": 0.5, "cuda": 0.25}  # a filter passing at most this share reads only its documents' rows
+# A filter passing at most this share of the documents, and skipping at least these bytes of keys per layer,
+# reads only its documents' rows: on a GPU gathering rows costs a synchronisation per layer, worth it only
+# when it saves reading a few hundred MB (an H200 reads ~1 GB of keys in ~0.3 ms).
+SUBSET_SHARE = {"cpu": 0.5, "cuda": 0.25}
+SUBSET_MIN_BYTES = {"cpu": 0, "cuda": 256 << 20}
 
 
 def passing(allowed: Tensor, bound: int, device: torch.device) -> Tensor:
@@ -89,21 +93,24 @@ class SlabView:
     def scores_many(self, qs: list[Tensor], spec: RouteSpec = CLEAN) -> Tensor:
         """Several questions' routing queries (each [S_b, H, D]) -> document scores [B, slots] on `device`, -inf
         where not alive; the keys are read once for all of them."""
-        slots = len(self.slot_ordinal)
-        if self.rows == 0:
-            return torch.full((len(qs), slots), float("-inf"), device=self.device)
-        qs = [q.to(self.device) for q in qs]
         owner = self.row_slot[: self.rows].to(self.device, non_blocking=True)  # rows of dead slots: masked below
-        if self.stream_rows:
-            parts = []
-            for a in range(0, self.rows, self.stream_rows):  # one block on the device at a time
-                block = self.keys[a:min(a + self.stream_rows, self.rows)].to(self.device, non_blocking=True)
-                parts.append(torch.stack([chunk_scores(q, block, spec) for q in qs]))  # [B, block rows]
-            chunk = torch.cat(parts, dim=1)
-            scores = torch.stack([doc_scores(row, owner, slots, spec) for row in chunk])
-        else:  # the document max inside the route kernel where it applies
-            scores = route_scores_many(qs, self.keys[: self.rows], owner, slots, spec)
+        scores = self.route(qs, spec, owner, len(self.slot_ordinal))
         return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
+
+    def route(self, qs: list[Tensor], spec: RouteSpec, owner: Tensor, documents: int) -> Tensor:
+        """Questions' scores [B, documents] on `device`: every row's chunk scores maxed into its `owner` [rows]
+        on `device` (-1: the row is skipped); -inf for a document without rows."""
+        if self.rows == 0:
+            return torch.full((len(qs), documents), float("-inf"), device=self.device)
+        qs = [q.to(self.device) for q in qs]
+        if not self.stream_rows:  # the document max inside the route kernel where it applies
+            return route_scores_many(qs, self.keys[: self.rows], owner, documents, spec)
+        parts = []
+        for a in range(0, self.rows, self.stream_rows):  # one block on the device at a time
+            block = self.keys[a:min(a + self.stream_rows, self.rows)].to(self.device, non_blocking=True)
+            parts.append(torch.stack([chunk_scores(q, block, spec) for q in qs]))  # [B, block rows]
+        chunk = torch.cat(parts, dim=1)
+        return torch.stack([doc_scores(row, owner, documents, spec) for row in chunk])
 
     def scores_of(self, qs: list[Tensor], spec: RouteSpec = CLEAN, narrowing: Narrowing | None = None) -> Tensor:
         """Several questions' scores [B, N] of the live documents in ordinal order: all of them, or those a
@@ -118,27 +125,29 @@ class SlabView:
 
 
 class Narrowing:
-    """A filter's documents among one state's live documents, worked out once for all the layers a batch of
-    questions routes over. When they are few (`SUBSET_SHARE`) a layer reads only their rows; otherwise it
-    scores every row, as without a filter (the same pass over the keys), and keeps their columns. Either
-    way a layer adds no host synchronisation beyond finding the few rows."""
+    """A filter's documents among one state's live documents, worked out once (one host synchronisation) for
+    all the layers a batch of questions routes over. A layer scores every row, as without a filter, with the
+    rows of other documents owned by none (skipped inside the route kernel), so a filter costs no pass of its
+    own over the keys. When the filter's documents are few and the keys it skips are many (`SUBSET_SHARE`,
+    `SUBSET_MIN_BYTES`), a layer reads only their rows instead, for one more synchronisation."""
 
     def __init__(self, views: list[SlabView], allowed: Tensor) -> None:
         first, bound = views[0], max(v.ordinal_bound for v in views)
         live = first.live_ordinals  # [live] ascending, the same documents in every layer of one state
-        passes = passing(allowed, bound, live.device)
-        self.keep = passes[live].nonzero().squeeze(1)  # [N]: positions among the live ordinals
-        self.rank: Tensor | None = None  # [bound]: a passing ordinal's place among the N, else -1
-        if not first.stream_rows and len(self.keep) <= SUBSET_SHARE[first.device.type] * len(live):
-            self.rank = torch.full((bound,), -1, dtype=torch.int64, device=live.device)
-            self.rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)
+        self.keep = passing(allowed, bound, live.device)[live].nonzero().squeeze(1)  # [N]: positions among live
+        self.rank = torch.full((bound,), -1, dtype=torch.int64, device=live.device)  # a passing ordinal's place
+        self.rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)
+        skipped = (1 - len(self.keep) / max(len(live), 1)) * first.rows * first.keys[:1].nbytes
+        kind = first.device.type
+        self.subset = (not first.stream_rows and len(self.keep) <= SUBSET_SHARE[kind] * len(live)
+                       and skipped >= SUBSET_MIN_BYTES[kind])
 
     def scores(self, view: SlabView, qs: list[Tensor], spec: RouteSpec) -> Tensor:
         """One layer's scores [B, N] of the passing documents."""
-        if self.rank is None:
-            return view.scores_many(qs, spec)[:, view.live_slots[self.keep].to(view.device)]
         owner = self.rank[view.slot_ordinal][view.row_slot[: view.rows]]  # [rows]: place among the N, or -1
         owner.masked_fill_(~view.live[: view.rows], -1)  # rows of replaced or deleted versions
+        if not self.subset:
+            return view.route(qs, spec, owner.to(view.device), len(self.keep))
         rows = (owner >= 0).nonzero().squeeze(1)
         if not len(rows):
             return torch.full((len(qs), len(self.keep)), float("-inf"), device=view.device)
