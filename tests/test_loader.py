@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from msa.model.checkpoints.loader import CheckpointError, load_transformer
+from msa.model.checkpoints.loader import CheckpointError, checkpoint_names, load_transformer
+from msa.model.checkpoints.random_checkpoint import SPECIAL_TOKENS, config_dict, write_random_checkpoint
 from msa.model.config import ConfigError, ModelConfig
 
 
@@ -117,3 +119,32 @@ def test_config_forms_and_defaults(checkpoint):
         ModelConfig.from_dict({**raw, "model_type": "gpt2"})
     with pytest.raises(ConfigError, match="hidden_act"):
         ModelConfig.from_dict({**raw, "hidden_act": "gelu"})
+
+
+def test_large_random_checkpoints_are_written_as_shards_that_load_the_same(tmp_path):
+    whole = write_random_checkpoint(tmp_path / "whole", preset="tiny", seed=3)
+    sharded = write_random_checkpoint(tmp_path / "sharded", preset="tiny", seed=3, shard_bytes=40_000)
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    files = sorted(set(index["weight_map"].values()))
+    assert len(files) > 2 and not (sharded / "model.safetensors").exists()
+    assert sorted(p.name for p in sharded.glob("*.safetensors")) == files
+    assert set(index["weight_map"]) == set(load_file(str(whole / "model.safetensors")))
+    for f in files:  # full shards stay under the limit (a tensor larger than it would sit alone)
+        tensors = load_file(str(sharded / f))
+        assert len(tensors) == 1 or sum(t.nbytes for t in tensors.values()) <= 40_000
+    ids = torch.arange(20)
+    with torch.no_grad():
+        assert torch.equal(load_transformer(sharded).causal_logits(ids), load_transformer(whole).causal_logits(ids))
+
+
+def test_the_msa_4b_preset_has_msa_4b_geometry():
+    """Qwen3-4B's published 4,022,468,096 backbone parameters, routers on layers 18-35, top-k 16."""
+    raw = config_dict("qwen3", "msa-4b", 512, dict.fromkeys(SPECIAL_TOKENS, 0))
+    cfg = ModelConfig.from_dict(raw)
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads,
+            cfg.head_dim, cfg.intermediate_size, cfg.vocab_size) == (2560, 36, 32, 8, 128, 9728, 151936)
+    assert cfg.msa.router_layers == tuple(range(18, 36)) and cfg.msa.top_k_docs == 16
+    assert cfg.msa.pooling_kernel_size == 64 and cfg.tie_word_embeddings and raw["max_position_embeddings"] == 262144
+    shapes = {name: shape for name, (_, shape) in checkpoint_names(cfg).items()}
+    backbone = sum(math.prod(s) for n, s in shapes.items() if "router" not in n and n != "lm_head.weight")
+    assert backbone == 4_022_468_096

@@ -14,4 +14,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
                          num_key_value_heads=3, head_dim=64, pooling_kernel_size=64,
                          router_layer_idx="11,18,19,23,24,25,26,29"),
+    # MSA-4B's (Qwen3-4B-Instruct-2507 backbone, MSA_SPEC.md 1.3): routers on layers 18-35, top-k 16; ~4.0B
+    # parameters, 8 GB in bf16, written as shards with an index
+    "msa-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
+                   num_key_value_heads=8, head_dim=128, pooling_kernel_size=64, vocab_size=151936,
+                   max_position_embeddings=262144),
 }

@@ -1,13 +1,15 @@
 """Random checkpoints in exactly the published MSA-4B format, for tests and experiments.
 
-Writes config.json (with msa_config), model.safetensors (HF tensor names, router projections as
-`router_*_proj.0.weight`, the training-only scalar `temperature`), generation_config.json and a small
-byte-level BPE tokenizer carrying the Qwen special tokens, with `<|im_start|>user\\n` = 3 tokens.
+Writes config.json (with msa_config), model.safetensors or, past 4 GiB, shards with their index (HF tensor
+names, router projections as `router_*_proj.0.weight`, the training-only scalar `temperature`),
+generation_config.json and a small byte-level BPE tokenizer carrying the Qwen special tokens, with
+`<|im_start|>user\\n` = 3 tokens.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from msa.model.checkpoints.loader import checkpoint_names, resolve_dtype
 from msa.model.checkpoints.presets import PRESETS
 from msa.model.config import ModelConfig
 
+SHARD_BYTES = 4 << 30  # at most this much per safetensors file
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>"]
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
@@ -75,10 +78,10 @@ def config_dict(family: str, preset: str, vocab_size: int, special: dict[str, in
     return {
         "architectures": ["MSAForCausalLM" if qwen else "LlamaForCausalLM"],
         "model_type": "msa" if qwen else "llama",
-        "vocab_size": vocab_size, **geo,
+        "vocab_size": vocab_size,  # the tokenizer's, padded; a preset may ask for more (MSA-4B's)
         "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 5_000_000.0 if qwen else 100_000.0,
         "rope_scaling": None, "max_position_embeddings": 4096, "attention_bias": False,
-        "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16", **geo,
         "bos_token_id": special["<|endoftext|>"], "eos_token_id": special["<|im_end|>"],
         "initializer_range": 0.02,
         "msa_config": {  # the MSA-4B recipe (MSA_SPEC.md 1.2), by default on the upper half of the layers
@@ -92,25 +95,55 @@ def config_dict(family: str, preset: str, vocab_size: int, special: dict[str, in
     }
 
 
-def random_weights(cfg: ModelConfig, seed: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Normal(0, 0.02) matrices (HF init); norm weights around 1 so that every norm matters."""
+def random_weights(cfg: ModelConfig, seed: int, dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor), one at a time so a large model never sits in memory whole: Normal(0, 0.02) matrices
+    (HF init); norm weights around 1 so that every norm matters."""
     gen = torch.Generator().manual_seed(seed)
-    out = {}
     for name, (_, shape) in checkpoint_names(cfg).items():
         if name == "lm_head.weight" and cfg.tie_word_embeddings:
             continue
         if name.endswith("norm.weight"):
-            t = 1.0 + 0.1 * torch.randn(shape, generator=gen)
+            yield name, (1.0 + 0.1 * torch.randn(shape, generator=gen)).to(dtype)
         else:
-            t = 0.02 * torch.randn(shape, generator=gen)
-        out[name] = t.to(dtype)
-    out["temperature"] = torch.tensor(cfg.msa.infonce_loss_temp, dtype=dtype)
-    return out
+            yield name, torch.randn(shape, generator=gen).mul_(0.02).to(dtype)
+    yield "temperature", torch.tensor(cfg.msa.infonce_loss_temp, dtype=dtype)
+
+
+def save_sharded(tensors: Iterable[tuple[str, torch.Tensor]], out: Path, shard_bytes: int) -> None:
+    """model.safetensors, or, past `shard_bytes`, shards model-0000i-of-0000n.safetensors with their index
+    (model.safetensors.index.json), as published checkpoints are laid out; one shard in memory at a time."""
+    parts: list[tuple[Path, list[str]]] = []  # written so far, named for their final place once counted
+    shard: dict[str, torch.Tensor] = {}
+    total = 0
+
+    def flush() -> None:
+        part = out / f"model-part-{len(parts):05d}.safetensors"
+        save_file(shard, str(part), metadata={"format": "pt"})
+        parts.append((part, list(shard)))
+        shard.clear()
+
+    for name, t in tensors:
+        if shard and sum(x.nbytes for x in shard.values()) + t.nbytes > shard_bytes:
+            flush()
+        shard[name], total = t, total + t.nbytes
+    if not parts:
+        save_file(shard, str(out / "model.safetensors"), metadata={"format": "pt"})
+        return
+    flush()
+    weight_map = {}
+    for i, (part, names) in enumerate(parts):
+        final = f"model-{i + 1:05d}-of-{len(parts):05d}.safetensors"
+        part.rename(out / final)
+        weight_map |= dict.fromkeys(names, final)
+    (out / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
 
 
 def write_random_checkpoint(out: str | Path, family: str = "qwen3", preset: str = "tiny", seed: int = 0,
-                            dtype: str = "bfloat16", msa_overrides: dict[str, Any] | None = None) -> Path:
-    """Write a random checkpoint directory; `msa_overrides` patches msa_config (tests vary it)."""
+                            dtype: str = "bfloat16", msa_overrides: dict[str, Any] | None = None,
+                            shard_bytes: int = SHARD_BYTES) -> Path:
+    """Write a random checkpoint directory; `msa_overrides` patches msa_config (tests vary it); weights past
+    `shard_bytes` go in shards."""
     if family not in ("qwen3", "llama"):
         raise ValueError(f"family {family!r} is not one of ('qwen3', 'llama')")
     if preset not in PRESETS:
@@ -124,8 +157,7 @@ def write_random_checkpoint(out: str | Path, family: str = "qwen3", preset: str 
     raw["msa_config"].update(msa_overrides or {})
     cfg = ModelConfig.from_dict(raw)
     (out / "config.json").write_text(json.dumps(raw, indent=2) + "\n")
-    save_file(random_weights(cfg, seed, resolve_dtype(dtype)), str(out / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_sharded(random_weights(cfg, seed, resolve_dtype(dtype)), out, shard_bytes)
     (out / "generation_config.json").write_text(json.dumps({
         "bos_token_id": special["<|endoftext|>"], "pad_token_id": special["<|endoftext|>"],
         "eos_token_id": [special["<|im_end|>"], special["<|endoftext|>"]], "do_sample": False,
