@@ -48,6 +48,6 @@ def checkpoint(tmp_path_factory) -> Callable[..., Path]:
 
 
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
-    """‖out − ref‖ / ‖ref‖ in float64."""
-    out, ref = out.double(), ref.double()
+    """‖out − ref‖ / ‖ref‖ in float64 (on the host: one may come from the store, one from the device)."""
+    out, ref = out.double().cpu(), ref.double().cpu()
     return float((out - ref).norm() / ref.norm())

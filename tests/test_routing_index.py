@@ -120,9 +120,9 @@ class IndexMachine(RuleBasedStateMachine):
         queries = {layer: query(7 + layer) for layer in LAYERS}
         ((live, full),) = snapshot.select_many([queries], RouteSpec(), 4)
         live = live.tolist()
-        for share, min_bytes in itertools.product((0.2, 0.9), (0, 1 << 62)):  # only their rows where allowed
+        for share, subset in itertools.product((0.2, 0.9), (0.0, 1.0)):  # only their rows, or every row
             picked = random.Random(len(live)).sample([*live, 10**9], 1 + int(share * len(live)))
-            with mock.patch.dict(routing_index.SUBSET_MIN_BYTES, {self.device: min_bytes}):
+            with mock.patch.dict(routing_index.SUBSET_SHARE, {self.device: subset}):
                 ((ordinals, scores),) = snapshot.select_many([queries], RouteSpec(), 4, torch.tensor(sorted(picked)))
             keep = [i for i, o in enumerate(live) if o in picked]
             assert ordinals.tolist() == [live[i] for i in keep]

@@ -28,11 +28,10 @@ CLEAN = RouteSpec()  # cosine, fp32: the store's scores
 STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams through the device
 
 
-# A filter passing at most this share of the documents, and skipping at least these bytes of keys per layer,
-# reads only its documents' rows: on a GPU gathering rows costs a synchronisation per layer, worth it only
-# when it saves reading a few hundred MB (an H200 reads ~1 GB of keys in ~0.3 ms).
+# A filter passing at most this share of the documents reads only its documents' rows. On a GPU gathering
+# them costs a copy and a synchronisation per layer: at 25% that already beats skipping rows in the kernel
+# at 1M documents, and costs the same at 100K (H200, 2026-12-02, bench/filter_latency.py).
 SUBSET_SHARE = {"cpu": 0.5, "cuda": 0.25}
-SUBSET_MIN_BYTES = {"cpu": 0, "cuda": 256 << 20}
 
 
 def passing(allowed: Tensor, bound: int, device: torch.device) -> Tensor:
@@ -128,8 +127,8 @@ class Narrowing:
     """A filter's documents among one state's live documents, worked out once (one host synchronisation) for
     all the layers a batch of questions routes over. A layer scores every row, as without a filter, with the
     rows of other documents owned by none (skipped inside the route kernel), so a filter costs no pass of its
-    own over the keys. When the filter's documents are few and the keys it skips are many (`SUBSET_SHARE`,
-    `SUBSET_MIN_BYTES`), a layer reads only their rows instead, for one more synchronisation."""
+    own over the keys. When the filter's documents are few (`SUBSET_SHARE`), a layer reads only their rows
+    instead, for one more synchronisation."""
 
     def __init__(self, views: list[SlabView], allowed: Tensor) -> None:
         first, bound = views[0], max(v.ordinal_bound for v in views)
@@ -137,10 +136,7 @@ class Narrowing:
         self.keep = passing(allowed, bound, live.device)[live].nonzero().squeeze(1)  # [N]: positions among live
         self.rank = torch.full((bound,), -1, dtype=torch.int64, device=live.device)  # a passing ordinal's place
         self.rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)
-        skipped = (1 - len(self.keep) / max(len(live), 1)) * first.rows * first.keys[:1].nbytes
-        kind = first.device.type
-        self.subset = (not first.stream_rows and len(self.keep) <= SUBSET_SHARE[kind] * len(live)
-                       and skipped >= SUBSET_MIN_BYTES[kind])
+        self.subset = not first.stream_rows and len(self.keep) <= SUBSET_SHARE[first.device.type] * len(live)
 
     def scores(self, view: SlabView, qs: list[Tensor], spec: RouteSpec) -> Tensor:
         """One layer's scores [B, N] of the passing documents."""
