@@ -80,15 +80,16 @@ class MSAModel:
     def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32",
                         reader: bool = True) -> MSAModel:
         """`reader`: use the checkpoint's reader adapter, if it has one. Its routing adapter, if it has one,
-        is always used (the checkpoint's routers and stored encodings were made with it), merged: encoding and
-        routing then run as fast as without it, for a copy of the adapted weights (docs/benchmarks.md)."""
+        is always used (the checkpoint's routers and stored encodings were made with it). Both are merged:
+        encoding, routing, reading and decoding then run as fast as without them, for a copy of the adapted
+        weights each (one matmul per linear layer instead of three; docs/benchmarks.md)."""
         path = Path(path)
         transformer = load_transformer(path, dtype=dtype, device=device)
         file = path / ROUTING_FILE
         routing = LoRAAdapter.load(transformer, file, merge=True) if file.exists() else None
         tok = Tokenizer(path)
         file = path / READER_FILE
-        adapter = LoRAAdapter.load(transformer, file) if reader and file.exists() else None
+        adapter = LoRAAdapter.load(transformer, file, merge=True) if reader and file.exists() else None
         return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path, adapter, routing)
 
     def reading(self) -> AbstractContextManager:

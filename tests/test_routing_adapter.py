@@ -65,10 +65,10 @@ def test_merged_weights_equal_the_low_rank_path_also_with_both_adapters_on(check
     randomize(reader, seed=5, scale=0.1)
     reader.save(ckpt / READER_FILE)
     model = MSAModel.from_pretrained(ckpt)
-    assert all(m.merged is not None for m in model.router_adapter.modules.values())  # the reader's are not
-    for m in model.reader.modules.values():
-        m.merge()
+    assert all(m.merged is not None for m in [*model.router_adapter.modules.values(), *model.reader.modules.values()])
     ids = torch.tensor([5, 17, 3, 99, 42, 7, 64])
+    with model.reading():
+        merged_reading = model.transformer.causal_logits(ids)
     with model.routing():
         merged = model.transformer.causal_logits(ids)
     with model.routing(), model.reading():  # nested: the outer adapter must not skip the inner one
@@ -77,12 +77,15 @@ def test_merged_weights_equal_the_low_rank_path_also_with_both_adapters_on(check
     merge(model.router_adapter, oracle)
     merge(model.reader, oracle)
     assert rel_err(both, oracle.causal_logits(ids)) < 1e-5
-    for m in model.router_adapter.modules.values():
+    for m in [*model.router_adapter.modules.values(), *model.reader.modules.values()]:
         m.merged = None
     with model.routing():
         low_rank = model.transformer.causal_logits(ids)
-    assert rel_err(merged, low_rank) < 1e-5
+    with model.reading():
+        low_rank_reading = model.transformer.causal_logits(ids)
+    assert rel_err(merged, low_rank) < 1e-5 and rel_err(merged_reading, low_rank_reading) < 1e-5
     assert rel_err(merged, model.transformer.causal_logits(ids)) > 1e-2
+    assert rel_err(merged_reading, model.transformer.causal_logits(ids)) > 1e-2
 
 
 def test_fingerprint_covers_the_routing_adapter_not_the_reader(checkpoint, tmp_path):
