@@ -1,10 +1,12 @@
 """CPU throughput of the model path: memory encoding (tokens/s), routing and answer latency (p50 / p95).
 
-    python bench/cpu_latency.py [--checkpoints PATH ...] [--top-k 1 4] [--memories 100 1000] [--questions 20]
+    python bench/cpu_latency.py [--checkpoints PATH ...] [--dtypes float32 bfloat16] [--top-k 1 4]
+                                [--memories 100 1000] [--questions 20]
 
 Memories are generated held-out profiles held in RAM (`msa.model.memory.Memory`); each answer routes the question,
 reads the checkpoint's reading mode with the given top-k (default: the checkpoint's) and decodes up to
---max-new-tokens greedily. Several checkpoints are measured side by side: each question runs on each in turn.
+--max-new-tokens greedily. Several checkpoints or dtypes are measured side by side: each question runs on each
+in turn; `same answers` is the share of answers identical to the first configuration's.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ def main() -> None:
     ap.add_argument("--checkpoints", nargs="+", help="checkpoint directories (default: the embedded default model)")
     ap.add_argument("--top-k", type=int, nargs="+", help="notes read per answer (default: each checkpoint's)")
     ap.add_argument("--memories", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--dtypes", nargs="+", default=["float32"], help="weights' dtype of each checkpoint")
     ap.add_argument("--questions", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     args = ap.parse_args()
     paths = args.checkpoints or [default_model()]
-    models = {str(p): MSAModel.from_pretrained(p) for p in paths}
+    models = {f"{os.path.basename(p)}/{d}": MSAModel.from_pretrained(p, dtype=d) for p in paths for d in args.dtypes}
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {datetime.date.today()}, max_new_tokens {args.max_new_tokens}")
     for p, m in models.items():
@@ -46,8 +49,8 @@ def main() -> None:
         print(f"- {p}: reading mode {m.config.msa.read_mode}, top_k {m.config.msa.doc_top_k}, "
               f"adapters {', '.join(adapters) or 'none'}")
     print("| checkpoint | memories | top_k | encode tokens/s | route p50 (ms) | answer p50 (s) | answer p95 (s) | "
-          "generated tokens/answer |")
-    print("|---|---|---|---|---|---|---|---|")
+          "generated tokens/answer | same answers |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in args.memories:
         ds, _ = make_dataset("heldout", n, args.questions, seed=1)
         memories, encode_rate = {}, {}
@@ -60,6 +63,7 @@ def main() -> None:
             routes = {p: [] for p in models}
             answers = {p: [] for p in models}
             generated = {p: [] for p in models}
+            texts = {p: [] for p in models}
             for example in ds.examples:
                 for p, m in models.items():
                     start = time.perf_counter()
@@ -69,10 +73,14 @@ def main() -> None:
                     result = m.generate(example.question, memories[p], max_new_tokens=args.max_new_tokens, top_k=k)
                     answers[p].append(time.perf_counter() - start)
                     generated[p].append(len(result.token_ids))
+                    texts[p].append(result.answer)
+            first = texts[next(iter(models))]
             for p, m in models.items():
-                print(f"| {os.path.basename(p)} | {n} | {k or m.config.msa.doc_top_k} | {encode_rate[p]:,.0f} | "
+                same = sum(a == b for a, b in zip(texts[p], first, strict=True)) / len(first)
+                print(f"| {p} | {n} | {k or m.config.msa.doc_top_k} | {encode_rate[p]:,.0f} | "
                       f"{1e3 * percentile(routes[p], 0.5):.0f} | {percentile(answers[p], 0.5):.2f} | "
-                      f"{percentile(answers[p], 0.95):.2f} | {statistics.mean(generated[p]):.1f} |", flush=True)
+                      f"{percentile(answers[p], 0.95):.2f} | {statistics.mean(generated[p]):.1f} | {same:.2f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

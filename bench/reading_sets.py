@@ -1,7 +1,7 @@
 """Hand-written reading sets (tests/reading_facts.py, 2 x 12 one-sentence facts): questions answered with
 every memory in context (top_k 12) and with the routed one (top_k 1), with and without the reader adapter.
 
-    python bench/reading_sets.py [--checkpoint PATH] [--device cuda]
+    python bench/reading_sets.py [--checkpoint PATH] [--device cuda] [--dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="checkpoint directory (default: the embedded default model)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32")
     args = ap.parse_args()
     path = args.checkpoint or default_model()
-    model = MSAModel.from_pretrained(path, device=args.device)
+    model = MSAModel.from_pretrained(path, device=args.device, dtype=args.dtype)
     readers = {"adapter": model.reader, "base": None} if model.reader else {"base": None}
-    print(f"{datetime.date.today()}; {args.device}; checkpoint {path}")
+    print(f"{datetime.date.today()}; {args.device}, {args.dtype}; checkpoint {path}")
     print("| reader | set | top_k | answered | gold ranked first |")
     print("|---|---|---|---|---|")
     for name, reader in readers.items():

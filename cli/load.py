@@ -91,7 +91,8 @@ def load_cmd(store: Path, namespace: str, file: Path, model_path: str | None, ba
     from msa.model.checkpoints.default import default_model
 
     try:
-        engine = Engine.open(store, MSAModel.from_pretrained(model_path or default_model(), device=device))
+        engine = Engine.open(store, MSAModel.from_pretrained(model_path or default_model(), device=device,
+                                                             dtype="auto"))
     except StoreError as e:
         raise click.ClickException(str(e)) from e
     start = time.perf_counter()

@@ -88,7 +88,8 @@ def import_cmd(store: Path, source: Path, model_path: str | None, batch: int | N
         raise click.ClickException(f"{source} has no {NAMESPACES}: give a directory written by `msa export`")
     spaces = [json.loads(line) for line in (source / NAMESPACES).read_text().splitlines() if line.strip()]
     try:
-        engine = Engine.open(store, MSAModel.from_pretrained(model_path or default_model(), device=device))
+        engine = Engine.open(store, MSAModel.from_pretrained(model_path or default_model(), device=device,
+                                                             dtype="auto"))
     except StoreError as e:
         raise click.ClickException(str(e)) from e
     start, written, skipped, tokens = time.perf_counter(), 0, 0, 0

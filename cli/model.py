@@ -93,7 +93,7 @@ def info_cmd(path: Path, as_json: bool) -> None:
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 def generate_cmd(question: str, path: Path | None, docs: tuple[str, ...], docs_file, top_k: int | None,

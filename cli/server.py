@@ -18,7 +18,7 @@ from msa.memstore.server.config import load_config
 @click.option("--listen", help="host:port [127.0.0.1:50051].")
 @click.option("--model", help="Checkpoint directory [the embedded default].")
 @click.option("--device", help="cpu or cuda [cpu].")
-@click.option("--dtype", help="float32 or bfloat16 [float32].")
+@click.option("--dtype", help="auto, float32 or bfloat16 [auto: bfloat16 on a CPU with native bf16 matmuls].")
 @click.option("--tokens-file", help="Bearer tokens (TOML); without one the server listens on loopback only.")
 @click.option("--tls-cert", help="PEM certificate chain (with --tls-key: TLS).")
 @click.option("--tls-key", help="PEM private key.")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from msa.model.checkpoints import loader
 from msa.model.checkpoints.loader import CheckpointError, checkpoint_names, load_transformer
 from msa.model.checkpoints.random_checkpoint import SPECIAL_TOKENS, config_dict, write_random_checkpoint
 from msa.model.config import ConfigError, ModelConfig
@@ -148,3 +149,13 @@ def test_the_msa_4b_preset_has_msa_4b_geometry():
     shapes = {name: shape for name, (_, shape) in checkpoint_names(cfg).items()}
     backbone = sum(math.prod(s) for n, s in shapes.items() if "router" not in n and n != "lm_head.weight")
     assert backbone == 4_022_468_096
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_is_bf16_only_where_bf16_matmuls_are_native(checkpoint, monkeypatch, native):
+    monkeypatch.setattr(loader, "native_bf16", lambda device: native and torch.device(device).type == "cpu")
+    assert load_transformer(checkpoint("qwen3"), dtype="auto").embed_tokens.weight.dtype == (
+        torch.bfloat16 if native else torch.float32)
+    assert loader.resolve_dtype("auto", "cuda") == torch.float32
+    with pytest.raises(CheckpointError, match="auto"):
+        loader.resolve_dtype("float8")

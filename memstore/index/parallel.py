@@ -27,11 +27,11 @@ from msa.memstore.errors import InvalidArgument
 from msa.memstore.index.shard_server import ShardServer, serve_rank
 from msa.memstore.index.sharding import ShardedRoutingIndex
 from msa.memstore.storage.store import Store
+from msa.model.checkpoints.loader import resolve_dtype
 
 if TYPE_CHECKING:
     from msa.memstore.server.config import ServerConfig
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def under_torchrun() -> bool:
@@ -94,8 +94,8 @@ def serve_shards(config: ServerConfig) -> None:
     """A torchrun rank other than 0: hold shards on this node's GPU LOCAL_RANK (or the CPU) until stopped."""
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}" if config.device.startswith("cuda") else "cpu")
-    run("env://", int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device, DTYPES[config.dtype],
-        config.shard_timeout_s)
+    run("env://", int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device,
+        resolve_dtype(config.dtype, device), config.shard_timeout_s)
 
 
 def main() -> None:
@@ -104,10 +104,11 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=int(os.environ.get("RANK", "0")))
     ap.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", "1")))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds a round may take before the job fails")
     args = ap.parse_args()
-    run(args.init_method, args.rank, args.world_size, torch.device(args.device), DTYPES[args.dtype], args.timeout)
+    run(args.init_method, args.rank, args.world_size, torch.device(args.device), resolve_dtype(args.dtype),
+        args.timeout)
 
 
 if __name__ == "__main__":

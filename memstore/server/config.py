@@ -30,7 +30,7 @@ class ServerConfig:
     store: str = ""  # the store directory (created by `msa init` or `--create`)
     model: str = ""  # checkpoint directory; empty = the embedded default model
     device: str = "cpu"  # cpu or cuda
-    dtype: str = "float32"  # float32 or bfloat16
+    dtype: str = "auto"  # auto (bfloat16 on a CPU that runs it natively, else float32), float32 or bfloat16
     listen: str = "127.0.0.1:50051"  # host:port; port 0 picks a free one
     tokens_file: str = ""  # bearer tokens (msa.memstore.server.auth); empty = no auth, loopback only
     tls_cert: str = ""  # PEM certificate chain; with tls_key enables TLS

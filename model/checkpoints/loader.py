@@ -30,11 +30,25 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, or a tensor is missing, unexpected or of the wrong shape."""
 
 
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether bf16 matmuls run natively on `device`: a CPU with AVX-512 BF16 or AMX, as oneDNN sees it (on
+    other CPUs bf16 is emulated, slower than fp32)."""
+    if torch.device(device).type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """A dtype or its name; "auto": bfloat16 on a CPU that runs it natively, else float32."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
     if dtype not in DTYPES:
-        raise CheckpointError(f"dtype {dtype!r} is not supported; use one of {sorted(set(DTYPES))}")
+        raise CheckpointError(f"dtype {dtype!r} is not supported; use one of {sorted({*DTYPES, 'auto'})}")
     return DTYPES[dtype]
 
 
@@ -124,7 +138,7 @@ def load_transformer(path: str | Path, dtype: str | torch.dtype = "float32", dev
     """Build the decoder on the meta device, then assign the checkpoint's tensors to it."""
     path = Path(path)
     cfg = ModelConfig.from_file(path)
-    dt = resolve_dtype(dtype)
+    dt = resolve_dtype(dtype, device)
     tensors = read_tensors(path, cfg, dt, device)
     with torch.device("meta"):
         model = Transformer(cfg)
