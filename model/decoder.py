@@ -188,18 +188,33 @@ class Mixer(Protocol):
 
 class KVCache:
     """Per-layer keys and values [T, G, D] seen so far (prefix + local tokens), grown by `extend`, and the
-    memory rows a router layer reads besides them (placed in every local token's past)."""
+    memory rows a router layer reads besides them (placed in every local token's past).
+
+    After the first extension a layer's K/V live in buffers with room to spare (doubled when full), so a
+    decoding step writes its one row instead of copying the whole cache; `k[layer]` / `v[layer]` are views of
+    the rows written, and a view handed out earlier keeps its rows (later steps write past them)."""
 
     def __init__(self, num_layers: int) -> None:
         self.k: list[Tensor | None] = [None] * num_layers
         self.v: list[Tensor | None] = [None] * num_layers
         self.memory: list[MemoryRows | None] = [None] * num_layers
+        self._room: list[tuple[Tensor, Tensor] | None] = [None] * num_layers  # buffers behind k / v
 
     def extend(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        if self.k[layer] is not None:
-            k, v = torch.cat([self.k[layer], k]), torch.cat([self.v[layer], v])
-        self.k[layer], self.v[layer] = k, v
-        return k, v
+        old_k, old_v = self.k[layer], self.v[layer]
+        if old_k is None:  # the first part (a prefill) is kept as given
+            self.k[layer], self.v[layer] = k, v
+            return k, v
+        length, end = old_k.shape[0], old_k.shape[0] + k.shape[0]
+        room = self._room[layer]
+        if room is None or room[0].shape[0] < end or (room[0].data_ptr(), room[1].data_ptr()) != (
+                old_k.data_ptr(), old_v.data_ptr()):
+            room = tuple(old.new_empty((max(2 * end, 64), *old.shape[1:])) for old in (old_k, old_v))
+            room[0][:length], room[1][:length] = old_k, old_v
+            self._room[layer] = room
+        room[0][length:end], room[1][length:end] = k, v
+        self.k[layer], self.v[layer] = room[0][:end], room[1][:end]
+        return self.k[layer], self.v[layer]
 
     def length(self, layer: int) -> int:
         return 0 if self.k[layer] is None else self.k[layer].shape[0]

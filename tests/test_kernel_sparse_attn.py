@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from msa.kernels.sparse_attn import fused, naive
+from msa.kernels.sparse_attn import fused, naive, sparse_attention
 from msa.kernels.sparse_attn.naive import MemoryRows
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -42,3 +42,23 @@ def test_fused_sparse_attention_matches_float64(dtype, tq, h, g, d, length, n, p
     assert got.dtype == dtype and not got.isnan().any()
     assert (got.cpu().double() - want).abs().max() <= TOL[dtype]
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("tq", "h", "g", "d", "length", "n", "p"), [c for c in CASES if c[0] == 1] + [
+    (1, 9, 3, 64, 1, 4, 0),  # the default model's heads, one key
+    (1, 5, 1, 8, 17, 6, 4),  # one KV head for all
+])
+def test_cpu_single_token_path_matches_float64(dtype, tq, h, g, d, length, n, p):
+    """What a decoding step on the CPU takes (`sparse_attention` dispatches one query token there)."""
+    gen = torch.Generator().manual_seed(h * 100 + length + p)
+    q, k, v = (torch.randn(*shape, generator=gen) for shape in ((tq, h, d), (length, g, d), (length, g, d)))
+    pool_k, pool_v = torch.randn(n, g, d, generator=gen), torch.randn(n, g, d, generator=gen)
+    rows = torch.randint(0, n, (p,), generator=gen)
+    q, k, v, pool_k, pool_v = (t.to(dtype) for t in (q, k, v, pool_k, pool_v))
+    scale = d ** -0.5
+    want = naive.sparse_attention(q.double(), k.double(), v.double(), scale,
+                                  MemoryRows(pool_k.double(), pool_v.double(), rows))
+    got = sparse_attention(q, k, v, scale, MemoryRows(pool_k, pool_v, rows))
+    assert got.dtype == dtype and got.shape == want.shape
+    assert (got.double() - want).abs().max() <= TOL[dtype]

@@ -202,3 +202,23 @@ def test_packed_causal_matches_a_float64_reference(padded):
     grads = torch.autograd.grad(out.square().sum(), (q, k, v))
     wants = torch.autograd.grad(want.square().sum(), (q, k, v))
     assert all(rel_err(g, w) <= 1e-5 for g, w in zip(grads, wants, strict=True))
+
+
+def test_the_kv_cache_grows_in_place_and_earlier_views_keep_their_rows():
+    """Decoding writes one row a step into spare room; what an earlier step was handed never changes."""
+    gen = torch.Generator().manual_seed(11)
+    cache = KVCache(2)
+    parts = [torch.randn(n, 3, 8, generator=gen) for n in (5, 1, 1, 3, *[1] * 70)]  # a prefill, then steps
+    handed = []
+    for part in parts:
+        k, v = cache.extend(1, part, -part)
+        handed.append((k, v, k.clone()))
+    whole = torch.cat(parts)
+    assert torch.equal(cache.k[1], whole) and torch.equal(cache.v[1], -whole) and cache.length(1) == len(whole)
+    for k, v, then in handed:  # views handed out earlier still hold exactly their rows
+        assert torch.equal(k, then) and torch.equal(v, -then)
+    assert cache.k[0] is None and cache.length(0) == 0
+    mine = torch.zeros(4, 3, 8)
+    cache.k[1], cache.v[1] = mine, mine  # someone put tensors of their own there: the next step starts from them
+    k, v = cache.extend(1, parts[0], parts[0])
+    assert torch.equal(k, torch.cat([mine, parts[0]])) and torch.equal(v, k)

@@ -33,12 +33,18 @@ class MemoryRows:
         return self.k[self.rows], self.v[self.rows]
 
 
+def with_memory(k: Tensor, v: Tensor, memory: MemoryRows | None) -> tuple[Tensor, Tensor]:
+    """Local k / v [L, G, D] -> [memory rows; local] (copies, when there are memory rows)."""
+    if memory is None or not memory.rows.numel():
+        return k, v
+    mk, mv = memory.gather()
+    return torch.cat([mk.to(k.dtype), k]), torch.cat([mv.to(v.dtype), v])
+
+
 def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows | None = None) -> Tensor:
     """GQA attention, q [Tq, H, D] over memory rows (all visible) and local k / v [L, G, D] (L >= Tq),
     bottom-right causal: query i sees local keys 0 .. L - Tq + i. -> [Tq, H, D] in q's dtype."""
-    if memory is not None and memory.rows.numel():
-        mk, mv = memory.gather()
-        k, v = torch.cat([mk.to(k.dtype), k]), torch.cat([mv.to(v.dtype), v])
+    k, v = with_memory(k, v, memory)
     tq, tk = q.shape[0], k.shape[0]
     causal = tq > 1 and tq == tk  # square: SDPA's own causal mask, fused kernels allowed
     mask = None
