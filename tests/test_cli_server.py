@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from msa.cli.main import cli
 from msa.memstore.client import ClientError, MemoryClient
+from msa.memstore.index import parallel
 from msa.proto import memory_pb2 as pb
 from tests.server_helpers import get_latencies, live_server
 
@@ -376,3 +377,11 @@ def code_of_any(fn) -> str:
     except ClientError as e:
         return e.code
     return "OK"
+
+
+def test_a_torchrun_job_does_not_let_each_host_pick_its_own_dtype(monkeypatch):
+    """Under torchrun every rank resolves the dtype on its own host: "auto" could differ between them."""
+    assert parallel.job_dtype("auto") == "auto" and parallel.job_dtype("bfloat16") == "bfloat16"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert parallel.job_dtype("auto") == "float32" and parallel.job_dtype("bfloat16") == "bfloat16"

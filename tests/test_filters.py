@@ -120,6 +120,15 @@ def test_values_that_keep_changing_do_not_pile_up_in_the_attribute_table():
     assert table.matching(DocumentFilter.of({"user": "a"}, updated=TimeRange(5000.0))).tolist() == [3]
 
 
+def test_a_host_table_keeps_no_record_of_changed_rows():
+    """Changed rows are remembered only to patch a device mirror: on the host they would pile up."""
+    table = AttributeTable()
+    for ordinal in range(500):
+        table.put(ordinal, {"user": "a"}, 1.0, 1.0)
+    table.remove(3)
+    assert not table.changed and table.matching(DocumentFilter.of({"user": "a"})).numel() == 499
+
+
 def test_rows_committed_out_of_ordinal_order_still_match_in_ordinal_order(device):
     """Concurrent writes can commit a later ordinal first: the table's rows are then not in ordinal order."""
     table = AttributeTable([(5, {"user": "a"}, 1.0, 1.0, 0.0), (2, {"user": "a"}, 2.0, 2.0, 0.0)], device)

@@ -53,6 +53,7 @@ def test_cpu_single_token_path_matches_float64(dtype, tq, h, g, d, length, n, p)
     """What a decoding step on the CPU takes (`sparse_attention` dispatches one query token there)."""
     gen = torch.Generator().manual_seed(h * 100 + length + p)
     q, k, v = (torch.randn(*shape, generator=gen) for shape in ((tq, h, d), (length, g, d), (length, g, d)))
+    q = q * 6  # logits spread over tens, as trained models' are: scores rounded to bf16 would show
     pool_k, pool_v = torch.randn(n, g, d, generator=gen), torch.randn(n, g, d, generator=gen)
     rows = torch.randint(0, n, (p,), generator=gen)
     q, k, v, pool_k, pool_v = (t.to(dtype) for t in (q, k, v, pool_k, pool_v))

@@ -156,6 +156,17 @@ def test_auto_dtype_is_bf16_only_where_bf16_matmuls_are_native(checkpoint, monke
     monkeypatch.setattr(loader, "native_bf16", lambda device: native and torch.device(device).type == "cpu")
     assert load_transformer(checkpoint("qwen3"), dtype="auto").embed_tokens.weight.dtype == (
         torch.bfloat16 if native else torch.float32)
-    assert loader.resolve_dtype("auto", "cuda") == torch.float32
     with pytest.raises(CheckpointError, match="auto"):
         loader.resolve_dtype("float8")
+
+
+def test_auto_dtype_on_a_gpu_stays_float32():
+    assert not loader.native_bf16("cuda") and loader.resolve_dtype("auto", "cuda") == torch.float32
+
+
+def test_a_rewrite_in_place_leaves_no_stale_shards(tmp_path):
+    write_random_checkpoint(tmp_path, preset="tiny", seed=1, shard_bytes=40_000)
+    write_random_checkpoint(tmp_path, preset="tiny", seed=2)  # fits one file now
+    assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.safetensors"]
+    fresh = write_random_checkpoint(tmp_path / "fresh", preset="tiny", seed=2)
+    assert torch.equal(load_transformer(tmp_path).embed_tokens.weight, load_transformer(fresh).embed_tokens.weight)

@@ -78,7 +78,7 @@ class AttributeTable:
             self.ordinal[row], self.alive[row] = ordinal, True
         self._set_metadata(row, metadata)
         self.created[row], self.updated[row], self.expires[row] = created_at, updated_at, expires_at
-        self.changed.add(row)
+        self._changed(row)
         if self.coded > 2 * len(self.row) + 1024:  # values that keep changing (a counter, a time) would pile up
             self._rebuild()
 
@@ -101,7 +101,7 @@ class AttributeTable:
             return
         self._set_metadata(row, {})
         self.alive[row] = False
-        self.changed.add(row)
+        self._changed(row)
         self.dead += 1
         if self.dead > max(64, self.size // 4):
             self._rebuild()
@@ -111,6 +111,10 @@ class AttributeTable:
         fresh = AttributeTable(((o, self.metadata[r], float(self.created[r]), float(self.updated[r]),
                                  float(self.expires[r])) for o, r in sorted(self.row.items())), self.device)
         self.__dict__.update(fresh.__dict__)
+
+    def _changed(self, row: int) -> None:
+        if self.device.type != "cpu":  # only a device mirror needs to know
+            self.changed.add(row)
 
     def _host_columns(self) -> dict[str, Tensor]:
         return {"ordinal": self.ordinal, "alive": self.alive, "created": self.created, "updated": self.updated,

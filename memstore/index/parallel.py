@@ -95,7 +95,13 @@ def serve_shards(config: ServerConfig) -> None:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}" if config.device.startswith("cuda") else "cpu")
     run("env://", int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), device,
-        resolve_dtype(config.dtype, device), config.shard_timeout_s)
+        resolve_dtype(job_dtype(config.dtype), device), config.shard_timeout_s)
+
+
+def job_dtype(dtype: str) -> str:
+    """The dtype a torchrun job's ranks use: each resolves it on its own host, where "auto" could differ from
+    rank 0's (keys of one namespace then scored at two precisions), so there "auto" means float32."""
+    return "float32" if dtype == "auto" and under_torchrun() else dtype
 
 
 def main() -> None:

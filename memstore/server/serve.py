@@ -80,7 +80,7 @@ def open_engine(config: ServerConfig) -> Engine:
         raise InvalidArgument("no store: pass STORE (msa serve STORE) or set store in the config / MSA_STORE")
     try:
         model = MSAModel.from_pretrained(config.model or default_model(), device=config.device,
-                                         dtype=config.dtype)
+                                         dtype=parallel.job_dtype(config.dtype))
     except (OSError, ValueError) as e:
         raise InvalidArgument(f"cannot load the model {config.model or '(the default)'}: {e}; give a checkpoint "
                               "directory (msa model info DIR checks one)") from e

@@ -31,13 +31,13 @@ class CheckpointError(ValueError):
 
 
 def native_bf16(device: str | torch.device) -> bool:
-    """Whether bf16 matmuls run natively on `device`: a CPU with AVX-512 BF16 or AMX, as oneDNN sees it (on
-    other CPUs bf16 is emulated, slower than fp32)."""
+    """Whether bf16 matmuls run natively on `device`: a CPU with AVX-512 BF16 or AMX tiles (elsewhere bf16 is
+    emulated, slower than fp32; oneDNN's own `_is_mkldnn_bf16_supported` also says yes to plain AVX-512)."""
     if torch.device(device).type != "cpu":
         return False
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes
         return False
 
 

@@ -112,6 +112,8 @@ def random_weights(cfg: ModelConfig, seed: int, dtype: torch.dtype) -> Iterator[
 def save_sharded(tensors: Iterable[tuple[str, torch.Tensor]], out: Path, shard_bytes: int) -> None:
     """model.safetensors, or, past `shard_bytes`, shards model-0000i-of-0000n.safetensors with their index
     (model.safetensors.index.json), as published checkpoints are laid out; one shard in memory at a time."""
+    for stale in [out / "model.safetensors", out / "model.safetensors.index.json", *out.glob("model-*.safetensors")]:
+        stale.unlink(missing_ok=True)  # an earlier write's files would be read beside (or instead of) these
     parts: list[tuple[Path, list[str]]] = []  # written so far, named for their final place once counted
     shard: dict[str, torch.Tensor] = {}
     total = 0
