@@ -29,8 +29,9 @@ STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams throug
 
 
 # A filter passing at most this share of the documents reads only its documents' rows. On a GPU gathering
-# them costs a copy and a synchronisation per layer: at 25% that already beats skipping rows in the kernel
-# at 1M documents, and costs the same at 100K (H200, 2026-12-02, bench/filter_latency.py).
+# them costs a copy and a synchronisation per layer; against skipping rows in the kernel it was level at 100K
+# documents and level to faster at 1M, within a large run-to-run spread (H200, 2026-12-02,
+# bench/filter_latency.py; docs/benchmarks.md).
 SUBSET_SHARE = {"cpu": 0.5, "cuda": 0.25}
 
 
