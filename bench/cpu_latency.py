@@ -1,6 +1,6 @@
 """CPU throughput of the model path: memory encoding (tokens/s), routing and answer latency (p50 / p95).
 
-    python bench/cpu_latency.py [--checkpoints PATH ...] [--dtypes float32 bfloat16] [--top-k 1 4]
+    python bench/cpu_latency.py [--checkpoints PATH ...] [--dtypes float32 bfloat16 bfloat16+int8] [--top-k 1 4]
                                 [--memories 100 1000] [--questions 20]
 
 Memories are generated held-out profiles held in RAM (`msa.model.memory.Memory`); each answer routes the question,
@@ -16,11 +16,15 @@ import datetime
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from msa.model.api import MSAModel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for bench.model_spec
+
+from bench.model_spec import load_spec
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 from msa.model.train.synthetic import make_dataset
@@ -36,12 +40,13 @@ def main() -> None:
     ap.add_argument("--checkpoints", nargs="+", help="checkpoint directories (default: the embedded default model)")
     ap.add_argument("--top-k", type=int, nargs="+", help="notes read per answer (default: each checkpoint's)")
     ap.add_argument("--memories", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--dtypes", nargs="+", default=["float32"], help="weights' dtype of each checkpoint")
+    ap.add_argument("--dtypes", nargs="+", default=["float32"],
+                    help="each checkpoint's configurations: DTYPE or DTYPE+int8 (int8 decoding)")
     ap.add_argument("--questions", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     args = ap.parse_args()
     paths = args.checkpoints or [default_model()]
-    models = {f"{os.path.basename(p)}/{d}": MSAModel.from_pretrained(p, dtype=d) for p in paths for d in args.dtypes}
+    models = {f"{os.path.basename(p)}/{d}": load_spec(p, d) for p in paths for d in args.dtypes}
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {datetime.date.today()}, max_new_tokens {args.max_new_tokens}")
     for p, m in models.items():

@@ -1,7 +1,7 @@
 """Hand-written reading sets (tests/reading_facts.py, 2 x 12 one-sentence facts): questions answered with
 every memory in context (top_k 12) and with the routed one (top_k 1), with and without the reader adapter.
 
-    python bench/reading_sets.py [--checkpoint PATH] [--device cuda] [--dtype bfloat16]
+    python bench/reading_sets.py [--checkpoint PATH] [--device cuda] [--dtype bfloat16+int8]
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import datetime
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.reading_facts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests and bench
 
-from msa.model.api import MSAModel
+from bench.model_spec import load_spec
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 from tests.reading_facts import SET_A, SET_B
@@ -23,10 +23,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="checkpoint directory (default: the embedded default model)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--dtype", default="float32", help="DTYPE or DTYPE+int8 (int8 decoding)")
     args = ap.parse_args()
     path = args.checkpoint or default_model()
-    model = MSAModel.from_pretrained(path, device=args.device, dtype=args.dtype)
+    model = load_spec(path, args.dtype, args.device)
     readers = {"adapter": model.reader, "base": None} if model.reader else {"base": None}
     print(f"{datetime.date.today()}; {args.device}, {args.dtype}; checkpoint {path}")
     print("| reader | set | top_k | answered | gold ranked first |")

@@ -18,6 +18,7 @@ from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template, pass_tokens
 from msa.model.generate import GenerationResult, Retrieved, RoundRead, Sampling, TextStream, Token, decode, next_token
+from msa.model.int8 import Int8Weight, OneTokenInt8
 from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, ReadableMemory
@@ -78,11 +79,15 @@ class MSAModel:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: str | torch.dtype = "float32",
-                        reader: bool = True) -> MSAModel:
+                        reader: bool = True, int8_decoding: bool | None = None) -> MSAModel:
         """`reader`: use the checkpoint's reader adapter, if it has one. Its routing adapter, if it has one,
         is always used (the checkpoint's routers and stored encodings were made with it). Both are merged:
         encoding, routing, reading and decoding then run as fast as without them, for a copy of the adapted
-        weights each (one matmul per linear layer instead of three; docs/benchmarks.md)."""
+        weights each (one matmul per linear layer instead of three; docs/benchmarks.md).
+
+        `int8_decoding`: one-token forwards of the reader and the head use int8 copies of their weights
+        (`model/int8.py`); by default on for bf16 weights on the CPU with a reader adapter, where it makes
+        decoding steps faster (the int8 kernel is slow for fp32 activations)."""
         path = Path(path)
         transformer = load_transformer(path, dtype=dtype, device=device)
         file = path / ROUTING_FILE
@@ -90,6 +95,16 @@ class MSAModel:
         tok = Tokenizer(path)
         file = path / READER_FILE
         adapter = LoRAAdapter.load(transformer, file, merge=True) if reader and file.exists() else None
+        if int8_decoding is None:
+            weights = transformer.embed_tokens.weight
+            int8_decoding = adapter is not None and weights.device.type == "cpu" and weights.dtype == torch.bfloat16
+        if int8_decoding:
+            if adapter is None:
+                raise ValueError(f"{path}: int8 decoding needs a reader adapter (its merged weights are decoded)")
+            adapter.quantize_merged()
+            copy = Int8Weight.of(transformer.lm_head.weight)
+            if copy is not None:
+                transformer.lm_head = OneTokenInt8(transformer.lm_head, copy)
         return cls(transformer, tok, stop_token_ids(path, transformer.config, tok), path, adapter, routing)
 
     def reading(self) -> AbstractContextManager:

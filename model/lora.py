@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from msa.model.decoder import Transformer
+from msa.model.int8 import Int8Weight
 
 READER_FILE = "reader_adapter.safetensors"
 ROUTING_FILE = "routing_adapter.safetensors"
@@ -41,7 +42,8 @@ class LoRALinear(nn.Module):
     """base(x), plus scale * B(A(x)) while the switch is on. A [r, in], B [out, r]; B starts at zero.
 
     A frozen adapter may be merged (`merge`): while on, one matmul with W + scale * B @ A replaces the three
-    of the low-rank path (faster on small batches, at the cost of a copy of the weight)."""
+    of the low-rank path (faster on small batches, at the cost of a copy of the weight). A merged weight may
+    have an int8 copy too (`merged_int8`), which one-row forwards (decoding steps) use instead."""
 
     def __init__(self, base: nn.Linear, rank: int, scale: float, switch: Switch) -> None:
         super().__init__()
@@ -51,6 +53,7 @@ class LoRALinear(nn.Module):
                                    / w.shape[1] ** 0.5)
         self.lora_b = nn.Parameter(torch.zeros(w.shape[0], rank, device=w.device, dtype=torch.float32))
         self.register_buffer("merged", None, persistent=False)
+        self.merged_int8: Int8Weight | None = None
 
     @property
     def weight(self) -> Tensor:  # code that reads projection weights directly sees the base weights
@@ -66,6 +69,8 @@ class LoRALinear(nn.Module):
             return self.base(x)
         inner_on = isinstance(self.base, LoRALinear) and self.base.switch.on
         if self.merged is not None and not inner_on:
+            if self.merged_int8 is not None and x.ndim == 2 and x.shape[0] == 1:
+                return self.merged_int8(x)
             return F.linear(x, self.merged)  # the backbone's linear layers have no bias
         a, b = self.lora_a.to(x.dtype), self.lora_b.to(x.dtype)
         return self.base(x) + (x @ a.T @ b.T) * self.scale
@@ -102,6 +107,12 @@ class LoRAAdapter:
             yield
         finally:
             self.switch.on = before
+
+    def quantize_merged(self) -> int:
+        """int8 copies of the merged weights for one-row forwards (`model/int8.py`) -> how many were made."""
+        for m in self.modules.values():
+            m.merged_int8 = Int8Weight.of(m.merged) if m.merged is not None else None
+        return sum(m.merged_int8 is not None for m in self.modules.values())
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
         tensors = {}
