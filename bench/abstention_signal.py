@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "ood"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import sets
-from ood_eval import question_lists
-
+from msa.eval import sets
+from msa.eval.metrics import question_lists
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory

@@ -4,10 +4,10 @@ baselines with the same reader and the same number of notes read.
     python bench/multihop_eval.py --sets chains-1000 chains-gen-1000 [--rounds 2] [--top-k 4] [--limit N]
                                   [--checkpoint DIR] [--device cuda] [--json OUT]
 
-Sets: `chains-N` = the hand-written chains (bench/ood/handwritten_chains_{a,b,c}.json: health and family,
+Sets: `chains-N` = the hand-written chains (eval/sets/handwritten_chains_{a,b,c}.json: health and family,
 work, home and hobbies) among filler memories of the separate generator (seed 0), N memories in all;
-`chains-gen-N` / `chains-gen-dev-N` = the separate generator's own chains (bench/ood/sets.py). None of them
-is ever used for training or tuning (bench/ood/README.md).
+`chains-gen-N` / `chains-gen-dev-N` = the separate generator's own chains (eval/sets/__init__.py). None of them
+is ever used for training or tuning (eval/sets/README.md).
 
 Rows, each answered by our reader (`MSAModel.read`, notes best last, earlier rounds first):
 - `ours x1 @k`: our routing, one round, k notes (the shipped way, `generate`);
@@ -25,21 +25,17 @@ import argparse
 import datetime
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "ood"))
-
-import sets
-from baselines import bm25_rankings, minilm_rankings
-from generator import EvalSet, generate
-from ood_eval import right
 from tqdm import tqdm
 
+from msa.eval import sets
+from msa.eval.baselines import bm25_rankings, minilm_rankings
+from msa.eval.metrics import right
+from msa.eval.sets import EvalSet, generate
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory

@@ -1,11 +1,11 @@
 """Out-of-distribution evaluation: routing recall and answers on memories never used in training or tuning,
 beside BM25 and MiniLM-L6 exact cosine with the same reader and the same number of notes.
 
-    python bench/ood_eval.py --save-baselines bench/ood/baselines.json     # BM25 / MiniLM rankings (CPU)
+    python bench/ood_eval.py --save-baselines bench/ood_baselines.json     # BM25 / MiniLM rankings (CPU)
     python bench/ood_eval.py [--checkpoint DIR ...] [--sets handwritten gen-100 gen-1000 gen-10000]
                              [--answers] [--top-k 1 2 4] [--baselines FILE] [--device cuda] [--json OUT]
 
-Sets (bench/ood/README.md): `handwritten` (320 hand-written agent memories) and `gen-N` (a generator written
+Sets (eval/sets/README.md): `handwritten` (320 hand-written agent memories) and `gen-N` (a generator written
 separately from every training generator). Recall@k: the gold memory among the top k of the ranking that
 text reading uses. Answers: a reply is right when it contains an accepted answer; our model answers through
 `generate` (its own routing), a baseline through `read` on its top k notes (best last, as `generate` places
@@ -19,61 +19,21 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "ood"))
-
-import sets
-from baselines import BASELINES, rankings
 from tqdm import tqdm
 
+from msa.eval import sets
+from msa.eval.baselines import BASELINES, rankings
+from msa.eval.metrics import KS, abstained, fused, question_lists, recall, right
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 
-KS = (1, 4, 16)
 READERS = ("ours", *BASELINES, "gold")  # whose notes the reader answers from: our routing, a baseline's, the gold
-# Phrases that mean "the notes do not answer": the reader adapter is taught the first.
-ABSTAIN = ("notes do not say", "do not know", "don't know", "not mentioned", "no information", "not stated",
-           "do not mention", "doesn't say", "does not say", "not in the notes", "cannot find", "can't find")
-
-
-def abstained(reply: str) -> bool:
-    low = reply.lower()
-    return any(p in low for p in ABSTAIN)
-
-
-def right(reply: str, answers: tuple[str, ...]) -> bool:
-    low = reply.lower()
-    return any(a.lower() in low for a in answers) and not abstained(reply)
-
-
-def recall(ranked: list[list[int]], gold: list[set[int]]) -> dict[int, float]:
-    return {k: sum(bool(g & set(r[:k])) for r, g in zip(ranked, gold, strict=True)) / len(gold) for k in KS}
-
-
-def fused(first: list[list[int]], second: list[list[int]], k: int = 60) -> list[list[int]]:
-    """Reciprocal-rank fusion of two rankings per question (sum of 1 / (k + rank)), best first."""
-    out = []
-    for a, b in zip(first, second, strict=True):
-        score: dict[int, float] = {}
-        for ranked in (a, b):
-            for rank, m in enumerate(ranked):
-                score[m] = score.get(m, 0.0) + 1.0 / (k + rank + 1)
-        out.append(sorted(score, key=lambda m: (-score[m], m)))
-    return out
-
-
-def question_lists(es: sets.EvalSet) -> tuple[list[str], list[set[int]]]:
-    """Answerable then absent questions, and the gold memory numbers of the answerable ones."""
-    number = {mid: i for i, (mid, _) in enumerate(es.memories)}
-    texts = [q.question for q in es.questions] + [a.question for a in es.absent]
-    return texts, [{number[g] for g in q.gold} for q in es.questions]
 
 
 def baseline_rankings(es: sets.EvalSet) -> dict[str, list[list[int]]]:

@@ -1,12 +1,12 @@
 """Which training data makes routers generalize: one router set per data mix, each measured on the training
-side's validation stores and on the out-of-distribution sets (bench/ood), beside the shipped routers.
+side's validation stores and on the out-of-distribution sets (eval/sets), beside the shipped routers.
 
     python bench/router_ingredients.py CHECKPOINT OUT [--variants NAME ...] [--steps 1500] [--device cuda]
 
 A variant names its training stores as `source:count` joined by `+` (sources: synthetic, everyday,
 descriptions) and optionally `@a-b` router layers, e.g. `synthetic:4+everyday:4@15-29`. Features are
 computed once for every store any variant uses. The variant to ship is chosen (OUT/chosen.txt) by mean recall@1
-over CHOICE_SETS: training-side validation and `gen-dev-1000` (bench/ood/sets.py); the other OOD columns are
+over CHOICE_SETS: training-side validation and `gen-dev-1000` (eval/sets/__init__.py); the other OOD columns are
 reported, never used to choose. Routers of each variant go to OUT/<variant>.safetensors in fp16.
 """
 
@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "ood"))
-
-import sets
 from tqdm import tqdm
 
+from msa.eval import sets
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import ROUTERS
 from msa.model.train.router import Routers, Store, TrainConfig, evaluate, train_steps

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-from baselines import minilm_rankings
 
+from msa.eval.baselines import minilm_rankings
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_gguf, default_model
 from msa.model.checkpoints.gguf_import import import_gguf

@@ -1,6 +1,6 @@
 """Out-of-distribution evaluation sets by name: the hand-written memories and the separate generator.
 
-Nothing here is ever read by training or tuning code (bench/ood/README.md). Names:
+Nothing here is ever read by training or tuning code (README.md). Names:
 `handwritten` (both hand-written files in one store), `handwritten_life`, `handwritten_work`, and
 `gen-N` (the separate generator with N memories, seed 0: reported) and `gen-dev-N` (seed 1: the only set
 ingredient choices may look at; `handwritten` and `gen-N` are never used to choose anything), and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from generator import AbsentQuestion, EvalSet, Question, generate, generate_chains  # bench/ood/generator.py
+from .generator import AbsentQuestion, EvalSet, Question, generate, generate_chains
 
 HERE = Path(__file__).resolve().parent
 HANDWRITTEN = ("handwritten_life", "handwritten_work")

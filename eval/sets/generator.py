@@ -6,7 +6,7 @@ on those generators say little about text an agent would really store. This gene
 generator) so retrieval and answer accuracy can be measured on text no model here was fitted to.
 Nothing it produces may ever be used for training or tuning (see README.md in this folder).
 
-    python bench/ood/generator.py        # samples, counts, self-checks and timings
+    python -m msa.eval.sets.generator    # samples, counts, self-checks and timings
 
 Every question is answered by exactly one memory; every absent question asks a relation that no memory states
 for its subject (both are kept in a fact registry while generating and re-checked against the text).
@@ -17,12 +17,12 @@ This module is the entry point; the parts live in oodgen/ (its __init__ lists th
 
 import time
 
-from oodgen.chains import build_chains
-from oodgen.checks import check, check_chains
-from oodgen.evalset import AbsentQuestion, EvalSet, Question
-from oodgen.questions import build_world
-from oodgen.relations import KINDS, RELATIONS
-from oodgen.vocabulary import FIRST_NAMES, SURNAMES
+from .oodgen.chains import build_chains
+from .oodgen.checks import check, check_chains
+from .oodgen.evalset import AbsentQuestion, EvalSet, Question
+from .oodgen.questions import build_world
+from .oodgen.relations import KINDS, RELATIONS
+from .oodgen.vocabulary import FIRST_NAMES, SURNAMES
 
 __all__ = ["AbsentQuestion", "EvalSet", "Question", "generate", "generate_chains"]
 
