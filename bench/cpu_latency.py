@@ -25,14 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for bench.model_spec
 
 from bench.model_spec import load_spec
+from msa.eval.metrics import percentile
 from msa.model.checkpoints.default import default_model
 from msa.model.memory import Memory
 from msa.model.train.synthetic import make_dataset
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -19,27 +19,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from msa.eval import sets
-from msa.eval.baselines import BASELINES, rankings
-from msa.eval.metrics import KS, abstained, fused, question_lists, recall, right
+from msa.eval.retrieval import READERS, baseline_rankings, evaluate_set, print_tables
 from msa.model.api import MSAModel
 from msa.model.checkpoints.default import default_model
-from msa.model.memory import Memory
-
-READERS = ("ours", *BASELINES, "gold")  # whose notes the reader answers from: our routing, a baseline's, the gold
-
-
-def baseline_rankings(es: sets.EvalSet) -> dict[str, list[list[int]]]:
-    """Every baseline's top 16 for the answerable then absent questions."""
-    questions, _ = question_lists(es)
-    return {b: rankings(b, [t for _, t in es.memories], questions) for b in BASELINES}
 
 
 def save_baselines(names: list[str], path: Path) -> None:
@@ -50,69 +37,6 @@ def save_baselines(names: list[str], path: Path) -> None:
         out[name] = baseline_rankings(es)
         print(f"{name}: {len(es.memories)} memories ranked", flush=True)
     path.write_text(json.dumps(out))
-
-
-def answer_rates(replies: list[str], es: sets.EvalSet) -> dict[str, float]:
-    n = len(es.questions)
-    answered, absent = replies[:n], replies[n:]
-    return {"answered": sum(right(r, q.answers) for r, q in zip(answered, es.questions, strict=True)) / n,
-            "false_abstain": sum(map(abstained, answered)) / n,
-            "abstain_absent": sum(map(abstained, absent)) / max(1, len(absent))}
-
-
-def evaluate_set(model: MSAModel, label: str, es: sets.EvalSet, baseline: dict[str, list[list[int]]],
-                 top_ks: list[int], answers: bool, max_new_tokens: int, readers: tuple[str, ...] = READERS
-                 ) -> Iterator[dict]:
-    """Result rows as they are measured: recall of ours and the baselines, then answers per top_k."""
-    questions, gold = question_lists(es)
-    n = len(es.questions)
-    memories = [t for _, t in es.memories]
-    start = time.perf_counter()
-    memory = Memory(model.encode_documents(memories))
-    encode_s = time.perf_counter() - start
-    shipped_k = model.config.msa.doc_top_k
-    ours = [[m for m, _ in model.route(q, memory, read_mode="text", top_k=shipped_k).ranking()[:16]]
-            for q in tqdm(questions[:n], desc=f"{es.name}: routing", leave=False)]
-    yield {"set": es.name, "memories": len(memories), "retriever": label, "recall": recall(ours, gold),
-           "encode_s": encode_s}
-    for b, r in baseline.items():
-        yield {"set": es.name, "memories": len(memories), "retriever": b, "recall": recall(r[:n], gold)}
-    for b, r in baseline.items():  # a hybrid: our ranking fused with a baseline's
-        yield {"set": es.name, "memories": len(memories), "retriever": f"{label}+{b} (rrf)",
-               "recall": recall(fused(ours, r[:n]), gold)}
-    if not answers:
-        return
-    for k in top_ks if "ours" in readers else ():
-        replies = [model.generate(q, memory, top_k=k, read_mode="text", max_new_tokens=max_new_tokens).text
-                   for q in tqdm(questions, desc=f"{es.name}: {label} answers top_k {k}", leave=False)]
-        yield {"set": es.name, "retriever": label, "top_k": k} | answer_rates(replies, es)
-    for k in top_ks:
-        for b, ranked in ((b, r) for b, r in baseline.items() if b in readers):
-            replies = [model.read(q, [(m, memories[m]) for m in ranked[i][:k]][::-1], max_new_tokens)
-                       for i, q in enumerate(tqdm(questions, desc=f"{es.name}: {b} answers top_k {k}", leave=False))]
-            yield {"set": es.name, "retriever": b, "top_k": k} | answer_rates(replies, es)
-    if "gold" not in readers:
-        return
-    replies = [model.read(q.question, [(m, memories[m]) for m in sorted(g)], max_new_tokens)
-               for q, g in zip(es.questions, gold, strict=True)]
-    yield {"set": es.name, "retriever": "gold", "top_k": 1,
-           "answered": answer_rates(replies, sets.EvalSet(es.name, es.memories, es.questions, []))["answered"]}
-
-
-def print_tables(rows: list[dict]) -> None:
-    print("| set | memories | retriever | recall@1 | recall@4 | recall@16 |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        if "recall" in r:
-            print(f"| {r['set']} | {r['memories']} | {r['retriever']} | "
-                  + " | ".join(f"{r['recall'][k]:.3f}" for k in KS) + " |")
-    if any("top_k" in r for r in rows):
-        print("\n| set | retriever | top_k | answered | abstained when absent | abstained when answerable |")
-        print("|---|---|---|---|---|---|")
-        for r in rows:
-            if "top_k" in r:
-                print(f"| {r['set']} | {r['retriever']} | {r['top_k']} | {r['answered']:.3f} | "
-                      f"{r.get('abstain_absent', float('nan')):.3f} | {r.get('false_abstain', float('nan')):.3f} |")
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "Rewrite STORE without free pages (stop the server using it first)."),
     "demo": ("msa.cli.demo", "demo_cmd",
              "Write ~200 memories to a fresh store over gRPC and ask five questions about them."),
+    "eval": ("msa.cli.eval", "eval_cmd",
+             "Measure recall@1/4/16 and answers as memory grows (the paper's degradation curve) and print the table."),
     "export": ("msa.cli.migrate", "export_cmd",
                "Write STORE's memories (text, metadata, ids, versions, times) as JSON lines into the new directory "
                "DEST."),

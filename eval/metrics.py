@@ -41,3 +41,14 @@ def question_lists(es: EvalSet) -> tuple[list[str], list[set[int]]]:
     number = {mid: i for i, (mid, _) in enumerate(es.memories)}
     texts = [q.question for q in es.questions] + [a.question for a in es.absent]
     return texts, [{number[g] for g in q.gold} for q in es.questions]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency(seconds: list[float], unit: float = 1.0) -> tuple[float, float]:
+    """(p50, p95) of per-call times, times `unit` (1e3: milliseconds)."""
+    return percentile(seconds, 0.5) * unit, percentile(seconds, 0.95) * unit

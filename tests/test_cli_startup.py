@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from msa.cli import main
 
 # Every top-level command, as `msa --help` listed them before the lazy loading (and `load`, `mcp`, `recall`,
-# `export`, `import` and `history`, added since).
-EXPECTED = ["ask", "backup", "check", "compact", "demo", "export", "get", "history", "import", "init", "load", "ls",
-            "mcp", "model", "ns", "put", "recall", "restore", "rm", "serve", "stats", "update"]
+# `export`, `import`, `history` and `eval`, added since).
+EXPECTED = ["ask", "backup", "check", "compact", "demo", "eval", "export", "get", "history", "import", "init", "load",
+            "ls", "mcp", "model", "ns", "put", "recall", "restore", "rm", "serve", "stats", "update"]
 HEAVY = ("torch", "numpy", "lmdb", "safetensors", "triton", "msa.memstore.storage", "msa.memstore.engine",
          "msa.model.api")
 

@@ -1,0 +1,77 @@
+"""`msa eval`: the degradation curve at chosen memory sizes (eval/degradation.py): our routing's recall and
+answers beside BM25 and MiniLM-L6 with the same reader, on text no model here was trained or tuned on."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import click
+
+DEFAULT_CACHE = Path.home() / ".cache" / "msa" / "eval"
+
+
+@click.command("eval")
+@click.option("--size", "sizes", multiple=True, default=("16K", "128K"), show_default=True,
+              help="Memory size in tokens (16K, 128K, 1M, 10M ...); repeat for a curve.")
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Model checkpoint [the embedded default model].")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", default="auto", show_default=True)
+@click.option("--answers/--no-answers", default=True, show_default=True,
+              help="Answer every question with each retriever's notes (slow on CPU: ~1-2 s an answer).")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="BM25 and MiniLM-L6 beside our routing (needs `pip install msa-memstore[eval]`).")
+@click.option("--rankings", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON file of baseline rankings per size: read where it has the size, written where not "
+                   "(rank on one machine, evaluate on another).")
+@click.option("--questions", type=click.IntRange(1), help="Evaluate only the first N questions (and N/3 absent).")
+@click.option("--max-new-tokens", default=32, show_default=True)
+@click.option("--world-memories", type=click.IntRange(200), default=None,
+              help="Memories in the world haystacks are drawn from [320,000: about 10M tokens].")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CACHE, show_default=True,
+              help="Where the generated world is kept between runs.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append every result row to this JSON-lines file.")
+def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype: str, answers: bool,
+             baselines: bool, rankings: Path | None, questions: int | None, max_new_tokens: int,
+             world_memories: int | None, cache: Path, json_out: Path | None) -> None:
+    """Measure recall@1/4/16 and answers as memory grows (the paper's degradation curve) and print the table."""
+    from msa.eval import degradation
+    from msa.model.api import MSAModel
+    from msa.model.checkpoints.default import DefaultModelError, default_model
+
+    try:
+        tokens = [degradation.parse_size(s) for s in sizes]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--size") from e
+    if baselines:
+        missing = degradation.missing_baselines()
+        if missing:
+            raise click.ClickException(f"the baselines need {', '.join(missing)}: pip install 'msa-memstore[eval]' "
+                                       f"(or pass --no-baselines)")
+    try:
+        path = checkpoint or Path(default_model(notify=lambda m: click.echo(m, err=True)))
+    except DefaultModelError as e:
+        raise click.ClickException(str(e)) from e
+    model = MSAModel.from_pretrained(path, device=device, dtype=dtype)
+    click.echo(f"building the world ({world_memories or degradation.WORLD_MEMORIES:,} memories; cached in {cache})",
+               err=True)
+    source = degradation.world(world_memories or degradation.WORLD_MEMORIES, cache)
+    source = degradation.first_questions(source, questions)
+    saved = json.loads(rankings.read_text()) if rankings and rankings.exists() else {}
+    where = f"{device} ({degradation.device_name(device)}), {model.dtype}, {datetime.date.today()}"
+    click.echo(f"{path.name}: {where}", err=True)
+    try:
+        rows = degradation.run(model, source, tokens, saved if baselines else None, answers, max_new_tokens,
+                               notify=lambda m: click.echo(m, err=True))
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    if rankings and baselines:
+        rankings.write_text(json.dumps(saved))
+    if json_out:
+        with json_out.open("a") as f:
+            for row in rows:
+                f.write(json.dumps(row | {"checkpoint": str(path), "where": where}) + "\n")
+    degradation.print_curve(rows, click.echo)

