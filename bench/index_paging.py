@@ -42,8 +42,8 @@ def copy_rate(nbytes: int, device: torch.device) -> float:
 
 
 def slab(keys: torch.Tensor, device: torch.device, stream_rows: int) -> Slab:
-    out = Slab(device, keys.dtype, compact_ratio=0.25, stream_rows=stream_rows)
-    out.apply([(i, keys[i * CHUNKS:(i + 1) * CHUNKS]) for i in range(keys.shape[0] // CHUNKS)], [])
+    out = Slab(device, keys.dtype, compact_ratio=0.25, layers=[0], stream_rows=stream_rows)
+    out.apply([(i, {0: keys[i * CHUNKS:(i + 1) * CHUNKS]}) for i in range(keys.shape[0] // CHUNKS)], [])
     return out
 
 
@@ -65,7 +65,7 @@ def main() -> None:
         keys = torch.nn.functional.normalize(torch.randn(rows, HEADS, DIM), dim=-1).to(torch.bfloat16)
         nbytes = keys.numel() * keys.element_size()
         for stream_rows in [0, *args.stream_rows]:
-            view = slab(keys, device, stream_rows).view
+            view = slab(keys, device, stream_rows).views[0]
             seconds = timed(lambda v=view: top_k(v.scores(q), 16)[0].tolist())
             where = f"streamed, {stream_rows} rows a block" if stream_rows else "resident"
             share = f"{100 * nbytes / seconds / h2d:.0f}" if stream_rows else ""

@@ -35,15 +35,20 @@ from msa.memstore.index.shard_server import ShardServer, ShardSpace
 
 GROUPS, HEADS, DIM, DOC_CHUNKS, LAYERS, K = 8, 32, 128, 16, 18, 16
 NS, SPEC = 0, 1  # the ids every rank knows the namespace and the spec by
+BATCHES = 16  # documents' keys generated and added in this many parts
 
 
 def build(server: ShardServer, docs: list[int], layers: int, device: torch.device) -> None:
-    """The documents' slabs on `server`, one layer's keys at a time (the slab copy needs no second set)."""
-    space = ShardSpace({layer: Slab(device, torch.bfloat16, 0.25) for layer in range(layers)})
-    for slab in space.slabs.values():
-        keys = F.normalize(torch.randn(len(docs) * DOC_CHUNKS, GROUPS, DIM, device=device, dtype=torch.bfloat16),
-                           dim=-1)
-        slab.apply([(d, keys[i * DOC_CHUNKS:(i + 1) * DOC_CHUNKS]) for i, d in enumerate(docs)], [])
+    """The documents' slab on `server`, BATCHES batches of documents at a time (the slab copy needs no second
+    set of keys)."""
+    space = ShardSpace(Slab(device, torch.bfloat16, 0.25, list(range(layers)), capacity=len(docs) * DOC_CHUNKS))
+    step = -(-len(docs) // BATCHES)
+    for start in range(0, len(docs), step):
+        part = docs[start:start + step]
+        keys = {layer: F.normalize(torch.randn(len(part) * DOC_CHUNKS, GROUPS, DIM, device=device,
+                                               dtype=torch.bfloat16), dim=-1) for layer in range(layers)}
+        space.slab.apply([(d, {layer: k[i * DOC_CHUNKS:(i + 1) * DOC_CHUNKS] for layer, k in keys.items()})
+                          for i, d in enumerate(part)], [])
         del keys
     space.publish(1)
     server.spaces["bench"] = space

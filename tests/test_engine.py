@@ -71,7 +71,7 @@ def test_edits_show_up_in_the_next_query_and_snapshots_hold(engine):
     assert next(c for c in retrieved if c.id == "f2").version == 2
     layer = engine.store.layers[0]
     fresh = engine.model.encode_documents(["The river Sena flows south."], numbers=[2])[0].routing_keys[layer]
-    start, end = engine.index.spaces["n"][layer].span[2]
+    start, end = engine.index.spaces["n"].span[2]
     torch.testing.assert_close(after.views[layer].keys[start:end].cpu(), fresh.cpu())  # the re-encoded keys
 
 @pytest.mark.parametrize("read_mode", ["kv", "text"])

@@ -284,3 +284,52 @@ def test_host_budget_evicts_streamed_namespaces(tmp_path):
         index.host_budget = index.host_bytes + 1
         index.snapshot("b")
         assert list(index.spaces) == ["b"] and index.streamed("b")
+
+
+def layered(ordinal: int, rows: int, layers=(3, 5), seed: int = 0) -> tuple[int, dict[int, torch.Tensor]]:
+    g = torch.Generator().manual_seed(ordinal * 100 + seed)
+    return ordinal, {layer: torch.randn(rows, 2, 8, generator=g) for layer in layers}
+
+
+def test_the_layers_of_one_state_share_one_row_layout():
+    """What a question derives from the rows (live slots, a filter's owners) is worked out once for all
+    layers; a narrowing of views from two states is refused."""
+    slab = routing_index.Slab(torch.device("cpu"), torch.float32, 0.5, [3, 5])
+    slab.apply([layered(0, 2), layered(4, 3), layered(9, 1)], [])
+    before = slab.views
+    assert before[3].layout is before[5].layout and before[3].keys is not before[5].keys
+    slab.apply([layered(4, 2, seed=1)], [0])  # an update and a delete
+    after = slab.views
+    assert after[3].layout is after[5].layout is not before[3].layout
+    assert after[3].live_ordinals.tolist() == [4, 9] and before[3].live_ordinals.tolist() == [0, 4, 9]
+    narrowing = routing_index.Narrowing([after[3], after[5]], torch.tensor([9]))
+    assert narrowing.keep.tolist() == [1]
+    q = torch.randn(2, 4, 8)
+    for layer in (3, 5):  # the shared owners give each layer's own scores of the filter's document
+        want = after[layer].scores_of([q])[:, 1]
+        torch.testing.assert_close(narrowing.scores(after[layer], [q], RouteSpec())[:, 0], want)
+    with pytest.raises(ValueError, match="one state"):
+        routing_index.Narrowing([after[3], before[5]], torch.tensor([9]))
+
+
+def test_a_document_needs_the_same_rows_in_every_layer():
+    slab = routing_index.Slab(torch.device("cpu"), torch.float32, 0.5, [3, 5])
+    ordinal, keys = layered(1, 2)
+    keys[5] = keys[5][:1]
+    with pytest.raises(ValueError, match="same number of rows"):
+        slab.apply([(ordinal, keys)], [])
+    with pytest.raises(ValueError, match="same number of rows"):
+        slab.apply([(1, {3: keys[3]})], [])  # a layer missing
+    assert slab.rows == 0 and slab.views[3].live_ordinals.tolist() == []
+    with pytest.raises(ValueError, match="different documents"):
+        routing_index.by_document({3: [layered(1, 1)[:1] + (torch.zeros(1, 2, 8),)], 5: []})
+
+
+def test_a_capacity_hint_makes_room_once():
+    slab = routing_index.Slab(torch.device("cpu"), torch.float32, 0.5, [3, 5], capacity=100)
+    slab.apply([layered(0, 10)], [])
+    buffers = slab.row_slot, slab.keys[3], slab.keys[5]
+    slab.apply([layered(1, 10), layered(2, 70)], [])
+    assert all(a is b for a, b in zip((slab.row_slot, slab.keys[3], slab.keys[5]), buffers))  # no growth
+    slab.apply([layered(3, 30)], [])
+    assert slab.row_slot is not buffers[0] and slab.rows == 120

@@ -1,13 +1,15 @@
-"""The routing index: per namespace and router layer, a slab of pooled routing keys on the device.
+"""The routing index: per namespace, a slab of pooled routing keys on the device.
 
-A slab is rows of routing keys [rows, G, D], the dense document slot of each row, a live mask and the
-ordinal of each slot. Writes append rows; deletes and updates mark old rows dead (tombstones), and the
-slab is compacted once dead rows pass `compact_ratio`. Every change publishes a new immutable
-`SlabView`: appends only touch rows past the views already handed out, so a query holding views keeps
-one consistent state while writes go on. Slabs load from the store on first use and are evicted least
-recently used (a namespace's layers together) when their bytes pass the device budget. A namespace that
-does not fit the budget on its own is kept in (pinned) host memory instead and streamed through the
-device in blocks of rows at every query: only the per-row chunk scores stay on the device.
+A slab is, per router layer, rows of routing keys [rows, G, D], and one row layout that all layers share (a
+document has the same rows in every layer): the dense document slot of each row, a live mask and the ordinal
+of each slot. So what a question derives from the layout (which rows a filter keeps, which slots are live) is
+worked out once, not once per layer. Writes append rows; deletes and updates mark old rows dead (tombstones),
+and the slab is compacted once dead rows pass `compact_ratio`. Every change publishes new immutable views
+(`SlabView` per layer over one `RowLayout`): appends only touch rows past the views already handed out, so a
+query holding views keeps one consistent state while writes go on. Slabs load from the store on first use and
+are evicted least recently used when their bytes pass the device budget. A namespace that does not fit the
+budget on its own is kept in (pinned) host memory instead and streamed through the device in blocks of rows at
+every query: only the per-row chunk scores stay on the device.
 """
 
 from __future__ import annotations
@@ -43,48 +45,96 @@ def passing(allowed: Tensor, bound: int, device: torch.device) -> Tensor:
     return passes[:bound]
 
 
-@dataclass(frozen=True)
-class SlabView:
-    """One consistent state of a slab; rows >= `rows` are not part of it."""
+@dataclass(frozen=True, eq=False)
+class RowLayout:
+    """One state of a namespace's rows, shared by the views of all its router layers (a document has the same
+    rows in every layer, written and deleted together): the document slot of each row and which rows are live.
+    What is derived from it is worked out once per state, for every layer; rows >= `rows` are not part of it."""
 
-    keys: Tensor  # [capacity, G, D], on `device` or, when `stream_rows`, in host memory
     row_slot: Tensor  # [capacity] int64: the document slot of each row
-    live: Tensor  # [capacity] bool, this view's own copy
+    live: Tensor  # [capacity] bool, this state's own copy
     slot_ordinal: Tensor  # [slots] int64: the ordinal of each slot
     by_ordinal: Tensor  # [slots] int64: slots sorted by ordinal (ties go to the lower ordinal)
     rows: int
-    ordinal_bound: int  # above every ordinal of the slab
+    ordinal_bound: int  # above every ordinal of the namespace
     epoch: int
     device: torch.device  # where scores are computed
-    stream_rows: int = 0  # > 0: keys live on the host and are scored this many rows at a time
-
-    def alive(self) -> Tensor:
-        """[slots] bool: slots that still have live rows (not deleted, not replaced by newer rows)."""
-        return self._alive
 
     @cached_property
-    def _alive(self) -> Tensor:  # once per view (it is immutable), with no host synchronisation
-        slots = torch.zeros(len(self.slot_ordinal), dtype=torch.bool, device=self.keys.device)
+    def alive(self) -> Tensor:
+        """[slots] bool, where the rows are: slots that still have live rows (no host synchronisation)."""
+        slots = torch.zeros(len(self.slot_ordinal), dtype=torch.bool, device=self.live.device)
         return slots.index_put_((self.row_slot[: self.rows],), self.live[: self.rows])  # a slot's rows agree
 
     @cached_property
-    def _dead(self) -> Tensor:
-        return ~self._alive
+    def dead_here(self) -> Tensor:
+        """[slots] bool on `device`: slots without live rows."""
+        return (~self.alive).to(self.device)
+
+    @cached_property
+    def owner(self) -> Tensor:
+        """[rows] int64 on `device`: each row's slot (rows of dead slots are masked after scoring)."""
+        return self.row_slot[: self.rows].to(self.device)
 
     @cached_property
     def live_slots(self) -> Tensor:
         """[N] int64: the slots of the live documents in ordinal order (slots themselves are in write order)."""
-        return self.by_ordinal[self._alive[self.by_ordinal]]
+        return self.by_ordinal[self.alive[self.by_ordinal]]
+
+    @cached_property
+    def live_slots_here(self) -> Tensor:
+        return self.live_slots.to(self.device)
 
     @cached_property
     def live_ordinals(self) -> Tensor:
-        """[N] int64: the live documents' ordinals, ascending, where the slab lives."""
+        """[N] int64: the live documents' ordinals, ascending, where the rows are."""
         return self.slot_ordinal[self.live_slots]
 
     @cached_property
     def live_ordinals_host(self) -> Tensor:
-        """`live_ordinals` on the host, copied once per view (where selections land)."""
+        """`live_ordinals` on the host, copied once per state (where selections land)."""
         return self.live_ordinals.cpu()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.row_slot, self.live, self.slot_ordinal))
+
+
+@dataclass(frozen=True)
+class SlabView:
+    """One router layer of a namespace at one state: its keys and the namespace's shared row layout."""
+
+    keys: Tensor  # [capacity, G, D], on `device` or, when `stream_rows`, in host memory
+    layout: RowLayout
+    stream_rows: int = 0  # > 0: keys live on the host and are scored this many rows at a time
+
+    @property
+    def slot_ordinal(self) -> Tensor:
+        return self.layout.slot_ordinal
+
+    @property
+    def device(self) -> torch.device:
+        return self.layout.device
+
+    @property
+    def rows(self) -> int:
+        return self.layout.rows
+
+    @property
+    def epoch(self) -> int:
+        return self.layout.epoch
+
+    def alive(self) -> Tensor:
+        """[slots] bool: slots that still have live rows (not deleted, not replaced by newer rows)."""
+        return self.layout.alive
+
+    @property
+    def live_slots(self) -> Tensor:
+        return self.layout.live_slots
+
+    @property
+    def live_ordinals(self) -> Tensor:
+        return self.layout.live_ordinals
 
     def scores(self, q: Tensor, spec: RouteSpec = CLEAN) -> Tensor:
         """q [S, H, D] routing queries -> document scores per slot [slots] on `device`, -inf where not alive."""
@@ -93,9 +143,8 @@ class SlabView:
     def scores_many(self, qs: list[Tensor], spec: RouteSpec = CLEAN) -> Tensor:
         """Several questions' routing queries (each [S_b, H, D]) -> document scores [B, slots] on `device`, -inf
         where not alive; the keys are read once for all of them."""
-        owner = self.row_slot[: self.rows].to(self.device, non_blocking=True)  # rows of dead slots: masked below
-        scores = self.route(qs, spec, owner, len(self.slot_ordinal))
-        return scores.masked_fill_(self._dead.to(self.device), float("-inf"))  # scores is this call's own
+        scores = self.route(qs, spec, self.layout.owner, len(self.layout.slot_ordinal))
+        return scores.masked_fill_(self.layout.dead_here, float("-inf"))  # scores is this call's own
 
     def route(self, qs: list[Tensor], spec: RouteSpec, owner: Tensor, documents: int) -> Tensor:
         """Questions' scores [B, documents] on `device`: every row's chunk scores maxed into its `owner` [rows]
@@ -116,39 +165,44 @@ class SlabView:
         """Several questions' scores [B, N] of the live documents in ordinal order: all of them, or those a
         filter's `narrowing` keeps."""
         if narrowing is None:
-            return self.scores_many(qs, spec)[:, self.live_slots.to(self.device)]
+            return self.scores_many(qs, spec)[:, self.layout.live_slots_here]
         return narrowing.scores(self, qs, spec)
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.keys, self.row_slot, self.live, self.slot_ordinal))
+        """The keys' bytes (the shared layout is counted once per namespace, by `Slab.nbytes`)."""
+        return self.keys.numel() * self.keys.element_size()
 
 
 class Narrowing:
     """A filter's documents among one state's live documents, worked out once (one host synchronisation) for
-    all the layers a batch of questions routes over. A layer scores every row, as without a filter, with the
-    rows of other documents owned by none (skipped inside the route kernel), so a filter costs no pass of its
-    own over the keys. When the filter's documents are few (`SUBSET_SHARE`), a layer reads only their rows
-    instead, for one more synchronisation."""
+    all the layers a batch of questions routes over, which share one row layout. A layer scores every row, as
+    without a filter, with the rows of other documents owned by none (skipped inside the route kernel), so a
+    filter costs no pass of its own over the keys. When the filter's documents are few (`SUBSET_SHARE`), each
+    layer reads only their rows instead, found once for all layers (one more synchronisation)."""
 
     def __init__(self, views: list[SlabView], allowed: Tensor) -> None:
-        first, bound = views[0], max(v.ordinal_bound for v in views)
-        live = first.live_ordinals  # [live] ascending, the same documents in every layer of one state
-        self.keep = passing(allowed, bound, live.device)[live].nonzero().squeeze(1)  # [N]: positions among live
-        self.rank = torch.full((bound,), -1, dtype=torch.int64, device=live.device)  # a passing ordinal's place
-        self.rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)
-        self.subset = not first.stream_rows and len(self.keep) <= SUBSET_SHARE[first.device.type] * len(live)
+        layout = views[0].layout
+        if any(v.layout is not layout for v in views):
+            raise ValueError("a narrowing is for the layers of one state (views sharing one row layout)")
+        live = layout.live_ordinals  # [live] ascending
+        self.keep = passing(allowed, layout.ordinal_bound, live.device)[live].nonzero().squeeze(1)  # [N]
+        rank = torch.full((layout.ordinal_bound,), -1, dtype=torch.int64, device=live.device)
+        rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)  # a passing ordinal's place
+        owner = rank[layout.slot_ordinal][layout.row_slot[: layout.rows]]  # [rows]: place among the N, or -1
+        owner.masked_fill_(~layout.live[: layout.rows], -1)  # rows of replaced or deleted versions
+        self.subset = not views[0].stream_rows and len(self.keep) <= SUBSET_SHARE[layout.device.type] * len(live)
+        self.rows = (owner >= 0).nonzero().squeeze(1).to(layout.device) if self.subset else None  # [R]
+        self.owner = (owner[self.rows.to(owner.device)] if self.subset else owner).to(layout.device)
 
     def scores(self, view: SlabView, qs: list[Tensor], spec: RouteSpec) -> Tensor:
         """One layer's scores [B, N] of the passing documents."""
-        owner = self.rank[view.slot_ordinal][view.row_slot[: view.rows]]  # [rows]: place among the N, or -1
-        owner.masked_fill_(~view.live[: view.rows], -1)  # rows of replaced or deleted versions
         if not self.subset:
-            return view.route(qs, spec, owner.to(view.device), len(self.keep))
-        rows = (owner >= 0).nonzero().squeeze(1)
-        if not len(rows):
+            return view.route(qs, spec, self.owner, len(self.keep))
+        if not len(self.rows):
             return torch.full((len(qs), len(self.keep)), float("-inf"), device=view.device)
-        return route_scores_many([q.to(view.device) for q in qs], view.keys[rows], owner[rows], len(self.keep), spec)
+        keys = view.keys[self.rows]  # [R, G, D]
+        return route_scores_many([q.to(view.device) for q in qs], keys, self.owner, len(self.keep), spec)
 
 
 class SlabSnapshot(dict[int, SlabView]):
@@ -158,11 +212,11 @@ class SlabSnapshot(dict[int, SlabView]):
     @property
     def state(self) -> Hashable:
         # the same views are the same state; a question holds its snapshot while it routes, so ids stay unique
-        return id(next(iter(self.values())))
+        return id(next(iter(self.values())).layout)
 
     @property
     def _order(self) -> Tensor:  # [N] int64: the live ordinals ascending, on the host
-        return next(iter(self.values())).live_ordinals_host
+        return next(iter(self.values())).layout.live_ordinals_host
 
     def numbers(self) -> list[int]:
         return self._order.tolist()
@@ -171,8 +225,8 @@ class SlabSnapshot(dict[int, SlabView]):
         """Live documents, or those among `allowed` (ordinals)."""
         if allowed is None:
             return len(self._order)
-        first = next(iter(self.values()))
-        return int(passing(allowed, first.ordinal_bound, first.live_ordinals.device)[first.live_ordinals].sum())
+        layout = next(iter(self.values())).layout
+        return int(passing(allowed, layout.ordinal_bound, layout.live_ordinals.device)[layout.live_ordinals].sum())
 
     def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
                     ) -> list[tuple[Tensor, Tensor]]:
@@ -188,13 +242,28 @@ class SlabSnapshot(dict[int, SlabView]):
         return [(order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]
 
 
-class Slab:
-    """The mutable side of one (namespace, layer) slab. Callers serialise changes (the index lock)."""
+def by_document(per_layer: dict[int, list[tuple[int, Tensor]]]) -> list[tuple[int, dict[int, Tensor]]]:
+    """Rows as the store lists them (per layer, (ordinal, keys) in ordinal order) -> per document, every layer."""
+    layers = list(per_layer)
+    if not layers:
+        return []
+    ordinals = [o for o, _ in per_layer[layers[0]]]
+    for layer in layers[1:]:
+        if [o for o, _ in per_layer[layer]] != ordinals:
+            raise ValueError(f"router layers {layers[0]} and {layer} hold different documents")
+    return [(o, {layer: per_layer[layer][i][1] for layer in layers}) for i, o in enumerate(ordinals)]
 
-    def __init__(self, device: torch.device, dtype: torch.dtype, compact_ratio: float, stream_rows: int = 0) -> None:
+
+class Slab:
+    """The mutable side of one namespace's routing keys: a row layout shared by its router layers (a document
+    has the same rows in each) and each layer's keys. Callers serialise changes (the index lock)."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, compact_ratio: float, layers: list[int],
+                 stream_rows: int = 0, capacity: int = 0) -> None:
+        """`capacity`: rows to make room for at the first write (a bulk load in parts grows no buffer)."""
         self.device, self.dtype, self.compact_ratio = device, dtype, compact_ratio
-        self.stream_rows = stream_rows
-        self.keys = self._buffer(torch.empty(0, 1, 1, dtype=dtype))  # [rows, G, D] once keys arrive
+        self.layers, self.stream_rows, self.capacity = list(layers), stream_rows, capacity
+        self.keys = {layer: self._buffer(torch.empty(0, 1, 1, dtype=dtype)) for layer in self.layers}  # [rows, G, D]
         self.row_slot = self._buffer(torch.empty(0, dtype=torch.int64))
         self.live = self._buffer(torch.empty(0, dtype=torch.bool))
         self.rows = 0
@@ -203,7 +272,7 @@ class Slab:
         self.span: dict[int, tuple[int, int]] = {}  # ordinal -> its live rows [start, end)
         self.dead = 0
         self.epoch = 0
-        self.view = self._publish()
+        self.views = self._publish()
 
     @property
     def storage(self) -> torch.device:
@@ -217,67 +286,89 @@ class Slab:
             t = t.pin_memory()
         return t
 
-    def apply(self, added: list[tuple[int, Tensor]], removed: list[int]) -> None:
-        """Remove ordinals (absent ones ignored), then add (ordinal, keys [C, G, D]) — an ordinal already
-        present is replaced — and publish one new view for the whole change."""
+    def apply(self, added: list[tuple[int, dict[int, Tensor]]], removed: list[int]) -> None:
+        """Remove ordinals (absent ones ignored), then add (ordinal, {layer: keys [C, G, D]}) — an ordinal
+        already present is replaced — and publish one new state for the whole change."""
+        for ordinal, per_layer in added:
+            counts = {k.shape[0] for k in per_layer.values()}
+            if set(per_layer) != set(self.layers) or len(counts) != 1:
+                raise ValueError(f"document {ordinal}: every router layer {self.layers} needs the same number of "
+                                 f"rows, got {({layer: k.shape[0] for layer, k in per_layer.items()})}")
         live = self.live.clone()
         for ordinal in [*removed, *(o for o, _ in added)]:
             span = self.span.pop(ordinal, None)
             if span is not None:
                 live[span[0]:span[1]] = False
                 self.dead += span[1] - span[0]
-        need = self.rows + sum(k.shape[0] for _, k in added)
-        if need > self.keys.shape[0]:
-            live = self._grow(need, live, added[0][1].shape[1:])
+        counts = [next(iter(per_layer.values())).shape[0] for _, per_layer in added]
+        need = self.rows + sum(counts)
+        if need > self.row_slot.shape[0]:
+            live = self._grow(need, live, {layer: k.shape[1:] for layer, k in added[0][1].items()})
         if added:  # one copy to the device per buffer for the whole change, not one per document
             first, slots = self.rows, len(self.slot_ordinal)
-            counts = torch.tensor([k.shape[0] for _, k in added])
-            self.keys[first:need] = torch.cat([k for _, k in added]).to(self.storage, self.dtype)
-            self.row_slot[first:need] = torch.repeat_interleave(torch.arange(slots, slots + len(added)), counts)
+            for layer in self.layers:
+                self.keys[layer][first:need] = torch.cat([p[layer] for _, p in added]).to(self.storage, self.dtype)
+            self.row_slot[first:need] = torch.repeat_interleave(torch.arange(slots, slots + len(added)),
+                                                                torch.tensor(counts))
             live[first:need] = True
-        for ordinal, keys in added:
-            start, end = self.rows, self.rows + keys.shape[0]
+        for (ordinal, _), count in zip(added, counts, strict=True):
             self.slot_ordinal.append(ordinal)
             self.ordinal_bound = max(self.ordinal_bound, ordinal + 1)
-            self.span[ordinal] = (start, end)
-            self.rows = end
+            self.span[ordinal] = (self.rows, self.rows + count)
+            self.rows += count
         self.live = self._buffer(live)
         if self.dead > self.compact_ratio * max(1, self.rows):
             self._compact()
-        self.view = self._publish()
+        self.views = self._publish()
 
-    def _grow(self, need: int, live: Tensor, row_shape: torch.Size) -> Tensor:
+    def _grow(self, need: int, live: Tensor, row_shapes: dict[int, torch.Size]) -> Tensor:
         """New, larger buffers (views already handed out keep the old ones)."""
-        cap = max(need, 2 * self.keys.shape[0], 64)
-        keys = self._buffer(torch.empty(cap, *row_shape, dtype=self.dtype))
-        keys[: self.rows] = self.keys[: self.rows]
+        cap = max(need, 2 * self.row_slot.shape[0], 64, self.capacity)
+        for layer in self.layers:
+            keys = self._buffer(torch.empty(cap, *row_shapes[layer], dtype=self.dtype))
+            keys[: self.rows] = self.keys[layer][: self.rows]
+            self.keys[layer] = keys
         row_slot = self._buffer(torch.zeros(cap, dtype=torch.int64))
         row_slot[: self.rows] = self.row_slot[: self.rows]
+        self.row_slot = row_slot
         grown = torch.zeros(cap, dtype=torch.bool, device=self.storage)
         grown[: self.rows] = live[: self.rows]
-        self.keys, self.row_slot = keys, row_slot
         return grown
 
     def _compact(self) -> None:
         """Keep live rows only, documents renumbered densely in ordinal order, in fresh buffers."""
         order = sorted(self.span)
-        parts = [self.keys[a:b] for a, b in (self.span[o] for o in order)]
-        counts = [b - a for a, b in (self.span[o] for o in order)]
-        self.keys = self._buffer(torch.cat(parts) if parts else self.keys[:0].clone())
-        self.rows = self.keys.shape[0]
-        self.row_slot = self._buffer(torch.repeat_interleave(torch.arange(len(order)), torch.tensor(counts,
-                                                                                                    dtype=torch.int64)))
+        spans = [self.span[o] for o in order]
+        counts = [b - a for a, b in spans]
+        kept = torch.cat([torch.arange(a, b) for a, b in spans]) if spans else torch.empty(0, dtype=torch.int64)
+        for layer in self.layers:
+            self.keys[layer] = self._buffer(self.keys[layer][kept.to(self.keys[layer].device)])
+        self.rows = len(kept)
+        self.row_slot = self._buffer(torch.repeat_interleave(torch.arange(len(order)),
+                                                             torch.tensor(counts, dtype=torch.int64)))
         self.live = self._buffer(torch.ones(self.rows, dtype=torch.bool))
         self.slot_ordinal = order
         bounds = torch.tensor([0, *counts]).cumsum(0).tolist()
         self.span = {o: (bounds[i], bounds[i + 1]) for i, o in enumerate(order)}
         self.dead = 0
 
-    def _publish(self) -> SlabView:
+    def _publish(self) -> dict[int, SlabView]:
         self.epoch += 1
         ordinals = torch.tensor(self.slot_ordinal, dtype=torch.int64, device=self.storage)
-        return SlabView(self.keys, self.row_slot, self.live, ordinals, torch.argsort(ordinals, stable=True),
-                        self.rows, self.ordinal_bound, self.epoch, self.device, self.stream_rows)
+        layout = RowLayout(self.row_slot, self.live, ordinals, torch.argsort(ordinals, stable=True), self.rows,
+                           self.ordinal_bound, self.epoch, self.device)
+        return {layer: SlabView(self.keys[layer], layout, self.stream_rows) for layer in self.layers}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: every layer's keys and the shared layout once."""
+        views = list(self.views.values())
+        return sum(v.nbytes for v in views) + (views[0].layout.nbytes if views else 0)
+
+    @property
+    def key_bytes(self) -> int:
+        """Routing-key bytes of every layer, rows not yet compacted away included."""
+        return sum(self.rows * keys[:1].nbytes for keys in self.keys.values())
 
 
 class RoutingIndex:
@@ -292,7 +383,7 @@ class RoutingIndex:
         self.store, self.device, self.dtype = store, torch.device(device), dtype
         self.budget, self.host_budget = budget_bytes, host_budget_bytes
         self.compact_ratio, self.stream_rows = compact_ratio, stream_rows
-        self.spaces: OrderedDict[str, dict[int, Slab]] = OrderedDict()  # least recently used first
+        self.spaces: OrderedDict[str, Slab] = OrderedDict()  # least recently used first
         self.lock = threading.RLock()
         self.failure: str | None = None  # one device does not fail apart from the process
 
@@ -305,15 +396,15 @@ class RoutingIndex:
                 self.spaces[ns] = self._load(ns)
             self.spaces.move_to_end(ns)
             self._evict(keep=ns)
-            return SlabSnapshot({layer: slab.view for layer, slab in self.spaces[ns].items()})
+            return SlabSnapshot(self.spaces[ns].views)
 
     def patch(self, ns: str, added: dict[int, dict[int, Tensor]], removed: list[int]) -> None:
         """After a commit: `added` maps ordinal -> {layer: routing keys}. Only a loaded namespace is
         patched (the others read the committed state when they load); replacing is idempotent, so a
         load that already saw the commit stays right."""
         with self.lock:
-            for layer, slab in self.spaces.get(ns, {}).items():
-                slab.apply([(o, per_layer[layer]) for o, per_layer in added.items()], removed)
+            if ns in self.spaces:
+                self.spaces[ns].apply(list(added.items()), removed)
             self._evict()
 
     def drop(self, ns: str) -> None:
@@ -328,7 +419,7 @@ class RoutingIndex:
 
     def streamed(self, ns: str) -> bool:
         """Whether a loaded namespace is scored from host memory."""
-        return any(slab.stream_rows for slab in self.spaces.get(ns, {}).values())
+        return ns in self.spaces and bool(self.spaces[ns].stream_rows)
 
     @property
     def resident_bytes(self) -> int:
@@ -341,11 +432,11 @@ class RoutingIndex:
         return sum(self._bytes(ns) for ns in self.spaces if self.streamed(ns))
 
     def _bytes(self, ns: str) -> int:
-        return sum(slab.view.nbytes for slab in self.spaces[ns].values())
+        return self.spaces[ns].nbytes
 
     def key_bytes(self, ns: str) -> int:
         """Routing-key bytes of a loaded namespace, rows not yet compacted away included."""
-        return sum(slab.rows * slab.keys[:1].nbytes for slab in self.spaces[ns].values())
+        return self.spaces[ns].key_bytes
 
     def _misplaced(self, ns: str) -> bool:
         """On the device but grown past the budget, or streamed but shrunk to half of it (a margin, so a
@@ -354,16 +445,15 @@ class RoutingIndex:
             return self.key_bytes(ns) <= self.budget // 2
         return self.key_bytes(ns) > self.budget
 
-    def _load(self, ns: str) -> dict[int, Slab]:
+    def _load(self, ns: str) -> Slab:
         per_layer = self.store.namespace_routing_keys(ns)
         size = self.dtype.itemsize * sum(t.numel() for rows in per_layer.values() for _, t in rows)
         stream = self.stream_rows if size > self.budget else 0
-        slabs = {}
-        for layer, rows in per_layer.items():
-            slabs[layer] = Slab(self.device, self.dtype, self.compact_ratio, stream)
-            if rows:
-                slabs[layer].apply(rows, [])
-        return slabs
+        slab = Slab(self.device, self.dtype, self.compact_ratio, list(per_layer), stream)
+        documents = by_document(per_layer)
+        if documents:
+            slab.apply(documents, [])
+        return slab
 
     def _evict(self, keep: str | None = None) -> None:
         """Least recently used namespaces out until the device and the host budgets hold (never `keep`)."""

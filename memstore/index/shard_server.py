@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from msa.memstore.errors import Unavailable
-from msa.memstore.index.routing_index import Narrowing, Slab, SlabView
+from msa.memstore.index.routing_index import Narrowing, Slab, SlabView, by_document
 from msa.memstore.index.selection import candidates
 from msa.memstore.index.shard_messages import (
     CountBytes,
@@ -32,13 +32,13 @@ EPOCHS_KEPT = 16  # views a rank keeps per namespace for snapshots still in use 
 
 @dataclass
 class ShardSpace:
-    """One namespace on one rank: its slabs and the views of recent epochs."""
+    """One namespace on one rank: its slab and the views of recent epochs."""
 
-    slabs: dict[int, Slab]
+    slab: Slab
     epochs: deque = field(default_factory=lambda: deque(maxlen=EPOCHS_KEPT))  # (epoch, {layer: SlabView})
 
     def publish(self, epoch: int) -> None:
-        self.epochs.append((epoch, {layer: slab.view for layer, slab in self.slabs.items()}))
+        self.epochs.append((epoch, self.slab.views))
 
     def views(self, epoch: int) -> dict[int, SlabView]:
         for e, views in reversed(self.epochs):
@@ -69,7 +69,7 @@ class ShardServer:
             case Drop(ns):
                 self.spaces.pop(ns, None)
             case CountBytes():
-                return sum(slab.view.nbytes for space in self.spaces.values() for slab in space.slabs.values())
+                return sum(space.slab.nbytes for space in self.spaces.values())
             case Ping():
                 return 0
             case _:
@@ -77,10 +77,10 @@ class ShardServer:
         return None
 
     def _load(self, message: Load) -> None:
-        space = ShardSpace({layer: Slab(self.device, self.dtype, self.compact_ratio) for layer in message.layers})
-        for layer, layer_rows in message.rows.items():
-            if layer_rows:
-                space.slabs[layer].apply(layer_rows, [])
+        space = ShardSpace(Slab(self.device, self.dtype, self.compact_ratio, list(message.layers)))
+        documents = by_document({layer: message.rows.get(layer, []) for layer in message.layers})
+        if documents:
+            space.slab.apply(documents, [])
         space.publish(message.epoch)
         self.spaces[message.ns] = space
 
@@ -88,8 +88,7 @@ class ShardServer:
         space = self.spaces.get(message.ns)
         if space is None:
             return
-        for layer, slab in space.slabs.items():
-            slab.apply([(o, per_layer[layer]) for o, per_layer in message.added.items()], message.removed)
+        space.slab.apply(list(message.added.items()), message.removed)
         space.publish(message.epoch)
 
     def _select(self, message: Select) -> tuple[Tensor, Tensor]:
