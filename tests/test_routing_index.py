@@ -322,7 +322,7 @@ def test_a_document_needs_the_same_rows_in_every_layer():
         slab.apply([(1, {3: keys[3]})], [])  # a layer missing
     assert slab.rows == 0 and slab.views[3].live_ordinals.tolist() == []
     with pytest.raises(ValueError, match="different documents"):
-        routing_index.by_document({3: [layered(1, 1)[:1] + (torch.zeros(1, 2, 8),)], 5: []})
+        routing_index.by_document({3: [(1, torch.zeros(1, 2, 8))], 5: []})
 
 
 def test_a_capacity_hint_makes_room_once():
@@ -330,6 +330,7 @@ def test_a_capacity_hint_makes_room_once():
     slab.apply([layered(0, 10)], [])
     buffers = slab.row_slot, slab.keys[3], slab.keys[5]
     slab.apply([layered(1, 10), layered(2, 70)], [])
-    assert all(a is b for a, b in zip((slab.row_slot, slab.keys[3], slab.keys[5]), buffers))  # no growth
+    now = slab.row_slot, slab.keys[3], slab.keys[5]
+    assert all(a is b for a, b in zip(now, buffers, strict=True))  # no growth: the same buffers
     slab.apply([layered(3, 30)], [])
     assert slab.row_slot is not buffers[0] and slab.rows == 120
