@@ -151,22 +151,25 @@ def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | Non
 
 
 def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
-    """The curve: recall and answers per size for each retriever, ours relative to the smallest size, then
-    every row in full (`retrieval.print_tables`)."""
+    """The curve: recall and answers per size for each retriever (a size ranked without a baseline shows a
+    dash), ours relative to the smallest size, then every row in full (`retrieval.print_tables`). Rows may
+    come back from JSON (recall keyed by strings)."""
     from msa.eval.retrieval import print_tables
 
+    rows = [r | {"recall": {int(k): v for k, v in r["recall"].items()}} if "recall" in r else r for r in rows]
     sizes = list(dict.fromkeys(r["set"] for r in rows))
     recall = {(r["set"], r["retriever"]): r["recall"] for r in rows if "recall" in r and "rrf" not in r["retriever"]}
     answered = {(r["set"], r["retriever"]): r["answered"] for r in rows if "top_k" in r}
     retrievers = list(dict.fromkeys(name for _, name in recall))
+    readers = [name for name in retrievers if any((size, name) in answered for size in sizes)]
     echo("| memory (tokens) | " + " | ".join(f"{name} recall@1 / @4 / @16" for name in retrievers)
-         + " | " + " | ".join(f"{name} answered" for name in retrievers if (sizes[0], name) in answered)
-         + " | ours' answers vs the smallest |")
-    echo("|---" * (1 + len(retrievers) + sum((sizes[0], n) in answered for n in retrievers) + 1) + "|")
+         + "".join(f" | {name} answered" for name in readers) + " | ours' answers vs the smallest |")
+    echo("|---" * (2 + len(retrievers) + len(readers)) + "|")
     first = answered.get((sizes[0], "ours"))
     for size in sizes:
-        cells = [" / ".join(f"{recall[size, name][k]:.2f}" for k in (1, 4, 16)) for name in retrievers]
-        cells += [f"{answered[size, name]:.3f}" for name in retrievers if (size, name) in answered]
+        cells = [" / ".join(f"{recall[size, name][k]:.2f}" for k in (1, 4, 16)) if (size, name) in recall else "-"
+                 for name in retrievers]
+        cells += [f"{answered[size, name]:.3f}" if (size, name) in answered else "-" for name in readers]
         ours = answered.get((size, "ours"))
         change = f"{(ours / first - 1) * 100:+.1f}%" if first and ours is not None else ""
         echo(f"| {size} | " + " | ".join(cells) + f" | {change} |")

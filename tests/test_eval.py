@@ -126,3 +126,15 @@ def test_a_size_ranked_with_bm25_alone_is_read_with_bm25_alone(checkpoint, tmp_p
     assert list(saved) == ["bm25"]
     result = CliRunner().invoke(cli, [str(a) for a in args[:-2]])  # both asked for: the saved entry is used
     assert result.exit_code == 0 and "bm25 recall@1" in result.output and "minilm" not in result.output
+
+
+def test_the_curve_prints_rows_read_back_from_json_and_sizes_without_a_baseline():
+    rows = [{"set": "16K", "memories": 3, "retriever": "ours", "recall": {1: 1.0, 4: 1.0, 16: 1.0}, "tokens": 16000},
+            {"set": "16K", "memories": 3, "retriever": "minilm", "recall": {1: 0.5, 4: 1.0, 16: 1.0}, "tokens": 16000},
+            {"set": "16K", "retriever": "ours", "top_k": 4, "answered": 0.8, "tokens": 16000},
+            {"set": "1M", "memories": 9, "retriever": "ours", "recall": {1: 0.5, 4: 1.0, 16: 1.0}, "tokens": 10**6},
+            {"set": "1M", "retriever": "ours", "top_k": 4, "answered": 0.6, "tokens": 10**6}]
+    lines = []
+    degradation.print_curve(json.loads(json.dumps(rows)), lines.append)  # recall keys come back as strings
+    assert lines[2] == "| 16K | 1.00 / 1.00 / 1.00 | 0.50 / 1.00 / 1.00 | 0.800 | +0.0% |"
+    assert lines[3] == "| 1M | 0.50 / 1.00 / 1.00 | - | 0.600 | -25.0% |"
