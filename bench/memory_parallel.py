@@ -42,7 +42,7 @@ def build(server: ShardServer, docs: list[int], layers: int, device: torch.devic
     """The documents' slab on `server`, BATCHES batches of documents at a time (the slab copy needs no second
     set of keys)."""
     space = ShardSpace(Slab(device, torch.bfloat16, 0.25, list(range(layers)), capacity=len(docs) * DOC_CHUNKS))
-    step = -(-len(docs) // BATCHES)
+    step = max(1, -(-len(docs) // BATCHES))
     for start in range(0, len(docs), step):
         part = docs[start:start + step]
         keys = {layer: F.normalize(torch.randn(len(part) * DOC_CHUNKS, GROUPS, DIM, device=device,

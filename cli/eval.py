@@ -64,22 +64,30 @@ def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype
     source = degradation.world(world_memories or degradation.WORLD_MEMORIES, cache)
     source = degradation.first_questions(source, questions)
     saved = json.loads(rankings.read_text()) if rankings and rankings.exists() else {}
-    known = len(saved)
     where = f"{device} ({degradation.device_name(device)}), {model.dtype}, {datetime.date.today()}"
     click.echo(f"{path.name}: {where}", err=True)
+    rows: list[dict] = []
+    sized = degradation.run(model, source, tokens, saved if baselines else None, answers, max_new_tokens,
+                            notify=lambda m: click.echo(m, err=True), rank_only=rank_only, baselines=baseline_names)
     try:
-        rows = degradation.run(model, source, tokens, saved if baselines else None, answers, max_new_tokens,
-                               notify=lambda m: click.echo(m, err=True), rank_only=rank_only,
-                               baselines=baseline_names)
+        for size_rows in sized:  # each size kept as soon as it is measured: a later failure loses nothing
+            if rankings and baselines:
+                keep_rankings(rankings, saved)
+            if json_out:
+                with json_out.open("a") as f:
+                    for row in size_rows:
+                        f.write(json.dumps(row | {"checkpoint": str(path), "where": where}) + "\n")
+            rows += size_rows
     except ValueError as e:
         raise click.ClickException(str(e)) from e
-    if rankings and baselines and len(saved) > known:  # sizes ranked here are kept for the next run
-        tmp = rankings.with_suffix(".tmp")
-        tmp.write_text(json.dumps(saved))
-        tmp.replace(rankings)
-    if json_out:
-        with json_out.open("a") as f:
-            for row in rows:
-                f.write(json.dumps(row | {"checkpoint": str(path), "where": where}) + "\n")
     if rows:
         degradation.print_curve(rows, click.echo)
+
+
+def keep_rankings(path: Path, ranked: dict) -> None:
+    """Add what this run ranked to the file, keeping what other runs added to it meanwhile."""
+    from msa.eval.degradation import write_atomically
+
+    on_disk = json.loads(path.read_text()) if path.exists() else {}
+    if not ranked.keys() <= on_disk.keys():
+        write_atomically(path, json.dumps(on_disk | ranked))

@@ -11,10 +11,13 @@ haystack contains every smaller one. Sizes are decimal (16K = 16,000 tokens of t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
 import re
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,31 +53,50 @@ def world(memories: int = WORLD_MEMORIES, cache: Path | None = None) -> EvalSet:
                        [AbsentQuestion(a["question"], tuple(a["near"])) for a in raw["absent"]])
     es = generate(memories, QUESTIONS, ABSENT, seed=WORLD_SEED)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(es)))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(asdict(es)))
     return es
 
 
-def haystack(source: EvalSet, tokens: int, count_tokens: Callable[[str], int], label: str) -> EvalSet:
-    """The questions of `source` with their memories among its other memories, up to `tokens` tokens."""
+def write_atomically(path: Path, text: str) -> None:
+    """`path` holds `text` whole or is untouched: a temporary file of its own, then a rename (concurrent writers
+    do not see or clobber each other's halves)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def haystacks(source: EvalSet, sizes: list[int], count_tokens: Callable[[str], int]) -> list[EvalSet]:
+    """The questions of `source` with their memories among its other memories, at least `tokens` tokens for
+    each size (ascending; each the smallest prefix of one fixed order that reaches it, so each contains the
+    smaller ones). Sizes the world cannot fill, or below what the questions' own memories hold, are refused
+    before any is built."""
     needed = dict.fromkeys([g for q in source.questions for g in q.gold] + [n for a in source.absent for n in a.near])
     index = {mid: i for i, (mid, _) in enumerate(source.memories)}
     chosen = [index[mid] for mid in needed]
     total = sum(count_tokens(source.memories[i][1]) for i in chosen)
+    sizes = sorted(sizes)
+    if sizes[0] < total:
+        raise ValueError(f"the questions' own memories hold {total:,} tokens, more than the {sizes[0]:,} asked "
+                         "for: ask for a larger size or fewer questions")
     others = [i for i in range(len(source.memories)) if source.memories[i][0] not in needed]
     random.Random(WORLD_SEED).shuffle(others)
-    for i in others:
-        if total >= tokens:
+    ends = []  # per size: how many of `others` it takes
+    for n, i in enumerate(others):
+        while len(ends) < len(sizes) and total >= sizes[len(ends)]:
+            ends.append(n)
+        if len(ends) == len(sizes):
             break
-        chosen.append(i)
         total += count_tokens(source.memories[i][1])
-    if total < tokens:
-        raise ValueError(f"the world holds {total:,} tokens, fewer than the {tokens:,} asked for: build a larger "
-                         f"world (more memories)")
-    memories = [source.memories[i] for i in sorted(chosen)]  # the world's own order: needles land anywhere
-    return EvalSet(label, memories, source.questions, source.absent)
+    while len(ends) < len(sizes) and total >= sizes[len(ends)]:
+        ends.append(len(others))
+    if len(ends) < len(sizes):
+        raise ValueError(f"the world holds {total:,} tokens, fewer than the {sizes[-1]:,} asked for: build a "
+                         "larger world (more memories)")
+    return [EvalSet(size_label(tokens), [source.memories[i] for i in sorted(chosen + others[:end])],
+                    source.questions, source.absent)  # the world's own order: needles land anywhere
+            for tokens, end in zip(sizes, ends, strict=True)]
 
 
 def first_questions(source: EvalSet, n: int | None) -> EvalSet:
@@ -107,47 +129,51 @@ def size_label(tokens: int) -> str:
     return str(tokens)
 
 
-def ranking_key(source: EvalSet, tokens: int) -> str:
-    """What a saved ranking was made for: the world, the size and the questions."""
-    return f"{source.name}/{len(source.memories)}/{tokens}/{len(source.questions)}/{len(source.absent)}"
+def ranking_key(source: EvalSet, haystack: EvalSet) -> str:
+    """What a saved ranking was made for: the world, the questions and the haystack's very memories (which
+    depend on the tokenizer that sized it)."""
+    ids = hashlib.sha256("\n".join(mid for mid, _ in haystack.memories).encode()).hexdigest()[:16]
+    return (f"{source.name}/{len(source.memories)}/{haystack.name}/{len(haystack.memories)}/{ids}/"
+            f"{len(source.questions)}/{len(source.absent)}")
 
 
 def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | None, answers: bool,
         max_new_tokens: int, notify: Callable[[str], None] = print, rank_only: bool = False,
-        baselines: tuple[str, ...] = ("bm25", "minilm")) -> list[dict]:
-    """Every size's rows (`retrieval.evaluate_set`, with "tokens"): ours, and with `rankings` (a dict of
-    saved baseline rankings, filled in where a size is missing) BM25 and MiniLM-L6 read by the same reader
-    with the model's top_k (those of `baselines` ranked here; a saved entry is used as it is). A row's "set" is
-    the size's label. `rank_only`: fill in `rankings`, nothing else (the model's tokenizer sizes the
-    haystacks)."""
+        baselines: tuple[str, ...] = ("bm25", "minilm")) -> Iterator[list[dict]]:
+    """Each size's rows in turn (`retrieval.evaluate_set`, with "tokens"), smallest first: ours, and with
+    `rankings` (a dict of saved baseline rankings, filled in where a size is missing) BM25 and MiniLM-L6 read
+    by the same reader with the model's top_k (those of `baselines` ranked here; a saved entry is used as it
+    is). A row's "set" is the size's label. `rank_only`: fill in `rankings`, nothing else (the model's
+    tokenizer sizes the haystacks). Every haystack is built, and what ranking needs is checked, before any
+    size is measured."""
     from msa.eval.retrieval import baseline_rankings, evaluate_set
 
     def count(text: str) -> int:
         return len(model.tokenizer.encode(text))
 
-    rows = []
-    for tokens in sorted(sizes):
-        es = haystack(source, tokens, count, size_label(tokens))
+    stacks = haystacks(source, sizes, count)
+    keys = [ranking_key(source, es) for es in stacks]
+    unranked = [es.name for es, key in zip(stacks, keys, strict=True) if rankings is not None and key not in rankings]
+    missing = missing_baselines(baselines) if unranked else []
+    if missing:
+        raise ValueError(f"ranking {', '.join(unranked)} with the baselines needs {', '.join(missing)}: pip install "
+                         "'msa-memstore[eval]', pass --rankings with a file ranked elsewhere (--rank-only), or "
+                         "--no-baselines")
+    for tokens, es, key in zip(sorted(sizes), stacks, keys, strict=True):
         notify(f"{es.name}: {len(es.memories):,} memories, {len(es.questions)} questions, {len(es.absent)} absent")
         baseline = {}
         if rankings is not None:
-            key = ranking_key(source, tokens)
             if key not in rankings:
-                missing = missing_baselines(baselines)
-                if missing:
-                    raise ValueError(f"ranking {es.name} with the baselines needs {', '.join(missing)}: pip "
-                                     "install 'msa-memstore[eval]', pass --rankings with a file ranked elsewhere "
-                                     "(--rank-only), or --no-baselines")
                 notify(f"{es.name}: ranking with {' and '.join(baselines)} (CPU)")
                 rankings[key] = baseline_rankings(es, baselines)
             baseline = rankings[key]
         if rank_only:
+            yield []
             continue
         readers = ("ours", *baseline)
-        for row in evaluate_set(model, "ours", es, baseline, [model.config.msa.doc_top_k], answers,
-                                max_new_tokens, readers):
-            rows.append(row | {"tokens": tokens})
-    return rows
+        yield [row | {"tokens": tokens} for row in evaluate_set(model, "ours", es, baseline,
+                                                                [model.config.msa.doc_top_k], answers,
+                                                                max_new_tokens, readers)]
 
 
 def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
@@ -157,6 +183,7 @@ def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
     from msa.eval.retrieval import print_tables
 
     rows = [r | {"recall": {int(k): v for k, v in r["recall"].items()}} if "recall" in r else r for r in rows]
+    rows = sorted(rows, key=lambda r: r["tokens"])  # stable: each size's rows keep their order
     sizes = list(dict.fromkeys(r["set"] for r in rows))
     recall = {(r["set"], r["retriever"]): r["recall"] for r in rows if "recall" in r and "rrf" not in r["retriever"]}
     answered = {(r["set"], r["retriever"]): r["answered"] for r in rows if "top_k" in r}

@@ -38,11 +38,15 @@ class Int8Weight:
         """The copy of a CPU weight, or None where int8 does not apply or the kernel is wrong for its shape."""
         if weight.device.type != "cpu" or weight.ndim != 2 or weight.shape[1] % IN_FEATURES_MULTIPLE:
             return None
-        copy = cls(*int8_per_channel(weight))
+        copy = cls(*int8_per_channel(weight.detach()))
         probe = torch.randn(1, weight.shape[1], generator=torch.Generator().manual_seed(0)).bfloat16()
         want = probe.double() @ copy.dequantized().T  # [1, out]
-        got = torch.ops.aten._weight_int8pack_mm(probe, copy.w8, copy.scale).double()
-        if not (got - want).abs().max() <= PROBE_TOLERANCE * want.abs().max().clamp_min(1.0):
+        try:
+            got = torch.ops.aten._weight_int8pack_mm(probe, copy.w8, copy.scale).double()
+        except (RuntimeError, AttributeError, NotImplementedError):  # a torch build without the CPU kernel
+            log.warning("int8 decoding off: this torch build has no CPU int8 matmul")
+            return None
+        if not (got - want).abs().max() <= PROBE_TOLERANCE * want.abs().max().clamp_min(1e-6):
             log.warning("int8 decoding off for a weight of shape %s: the CPU kernel disagrees with the "
                         "dequantized weight", tuple(weight.shape))
             return None
@@ -72,4 +76,9 @@ class OneTokenInt8(nn.Module):
         return self.linear.weight
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.copy(x) if x.shape[0] == 1 else self.linear(x)
+        return self.copy(x) if one_row(x) else self.linear(x)
+
+
+def one_row(x: Tensor) -> bool:
+    """Whether a forward may use an int8 copy: one row [1, in] and no gradient wanted (the kernel has none)."""
+    return x.ndim == 2 and x.shape[0] == 1 and not (x.requires_grad and torch.is_grad_enabled())

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from msa.model.decoder import Transformer
-from msa.model.int8 import Int8Weight
+from msa.model.int8 import Int8Weight, one_row
 
 READER_FILE = "reader_adapter.safetensors"
 ROUTING_FILE = "routing_adapter.safetensors"
@@ -69,7 +69,7 @@ class LoRALinear(nn.Module):
             return self.base(x)
         inner_on = isinstance(self.base, LoRALinear) and self.base.switch.on
         if self.merged is not None and not inner_on:
-            if self.merged_int8 is not None and x.ndim == 2 and x.shape[0] == 1:
+            if self.merged_int8 is not None and one_row(x):
                 return self.merged_int8(x)
             return F.linear(x, self.merged)  # the backbone's linear layers have no bias
         a, b = self.lora_a.to(x.dtype), self.lora_b.to(x.dtype)

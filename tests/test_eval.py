@@ -12,6 +12,7 @@ from msa.cli.main import cli
 from msa.eval import degradation
 from msa.eval.metrics import abstained, latency, recall, right
 from msa.eval.sets import generate
+from msa.model.api import MSAModel
 
 
 def words(text: str) -> int:
@@ -37,8 +38,8 @@ def test_a_bad_size_is_refused(text):
 
 
 def test_haystacks_hold_every_question_and_grow_by_inclusion(small_world):
-    small = degradation.haystack(small_world, 1_000, words, "1K")
-    large = degradation.haystack(small_world, 4_000, words, "4K")
+    large, small = degradation.haystacks(small_world, [4_000, 1_000], words)[::-1]
+    assert (small.name, large.name) == ("1K", "4K")
     needed = {g for q in small_world.questions for g in q.gold} | {n for a in small_world.absent for n in a.near}
     for hay, tokens in ((small, 1_000), (large, 4_000)):
         ids = [mid for mid, _ in hay.memories]
@@ -51,9 +52,13 @@ def test_haystacks_hold_every_question_and_grow_by_inclusion(small_world):
     assert {mid for mid, _ in large.memories[:len(needed)]} != needed  # not simply put first
 
 
-def test_a_haystack_larger_than_the_world_is_refused(small_world):
-    with pytest.raises(ValueError, match="fewer than"):
-        degradation.haystack(small_world, 10**7, words, "10M")
+def test_sizes_the_world_cannot_fill_or_below_the_questions_are_refused_before_any_is_built(small_world):
+    calls = []
+    with pytest.raises(ValueError, match="fewer than the 10,000,000"):
+        degradation.haystacks(small_world, [1_000, 10**7], lambda t: calls.append(t) or words(t))
+    assert len(calls) <= len(small_world.memories)  # one pass over the world, not one per size
+    with pytest.raises(ValueError, match="questions' own memories"):
+        degradation.haystacks(small_world, [10, 1_000], words)
 
 
 def test_the_world_is_cached_and_reads_back_equal(tmp_path):
@@ -73,18 +78,18 @@ def test_metrics():
 
 def test_msa_eval_end_to_end_on_a_tiny_checkpoint(checkpoint, tmp_path):
     out = tmp_path / "rows.jsonl"
-    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "2K", "--size", "500", "--world-memories", "300",
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "5K", "--size", "2K", "--world-memories", "300",
             "--questions", "6", "--no-baselines", "--max-new-tokens", "2", "--cache", tmp_path, "--json", out]
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["set"], r["retriever"]) for r in rows] == [("500", "ours"), ("500", "ours"), ("2K", "ours"),
-                                                          ("2K", "ours")]  # recall, then answers, per size
+    assert [(r["set"], r["retriever"]) for r in rows] == [("2K", "ours"), ("2K", "ours"), ("5K", "ours"),
+                                                          ("5K", "ours")]  # recall, then answers, per size
     recall_rows = [r for r in rows if "recall" in r]
-    assert recall_rows[0]["memories"] < recall_rows[1]["memories"] and recall_rows[1]["tokens"] == 2000
+    assert recall_rows[0]["memories"] < recall_rows[1]["memories"] and recall_rows[1]["tokens"] == 5000
     assert all(0 <= v <= 1 for r in recall_rows for v in r["recall"].values())
     assert "| memory (tokens) | ours recall@1 / @4 / @16 | ours answered |" in result.output
-    assert "| 2K |" in result.output
+    assert "| 5K |" in result.output
 
 
 def test_msa_eval_refuses_a_bad_size(checkpoint):
@@ -138,3 +143,33 @@ def test_the_curve_prints_rows_read_back_from_json_and_sizes_without_a_baseline(
     degradation.print_curve(json.loads(json.dumps(rows)), lines.append)  # recall keys come back as strings
     assert lines[2] == "| 16K | 1.00 / 1.00 / 1.00 | 0.50 / 1.00 / 1.00 | 0.800 | +0.0% |"
     assert lines[3] == "| 1M | 0.50 / 1.00 / 1.00 | - | 0.600 | -25.0% |"
+
+
+def test_missing_baseline_packages_are_a_clear_error_unless_the_rankings_are_saved(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(degradation, "missing_baselines", lambda names: ["bm25s"])
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "1K", "--world-memories", "300", "--questions", "2",
+            "--no-answers", "--cache", tmp_path]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 1 and "pip install 'msa-memstore[eval]'" in result.output
+    source = degradation.first_questions(degradation.world(300, tmp_path), 2)
+    tokenizer = MSAModel.from_pretrained(checkpoint("qwen3")).tokenizer
+    (haystack,) = degradation.haystacks(source, [1000], lambda text: len(tokenizer.encode(text)))
+    rankings = tmp_path / "rankings.json"
+    rankings.write_text(json.dumps({degradation.ranking_key(source, haystack): {"bm25": [[0, 1]] * 3}}))
+    result = CliRunner().invoke(cli, [str(a) for a in [*args, "--rankings", rankings]])
+    assert result.exit_code == 0 and "bm25 recall@1" in result.output, result.output
+
+
+def test_a_size_the_world_cannot_fill_fails_before_any_size_is_measured(checkpoint, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "2K", "--size", "10M", "--world-memories", "300",
+            "--questions", "2", "--no-baselines", "--no-answers", "--cache", tmp_path, "--json", out]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 1 and "fewer than the 10,000,000" in result.output
+    assert not out.exists()  # refused up front: no work thrown away
+
+
+def test_the_ranking_key_names_the_haystack_itself(small_world):
+    by_words, by_chars = (degradation.haystacks(small_world, [4_000], count)[0] for count in (words, len))
+    assert len(by_words.memories) != len(by_chars.memories)  # another tokenizer, another haystack of that size
+    assert degradation.ranking_key(small_world, by_words) != degradation.ranking_key(small_world, by_chars)

@@ -93,3 +93,14 @@ def test_int8_decoding_needs_a_reader(checkpoint):
         MSAModel.from_pretrained(checkpoint("qwen3"), dtype="bfloat16", int8_decoding=True)
     assert not isinstance(MSAModel.from_pretrained(checkpoint("qwen3"), dtype="bfloat16").transformer.lm_head,
                           OneTokenInt8)  # the default without a reader: dense
+
+
+def test_forwards_that_want_a_gradient_or_are_batched_keep_the_dense_weights():
+    linear = torch.nn.Linear(64, 32, bias=False).to(torch.bfloat16)
+    layer = OneTokenInt8(linear, Int8Weight.of(linear.weight))
+    x = torch.randn(1, 64, dtype=torch.bfloat16)
+    assert not torch.equal(layer(x), linear(x))  # one row: the int8 copy
+    for dense in (x.requires_grad_(), torch.randn(1, 1, 64, dtype=torch.bfloat16)):
+        torch.testing.assert_close(layer(dense), linear(dense), rtol=0, atol=0)
+    layer(x).sum().backward()  # a gradient flows (through the dense weights)
+    assert x.grad is not None

@@ -334,3 +334,17 @@ def test_a_capacity_hint_makes_room_once():
     assert all(a is b for a, b in zip(now, buffers, strict=True))  # no growth: the same buffers
     slab.apply([layered(3, 30)], [])
     assert slab.row_slot is not buffers[0] and slab.rows == 120
+
+
+def test_a_refused_change_changes_nothing():
+    """Keys of the wrong shape are refused before any of the change is made: a delete in the same change
+    is not half done (the document stays live and can still be deleted)."""
+    slab = routing_index.Slab(torch.device("cpu"), torch.float32, 0.9, [3, 5])
+    slab.apply([layered(1, 2), layered(2, 3)], [])
+    before = slab.views[3]
+    wrong = {3: torch.randn(2, 2, 4), 5: torch.randn(2, 2, 4)}  # D = 4, not 8
+    with pytest.raises(ValueError, match="expected"):
+        slab.apply([(7, wrong)], [1])
+    assert slab.views[3] is before and slab.span[1] == (0, 2) and slab.dead == 0
+    slab.apply([], [1])
+    assert slab.views[3].live_ordinals.tolist() == [2]

@@ -303,8 +303,10 @@ class Engine:
         changed; `removed`: ordinals gone."""
         reencoded = reencoded or {}
         if reencoded or removed:
-            self.index.patch(ns, reencoded, list(removed))
-            self.cache.invalidate(ns, [*reencoded, *removed])
+            try:
+                self.index.patch(ns, reencoded, list(removed))
+            finally:  # the commit stands: stale K/V go even if the index has to reload
+                self.cache.invalidate(ns, [*reencoded, *removed])
         if reencoded or removed or changed:
             self.attributes.patch(ns, list({*reencoded, *changed}), list(removed))
 

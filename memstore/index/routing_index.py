@@ -289,17 +289,13 @@ class Slab:
     def apply(self, added: list[tuple[int, dict[int, Tensor]]], removed: list[int]) -> None:
         """Remove ordinals (absent ones ignored), then add (ordinal, {layer: keys [C, G, D]}) — an ordinal
         already present is replaced — and publish one new state for the whole change."""
-        for ordinal, per_layer in added:
-            counts = {k.shape[0] for k in per_layer.values()}
-            if set(per_layer) != set(self.layers) or len(counts) != 1:
-                raise ValueError(f"document {ordinal}: every router layer {self.layers} needs the same number of "
-                                 f"rows, got {({layer: k.shape[0] for layer, k in per_layer.items()})}")
-        live = self.live.clone()
+        self._check(added)
+        live, spans, dead = self.live.clone(), dict(self.span), self.dead  # committed only once all is written
         for ordinal in [*removed, *(o for o, _ in added)]:
-            span = self.span.pop(ordinal, None)
+            span = spans.pop(ordinal, None)
             if span is not None:
                 live[span[0]:span[1]] = False
-                self.dead += span[1] - span[0]
+                dead += span[1] - span[0]
         counts = [next(iter(per_layer.values())).shape[0] for _, per_layer in added]
         need = self.rows + sum(counts)
         if need > self.row_slot.shape[0]:
@@ -311,6 +307,7 @@ class Slab:
             self.row_slot[first:need] = torch.repeat_interleave(torch.arange(slots, slots + len(added)),
                                                                 torch.tensor(counts))
             live[first:need] = True
+        self.span, self.dead = spans, dead
         for (ordinal, _), count in zip(added, counts, strict=True):
             self.slot_ordinal.append(ordinal)
             self.ordinal_bound = max(self.ordinal_bound, ordinal + 1)
@@ -320,6 +317,20 @@ class Slab:
         if self.dead > self.compact_ratio * max(1, self.rows):
             self._compact()
         self.views = self._publish()
+
+    def _check(self, added: list[tuple[int, dict[int, Tensor]]]) -> None:
+        """Refuse a change before any of it is made: every layer's keys [C, G, D], the same C in every layer,
+        and each layer's [G, D] that of its rows so far."""
+        shapes = {layer: keys.shape[1:] for layer, keys in self.keys.items() if self.rows}
+        for ordinal, per_layer in added:
+            counts = {k.shape[0] for k in per_layer.values()}
+            if set(per_layer) != set(self.layers) or len(counts) != 1:
+                raise ValueError(f"document {ordinal}: every router layer {self.layers} needs the same number of "
+                                 f"rows, got {({layer: k.shape[0] for layer, k in per_layer.items()})}")
+            for layer, keys in per_layer.items():
+                if keys.ndim != 3 or keys.shape[1:] != shapes.setdefault(layer, keys.shape[1:]):
+                    raise ValueError(f"document {ordinal}: layer {layer}'s keys are {tuple(keys.shape)}, expected "
+                                     f"[rows, {', '.join(map(str, shapes[layer]))}]")
 
     def _grow(self, need: int, live: Tensor, row_shapes: dict[int, torch.Size]) -> Tensor:
         """New, larger buffers (views already handed out keep the old ones)."""
@@ -404,7 +415,11 @@ class RoutingIndex:
         load that already saw the commit stays right."""
         with self.lock:
             if ns in self.spaces:
-                self.spaces[ns].apply(list(added.items()), removed)
+                try:
+                    self.spaces[ns].apply(list(added.items()), removed)
+                except Exception:
+                    del self.spaces[ns]  # reloaded from the committed store at its next question
+                    raise
             self._evict()
 
     def drop(self, ns: str) -> None:
