@@ -33,15 +33,19 @@ DEFAULT_CACHE = Path.home() / ".cache" / "msa" / "eval"
               help="Only rank with the baselines into --rankings (on a CPU machine, for a GPU run without them).")
 @click.option("--questions", type=click.IntRange(1), help="Evaluate only the first N questions (and N/3 absent).")
 @click.option("--max-new-tokens", default=32, show_default=True)
+@click.option("--hops", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="1: single-hop questions; 2: 2-hop questions over a world of chains (up to ~1.2M tokens); "
+                   "recall then counts a question when both its memories are found.")
 @click.option("--world-memories", type=click.IntRange(200), default=None,
-              help="Memories in the world haystacks are drawn from [320,000: about 10M tokens].")
+              help="Memories in the world haystacks are drawn from [320,000: about 10M tokens; 30,000 with "
+                   "--hops 2].")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CACHE, show_default=True,
               help="Where the generated world is kept between runs.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Append every result row to this JSON-lines file.")
 def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype: str, answers: bool,
              baselines: bool, baseline_names: tuple[str, ...], rankings: Path | None, rank_only: bool,
-             questions: int | None, max_new_tokens: int, world_memories: int | None, cache: Path,
+             questions: int | None, max_new_tokens: int, hops: str, world_memories: int | None, cache: Path,
              json_out: Path | None) -> None:
     """Measure recall@1/4/16 and answers as memory grows (the paper's degradation curve) and print the table."""
     from msa.eval import degradation
@@ -59,9 +63,12 @@ def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype
     except DefaultModelError as e:
         raise click.ClickException(str(e)) from e
     model = MSAModel.from_pretrained(path, device=device, dtype=dtype)
-    click.echo(f"building the world ({world_memories or degradation.WORLD_MEMORIES:,} memories; cached in {cache})",
-               err=True)
-    source = degradation.world(world_memories or degradation.WORLD_MEMORIES, cache)
+    size = world_memories or (degradation.WORLD_MEMORIES if hops == "1" else degradation.CHAIN_WORLD_MEMORIES)
+    click.echo(f"building the world ({size:,} memories; cached in {cache})", err=True)
+    try:
+        source = degradation.world(size, cache, int(hops))
+    except RuntimeError as e:  # the chain generator ran out of fresh names
+        raise click.ClickException(f"{e}: use fewer --world-memories") from e
     source = degradation.first_questions(source, questions)
     saved = json.loads(rankings.read_text()) if rankings and rankings.exists() else {}
     where = f"{device} ({degradation.device_name(device)}), {model.dtype}, {datetime.date.today()}"

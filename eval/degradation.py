@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from msa.eval.sets import AbsentQuestion, EvalSet, Question, generate
+from msa.eval.sets import AbsentQuestion, EvalSet, Question, generate, generate_chains
 
 if TYPE_CHECKING:
     from msa.model.api import MSAModel
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 WORLD_SEED = 2
 WORLD_MEMORIES = 320_000  # about 10M tokens of the default model's tokenizer: the largest haystack it holds
 QUESTIONS, ABSENT = 120, 40
+CHAINS = 120  # chains of the 2-hop world (about 60% of them 2-hop)
+CHAIN_WORLD_MEMORIES = 30_000  # about the most the chain generator finds fresh names for
 UNITS = {"K": 10**3, "M": 10**6, "B": 10**9}
 
 
@@ -41,17 +43,25 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * UNITS.get(m.group(2), 1))
 
 
-def world(memories: int = WORLD_MEMORIES, cache: Path | None = None) -> EvalSet:
+def world(memories: int = WORLD_MEMORIES, cache: Path | None = None, hops: int = 1) -> EvalSet:
     """The generator's world every haystack is drawn from (deterministic; building 320K memories takes about a
-    minute, so it is kept as JSON in `cache` when given)."""
-    path = cache / f"world-seed{WORLD_SEED}-{memories}.json" if cache else None
+    minute, so it is kept as JSON in `cache` when given). `hops` 2: a world of multi-hop chains
+    (`generate_chains`: ~30,000 memories at most, about 1.2M tokens) and its 2-hop questions only."""
+    if hops not in (1, 2):
+        raise ValueError(f"hops must be 1 or 2, got {hops}")
+    kind = "" if hops == 1 else "chains-"
+    path = cache / f"world-{kind}seed{WORLD_SEED}-{memories}.json" if cache else None
     if path is not None and path.exists():
         raw = json.loads(path.read_text())
         return EvalSet(raw["name"], [tuple(m) for m in raw["memories"]],
                        [Question(q["question"], tuple(q["answers"]), tuple(q["gold"]), q["hops"])
                         for q in raw["questions"]],
                        [AbsentQuestion(a["question"], tuple(a["near"])) for a in raw["absent"]])
-    es = generate(memories, QUESTIONS, ABSENT, seed=WORLD_SEED)
+    if hops == 1:
+        es = generate(memories, QUESTIONS, ABSENT, seed=WORLD_SEED)
+    else:
+        es = generate_chains(memories, CHAINS, seed=WORLD_SEED)
+        es = EvalSet(es.name, es.memories, [q for q in es.questions if q.hops == 2], es.absent)
     if path is not None:
         write_atomically(path, json.dumps(asdict(es)))
     return es
@@ -171,9 +181,10 @@ def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | Non
             yield []
             continue
         readers = ("ours", *baseline)
-        yield [row | {"tokens": tokens} for row in evaluate_set(model, "ours", es, baseline,
-                                                                [model.config.msa.doc_top_k], answers,
-                                                                max_new_tokens, readers)]
+        hops = max(q.hops for q in es.questions)
+        yield [row | {"tokens": tokens, "hops": hops}
+               for row in evaluate_set(model, "ours", es, baseline, [model.config.msa.doc_top_k], answers,
+                                       max_new_tokens, readers, every=hops > 1)]
 
 
 def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
@@ -200,5 +211,7 @@ def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
         ours = answered.get((size, "ours"))
         change = f"{(ours / first - 1) * 100:+.1f}%" if first and ours is not None else ""
         echo(f"| {size} | " + " | ".join(cells) + f" | {change} |")
+    if any(r.get("hops", 1) > 1 for r in rows):
+        echo("\n2-hop questions: recall counts a question when both of its memories are among the top k.")
     echo("")
     print_tables(rows, echo)

@@ -20,8 +20,12 @@ def right(reply: str, answers: tuple[str, ...]) -> bool:
     return any(a.lower() in low for a in answers) and not abstained(reply)
 
 
-def recall(ranked: list[list[int]], gold: list[set[int]]) -> dict[int, float]:
-    return {k: sum(bool(g & set(r[:k])) for r, g in zip(ranked, gold, strict=True)) / len(gold) for k in KS}
+def recall(ranked: list[list[int]], gold: list[set[int]], every: bool = False) -> dict[int, float]:
+    """Share of questions with a gold memory (`every`: all their gold memories) among the top k."""
+    def found(r: list[int], g: set[int], k: int) -> bool:
+        return g <= set(r[:k]) if every else bool(g & set(r[:k]))
+
+    return {k: sum(found(r, g, k) for r, g in zip(ranked, gold, strict=True)) / len(gold) for k in KS}
 
 
 def fused(first: list[list[int]], second: list[list[int]], k: int = 60) -> list[list[int]]:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from msa.cli.main import cli
-from msa.eval import degradation
+from msa.eval import degradation, retrieval
 from msa.eval.metrics import abstained, latency, recall, right
 from msa.eval.sets import generate
 from msa.model.api import MSAModel
@@ -74,6 +74,9 @@ def test_metrics():
     assert not right("The notes do not say; maybe Kwame Yamamoto.", ("Kwame Yamamoto",))
     assert abstained("I don't know.") and not abstained("Blue.")
     assert latency([0.3, 0.1, 0.2, 0.4, 1.0], 1e3) == (300.0, 1000.0)
+    ranked, gold = [[1, 5, 2], [3, 1]], [{1, 2}, {1, 4}]
+    assert recall(ranked, gold) == {1: 0.5, 4: 1.0, 16: 1.0}  # a gold memory found
+    assert recall(ranked, gold, every=True) == {1: 0.0, 4: 0.5, 16: 0.5}  # every gold memory found
 
 
 def test_msa_eval_end_to_end_on_a_tiny_checkpoint(checkpoint, tmp_path):
@@ -173,3 +176,21 @@ def test_the_ranking_key_names_the_haystack_itself(small_world):
     by_words, by_chars = (degradation.haystacks(small_world, [4_000], count)[0] for count in (words, len))
     assert len(by_words.memories) != len(by_chars.memories)  # another tokenizer, another haystack of that size
     assert degradation.ranking_key(small_world, by_words) != degradation.ranking_key(small_world, by_chars)
+
+
+def test_the_two_hop_world_asks_only_two_hop_questions_and_the_curve_says_so(checkpoint, tmp_path, monkeypatch):
+    chains = degradation.world(500, tmp_path, hops=2)
+    assert chains.questions and all(q.hops == 2 and len(q.gold) == 2 for q in chains.questions)
+    assert (tmp_path / f"world-chains-seed{degradation.WORLD_SEED}-500.json").exists()
+    assert degradation.world(500, tmp_path, hops=2) == chains
+    counted = []
+    plain = retrieval.recall
+    monkeypatch.setattr(retrieval, "recall", lambda r, g, every=False: counted.append(every) or plain(r, g, every))
+    out = tmp_path / "rows.jsonl"
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--hops", "2", "--size", "8K", "--world-memories", "500",
+            "--questions", "4", "--no-baselines", "--no-answers", "--cache", tmp_path, "--json", out]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["hops"] == 2 and "both of its memories" in result.output
+    assert counted == [True]  # recall counts a question only when both its memories are found
