@@ -200,17 +200,19 @@ def print_curve(rows: list[dict], echo: Callable[[str], None] = print) -> None:
     answered = {(r["set"], r["retriever"]): r["answered"] for r in rows if "top_k" in r}
     retrievers = list(dict.fromkeys(name for _, name in recall))
     readers = [name for name in retrievers if any((size, name) in answered for size in sizes)]
-    echo("| memory (tokens) | " + " | ".join(f"{name} recall@1 / @4 / @16" for name in retrievers)
-         + "".join(f" | {name} answered" for name in readers) + " | ours' answers vs the smallest |")
-    echo("|---" * (2 + len(retrievers) + len(readers)) + "|")
     first = answered.get((sizes[0], "ours"))
+    echo("| memory (tokens) | " + " | ".join(f"{name} recall@1 / @4 / @16" for name in retrievers)
+         + "".join(f" | {name} answered" for name in readers) + (" | ours' answers vs the smallest" if first else "")
+         + " |")
+    echo("|---" * (1 + len(retrievers) + len(readers) + bool(first)) + "|")
     for size in sizes:
         cells = [" / ".join(f"{recall[size, name][k]:.2f}" for k in (1, 4, 16)) if (size, name) in recall else "-"
                  for name in retrievers]
         cells += [f"{answered[size, name]:.3f}" if (size, name) in answered else "-" for name in readers]
         ours = answered.get((size, "ours"))
-        change = f"{(ours / first - 1) * 100:+.1f}%" if first and ours is not None else ""
-        echo(f"| {size} | " + " | ".join(cells) + f" | {change} |")
+        if first:
+            cells.append(f"{(ours / first - 1) * 100:+.1f}%" if ours is not None else "-")
+        echo(f"| {size} | " + " | ".join(cells) + " |")
     if any(r.get("hops", 1) > 1 for r in rows):
         echo("\n2-hop questions: recall counts a question when both of its memories are among the top k.")
     echo("")
