@@ -53,7 +53,7 @@ def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype
     from msa.model.checkpoints.default import DefaultModelError, default_model
 
     try:
-        tokens = [degradation.parse_size(s) for s in sizes]
+        tokens = sorted({degradation.parse_size(s) for s in sizes})
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--size") from e
     if rank_only and not (baselines and rankings):
@@ -70,16 +70,18 @@ def eval_cmd(sizes: tuple[str, ...], checkpoint: Path | None, device: str, dtype
     except RuntimeError as e:  # the chain generator ran out of fresh names
         raise click.ClickException(f"{e}: use fewer --world-memories") from e
     source = degradation.first_questions(source, questions)
-    saved = json.loads(rankings.read_text()) if rankings and rankings.exists() else {}
+    try:
+        saved = json.loads(rankings.read_text()) if rankings and rankings.exists() else {}
+    except ValueError as e:
+        raise click.ClickException(f"{rankings}: not a rankings file written by msa eval ({e})") from e
     where = f"{device} ({degradation.device_name(device)}), {model.dtype}, {datetime.date.today()}"
     click.echo(f"{path.name}: {where}", err=True)
     rows: list[dict] = []
     sized = degradation.run(model, source, tokens, saved if baselines else None, answers, max_new_tokens,
-                            notify=lambda m: click.echo(m, err=True), rank_only=rank_only, baselines=baseline_names)
+                            notify=lambda m: click.echo(m, err=True), rank_only=rank_only, baselines=baseline_names,
+                            ranked=lambda: keep_rankings(rankings, saved) if rankings else None)
     try:
         for size_rows in sized:  # each size kept as soon as it is measured: a later failure loses nothing
-            if rankings and baselines:
-                keep_rankings(rankings, saved)
             if json_out:
                 with json_out.open("a") as f:
                     for row in size_rows:

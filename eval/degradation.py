@@ -52,11 +52,14 @@ def world(memories: int = WORLD_MEMORIES, cache: Path | None = None, hops: int =
     kind = "" if hops == 1 else "chains-"
     path = cache / f"world-{kind}seed{WORLD_SEED}-{memories}.json" if cache else None
     if path is not None and path.exists():
-        raw = json.loads(path.read_text())
-        return EvalSet(raw["name"], [tuple(m) for m in raw["memories"]],
-                       [Question(q["question"], tuple(q["answers"]), tuple(q["gold"]), q["hops"])
-                        for q in raw["questions"]],
-                       [AbsentQuestion(a["question"], tuple(a["near"])) for a in raw["absent"]])
+        try:
+            raw = json.loads(path.read_text())
+            return EvalSet(raw["name"], [tuple(m) for m in raw["memories"]],
+                           [Question(q["question"], tuple(q["answers"]), tuple(q["gold"]), q["hops"])
+                            for q in raw["questions"]],
+                           [AbsentQuestion(a["question"], tuple(a["near"])) for a in raw["absent"]])
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache is built again below
     if hops == 1:
         es = generate(memories, QUESTIONS, ABSENT, seed=WORLD_SEED)
     else:
@@ -72,9 +75,16 @@ def write_atomically(path: Path, text: str) -> None:
     do not see or clobber each other's halves)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would make it, not mkstemp's owner-only mode
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def haystacks(source: EvalSet, sizes: list[int], count_tokens: Callable[[str], int]) -> list[EvalSet]:
@@ -149,13 +159,14 @@ def ranking_key(source: EvalSet, haystack: EvalSet) -> str:
 
 def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | None, answers: bool,
         max_new_tokens: int, notify: Callable[[str], None] = print, rank_only: bool = False,
-        baselines: tuple[str, ...] = ("bm25", "minilm")) -> Iterator[list[dict]]:
+        baselines: tuple[str, ...] = ("bm25", "minilm"), ranked: Callable[[], None] = lambda: None
+        ) -> Iterator[list[dict]]:
     """Each size's rows in turn (`retrieval.evaluate_set`, with "tokens"), smallest first: ours, and with
     `rankings` (a dict of saved baseline rankings, filled in where a size is missing) BM25 and MiniLM-L6 read
     by the same reader with the model's top_k (those of `baselines` ranked here; a saved entry is used as it
-    is). A row's "set" is the size's label. `rank_only`: fill in `rankings`, nothing else (the model's
-    tokenizer sizes the haystacks). Every haystack is built, and what ranking needs is checked, before any
-    size is measured."""
+    is; `ranked` is called as soon as a size is ranked, so a ranking outlives a later failure). A row's "set" is
+    the size's label. `rank_only`: fill in `rankings`, nothing else (the model's tokenizer sizes the
+    haystacks). Every haystack is built, and what ranking needs is checked, before any size is measured."""
     from msa.eval.retrieval import baseline_rankings, evaluate_set
 
     def count(text: str) -> int:
@@ -176,6 +187,7 @@ def run(model: MSAModel, source: EvalSet, sizes: list[int], rankings: dict | Non
             if key not in rankings:
                 notify(f"{es.name}: ranking with {' and '.join(baselines)} (CPU)")
                 rankings[key] = baseline_rankings(es, baselines)
+                ranked()
             baseline = rankings[key]
         if rank_only:
             yield []

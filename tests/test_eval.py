@@ -4,6 +4,7 @@ the metrics, and the command end to end on a tiny checkpoint (the baselines need
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -194,3 +195,42 @@ def test_the_two_hop_world_asks_only_two_hop_questions_and_the_curve_says_so(che
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["hops"] == 2 and "both of its memories" in result.output
     assert counted == [True]  # recall counts a question only when both its memories are found
+
+
+def test_a_ranking_is_kept_even_when_the_evaluation_after_it_fails(checkpoint, tmp_path, monkeypatch):
+    pytest.importorskip("bm25s")
+    rankings = tmp_path / "rankings.json"
+
+    def broken(*args, **kwargs):
+        raise ValueError("out of memory")
+
+    monkeypatch.setattr(retrieval, "evaluate_set", broken)
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "1K", "--size", "1000", "--world-memories", "300",
+            "--questions", "2", "--cache", tmp_path, "--rankings", rankings, "--baseline", "bm25"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 1 and "out of memory" in result.output
+    assert len(json.loads(rankings.read_text())) == 1  # ranked once (1K = 1000), saved before the failure
+
+
+def test_a_damaged_rankings_file_is_a_clear_error_and_a_damaged_world_cache_is_rebuilt(checkpoint, tmp_path):
+    rankings = tmp_path / "rankings.json"
+    rankings.write_text('{"half a')
+    args = ["eval", "--checkpoint", checkpoint("qwen3"), "--size", "1K", "--world-memories", "300",
+            "--questions", "2", "--no-answers", "--cache", tmp_path, "--rankings", rankings]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 1 and "not a rankings file" in result.output
+    cached = tmp_path / f"world-seed{degradation.WORLD_SEED}-300.json"
+    cached.write_text("{}")
+    assert degradation.world(300, tmp_path) == generate(300, degradation.QUESTIONS, degradation.ABSENT,
+                                                       seed=degradation.WORLD_SEED)
+
+
+def test_an_atomic_write_leaves_no_temporary_file_and_the_usual_permissions(tmp_path, monkeypatch):
+    degradation.write_atomically(tmp_path / "a.json", "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    monkeypatch.setattr(degradation.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        degradation.write_atomically(tmp_path / "b.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

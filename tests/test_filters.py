@@ -12,6 +12,7 @@ import torch
 
 from msa.memstore.engine import WriteItem
 from msa.memstore.errors import InvalidArgument, NotFound
+from msa.memstore.index import routing_index
 from msa.memstore.index.attributes import AttributeIndex, AttributeTable
 from msa.memstore.storage.filters import MAX_CONDITIONS, MAX_VALUES, DocumentFilter, TimeRange
 from tests.engine_helpers import spy_reads, tiny_engine
@@ -187,3 +188,19 @@ def test_a_filter_sees_changes_committed_after_its_namespace_loaded(engine):
     recent = DocumentFilter.of(updated=TimeRange(engine.get("n", "a").updated_at))
     assert [c.id for c in engine.retrieve("n", "cat?", flt=recent)] == ["a"]
     assert torch.equal(engine.attributes.matching("n", ada), torch.zeros(0, dtype=torch.int64))
+
+
+def test_a_failed_index_patch_still_brings_the_attribute_table_and_the_index_up_to_date(engine, monkeypatch):
+    """The commit stands when the routing index fails to follow it: the index reloads the namespace from the
+    store, and the attribute table is patched all the same (filters see the new document)."""
+    engine.write("n", [WriteItem("The cat sleeps on the sofa.", id="a", metadata={"user": "ada"})])
+    ada = DocumentFilter.of({"user": "ada"})
+    assert [c.id for c in engine.retrieve("n", "Where does the cat sleep?", flt=ada)] == ["a"]  # both loaded
+    apply = routing_index.Slab.apply
+    monkeypatch.setattr(routing_index.Slab, "apply", lambda *a: (_ for _ in ()).throw(RuntimeError("device lost")))
+    with pytest.raises(RuntimeError, match="device lost"):
+        engine.write("n", [WriteItem("The dog sleeps in the hall.", id="b", metadata={"user": "ada"})])
+    monkeypatch.setattr(routing_index.Slab, "apply", apply)
+    assert engine.get("n", "b").text == "The dog sleeps in the hall."  # committed
+    assert len(engine.attributes.matching("n", ada)) == 2
+    assert {c.id for c in engine.retrieve("n", "Where does the dog sleep?", flt=ada)} == {"a", "b"}

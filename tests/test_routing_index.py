@@ -348,3 +348,17 @@ def test_a_refused_change_changes_nothing():
     assert slab.views[3] is before and slab.span[1] == (0, 2) and slab.dead == 0
     slab.apply([], [1])
     assert slab.views[3].live_ordinals.tolist() == [2]
+
+
+def test_keys_that_are_not_rows_of_heads_are_refused_and_an_emptied_slab_takes_any_shape():
+    slab = routing_index.Slab(torch.device("cpu"), torch.float32, 0.1, [3, 5])
+    with pytest.raises(ValueError, match=r"\[rows, heads, dim\]"):
+        slab.apply([(1, {3: torch.randn(2, 8), 5: torch.randn(2, 8)})], [])
+    slab.apply([layered(1, 2)], [])  # [2, 2, 8] a layer
+    slab.apply([], [1])  # everything deleted and compacted away
+    assert slab.rows == 0
+    wider = {layer: torch.randn(3, 4, 8) for layer in (3, 5)}  # another head count: a new model's keys
+    slab.apply([(2, wider)], [])
+    assert slab.views[3].live_ordinals.tolist() == [2] and slab.keys[5].shape[1:] == (4, 8)
+    slab.apply([(4, {3: torch.zeros(0, 4, 8), 5: torch.zeros(0, 4, 8)})], [])  # a document without rows
+    assert slab.views[3].live_ordinals.tolist() == [2]

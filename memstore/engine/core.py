@@ -302,13 +302,15 @@ class Engine:
         follow the store. `reencoded`: ordinal -> new routing keys; `changed`: ordinals whose metadata or times
         changed; `removed`: ordinals gone."""
         reencoded = reencoded or {}
-        if reencoded or removed:
-            try:
-                self.index.patch(ns, reencoded, list(removed))
-            finally:  # the commit stands: stale K/V go even if the index has to reload
-                self.cache.invalidate(ns, [*reencoded, *removed])
-        if reencoded or removed or changed:
-            self.attributes.patch(ns, list({*reencoded, *changed}), list(removed))
+        try:
+            if reencoded or removed:
+                try:
+                    self.index.patch(ns, reencoded, list(removed))
+                finally:  # the commit stands: stale K/V go even if the index has to reload
+                    self.cache.invalidate(ns, [*reencoded, *removed])
+        finally:
+            if reencoded or removed or changed:
+                self.attributes.patch(ns, list({*reencoded, *changed}), list(removed))
 
     def reap(self) -> int:
         """Reclaim expired documents (already invisible) of every namespace that has any, in bounded

@@ -302,7 +302,7 @@ class Slab:
             live = self._grow(need, live, {layer: k.shape[1:] for layer, k in added[0][1].items()})
         if added:  # one copy to the device per buffer for the whole change, not one per document
             first, slots = self.rows, len(self.slot_ordinal)
-            for layer in self.layers:
+            for layer in self.layers if need > first else ():
                 self.keys[layer][first:need] = torch.cat([p[layer] for _, p in added]).to(self.storage, self.dtype)
             self.row_slot[first:need] = torch.repeat_interleave(torch.arange(slots, slots + len(added)),
                                                                 torch.tensor(counts))
@@ -328,7 +328,10 @@ class Slab:
                 raise ValueError(f"document {ordinal}: every router layer {self.layers} needs the same number of "
                                  f"rows, got {({layer: k.shape[0] for layer, k in per_layer.items()})}")
             for layer, keys in per_layer.items():
-                if keys.ndim != 3 or keys.shape[1:] != shapes.setdefault(layer, keys.shape[1:]):
+                if keys.ndim != 3:
+                    raise ValueError(f"document {ordinal}: layer {layer}'s keys are {tuple(keys.shape)}, expected "
+                                     "[rows, heads, dim]")
+                if keys.shape[1:] != shapes.setdefault(layer, keys.shape[1:]):
                     raise ValueError(f"document {ordinal}: layer {layer}'s keys are {tuple(keys.shape)}, expected "
                                      f"[rows, {', '.join(map(str, shapes[layer]))}]")
 
@@ -337,7 +340,8 @@ class Slab:
         cap = max(need, 2 * self.row_slot.shape[0], 64, self.capacity)
         for layer in self.layers:
             keys = self._buffer(torch.empty(cap, *row_shapes[layer], dtype=self.dtype))
-            keys[: self.rows] = self.keys[layer][: self.rows]
+            if self.rows:  # an empty slab takes the new rows' shape (after everything was deleted, any)
+                keys[: self.rows] = self.keys[layer][: self.rows]
             self.keys[layer] = keys
         row_slot = self._buffer(torch.zeros(cap, dtype=torch.int64))
         row_slot[: self.rows] = self.row_slot[: self.rows]
