@@ -59,10 +59,6 @@ class Int8Weight:
     def __call__(self, x: Tensor) -> Tensor:
         return torch.ops.aten._weight_int8pack_mm(x.bfloat16().contiguous(), self.w8, self.scale).to(x.dtype)
 
-    @property
-    def nbytes(self) -> int:
-        return self.w8.numel() + self.scale.numel() * self.scale.element_size()
-
 
 class OneTokenInt8(nn.Module):
     """A bias-free linear layer whose one-row forwards use an int8 copy of its weight; others the layer."""
@@ -70,10 +66,6 @@ class OneTokenInt8(nn.Module):
     def __init__(self, linear: nn.Linear, copy: Int8Weight) -> None:
         super().__init__()
         self.linear, self.copy = linear, copy
-
-    @property
-    def weight(self) -> Tensor:  # code that reads the weight directly sees the dense one
-        return self.linear.weight
 
     def forward(self, x: Tensor) -> Tensor:
         return self.copy(x) if one_row(x) else self.linear(x)
