@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,12 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from msa.model.checkpoints.random_checkpoint import write_random_checkpoint
+
+# The repository root is on sys.path (for `tests.*`, and `python -m` adds the working directory), and its folders
+# are the `msa` package's: `kernels/` would shadow the installed `kernels` that transformers (the parity oracle)
+# imports. Installed packages go first.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path.sort(key=lambda entry: Path(entry or ".").resolve() == _ROOT)
 
 
 def pytest_collection_modifyitems(config, items):

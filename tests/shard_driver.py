@@ -16,6 +16,7 @@ import torch
 from msa.kernels.route import top_k_rows
 from msa.memstore.errors import Unavailable
 from msa.memstore.index.parallel import join
+from msa.memstore.index.passing import Passing
 from msa.memstore.index.routing_index import CLEAN, RoutingIndex
 from msa.memstore.index.shard_server import ShardServer
 from msa.memstore.index.sharding import ShardedRoutingIndex
@@ -61,7 +62,7 @@ def same(single: dict, sharded: dict, queries: dict[int, torch.Tensor], k: int) 
     # a filter's documents (with an ordinal that is not live): the top k among those alone, on both indexes
     pool = [*ordinals, max(ordinals, default=0) + 1]
     picked = random.Random(k * 7919 + len(ordinals)).sample(pool, 1 + len(ordinals) // 3)
-    allowed = torch.tensor(sorted(picked), dtype=torch.int64)
+    allowed = Passing.of(torch.tensor(picked), max(pool) + 1)
     keep = [i for i, o in enumerate(ordinals) if o in picked]
     want = ranked([ordinals[i] for i in keep], full[:, keep], k)
     for index in (single, sharded):

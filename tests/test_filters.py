@@ -14,6 +14,7 @@ from msa.memstore.engine import WriteItem
 from msa.memstore.errors import InvalidArgument, NotFound
 from msa.memstore.index import routing_index
 from msa.memstore.index.attributes import AttributeIndex, AttributeTable
+from msa.memstore.index.passing import Passing
 from msa.memstore.storage.filters import MAX_CONDITIONS, MAX_VALUES, DocumentFilter, TimeRange
 from tests.engine_helpers import spy_reads, tiny_engine
 from tests.store_helpers import doc, open_store
@@ -84,7 +85,7 @@ def test_attribute_index_equals_the_brute_force_oracle(tmp_path, seed, device):
         docs = store.documents("n")
         flt = random_filter(rng, [t for d in docs for t in (d.created_at, d.updated_at)])
         want = sorted(d.ordinal for d in docs if flt.matches(d))
-        assert index.matching("n", flt).tolist() == want, flt
+        assert index.matching("n", flt).ordinals().tolist() == want, flt
     store.close()
 
 
@@ -104,8 +105,8 @@ def test_attribute_index_rebuilt_after_many_deletes_still_equals_the_oracle(tmp_
     docs = store.documents("n")
     for _ in range(20):
         flt = random_filter(rng, [d.created_at for d in docs])
-        assert index.matching("n", flt).tolist() == sorted(d.ordinal for d in docs if flt.matches(d))
-    assert index.matching("n", DocumentFilter.of({"user": "zz"})).numel() == 10
+        assert index.matching("n", flt).ordinals().tolist() == sorted(d.ordinal for d in docs if flt.matches(d))
+    assert index.matching("n", DocumentFilter.of({"user": "zz"})).ordinals().numel() == 10
     store.close()
 
 
@@ -116,9 +117,9 @@ def test_values_that_keep_changing_do_not_pile_up_in_the_attribute_table():
     for step in range(5000):  # one memory's counter-like value, rewritten again and again
         table.put(3, {"user": "a", "seen": str(step)}, 1.0, 2.0 + step)
     assert sum(len(codes) for codes in table.codes.values()) <= 2 * 10 + 1024
-    assert table.matching(DocumentFilter.of({"seen": "4999"})).tolist() == [3]
-    assert table.matching(DocumentFilter.of({"seen": ["0", "17"]})).tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9]
-    assert table.matching(DocumentFilter.of({"user": "a"}, updated=TimeRange(5000.0))).tolist() == [3]
+    assert table.matching(DocumentFilter.of({"seen": "4999"})).ordinals().tolist() == [3]
+    assert table.matching(DocumentFilter.of({"seen": ["0", "17"]})).ordinals().tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert table.matching(DocumentFilter.of({"user": "a"}, updated=TimeRange(5000.0))).ordinals().tolist() == [3]
 
 
 def test_a_host_table_keeps_no_record_of_changed_rows():
@@ -127,7 +128,7 @@ def test_a_host_table_keeps_no_record_of_changed_rows():
     for ordinal in range(500):
         table.put(ordinal, {"user": "a"}, 1.0, 1.0)
     table.remove(3)
-    assert not table.changed and table.matching(DocumentFilter.of({"user": "a"})).numel() == 499
+    assert not table.changed and table.matching(DocumentFilter.of({"user": "a"})).ordinals().numel() == 499
 
 
 def test_rows_committed_out_of_ordinal_order_still_match_in_ordinal_order(device):
@@ -135,8 +136,33 @@ def test_rows_committed_out_of_ordinal_order_still_match_in_ordinal_order(device
     table = AttributeTable([(5, {"user": "a"}, 1.0, 1.0, 0.0), (2, {"user": "a"}, 2.0, 2.0, 0.0)], device)
     table.put(9, {"user": "b"}, 3.0, 3.0)
     table.put(7, {"user": "a"}, 4.0, 4.0)
-    assert table.matching(DocumentFilter.of({"user": "a"})).tolist() == [2, 5, 7]
-    assert table.matching(DocumentFilter.of(created=TimeRange(2.0))).tolist() == [2, 7, 9]
+    assert table.matching(DocumentFilter.of({"user": "a"})).ordinals().tolist() == [2, 5, 7]
+    assert table.matching(DocumentFilter.of(created=TimeRange(2.0))).ordinals().tolist() == [2, 7, 9]
+
+
+def test_an_ordinal_deleted_and_put_again_passes_as_its_new_row_says(device):
+    """The dead row keeps no claim on its ordinal: both rows write into one mask, and only the live one may
+    (a scatter of duplicate indices keeps either row's value on a GPU; the CPU happens to keep the last)."""
+    table = AttributeTable([(o, {"user": "a"}, 1.0, 1.0, 0.0) for o in range(6)], device)
+    table.remove(4)
+    table.put(4, {"user": "b"}, 2.0, 2.0)
+    for _ in range(3):
+        assert table.matching(DocumentFilter.of({"user": "b"})).ordinals().tolist() == [4]
+        assert table.matching(DocumentFilter.of({"user": "a"})).ordinals().tolist() == [0, 1, 2, 3, 5]
+
+
+def test_a_passing_mask_answers_as_the_list_it_was_made_from(device):
+    rng = random.Random(3)
+    for bound in (0, 1, 7, 300):
+        picked = sorted(rng.sample(range(bound), rng.randint(0, bound))) if bound else []
+        allowed = Passing.of(torch.tensor([*picked, bound, bound + 5, -1], dtype=torch.int64), bound, device)
+        assert allowed.bound == bound and allowed.ordinals().tolist() == picked  # past the bound and -1: dropped
+        probe = torch.tensor([-0, bound - 1, bound, bound + 9, *picked[:3]], dtype=torch.int64).clamp(min=0)
+        want = [0 <= o < bound and o in picked for o in probe.tolist()]
+        assert allowed.at(probe).tolist() == want
+        assert allowed.at(probe.to(device)).device.type == device
+    with pytest.raises(ValueError, match="bool"):
+        Passing(torch.zeros(3, dtype=torch.int64))
 
 
 @pytest.fixture
@@ -187,7 +213,7 @@ def test_a_filter_sees_changes_committed_after_its_namespace_loaded(engine):
     assert engine.retrieve("n", "Where does the cat sleep?", flt=ada) == []
     recent = DocumentFilter.of(updated=TimeRange(engine.get("n", "a").updated_at))
     assert [c.id for c in engine.retrieve("n", "cat?", flt=recent)] == ["a"]
-    assert torch.equal(engine.attributes.matching("n", ada), torch.zeros(0, dtype=torch.int64))
+    assert engine.attributes.matching("n", ada).ordinals().tolist() == []
 
 
 def test_a_failed_index_patch_still_brings_the_attribute_table_and_the_index_up_to_date(engine, monkeypatch):
@@ -202,5 +228,5 @@ def test_a_failed_index_patch_still_brings_the_attribute_table_and_the_index_up_
         engine.write("n", [WriteItem("The dog sleeps in the hall.", id="b", metadata={"user": "ada"})])
     monkeypatch.setattr(routing_index.Slab, "apply", apply)
     assert engine.get("n", "b").text == "The dog sleeps in the hall."  # committed
-    assert len(engine.attributes.matching("n", ada)) == 2
+    assert len(engine.attributes.matching("n", ada).ordinals()) == 2
     assert {c.id for c in engine.retrieve("n", "Where does the dog sleep?", flt=ada)} == {"a", "b"}

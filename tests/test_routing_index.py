@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from msa.kernels.route import RouteSpec, route_scores, top_k
 from msa.memstore.errors import NotFound
 from msa.memstore.index import routing_index
+from msa.memstore.index.passing import Passing
 from msa.memstore.index.routing_index import RoutingIndex
 from tests.store_helpers import LAYERS, doc, encoding, open_store
 
@@ -120,13 +121,14 @@ class IndexMachine(RuleBasedStateMachine):
         queries = {layer: query(7 + layer) for layer in LAYERS}
         ((live, full),) = snapshot.select_many([queries], RouteSpec(), 4)
         live = live.tolist()
-        for share, subset in itertools.product((0.2, 0.9), (0.0, 1.0)):  # only their rows, or every row
+        for share, subset in itertools.product((0.2, 0.9, 1.0), (0.0, 1.0)):  # only their rows, or every row
             picked = random.Random(len(live)).sample([*live, 10**9], 1 + int(share * len(live)))
             with mock.patch.dict(routing_index.SUBSET_SHARE, {self.device: subset}):
-                ((ordinals, scores),) = snapshot.select_many([queries], RouteSpec(), 4, torch.tensor(sorted(picked)))
+                allowed = Passing.of(torch.tensor(picked), max(live, default=0) + 1)  # 10**9: past the bound
+                ((ordinals, scores),) = snapshot.select_many([queries], RouteSpec(), 4, allowed)
             keep = [i for i, o in enumerate(live) if o in picked]
             assert ordinals.tolist() == [live[i] for i in keep]
-            assert snapshot.count(torch.tensor(picked)) == len(keep)
+            assert snapshot.count(allowed) == len(keep)
             torch.testing.assert_close(scores, full[:, keep], rtol=0, atol=1e-5)
 
     def teardown(self):
@@ -302,14 +304,14 @@ def test_the_layers_of_one_state_share_one_row_layout():
     after = slab.views
     assert after[3].layout is after[5].layout is not before[3].layout
     assert after[3].live_ordinals.tolist() == [4, 9] and before[3].live_ordinals.tolist() == [0, 4, 9]
-    narrowing = routing_index.Narrowing([after[3], after[5]], torch.tensor([9]))
+    narrowing = routing_index.Narrowing([after[3], after[5]], Passing.of(torch.tensor([9]), 10))
     assert narrowing.keep.tolist() == [1]
     q = torch.randn(2, 4, 8)
     for layer in (3, 5):  # the shared owners give each layer's own scores of the filter's document
         want = after[layer].scores_of([q])[:, 1]
         torch.testing.assert_close(narrowing.scores(after[layer], [q], RouteSpec())[:, 0], want)
     with pytest.raises(ValueError, match="one state"):
-        routing_index.Narrowing([after[3], before[5]], torch.tensor([9]))
+        routing_index.Narrowing([after[3], before[5]], Passing.of(torch.tensor([9]), 10))
 
 
 def test_a_document_needs_the_same_rows_in_every_layer():

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from msa.memstore.index.passing import Passing
 from msa.memstore.storage.filters import DocumentFilter
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
@@ -36,10 +37,10 @@ class AttributeTable:
         self.device = torch.device(device)
         self.mirror: dict[str, Tensor] | None = None  # the columns on `device` (not the host), once synced
         self.changed: set[int] = set()  # rows changed since the mirror was synced
-        self.ascending = True  # rows were added in ordinal order
         self.row: dict[int, int] = {}  # ordinal -> its row
         self.metadata: list[dict[str, str]] = []  # per row
         self.size = self.dead = 0
+        self.bound = 0  # above every ordinal put so far
         self.ordinal = torch.zeros(0, dtype=torch.int64)
         self.alive = torch.zeros(0, dtype=torch.bool)
         self.created = torch.zeros(0, dtype=torch.float64)
@@ -72,7 +73,7 @@ class AttributeTable:
         if row is None:
             self._grow(self.size + 1)
             row, self.size = self.size, self.size + 1
-            self.ascending &= row == 0 or ordinal > int(self.ordinal[row - 1])
+            self.bound = max(self.bound, ordinal + 1)
             self.row[ordinal] = row
             self.metadata.append({})
             self.ordinal[row], self.alive[row] = ordinal, True
@@ -101,6 +102,7 @@ class AttributeTable:
             return
         self._set_metadata(row, {})
         self.alive[row] = False
+        self.ordinal[row] = -1  # a mask's spare slot: the ordinal may come back in a row of its own
         self._changed(row)
         self.dead += 1
         if self.dead > max(64, self.size // 4):
@@ -138,15 +140,17 @@ class AttributeTable:
         self.mirror, self.changed = mirror, set()
         return mirror
 
-    def matching(self, flt: DocumentFilter) -> Tensor:
-        """Ordinals [N] int64 ascending of the documents `flt` passes, on the table's device."""
+    def matching(self, flt: DocumentFilter) -> Passing:
+        """The documents `flt` passes, as a mask over ordinals on the table's device (no host synchronisation
+        beyond copying a lookup of accepted values)."""
         n, columns = self.size, self._columns()
+        ordinals = columns["ordinal"][:n]
         keep = columns["alive"][:n].clone()
         for key, values in flt.metadata:
             codes = [self.codes.get(key, {}).get(v) for v in values]
             codes = [c for c in codes if c is not None]
             if not codes:
-                return torch.zeros(0, dtype=torch.int64, device=self.device)
+                return Passing.where(ordinals, False, self.bound)
             column = columns[f"m:{key}"][:n]
             if len(codes) == 1:
                 keep &= column == codes[0]
@@ -162,8 +166,7 @@ class AttributeTable:
         if flt.alive_at is not None:
             expires = columns["expires"][:n]
             keep &= (expires == 0) | (expires > flt.alive_at)
-        found = columns["ordinal"][:n][keep]  # rows are in write order: ascending unless commits came out of order
-        return found if self.ascending else torch.sort(found).values
+        return Passing.where(ordinals, keep, self.bound)
 
 
 class AttributeIndex:
@@ -174,8 +177,8 @@ class AttributeIndex:
         self.spaces: OrderedDict[str, AttributeTable] = OrderedDict()  # least recently used first
         self.lock = threading.Lock()
 
-    def matching(self, ns: str, flt: DocumentFilter) -> Tensor:
-        """Ordinals [N] int64 ascending of the namespace's documents that `flt` passes, on the index's device."""
+    def matching(self, ns: str, flt: DocumentFilter) -> Passing:
+        """The namespace's documents that `flt` passes, as a mask over ordinals on the index's device."""
         with self.lock:
             if ns not in self.spaces:  # loaded under the lock: a commit's patch waits, then applies on top
                 self.spaces[ns] = AttributeTable(map(row_of, self.store.documents(ns)), self.device)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from msa.kernels.route import RouteSpec
+from msa.memstore.index.passing import Passing
 
 
 class LayerView(Protocol):
@@ -41,15 +42,15 @@ class RoutingSnapshot(Protocol):
         """The live documents' ordinals, ascending."""
         ...
 
-    def count(self, allowed: Tensor | None = None) -> int:
-        """How many documents are live, or live and among `allowed` (ordinals), without listing them."""
+    def count(self, allowed: Passing | None = None) -> int:
+        """How many documents are live, or live and passed by `allowed` (a filter's), without listing them."""
         ...
 
-    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Passing | None = None
                     ) -> list[tuple[Tensor, Tensor]]:
         """Questions' routing queries ({layer: [S, H, D]} each) -> per question (ordinals [C] ascending, scores
         [L, C]): at least every document that can be in a layer's, the layers' mean or max top k; only
-        documents whose ordinals are in `allowed` [N] (a filter's) when given: no other is scored."""
+        documents `allowed` passes (a filter's) when given: no other is scored."""
         ...
 
 

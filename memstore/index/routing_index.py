@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from msa.kernels.route import RouteSpec, chunk_scores, doc_scores, route_scores_many
+from msa.memstore.index.passing import Passing
 from msa.memstore.storage.store import Store
 
 CLEAN = RouteSpec()  # cosine, fp32: the store's scores
@@ -35,14 +36,6 @@ STREAM_ROWS = 1 << 16  # rows per block when a host-resident slab streams throug
 # documents and level to faster at 1M, within a large run-to-run spread (H200, 2026-12-02,
 # bench/filter_latency.py; docs/benchmarks.md).
 SUBSET_SHARE = {"cpu": 0.5, "cuda": 0.25}
-
-
-def passing(allowed: Tensor, bound: int, device: torch.device) -> Tensor:
-    """A filter's ordinals [N] -> [bound] bool on `device`, True at each of them below `bound`: one scatter,
-    no host synchronisation (ordinals past the bound, written after a snapshot, land on a spare slot)."""
-    passes = torch.zeros(bound + 1, dtype=torch.bool, device=device)
-    passes[allowed.to(device).clamp(max=bound)] = True
-    return passes[:bound]
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,17 +169,22 @@ class SlabView:
 
 class Narrowing:
     """A filter's documents among one state's live documents, worked out once (one host synchronisation) for
-    all the layers a batch of questions routes over, which share one row layout. A layer scores every row, as
-    without a filter, with the rows of other documents owned by none (skipped inside the route kernel), so a
-    filter costs no pass of its own over the keys. When the filter's documents are few (`SUBSET_SHARE`), each
-    layer reads only their rows instead, found once for all layers (one more synchronisation)."""
+    all the layers a batch of questions routes over, which share one row layout. A filter passing every live
+    document routes exactly as no filter does. Otherwise a layer scores every row, as without a filter, with
+    the rows of other documents owned by none (skipped inside the route kernel), so a filter costs no pass of
+    its own over the keys. When the filter's documents are few (`SUBSET_SHARE`), each layer reads only their
+    rows instead, found once for all layers (one more synchronisation)."""
 
-    def __init__(self, views: list[SlabView], allowed: Tensor) -> None:
+    def __init__(self, views: list[SlabView], allowed: Passing) -> None:
         layout = views[0].layout
         if any(v.layout is not layout for v in views):
             raise ValueError("a narrowing is for the layers of one state (views sharing one row layout)")
         live = layout.live_ordinals  # [live] ascending
-        self.keep = passing(allowed, layout.ordinal_bound, live.device)[live].nonzero().squeeze(1)  # [N]
+        self.keep = allowed.at(live).nonzero().squeeze(1)  # [N] places among the live documents
+        self.everything = len(self.keep) == len(live)
+        self.subset = False
+        if self.everything:
+            return
         rank = torch.full((layout.ordinal_bound,), -1, dtype=torch.int64, device=live.device)
         rank[live[self.keep]] = torch.arange(len(self.keep), device=live.device)  # a passing ordinal's place
         owner = rank[layout.slot_ordinal][layout.row_slot[: layout.rows]]  # [rows]: place among the N, or -1
@@ -197,6 +195,8 @@ class Narrowing:
 
     def scores(self, view: SlabView, qs: list[Tensor], spec: RouteSpec) -> Tensor:
         """One layer's scores [B, N] of the passing documents."""
+        if self.everything:
+            return view.scores_of(qs, spec)
         if not self.subset:
             return view.route(qs, spec, self.owner, len(self.keep))
         if not len(self.rows):
@@ -204,39 +204,50 @@ class Narrowing:
         keys = view.keys[self.rows]  # [R, G, D]
         return route_scores_many([q.to(view.device) for q in qs], keys, self.owner, len(self.keep), spec)
 
+    def ordinals(self, layout: RowLayout) -> Tensor:
+        """The passing documents' ordinals [N] ascending: on the host when they are every live document (as
+        without a filter), else where the rows are (copying them back would cost more than it saves)."""
+        return layout.live_ordinals_host if self.everything else layout.live_ordinals[self.keep]
+
 
 class SlabSnapshot(dict[int, SlabView]):
     """Every router layer of a namespace at one state on one device (`protocols.RoutingSnapshot`): a
     question gets the scores of every live document and picks its top k itself."""
 
+    _narrowed: tuple[Passing, Narrowing] | None = None  # the last filter's narrowing (a question counts, then routes)
+
     @property
     def state(self) -> Hashable:
         # the same views are the same state; a question holds its snapshot while it routes, so ids stay unique
-        return id(next(iter(self.values())).layout)
+        return id(self._layout)
 
     @property
-    def _order(self) -> Tensor:  # [N] int64: the live ordinals ascending, on the host
-        return next(iter(self.values())).layout.live_ordinals_host
+    def _layout(self) -> RowLayout:
+        return next(iter(self.values())).layout
 
     def numbers(self) -> list[int]:
-        return self._order.tolist()
+        return self._layout.live_ordinals_host.tolist()
 
-    def count(self, allowed: Tensor | None = None) -> int:
-        """Live documents, or those among `allowed` (ordinals)."""
+    def narrowing(self, allowed: Passing) -> Narrowing:
+        """`allowed` among this state's live documents, worked out once per filter."""
+        if self._narrowed is None or self._narrowed[0] is not allowed:
+            self._narrowed = allowed, Narrowing(list(self.values()), allowed)
+        return self._narrowed[1]
+
+    def count(self, allowed: Passing | None = None) -> int:
+        """Live documents, or those `allowed` passes."""
         if allowed is None:
-            return len(self._order)
-        layout = next(iter(self.values())).layout
-        return int(passing(allowed, layout.ordinal_bound, layout.live_ordinals.device)[layout.live_ordinals].sum())
+            return len(self._layout.live_ordinals_host)
+        return len(self.narrowing(allowed).keep)
 
-    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Passing | None = None
                     ) -> list[tuple[Tensor, Tensor]]:
         """Each layer's keys read once for all questions -> per question (ordinals [N] ascending, scores [L, N])
-        of every live document, or of those among `allowed` (ordinals) only; `k` is the caller's to apply.
-        Ordinals are on the host, a filter's on the device (copying them all back would cost more than it
-        saves)."""
+        of every live document, or of those `allowed` passes only; `k` is the caller's to apply. Ordinals are
+        on the host, a narrow filter's on the device (`Narrowing.ordinals`)."""
         views = [self[layer] for layer in batch[0]]
-        narrowing = None if allowed is None else Narrowing(views, allowed)
-        order = self._order if narrowing is None else views[0].live_ordinals[narrowing.keep]  # no copy back
+        narrowing = None if allowed is None else self.narrowing(allowed)
+        order = self._layout.live_ordinals_host if narrowing is None else narrowing.ordinals(self._layout)
         per_layer = [view.scores_of([queries[layer] for queries in batch], spec, narrowing)
                      for layer, view in zip(batch[0], views, strict=True)]  # [B, N] each, in ordinal order
         return [(order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from msa.memstore.errors import Unavailable
+from msa.memstore.index.passing import Passing
 from msa.memstore.index.routing_index import Narrowing, Slab, SlabView, by_document
 from msa.memstore.index.selection import candidates
 from msa.memstore.index.shard_messages import (
@@ -96,7 +97,8 @@ class ShardServer:
         views = self.spaces[self.terms[message.ns_id]].views(message.epoch)
         spec = self.terms[message.spec_id]
         layer_views = [views[layer] for layer in message.layers]
-        narrowing = None if message.allowed is None else Narrowing(layer_views, message.allowed)
+        narrowing = None if message.allowed is None else Narrowing(
+            layer_views, Passing.of(message.allowed, layer_views[0].layout.ordinal_bound))
         q, tokens = message.q, message.tokens
         table = torch.stack([view.scores_of([q[b, i, :s] for b, s in enumerate(tokens)], spec, narrowing)
                              for i, view in enumerate(layer_views)], 1)  # [B, L, n]: in ordinal order

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from msa.kernels.route import RouteSpec
 from msa.memstore.errors import Unavailable
+from msa.memstore.index.passing import Passing
 from msa.memstore.index.selection import assign, merge
 from msa.memstore.index.shard_messages import (
     CountBytes,
@@ -76,21 +77,21 @@ class ShardedSnapshot(dict[int, ShardedView]):
     def numbers(self) -> list[int]:
         return next(iter(self.values())).slot_ordinal.tolist()
 
-    def count(self, allowed: Tensor | None = None) -> int:
+    def count(self, allowed: Passing | None = None) -> int:
         ordinals = next(iter(self.values())).slot_ordinal  # [N] ascending, on the host
         if allowed is None:
             return len(ordinals)
-        return int(torch.isin(ordinals, allowed.cpu()).sum())
+        return int(allowed.at(ordinals).sum())
 
     def select(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
         """Router layers' queries {layer: [S, H, D]} of this snapshot in one round -> the ranks' candidates
         for the top k (`candidates`): (ordinals [C] ascending, scores [L, C]) on the host."""
         return self.select_many([queries], spec, k)[0]
 
-    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Tensor | None = None
+    def select_many(self, batch: list[dict[int, Tensor]], spec: RouteSpec, k: int, allowed: Passing | None = None
                     ) -> list[tuple[Tensor, Tensor]]:
         """Several questions' queries (the same layers) in one round: every rank reads its keys once for all,
-        scoring only the `allowed` ordinals when given."""
+        scoring only the documents `allowed` passes when given (sent to the ranks as their ordinals)."""
         layers = tuple(batch[0])
         if not self.count(allowed):
             return [(torch.zeros(0, dtype=torch.int64), torch.zeros(len(layers), 0)) for _ in batch]
@@ -100,7 +101,8 @@ class ShardedSnapshot(dict[int, ShardedView]):
         for b, queries in enumerate(batch):
             q[b, :, : tokens[b]] = torch.stack([queries[layer] for layer in layers])
         replies = self.index.round(Select(self.index.term(self.ns), self.epoch, layers, q, tokens,
-                                          self.index.term(spec), k, allowed))
+                                          self.index.term(spec), k,
+                                          None if allowed is None else allowed.ordinals()))
         return [merge([(o[b], v[b]) for o, v in replies]) for b in range(len(batch))]
 
 

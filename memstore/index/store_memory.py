@@ -13,6 +13,7 @@ from torch import Tensor
 from msa.kernels.route import RouteSpec
 from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.index.content_cache import ContentCache
+from msa.memstore.index.passing import Passing
 from msa.memstore.index.protocols import RoutingSnapshot
 from msa.memstore.index.route_batcher import RouteBatcher
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
@@ -22,14 +23,13 @@ from msa.memstore.storage.store import Store
 
 class StoreMemory:
     """Document numbers are ordinals. Routing uses the snapshot's views only, so one question sees one
-    state of the index even while writes go on. With a filter, `allowed` holds the ordinals [N] it passed
-    when the question began; a document's text is read only if it still passes then (it may have changed since)."""
+    state of the index even while writes go on. With a filter, `allowed` holds the documents it passed when
+    the question began; a document's text is read only if it still passes then (it may have changed since)."""
 
     def __init__(self, ns: str, views: RoutingSnapshot, cache: ContentCache, store: Store,
-                 batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Tensor | None = None) -> None:
+                 batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Passing | None = None) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         self.flt, self.allowed = flt, allowed
-        self._passed = None if allowed is None else allowed.cpu()  # [N] ascending, for lookups of a few numbers
         self._size: int | None = None
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
@@ -82,11 +82,9 @@ class StoreMemory:
     def _visible(self, numbers: Iterable[int]) -> list[int]:
         """The numbers the filter passed (all without one): a number the model names is never read otherwise."""
         numbers = list(numbers)
-        if self._passed is None or not numbers:
+        if self.allowed is None or not numbers:
             return numbers
-        wanted = torch.tensor(numbers, dtype=torch.int64)
-        at = torch.searchsorted(self._passed, wanted).clamp_(max=max(len(self._passed) - 1, 0))
-        found = self._passed[at] == wanted if len(self._passed) else torch.zeros(len(numbers), dtype=torch.bool)
+        found = self.allowed.at(torch.tensor(numbers, dtype=torch.int64))
         return [n for n, hit in zip(numbers, found.tolist(), strict=True) if hit]
 
     def __contains__(self, number: int) -> bool:
