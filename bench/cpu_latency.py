@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -40,6 +41,7 @@ def main() -> None:
                     help="each checkpoint's configurations: DTYPE or DTYPE+int8 (int8 decoding)")
     ap.add_argument("--questions", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--answers", help="write every answer here (JSON lines), to compare runs of other code")
     args = ap.parse_args()
     paths = args.checkpoints or [default_model()]
     models = {f"{os.path.basename(p)}/{d}": load_spec(p, d) for p in paths for d in args.dtypes}
@@ -76,6 +78,10 @@ def main() -> None:
                     generated[p].append(len(result.token_ids))
                     texts[p].append(result.answer)
             first = texts[next(iter(models))]
+            if args.answers:
+                with open(args.answers, "a") as f:
+                    for p in models:
+                        f.write(json.dumps({"config": p, "memories": n, "top_k": k, "answers": texts[p]}) + "\n")
             for p, m in models.items():
                 same = sum(a == b for a, b in zip(texts[p], first, strict=True)) / len(first)
                 print(f"| {p} | {n} | {k or m.config.msa.doc_top_k} | {encode_rate[p]:,.0f} | "

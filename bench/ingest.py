@@ -70,6 +70,25 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def profile_encoder(model: MSAModel, texts: list[str], budget: int, device: str, path: Path) -> None:
+    """Where one encoder pass of about `budget` tokens spends its time: the profiler's op tables."""
+    from torch.profiler import ProfilerActivity, profile
+
+    batch, total = [], 0
+    for text in texts:
+        batch.append(text)
+        total += len(text.split())
+        if total >= budget:
+            break
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:
+        model.encode_documents(batch, max_batch_tokens=budget)
+        sync(device)
+    keys = ["cpu_time_total"] + (["self_device_time_total"] if device.startswith("cuda") else [])
+    path.write_text("".join(f"## {len(batch)} memories, ~{total} tokens, by {key}\n"
+                            f"{prof.key_averages().table(sort_by=key, row_limit=30)}\n" for key in keys))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="model directory [a random one in the default's geometry]")
@@ -80,6 +99,7 @@ def main() -> None:
     ap.add_argument("--encode-batch-tokens", type=int, nargs="+", default=[16384],
                     help="tokens per forward pass for the encoder-alone rows (the write path uses the model's own)")
     ap.add_argument("--json", type=Path, help="append the result row here")
+    ap.add_argument("--profile", type=Path, help="write a torch.profiler table of one encoder pass here")
     args = ap.parse_args()
     dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +120,8 @@ def main() -> None:
                     texts[i:i + args.batch], max_batch_tokens=budget))
             sync(args.device)
             encoder[budget] = round(encoded_tokens / (time.perf_counter() - start))
+        if args.profile:
+            profile_encoder(model, texts, args.encode_batch_tokens[-1], args.device, args.profile)
 
         lines = Path(tmp) / "memories.jsonl"
         lines.write_text("".join(json.dumps({"id": f"m{i}", "text": t, "metadata": {"n": str(i)}}) + "\n"

@@ -30,6 +30,7 @@ class StoreMemory:
                  batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Passing | None = None) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         self.flt, self.allowed = flt, allowed
+        self._allowed_host: Passing | None = None  # copied back once, for lookups of a few numbers at a time
         self._size: int | None = None
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
@@ -84,7 +85,9 @@ class StoreMemory:
         numbers = list(numbers)
         if self.allowed is None or not numbers:
             return numbers
-        found = self.allowed.at(torch.tensor(numbers, dtype=torch.int64))
+        if self._allowed_host is None:
+            self._allowed_host = Passing(self.allowed.mask.cpu())
+        found = self._allowed_host.at(torch.tensor(numbers, dtype=torch.int64))
         return [n for n, hit in zip(numbers, found.tolist(), strict=True) if hit]
 
     def __contains__(self, number: int) -> bool:
