@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from msa.kernels.sparse_attn import MemoryRows, sparse_attention
+from msa.kernels.sparse_attn import cpu as cpu_attention
 from msa.model.config import ModelConfig, RopeScaling
 
 
@@ -136,7 +137,8 @@ class PackedCausal:
     """Causal attention within each document of a packed sequence: q [T, H, D], k/v [T, G, D] -> [T, H, D].
 
     Runs: consecutive documents of one length are a [docs, length, ...] view of the packed tensors, so each
-    run is one fused causal SDPA call with no copy (encoding sorts documents by length, so runs are few).
+    run is one fused causal SDPA call with no copy (encoding sorts documents by length, so runs are few); on the
+    CPU without a gradient, one call of `kernels.sparse_attn.cpu.causal_attention`.
     Padded, on a GPU when there are more than `MAX_RUNS` runs: the documents are scattered into one
     [docs, longest, ...] batch for a single call (right padding cannot reach a real token under a causal
     mask). Both have a backward.
@@ -171,6 +173,9 @@ class PackedCausal:
     @staticmethod
     def _run(q: Tensor, k: Tensor, v: Tensor, scale: float, first: int, docs: int, length: int) -> Tensor:
         end = first + docs * length
+        if cpu_attention.applies(q, k, v):  # blocked float32 matmuls: SDPA's grouped-heads path is slow there
+            batch = [x[first:end].view(docs, length, *x.shape[1:]) for x in (q, k, v)]
+            return cpu_attention.causal_attention(*batch, scale).reshape(docs * length, *q.shape[1:])
         batch = [x[first:end].view(docs, length, *x.shape[1:]).transpose(1, 2) for x in (q, k, v)]
         out = F.scaled_dot_product_attention(*batch, is_causal=True, scale=scale, enable_gqa=True)
         return out.transpose(1, 2).reshape(docs * length, *q.shape[1:])

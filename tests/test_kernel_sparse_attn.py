@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from msa.kernels.sparse_attn import fused, naive, sparse_attention
+from msa.kernels.sparse_attn import cpu, fused, naive, sparse_attention
 from msa.kernels.sparse_attn.naive import MemoryRows
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -45,17 +45,20 @@ def test_fused_sparse_attention_matches_float64(dtype, tq, h, g, d, length, n, p
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize(("tq", "h", "g", "d", "length", "n", "p"), [c for c in CASES if c[0] == 1] + [
+@pytest.mark.parametrize(("tq", "h", "g", "d", "length", "n", "p"), [
+    *CASES,
     (1, 9, 3, 64, 1, 4, 0),  # the default model's heads, one key
     (1, 5, 1, 8, 17, 6, 4),  # one KV head for all
+    (300, 9, 3, 64, 300, 0, 0),  # a prompt of three row blocks from an empty cache
+    (129, 6, 2, 16, 200, 30, 11),  # two row blocks, the second of one row, after a cache and memory rows
 ])
-def test_cpu_single_token_path_matches_float64(dtype, tq, h, g, d, length, n, p):
-    """What a decoding step on the CPU takes (`sparse_attention` dispatches one query token there)."""
+def test_cpu_path_matches_float64(dtype, tq, h, g, d, length, n, p):
+    """What prompts and decoding steps take on the CPU (`sparse_attention` dispatches there without a gradient)."""
     gen = torch.Generator().manual_seed(h * 100 + length + p)
     q, k, v = (torch.randn(*shape, generator=gen) for shape in ((tq, h, d), (length, g, d), (length, g, d)))
     q = q * 6  # logits spread over tens, as trained models' are: scores rounded to bf16 would show
-    pool_k, pool_v = torch.randn(n, g, d, generator=gen), torch.randn(n, g, d, generator=gen)
-    rows = torch.randint(0, n, (p,), generator=gen)
+    pool_k, pool_v = torch.randn(max(n, 1), g, d, generator=gen), torch.randn(max(n, 1), g, d, generator=gen)
+    rows = torch.randint(0, max(n, 1), (p,), generator=gen)
     q, k, v, pool_k, pool_v = (t.to(dtype) for t in (q, k, v, pool_k, pool_v))
     scale = d ** -0.5
     want = naive.sparse_attention(q.double(), k.double(), v.double(), scale,
@@ -63,3 +66,20 @@ def test_cpu_single_token_path_matches_float64(dtype, tq, h, g, d, length, n, p)
     got = sparse_attention(q, k, v, scale, MemoryRows(pool_k, pool_v, rows))
     assert got.dtype == dtype and got.shape == want.shape
     assert (got.double() - want).abs().max() <= TOL[dtype]
+
+
+def test_cpu_causal_attention_of_several_sequences_matches_each_alone():
+    """Documents encoded side by side (`PackedCausal` on the CPU): each as the oracle computes it alone."""
+    gen = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(4, 150, *shape, generator=gen) for shape in ((6, 16), (2, 16), (2, 16)))
+    got = cpu.causal_attention(q, k, v, 0.25)
+    for i in range(4):
+        want = naive.sparse_attention(q[i].double(), k[i].double(), v[i].double(), 0.25)
+        assert (got[i].double() - want).abs().max() <= TOL[torch.float32]
+
+
+def test_a_gradient_takes_the_differentiable_path():
+    q = torch.randn(3, 4, 8, requires_grad=True)
+    k, v = torch.randn(5, 2, 8), torch.randn(5, 2, 8)
+    sparse_attention(q, k, v, 0.3).sum().backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0

@@ -204,6 +204,19 @@ def test_packed_causal_matches_a_float64_reference(padded):
     assert all(rel_err(g, w) <= 1e-5 for g, w in zip(grads, wants, strict=True))
 
 
+def test_packed_causal_without_a_gradient_matches_a_float64_reference():
+    """Encoding on the CPU (no gradient): the blocked float32 path, runs of one and several documents."""
+    gen = torch.Generator().manual_seed(12)
+    lengths = [5, 5, 1, 140, 2, 2, 2, 17]
+    q, k, v = (torch.randn(sum(lengths), heads, 16, generator=gen) for heads in (6, 2, 2))
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    with torch.no_grad():
+        out = PackedCausal(cu)(q, k, v, 0.25)
+        assert PackedCausal(cu)(q.bfloat16(), k.bfloat16(), v.bfloat16(), 0.25).dtype == torch.bfloat16
+    want = packed_reference(q.double(), k.double(), v.double(), 0.25, lengths)
+    assert (out.double() - want).abs().max() <= 2e-5
+
+
 def test_the_kv_cache_grows_in_place_and_earlier_views_keep_their_rows():
     """Decoding writes one row a step into spare room; what an earlier step was handed never changes."""
     gen = torch.Generator().manual_seed(11)

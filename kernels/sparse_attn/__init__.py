@@ -1,8 +1,8 @@
 """sparse_attn: attention of question and decoding tokens over [selected memory chunks; local K/V].
 
 `sparse_attention` takes the Triton kernel (`fused.py`, memory rows read through their index) for CUDA
-tensors in the kernel's dtypes, two grouped matmuls for one decoding token on the CPU (`cpu.py`), and the
-plain-torch path (`naive.py`: gather, concatenate, SDPA) otherwise.
+tensors in the kernel's dtypes, blocked float32 matmuls on the CPU when no gradient is wanted (`cpu.py`), and
+the plain-torch path (`naive.py`: gather, concatenate, SDPA) otherwise.
 """
 
 from torch import Tensor
@@ -16,8 +16,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     """q [Tq, H, D] over memory rows (all visible) and local k / v [L, G, D], bottom-right causal -> [Tq, H, D]."""
     if q.is_cuda and q.dtype in FLOATS and (memory is None or memory.k.dtype == k.dtype):
         return fused.sparse_attention(q, k, v, scale, memory)
-    if q.device.type == "cpu" and q.shape[0] == 1:
-        return cpu.single_token(q, k, v, scale, memory)
+    if cpu.applies(q, k, v):
+        return cpu.sparse_attention(q, k, v, scale, memory)
     return naive.sparse_attention(q, k, v, scale, memory)
 
 
