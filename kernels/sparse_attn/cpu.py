@@ -7,7 +7,7 @@ scores ([rows x heads per group, keys]) stay in cache, and it reads only the key
 blocks skip the rest). On two cores this costs 1.5-4x less than SDPA's bf16 path at 250-1,200 tokens (SDPA
 takes its math path for grouped heads and its scores spill out of cache past ~600 tokens), and for one
 decoding token 4-8x less past ~1,000 keys, upcasting included (docs/benchmarks.md). Scores, softmax and the
-weighted sum are float32 whatever the inputs' dtype, as SDPA's precision is.
+weighted sum are float32 for half-precision inputs, as SDPA's precision is (float64 stays float64).
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def single_token(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     a third of `causal_attention`'s ops (a decoding step makes one call per layer)."""
     heads, dim = q.shape[1:]
     groups = k.shape[1]
-    per_group = q[0].reshape(groups, heads // groups, dim).float()  # [G, H/G, D]: a group's heads as its rows
-    scores = torch.bmm(per_group, k.permute(1, 2, 0).float()).mul_(scale)  # [G, H/G, L]
-    out = torch.bmm(torch.softmax(scores, dim=-1), v.transpose(0, 1).float())  # [G, H/G, D]
+    work = torch.promote_types(q.dtype, torch.float32)
+    per_group = q[0].reshape(groups, heads // groups, dim).to(work)  # [G, H/G, D]: a group's heads as its rows
+    scores = torch.bmm(per_group, k.permute(1, 2, 0).to(work)).mul_(scale)  # [G, H/G, L]
+    out = torch.bmm(torch.softmax(scores, dim=-1), v.transpose(0, 1).to(work))  # [G, H/G, D]
     return out.to(q.dtype).reshape(1, heads, dim)
 
 
@@ -51,11 +52,12 @@ def causal_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     n, tq, heads, dim = q.shape
     tk, groups = k.shape[1], k.shape[2]
     per = heads // groups
-    queries = q.float().view(n, tq, groups, per, dim).transpose(1, 2).contiguous()  # [N, G, Tq, H/G, D]
-    keys = k.float().permute(0, 2, 3, 1)  # [N, G, D, Tk]
-    values = v.float().transpose(1, 2)  # [N, G, Tk, D]
+    work = torch.promote_types(q.dtype, torch.float32)
+    queries = q.to(work).view(n, tq, groups, per, dim).transpose(1, 2).contiguous()  # [N, G, Tq, H/G, D]
+    keys = k.to(work).permute(0, 2, 3, 1)  # [N, G, D, Tk]
+    values = v.to(work).transpose(1, 2)  # [N, G, Tk, D]
     past = tk - tq  # keys every query sees
-    out = torch.empty(n, groups, tq, per, dim)
+    out = torch.empty(n, groups, tq, per, dim, dtype=work)
     for a in range(0, tq, BLOCK_ROWS):
         b = min(a + BLOCK_ROWS, tq)
         seen = past + b  # keys the block's last row sees
