@@ -146,6 +146,7 @@ def test_an_ordinal_deleted_and_put_again_passes_as_its_new_row_says(device):
     table = AttributeTable([(o, {"user": "a"}, 1.0, 1.0, 0.0) for o in range(6)], device)
     table.remove(4)
     table.put(4, {"user": "b"}, 2.0, 2.0)
+    assert int((table.ordinal[: table.size] == 4).sum()) == 1  # one row claims the ordinal: the live one
     for _ in range(3):
         assert table.matching(DocumentFilter.of({"user": "b"})).ordinals().tolist() == [4]
         assert table.matching(DocumentFilter.of({"user": "a"})).ordinals().tolist() == [0, 1, 2, 3, 5]
@@ -154,10 +155,10 @@ def test_an_ordinal_deleted_and_put_again_passes_as_its_new_row_says(device):
 def test_a_passing_mask_answers_as_the_list_it_was_made_from(device):
     rng = random.Random(3)
     for bound in (0, 1, 7, 300):
-        picked = sorted(rng.sample(range(bound), rng.randint(0, bound))) if bound else []
-        allowed = Passing.of(torch.tensor([*picked, bound, bound + 5, -1], dtype=torch.int64), bound, device)
-        assert allowed.bound == bound and allowed.ordinals().tolist() == picked  # past the bound and -1: dropped
-        probe = torch.tensor([-0, bound - 1, bound, bound + 9, *picked[:3]], dtype=torch.int64).clamp(min=0)
+        picked = sorted({0, *rng.sample(range(bound), rng.randint(0, bound))}) if bound else []  # 0: where -1 leaks
+        allowed = Passing.of(torch.tensor([*picked, bound, bound + 5, -1, -2], dtype=torch.int64), bound, device)
+        assert allowed.bound == bound and allowed.ordinals().tolist() == picked  # past the bound, negative: dropped
+        probe = torch.tensor([0, bound - 1, bound, bound + 9, -1, -bound - 3, *picked[:3]], dtype=torch.int64)
         want = [0 <= o < bound and o in picked for o in probe.tolist()]
         assert allowed.at(probe).tolist() == want
         assert allowed.at(probe.to(device)).device.type == device

@@ -78,8 +78,23 @@ def test_cpu_causal_attention_of_several_sequences_matches_each_alone():
         assert (got[i].double() - want).abs().max() <= TOL[torch.float32]
 
 
-def test_a_gradient_takes_the_differentiable_path():
+def test_a_gradient_takes_the_differentiable_path(monkeypatch):
+    """Training keeps SDPA's backward: the CPU path is taken only when no gradient is wanted."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the CPU path was taken")
+
     q = torch.randn(3, 4, 8, requires_grad=True)
     k, v = torch.randn(5, 2, 8), torch.randn(5, 2, 8)
-    sparse_attention(q, k, v, 0.3).sum().backward()
+    with torch.no_grad():
+        taken = sparse_attention(q, k, v, 0.3)
+    monkeypatch.setattr(cpu, "causal_attention", refuse)
+    monkeypatch.setattr(cpu, "single_token", refuse)
+    out = sparse_attention(q, k, v, 0.3)
+    out.sum().backward()
     assert q.grad is not None and q.grad.abs().sum() > 0
+    torch.testing.assert_close(out.detach(), taken)
+
+
+def test_fewer_keys_than_queries_is_refused():
+    with pytest.raises(ValueError, match="at least as many keys"):
+        cpu.causal_attention(torch.randn(1, 5, 4, 8), torch.randn(1, 3, 2, 8), torch.randn(1, 3, 2, 8), 0.3)

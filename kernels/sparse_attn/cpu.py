@@ -51,13 +51,15 @@ def causal_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     keys 0 .. Tk - Tq + i -> [N, Tq, H, D] in q's dtype. Query head h reads KV head h // (H / G)."""
     n, tq, heads, dim = q.shape
     tk, groups = k.shape[1], k.shape[2]
+    if tk < tq:
+        raise ValueError(f"causal attention needs at least as many keys as queries, got {tk} keys for {tq} queries")
     per = heads // groups
     work = torch.promote_types(q.dtype, torch.float32)
     queries = q.to(work).view(n, tq, groups, per, dim).transpose(1, 2).contiguous()  # [N, G, Tq, H/G, D]
     keys = k.to(work).permute(0, 2, 3, 1)  # [N, G, D, Tk]
     values = v.to(work).transpose(1, 2)  # [N, G, Tk, D]
     past = tk - tq  # keys every query sees
-    out = torch.empty(n, groups, tq, per, dim, dtype=work)
+    out = torch.empty(n, groups, tq, per, dim, dtype=work, device=q.device)
     for a in range(0, tq, BLOCK_ROWS):
         b = min(a + BLOCK_ROWS, tq)
         seen = past + b  # keys the block's last row sees

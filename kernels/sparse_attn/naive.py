@@ -1,4 +1,5 @@
-"""Attention over [selected memory rows; local K/V] in plain torch (the oracle and the CPU path).
+"""Attention over [selected memory rows; local K/V] in plain torch (the oracle, and the CPU path when a gradient is
+wanted).
 
 The memory part is rows of a staged pool of compressed K/V (chunks of the documents routing picked),
 read through an index instead of a gathered copy; the local part is the question's own cache (template

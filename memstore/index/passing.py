@@ -23,11 +23,14 @@ class Passing:
     @classmethod
     def where(cls, ordinals: Tensor, passes: Tensor | bool, bound: int, device: torch.device | None = None
               ) -> Passing:
-        """Ordinals [n] (distinct) and whether each passes ([n] bool, or one bool for all) -> the mask over
-        [0, bound) on `device` (the ordinals' by default); ordinals at or past `bound`, and -1, are dropped."""
+        """Ordinals [n] and whether each passes ([n] bool, or one bool for all) -> the mask over [0, bound) on
+        `device` (the ordinals' by default). Ordinals at or past `bound`, and negative ones (a table's dead rows),
+        are dropped; any other ordinal must appear once."""
         device = ordinals.device if device is None else device
-        mask = torch.zeros(bound + 1, dtype=torch.bool, device=device)  # a spare slot for ordinals past the bound
-        mask[ordinals.to(device).clamp(max=bound)] = passes.to(device) if isinstance(passes, Tensor) else passes
+        here = ordinals.to(device)
+        mask = torch.zeros(bound + 1, dtype=torch.bool, device=device)  # a spare slot for the dropped ones
+        spare = torch.where((here < 0) | (here > bound), bound, here)
+        mask[spare] = passes.to(device) if isinstance(passes, Tensor) else passes
         return cls(mask[:bound])
 
     @classmethod
@@ -44,11 +47,13 @@ class Passing:
         return self.mask.device
 
     def at(self, ordinals: Tensor) -> Tensor:
-        """[n] bool on the ordinals' device: whether each passes (no host synchronisation)."""
+        """[n] bool on the ordinals' device: whether each passes (no host synchronisation when the ordinals are
+        on the mask's device; a negative ordinal never passes)."""
         if not self.bound:
             return torch.zeros(ordinals.shape, dtype=torch.bool, device=ordinals.device)
         here = ordinals.to(self.device)
-        return (self.mask[here.clamp(max=self.bound - 1)] & (here < self.bound)).to(ordinals.device)
+        inside = (here >= 0) & (here < self.bound)
+        return (self.mask[here.clamp(0, self.bound - 1)] & inside).to(ordinals.device)
 
     def ordinals(self) -> Tensor:
         """The passing ordinals [N] int64, ascending, on the mask's device (one host synchronisation)."""

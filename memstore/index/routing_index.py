@@ -230,9 +230,11 @@ class SlabSnapshot(dict[int, SlabView]):
 
     def narrowing(self, allowed: Passing) -> Narrowing:
         """`allowed` among this state's live documents, worked out once per filter."""
-        if self._narrowed is None or self._narrowed[0] is not allowed:
-            self._narrowed = allowed, Narrowing(list(self.values()), allowed)
-        return self._narrowed[1]
+        cached = self._narrowed  # read once: a snapshot shared by threads never hands out another's narrowing
+        if cached is None or cached[0] is not allowed:
+            cached = allowed, Narrowing(list(self.values()), allowed)
+            self._narrowed = cached
+        return cached[1]
 
     def count(self, allowed: Passing | None = None) -> int:
         """Live documents, or those `allowed` passes."""

@@ -30,7 +30,7 @@ class StoreMemory:
                  batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Passing | None = None) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         self.flt, self.allowed = flt, allowed
-        self._allowed_host: Passing | None = None  # copied back once, for lookups of a few numbers at a time
+        self._passes: dict[int, bool] = {}  # the filter's verdict on numbers looked up so far
         self._size: int | None = None
         self._docs: dict[int, Document] = {}
         self.spent = {"route": 0.0, "fetch": 0.0}  # seconds in routing and in fetching K/V or text
@@ -85,10 +85,11 @@ class StoreMemory:
         numbers = list(numbers)
         if self.allowed is None or not numbers:
             return numbers
-        if self._allowed_host is None:
-            self._allowed_host = Passing(self.allowed.mask.cpu())
-        found = self._allowed_host.at(torch.tensor(numbers, dtype=torch.int64))
-        return [n for n, hit in zip(numbers, found.tolist(), strict=True) if hit]
+        unknown = sorted({n for n in numbers if n not in self._passes})
+        if unknown:  # one small lookup for numbers not seen yet (a question reads the same few in every layer)
+            found = self.allowed.at(torch.tensor(unknown, dtype=torch.int64))
+            self._passes.update(zip(unknown, found.tolist(), strict=True))
+        return [n for n in numbers if self._passes[n]]
 
     def __contains__(self, number: int) -> bool:
         """Still stored (a document deleted after the snapshot is not)."""
