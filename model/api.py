@@ -88,7 +88,10 @@ class MSAModel:
 
         `int8_decoding`: one-token forwards of the reader and the head use int8 copies of their weights
         (`model/int8.py`); by default on for bf16 weights on the CPU with a reader adapter, where it makes
-        decoding steps faster (the int8 kernel is slow for fp32 activations)."""
+        decoding steps faster (the int8 kernel is slow for fp32 activations).
+
+        On the CPU this also tunes the whole process's glibc malloc to keep freed memory for the next forward
+        (`model/host_memory.py`; `MSA_RETURN_FREED_MEMORY=1` opts out)."""
         path = Path(path)
         if torch.device(device).type == "cpu":
             keep_freed_memory()  # large CPU temporaries reuse freed blocks instead of faulting pages in again

@@ -3,43 +3,47 @@
 glibc serves blocks above a threshold (128 KiB, rising to at most 32 MiB) with mmap and unmaps them when they
 are freed, so every large temporary of a CPU forward (a layer's activations: megabytes for a prompt or a batch
 of documents) is faulted in again page by page and zeroed by the kernel. On two cores that made a 54 MB
-temporary cost 20 ms to allocate and document encoding ~20% slower (docs/benchmarks.md). `keep_freed_memory`
-raises the mmap and trim thresholds, so freed blocks stay in the heap for the next forward; resident memory
-then stays near its peak instead of shrinking after each request (as with jemalloc or tcmalloc).
+temporary cost 20 ms to allocate and document encoding 30% slower (docs/benchmarks.md). `keep_freed_memory`
+raises the mmap and trim thresholds of the whole process, so freed blocks stay in the heap for the next
+forward: up to `TRIM_THRESHOLD` of free heap is kept rather than handed back. Threads' own arenas (heaps of at
+most 64 MiB) still map larger blocks themselves.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
+import platform
+import threading
 
 log = logging.getLogger(__name__)
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
-MMAP_THRESHOLD = 1 << 30  # blocks below this come from the heap (above it, mmap: one-off giants)
-TRIM_THRESHOLD = 2 << 30  # free heap kept before it is handed back
+MMAP_THRESHOLD = 1 << 30  # blocks below this come from the main heap (above it, mmap: one-off giants)
+TRIM_THRESHOLD = 1 << 30  # free heap kept before it is handed back
 OPT_OUT = "MSA_RETURN_FREED_MEMORY"  # set to 1 to keep glibc's defaults
 
+_lock = threading.Lock()
 _applied: bool | None = None
 
 
 def keep_freed_memory() -> bool:
-    """Once per process, where the C library is glibc and `MSA_RETURN_FREED_MEMORY` is not 1 -> whether freed
-    blocks are now kept."""
+    """Once per process, where the C library is glibc and `MSA_RETURN_FREED_MEMORY` is not 1 -> whether glibc
+    took both thresholds."""
     global _applied
-    if _applied is None:
-        _applied = os.environ.get(OPT_OUT) != "1" and _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) \
-            and _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-        log.debug("freed host memory kept for the next forward: %s", _applied)
-    return _applied
+    with _lock:
+        if _applied is None:
+            _applied = os.environ.get(OPT_OUT) != "1" and platform.libc_ver()[0] == "glibc" and all(
+                [_mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD), _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)])
+            log.info("freed host memory kept for the next forward: %s", _applied)
+        return _applied
 
 
 def _mallopt(parameter: int, value: int) -> bool:
-    name = ctypes.util.find_library("c")
+    if not 0 <= value < 1 << 31:  # mallopt takes a C int: a larger value would wrap around silently
+        raise ValueError(f"mallopt value {value} does not fit a C int")
     try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(ctypes.c_int(parameter), ctypes.c_int(value)))
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows): nothing to tune
+        return bool(ctypes.CDLL(None).mallopt(ctypes.c_int(parameter), ctypes.c_int(value)))
+    except (OSError, AttributeError):
         return False
