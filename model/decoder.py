@@ -173,12 +173,13 @@ class PackedCausal:
     @staticmethod
     def _run(q: Tensor, k: Tensor, v: Tensor, scale: float, first: int, docs: int, length: int) -> Tensor:
         end = first + docs * length
+        batch = [x[first:end].view(docs, length, *x.shape[1:]) for x in (q, k, v)]  # [docs, length, heads, D]
         if cpu_attention.applies(q, k, v):  # blocked float32 matmuls: SDPA's grouped-heads path is slow there
-            batch = [x[first:end].view(docs, length, *x.shape[1:]) for x in (q, k, v)]
-            return cpu_attention.causal_attention(*batch, scale).reshape(docs * length, *q.shape[1:])
-        batch = [x[first:end].view(docs, length, *x.shape[1:]).transpose(1, 2) for x in (q, k, v)]
-        out = F.scaled_dot_product_attention(*batch, is_causal=True, scale=scale, enable_gqa=True)
-        return out.transpose(1, 2).reshape(docs * length, *q.shape[1:])
+            out = cpu_attention.causal_attention(*batch, scale)
+        else:
+            out = F.scaled_dot_product_attention(*(x.transpose(1, 2) for x in batch), is_causal=True, scale=scale,
+                                                 enable_gqa=True).transpose(1, 2)
+        return out.reshape(docs * length, *q.shape[1:])
 
     def _pad(self, x: Tensor) -> Tensor:  # [T, heads, D] -> [docs, heads, longest, D]
         batch = x.new_zeros(self.docs * self.longest, *x.shape[1:]).index_copy(0, self.slot, x)

@@ -179,6 +179,7 @@ class Narrowing:
         layout = views[0].layout
         if any(v.layout is not layout for v in views):
             raise ValueError("a narrowing is for the layers of one state (views sharing one row layout)")
+        self.layout = layout
         live = layout.live_ordinals  # [live] ascending
         self.keep = allowed.at(live).nonzero().squeeze(1)  # [N] places among the live documents
         self.everything = len(self.keep) == len(live)
@@ -204,10 +205,10 @@ class Narrowing:
         keys = view.keys[self.rows]  # [R, G, D]
         return route_scores_many([q.to(view.device) for q in qs], keys, self.owner, len(self.keep), spec)
 
-    def ordinals(self, layout: RowLayout) -> Tensor:
+    def ordinals(self) -> Tensor:
         """The passing documents' ordinals [N] ascending: on the host when they are every live document (as
         without a filter), else where the rows are (copying them back would cost more than it saves)."""
-        return layout.live_ordinals_host if self.everything else layout.live_ordinals[self.keep]
+        return self.layout.live_ordinals_host if self.everything else self.layout.live_ordinals[self.keep]
 
 
 class SlabSnapshot(dict[int, SlabView]):
@@ -249,7 +250,7 @@ class SlabSnapshot(dict[int, SlabView]):
         on the host, a narrow filter's on the device (`Narrowing.ordinals`)."""
         views = [self[layer] for layer in batch[0]]
         narrowing = None if allowed is None else self.narrowing(allowed)
-        order = self._layout.live_ordinals_host if narrowing is None else narrowing.ordinals(self._layout)
+        order = self._layout.live_ordinals_host if narrowing is None else narrowing.ordinals()
         per_layer = [view.scores_of([queries[layer] for queries in batch], spec, narrowing)
                      for layer, view in zip(batch[0], views, strict=True)]  # [B, N] each, in ordinal order
         return [(order, torch.stack([scores[b] for scores in per_layer])) for b in range(len(batch))]

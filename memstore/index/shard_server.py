@@ -102,9 +102,7 @@ class ShardServer:
         q, tokens = message.q, message.tokens
         table = torch.stack([view.scores_of([q[b, i, :s] for b, s in enumerate(tokens)], spec, narrowing)
                              for i, view in enumerate(layer_views)], 1)  # [B, L, n]: in ordinal order
-        ordinals = layer_views[0].live_ordinals
-        if narrowing is not None:
-            ordinals = ordinals[narrowing.keep]
+        ordinals = layer_views[0].live_ordinals if narrowing is None else narrowing.ordinals()
         return candidates(table.float(), ordinals.to(self.device), message.k)
 
 
