@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from msa.model.decode_graph import GraphedSteps, graphs_wanted
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.prompts import ANSWER_MARKER, extracted_answer
 from msa.model.routing import Routing
@@ -121,9 +122,12 @@ class GenerationResult:
 def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sampling: Sampling,
            stop_ids: set[int], scope: Callable[[], AbstractContextManager] = nullcontext) -> Iterator[int | str]:
     """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1;
-    every forward runs inside `scope()` (the reader adapter while reading)."""
+    every forward runs inside `scope()` (the reader adapter while reading). On a GPU the steps replay a CUDA
+    graph (`decode_graph`), captured after the first token: `cache` then keeps the prompt's K/V only."""
     generator = torch.Generator().manual_seed(sampling.seed)
     device = model.embed_tokens.weight.device
+    steps = sampling.max_new_tokens - 1  # forwards: the last token is not fed back
+    graphed, use_graph = None, graphs_wanted(model, cache, steps)
     mixer = CachedMixer(cache)
     for step in range(sampling.max_new_tokens):
         tid = next_token(logits, sampling, generator)
@@ -132,6 +136,10 @@ def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sa
             return
         yield tid
         if step + 1 < sampling.max_new_tokens:
+            if use_graph:  # captured after the first token is out: the capture does not delay it
+                graphed = graphed or GraphedSteps(model, cache, steps, scope)
+                logits = graphed.step(tid, position + step, step)
+                continue
             ids = torch.tensor([tid], device=device)
             with scope():
                 logits = model(ids, torch.tensor([position + step], device=device), mixer)[-1]

@@ -44,6 +44,31 @@ def test_fused_sparse_attention_matches_float64(dtype, tq, h, g, d, length, n, p
 
 
 
+@pytest.mark.parametrize(("tq", "length", "capacity"), [(1, 1, 70), (1, 131, 131), (3, 77, 300), (1, 200, 1000)])
+def test_fused_reads_the_number_of_local_keys_from_the_device(tq, length, capacity):
+    """A graph-captured decoding step: buffers of a fixed capacity, rows past `length` unwritten (NaN here)."""
+    gen = torch.Generator().manual_seed(length)
+    h, g, d, n, p = 8, 2, 32, 40, 9
+    q = torch.randn(tq, h, d, generator=gen)
+    k, v = (torch.randn(capacity, g, d, generator=gen) for _ in range(2))
+    k[length:], v[length:] = float("nan"), float("nan")
+    pool_k, pool_v = torch.randn(n, g, d, generator=gen), torch.randn(n, g, d, generator=gen)
+    rows = torch.randint(0, n, (p,), generator=gen)
+    want = naive.sparse_attention(q.double(), k[:length].double(), v[:length].double(), 0.3,
+                                  MemoryRows(pool_k.double(), pool_v.double(), rows))
+    dev = [t.to(DEVICE) for t in (q, k, v, pool_k, pool_v, rows)]
+    got = fused.sparse_attention(*dev[:3], 0.3, MemoryRows(*dev[3:]),
+                                 length=torch.tensor([length], dtype=torch.int32, device=DEVICE))
+    assert (got.cpu().double() - want).abs().max() <= TOL[torch.float32]
+
+
+@pytest.mark.parametrize(("shape", "dtype", "error"), [((2,), torch.int32, ValueError),
+                                                       ((1,), torch.float32, TypeError)])
+def test_fused_refuses_a_length_that_is_not_one_count(shape, dtype, error):
+    q, k = torch.zeros(1, 2, 8, device=DEVICE), torch.zeros(4, 1, 8, device=DEVICE)
+    with pytest.raises(error, match="length"):
+        fused.sparse_attention(q, k, k, 1.0, length=torch.ones(shape, dtype=dtype, device=DEVICE))
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize(("tq", "h", "g", "d", "length", "n", "p"), [
     *CASES,

@@ -7,6 +7,9 @@ group) pair, so GQA heads share every K/V tile), one slice of the virtual sequen
 softmax in fp32 (exp2 with log2(e) folded into the scale; fp32 inputs multiply in full fp32). With one
 slice per row block it writes the output; otherwise each slice writes its normalised partial output and
 log-sum-exp and a second kernel merges the slices (flash-decoding).
+
+The number of local keys may be read from the device (`length`): a decoding step captured in a CUDA graph
+then replays with a cache that grows, over buffers of a fixed capacity.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ BLOCK_N = 64  # keys per step
 
 
 @triton.jit
-def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e, Tq, L, P, span,
-            H: tl.constexpr, G: tl.constexpr, D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr,
-            BLOCK_N: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
+def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e, Tq, L, length, P, span,
+            LENGTH_ON_DEVICE: tl.constexpr, H: tl.constexpr, G: tl.constexpr, D: tl.constexpr, BLOCK_D: tl.constexpr,
+            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
     HPG: tl.constexpr = H // G  # query heads per KV head
+    if LENGTH_ON_DEVICE:
+        L = tl.load(length).to(tl.int32)  # local keys written so far: the buffers k / v hold more rows
     g, split = tl.program_id(1), tl.program_id(2)
     m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # query rows: token m // HPG, head g*HPG + m % HPG
     tok = m // HPG
@@ -93,23 +98,24 @@ def _merge(part_out, part_lse, out, R, SPLITS, D: tl.constexpr, BLOCK_D: tl.cons
 
 
 def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows | None = None,
-                     out: Tensor | None = None) -> Tensor:
+                     out: Tensor | None = None, length: Tensor | None = None) -> Tensor:
     """As `naive.sparse_attention`: q [Tq, H, D] over memory rows and local k / v [L, G, D] -> [Tq, H, D]
-    (into `out` if given)."""
+    (into `out` if given). `length` [1] (device integers): only the first `length` rows of k / v are local
+    keys, read when the kernel runs (no host synchronisation); the caller keeps Tq <= length <= L."""
     if memory is None or not memory.rows.numel():
         memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
-    check_inputs(q, k, v, memory, out)
+    check_inputs(q, k, v, memory, out, length)
     tq, h, d = q.shape
-    length, g = k.shape[0], k.shape[1]
+    keys, g = k.shape[0], k.shape[1]  # at most: `length` may hold fewer
     p = memory.rows.shape[0]
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q) if out is None else out
     block_m = 16 if tq * (h // g) <= 16 else 64
     row_blocks = triton.cdiv(tq * (h // g), block_m)
     # enough programs to fill every SM twice, each at least one key block
-    splits = max(1, min(triton.cdiv(p + length, BLOCK_N), triton.cdiv(2 * multiprocessors(q.device), row_blocks * g)))
-    span = BLOCK_N * triton.cdiv(triton.cdiv(p + length, splits), BLOCK_N)
-    splits = triton.cdiv(p + length, span)
+    splits = max(1, min(triton.cdiv(p + keys, BLOCK_N), triton.cdiv(2 * multiprocessors(q.device), row_blocks * g)))
+    span = BLOCK_N * triton.cdiv(triton.cdiv(p + keys, splits), BLOCK_N)
+    splits = triton.cdiv(p + keys, span)
     part_out = part_lse = out
     if splits > 1:
         part_out = torch.empty((splits, tq * h, d), dtype=torch.float32, device=q.device)
@@ -117,7 +123,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     block_d = max(16, triton.next_power_of_2(d))
     _attend[(row_blocks, g, splits)](
         q=q, k=k, v=v, pool_k=memory.k.contiguous(), pool_v=memory.v.contiguous(), rows=memory.rows.contiguous(),
-        out=out, part_out=part_out, part_lse=part_lse, scale_log2e=scale * LOG2E, Tq=tq, L=length, P=p, span=span,
+        out=out, part_out=part_out, part_lse=part_lse, scale_log2e=scale * LOG2E, Tq=tq, L=keys,
+        length=q if length is None else length, P=p, span=span, LENGTH_ON_DEVICE=length is not None,
         H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N, SPLIT=splits > 1,
         PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
     if splits > 1:
@@ -126,7 +133,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     return out
 
 
-def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tensor | None) -> None:
+def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tensor | None,
+                 length: Tensor | None = None) -> None:
     """What the kernel reads as given: matching [*, G, D] layouts, one float dtype, row indices, the query's
     device; q, k, v and the pool are made contiguous by the launcher, `out` is written in place."""
     shapes = checks.Shapes()
@@ -149,10 +157,14 @@ def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tenso
         if t is not None:
             checks.dtype(name, t, (q.dtype,), like="q")
     checks.dtype("memory.rows", memory.rows, checks.INDICES)
+    if length is not None:
+        if length.shape != (1,):
+            raise ValueError(f"length: expected one count of local keys, shape (1,), got {tuple(length.shape)}")
+        checks.dtype("length", length, checks.INDICES)
     if out is not None:
         checks.contiguous("out", out)
     checks.launch_device("q", q)
     for name, t in (("k", k), ("v", v), ("memory.k", memory.k), ("memory.v", memory.v),
-                    ("memory.rows", memory.rows), ("out", out)):
+                    ("memory.rows", memory.rows), ("out", out), ("length", length)):
         if t is not None:
             checks.same_device(name, t, "q", q.device)
