@@ -68,15 +68,19 @@ class GraphedSteps:
         self.slot = torch.full((1,), self.start, dtype=torch.int64, device=device)
         self.length = self.slot + 1  # rows written once the step has written its own
         mixer = _StepMixer(self.k, self.v, cache, self.slot, self.length)
-        stream = torch.cuda.Stream(device)
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream), scope():  # compiles the Triton kernels outside the capture
-            model(self.token, self.position, mixer)
-        torch.cuda.current_stream(device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"), scope():
-            torch.add(self.slot, 1, out=self.length)
-            self.logits = model(self.token, self.position, mixer)[-1]  # [V] fp32, rewritten by every replay
+        stream = torch.cuda.Stream(device)  # capture needs a stream of its own
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream), scope():
+            model(self.token, self.position, mixer)  # compiles the Triton kernels outside the capture
+            # not `torch.cuda.graph`: it also runs the garbage collector and empties the allocator's cache
+            self.graph.capture_begin(capture_error_mode="thread_local")  # other threads' requests go on
+            try:
+                torch.add(self.slot, 1, out=self.length)
+                self.logits = model(self.token, self.position, mixer)[-1]  # [V] fp32, rewritten by every replay
+            finally:
+                self.graph.capture_end()
+        torch.cuda.current_stream(device).wait_stream(stream)
 
     def step(self, token: int, position: int, index: int) -> Tensor:
         """Logits after `token` at `position`, the `index`-th step (0-based) after the cache."""
