@@ -1,11 +1,11 @@
 """A whole answer on one GPU, as a user waits for it: the engine's own write and query paths over a real LMDB
-store, in a chosen geometry (MSA-4B's by default, random weights), decoding steps eager and replayed from a CUDA
-graph side by side in one run.
+store, in a chosen geometry (MSA-4B's by default, random weights), decoding steps eager, replayed from a CUDA
+graph, and replayed from a graph of the model without its fused RMSNorm / RoPE kernels, side by side in one run.
 
     python bench/answer_latency.py [--preset msa-4b] [--documents 256] [--questions 6] [--max-new-tokens 32]
         [--read-modes kv text] [--concurrency 1 8 32] [--workdir DIR] [--json OUT] [--profile FILE]
 
-Per read mode and decoding path (the same questions, the two paths alternating question by question): time to
+Per read mode and decoding path (the same questions, the paths rotating question by question): time to
 the first token, the engine's split of it (route, K/V fetch, prefill), the median gap between later tokens, the
 first gap (it holds the graph capture) and the whole answer. The floor of a decoding step is the weights read
 once at the device's measured copy rate. Concurrent questions: answers per second with N threads asking at
@@ -16,6 +16,7 @@ Memories are random words (one token each in the random checkpoint's tokenizer),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import itertools
 import json
@@ -25,13 +26,17 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
+from msa.kernels.rms_norm import naive as norm_naive
+from msa.kernels.rope import naive as rope_naive
 from msa.memstore.engine import Engine
 from msa.memstore.engine.results import Answer, WriteItem
+from msa.model import decoder
 from msa.model.api import MSAModel
 from msa.model.checkpoints.random_checkpoint import WORDS, write_random_checkpoint
 from msa.model.generate import Token
@@ -78,17 +83,31 @@ def ask(engine: Engine, question: str, **options) -> dict:
             "tokens": len(stamps), "timings": answer.timings_ms}
 
 
-def measure(engine: Engine, questions: list[str], read_mode: str, max_new_tokens: int) -> dict[str, list[dict]]:
-    """Each question eager then graphed (alternating which goes first), after one warm-up of each."""
-    runs: dict[str, list[dict]] = {"eager": [], "graph": []}
+@contextlib.contextmanager
+def decoding(path: str) -> Iterator[None]:
+    """eager: every step launches its kernels; graph: steps replay a CUDA graph; unfused: the graph of the model
+    before RMSNorm and RoPE had kernels of their own (their plain-torch oracles patched in)."""
+    os.environ["MSA_CUDA_GRAPHS"] = "0" if path == "eager" else "1"
+    saved = decoder.rms_norm, decoder.rope
+    if path == "unfused":
+        decoder.rms_norm, decoder.rope = norm_naive.rms_norm, rope_naive.rope
+    try:
+        yield
+    finally:
+        decoder.rms_norm, decoder.rope = saved
+        os.environ.pop("MSA_CUDA_GRAPHS")
+
+
+def measure(engine: Engine, questions: list[str], read_mode: str, max_new_tokens: int, paths: list[str]
+            ) -> dict[str, list[dict]]:
+    """Each question down every path (the order rotating question by question), after one warm-up of each."""
+    runs: dict[str, list[dict]] = {path: [] for path in paths}
     for i, question in enumerate([questions[0], *questions]):
-        order = ("eager", "graph") if i % 2 else ("graph", "eager")
-        for path in order:
-            os.environ["MSA_CUDA_GRAPHS"] = "1" if path == "graph" else "0"
-            run = ask(engine, question, read_mode=read_mode, max_new_tokens=max_new_tokens)
-            if i:  # the first round warms both paths
+        for path in paths[i % len(paths):] + paths[:i % len(paths)]:
+            with decoding(path):
+                run = ask(engine, question, read_mode=read_mode, max_new_tokens=max_new_tokens)
+            if i:  # the first round warms every path
                 runs[path].append(run)
-    os.environ.pop("MSA_CUDA_GRAPHS")
     return runs
 
 
@@ -109,17 +128,17 @@ def concurrent(engine: Engine, questions: list[str], threads: int, read_mode: st
     return len(asked) / (time.perf_counter() - start)
 
 
-def profile_steps(engine: Engine, question: str, read_mode: str, path: Path) -> None:
-    """The profiler's op table of one eager answer of 8 tokens (where a decoding step's time goes)."""
+def profile_answers(engine: Engine, question: str, read_mode: str, paths: list[str], path: Path) -> None:
+    """The profiler's op tables of one answer of 8 tokens down each path (where a decoding step's time goes)."""
     from torch.profiler import ProfilerActivity, profile
 
-    os.environ["MSA_CUDA_GRAPHS"] = "0"
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        ask(engine, question, read_mode=read_mode, max_new_tokens=8)
-    os.environ.pop("MSA_CUDA_GRAPHS")
-    path.write_text("".join(f"## {read_mode}, 8 tokens eager, by {key}\n"
-                            f"{prof.key_averages().table(sort_by=key, row_limit=25)}\n"
-                            for key in ("cpu_time_total", "self_device_time_total")))
+    with path.open("w") as out:
+        for name in paths:
+            with decoding(name), profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                ask(engine, question, read_mode=read_mode, max_new_tokens=8)
+            for key in ("cpu_time_total", "self_device_time_total"):
+                out.write(f"## {read_mode}, {name}, 8 tokens, by {key}\n"
+                          f"{prof.key_averages().table(sort_by=key, row_limit=30)}\n")
 
 
 def main() -> None:
@@ -133,10 +152,11 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=6)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--read-modes", nargs="+", default=["kv", "text"])
+    ap.add_argument("--paths", nargs="+", default=["eager", "graph", "unfused"], help="decoding paths to compare")
     ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 8, 32])
     ap.add_argument("--workdir", type=Path, help="keep the random checkpoint here between runs")
     ap.add_argument("--json", type=Path, help="append the result row here")
-    ap.add_argument("--profile", type=Path, help="write the profile of eager decoding steps here")
+    ap.add_argument("--profile", type=Path, help="write the profile of an answer down each path here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
@@ -161,14 +181,14 @@ def main() -> None:
         rng = random.Random(1)
         questions = [" ".join(rng.choice(WORDS) for _ in range(12)) + "?" for _ in range(args.questions)]
         results, rates = {}, {}
+        if args.profile:
+            profile_answers(engine, questions[0], args.read_modes[0], args.paths, args.profile)
         for mode in args.read_modes:
-            runs = measure(engine, questions, mode, args.max_new_tokens)
+            runs = measure(engine, questions, mode, args.max_new_tokens, args.paths)
             results[mode] = {path: summary(r) for path, r in runs.items()}
             for threads in args.concurrency:
                 rates[f"{mode}/{threads}"] = concurrent(engine, questions, threads, mode, args.max_new_tokens)
             print(mode, results[mode], flush=True)
-        if args.profile:
-            profile_steps(engine, questions[0], args.read_modes[0], args.profile)
         engine.close()
     floor = 1e3 * weight_bytes / copy_rate(args.device)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"

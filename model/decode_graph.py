@@ -48,13 +48,17 @@ class _StepMixer:
 
 
 class GraphedSteps:
-    """`step(token, position)` -> logits [V] fp32 of that token, for up to `steps` consecutive tokens after
+    """`step(token, position, index)` -> logits [V] fp32 of that token, for up to `steps` consecutive tokens after
     `cache` (whose K/V are copied into buffers once; `cache` itself is not extended). Every forward runs inside
-    `scope()`, captured with it (an adapter's weights are those the graph reads)."""
+    `scope()`, captured with it (an adapter's weights are those the graph reads).
+
+    The first step runs eagerly through the same buffers and kernels (compiling them and warming the capture
+    stream, as a capture needs) and its logits go out at once; the capture (about one eager step of host time)
+    comes with the second step, so it never delays the first token."""
 
     def __init__(self, model: Transformer, cache: KVCache, steps: int,
                  scope: Callable[[], AbstractContextManager]) -> None:
-        device = model.embed_tokens.weight.device
+        self.model, self.scope, self.device = model, scope, model.embed_tokens.weight.device
         self.start = cache.length(0)  # local rows before the first step (every layer holds as many)
         capacity = self.start + steps
         self.k, self.v = [], []
@@ -63,29 +67,48 @@ class GraphedSteps:
                 buf = old.new_empty((capacity, *old.shape[1:]))  # [capacity, G, D]
                 buf[:self.start] = old
                 bufs.append(buf)
-        self.token = torch.zeros(1, dtype=torch.int64, device=device)
-        self.position = torch.zeros(1, dtype=torch.int64, device=device)
-        self.slot = torch.full((1,), self.start, dtype=torch.int64, device=device)
-        self.length = self.slot + 1  # rows written once the step has written its own
-        mixer = _StepMixer(self.k, self.v, cache, self.slot, self.length)
-        self.graph = torch.cuda.CUDAGraph()
-        stream = torch.cuda.Stream(device)  # capture needs a stream of its own
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream), scope():
-            model(self.token, self.position, mixer)  # compiles the Triton kernels outside the capture
-            # not `torch.cuda.graph`: it also runs the garbage collector and empties the allocator's cache
-            self.graph.capture_begin(capture_error_mode="thread_local")  # other threads' requests go on
-            try:
-                torch.add(self.slot, 1, out=self.length)
-                self.logits = model(self.token, self.position, mixer)[-1]  # [V] fp32, rewritten by every replay
-            finally:
-                self.graph.capture_end()
-        torch.cuda.current_stream(device).wait_stream(stream)
+        self.token = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self.position = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self.slot = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self.length = torch.zeros(1, dtype=torch.int64, device=self.device)  # rows written, its own included
+        self.mixer = _StepMixer(self.k, self.v, cache, self.slot, self.length)
+        self.stream = torch.cuda.Stream(self.device)  # a capture needs a stream of its own
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits: Tensor | None = None
+        self.warm = False  # the first step has run eagerly
 
     def step(self, token: int, position: int, index: int) -> Tensor:
         """Logits after `token` at `position`, the `index`-th step (0-based) after the cache."""
         self.token.fill_(token)
         self.position.fill_(position)
         self.slot.fill_(self.start + index)
+        if self.graph is not None:
+            self.graph.replay()
+            return self.logits
+        current = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream), self.scope():
+            logits = None if self.warm else self._forward()
+            if self.warm:
+                self._capture()
+        current.wait_stream(self.stream)
+        if not self.warm:  # the first step: its logits, computed eagerly
+            self.warm = True
+            logits.record_stream(current)  # made on the capture stream, read on this one
+            return logits
         self.graph.replay()
         return self.logits
+
+    def _forward(self) -> Tensor:
+        torch.add(self.slot, 1, out=self.length)
+        return self.model(self.token, self.position, self.mixer)[-1]  # [V] fp32
+
+    def _capture(self) -> None:
+        # not `torch.cuda.graph`: it also runs the garbage collector and empties the allocator's cache
+        graph = torch.cuda.CUDAGraph()
+        graph.capture_begin(capture_error_mode="thread_local")  # other threads' requests go on meanwhile
+        try:
+            self.logits = self._forward()  # rewritten by every replay
+        finally:
+            graph.capture_end()
+        self.graph = graph

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from msa.kernels.rms_norm import rms_norm
+from msa.kernels.rope import rope
 from msa.kernels.sparse_attn import MemoryRows, sparse_attention
 from msa.kernels.sparse_attn import cpu as cpu_attention
 from msa.model.config import ModelConfig, RopeScaling
@@ -28,10 +30,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        # fp32 statistics, weight applied in the input dtype (as the published models were trained).
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        return rms_norm(x, self.weight, self.eps)  # fp32 statistics, the weight applied in x's dtype
 
 
 def rope_inv_freq(head_dim: int, theta: float, scaling: RopeScaling) -> Tensor:
@@ -59,13 +58,14 @@ class Rope:
     def __init__(self, inv_freq: Tensor, positions: Tensor, dtype: torch.dtype) -> None:
         freqs = positions.float()[:, None] * inv_freq.to(positions.device)[None, :]  # [T, D/2]
         emb = torch.cat([freqs, freqs], dim=-1)  # [T, D]
-        self.cos = emb.cos().to(dtype)[:, None, :]  # [T, 1, D]
-        self.sin = emb.sin().to(dtype)[:, None, :]
+        self.cos = emb.cos().to(dtype)  # [T, D]
+        self.sin = emb.sin().to(dtype)
 
-    def __call__(self, x: Tensor) -> Tensor:  # x: [T, heads, D]
-        half = x.shape[-1] // 2
-        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-        return x * self.cos + rotated * self.sin
+    def __call__(self, x: Tensor, norm: RMSNorm | None = None) -> Tensor:
+        """x [T, heads, D] -> rotated, after `norm` over each head's D (Qwen3's q_norm / k_norm) if given."""
+        if norm is None:
+            return rope(x, self.cos, self.sin)
+        return rope(x, self.cos, self.sin, norm.weight, norm.eps)
 
 
 class Attention(nn.Module):
@@ -91,9 +91,7 @@ class Attention(nn.Module):
         q = self.q_proj(h).view(t, self.n_heads, self.head_dim)  # [T, H, D]
         k = self.k_proj(h).view(t, self.n_kv_heads, self.head_dim)  # [T, G, D]
         v = self.v_proj(h).view(t, self.n_kv_heads, self.head_dim)  # [T, G, D]
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        return rope(q), rope(k), v
+        return rope(q, self.q_norm), rope(k, self.k_norm), v  # one kernel each on a GPU (`kernels.rope`)
 
     def routing_query(self, h: Tensor) -> Tensor:
         """Decoupled routing query: router_q_proj(h), no norm, no RoPE. [T, H, D]."""
