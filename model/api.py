@@ -148,9 +148,10 @@ class MSAModel:
         """The longest document text it encodes, in tokens (the document template adds a few)."""
         return self.context_length - DOCUMENT_TEMPLATE_TOKENS
 
-    def count_tokens(self, text: str, limit: int) -> int | None:
-        """The tokens of `text` if at most `limit`, else None, in work bounded by `limit` (`Tokenizer.count_within`)."""
-        return self.tokenizer.count_within(text, limit)
+    def count_tokens(self, texts: list[str], limit: int) -> list[int | None]:
+        """The tokens of each text if at most `limit`, else None, in work bounded by `limit`
+        (`Tokenizer.count_within`)."""
+        return self.tokenizer.count_within(texts, limit)
 
     def identity(self) -> ModelIdentity:
         """What a store written by this model is bound to."""

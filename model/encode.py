@@ -99,10 +99,11 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
     """Encode documents packed into forwards of at most `max_batch_tokens` (a longer one goes alone),
     shortest first so that each forward holds documents of similar length (little padding on a GPU).
     Pooled tensors are returned on `out_device` (default: the model's), copied there once per forward and
-    tensor kind, not once per document."""
+    tensor kind, not once per document (there each document's are views of its forward's tensors: a store
+    writes them out at once)."""
     if len(texts) != len(numbers):
         raise ValueError(f"{len(texts)} texts but {len(numbers)} document numbers")
-    rendered = [tok.encode(document_text(n, t)) for n, t in zip(numbers, texts, strict=True)]
+    rendered = tok.encode_many([document_text(n, t) for n, t in zip(numbers, texts, strict=True)])
     order = sorted(range(len(texts)), key=lambda i: len(rendered[i]))
     out: list[EncodedDocument | None] = [None] * len(texts)
     for start, end in token_batches([rendered[i] for i in order], max_batch_tokens):
@@ -112,9 +113,9 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
         for j, i in enumerate(order[start:end]):
             a, b = cu_chunks[j], cu_chunks[j + 1]
             doc = EncodedDocument(number=numbers[i], text=texts[i], token_ids=rendered[i])
-            for layer, (pk, pv, prk) in pooled.items():
-                doc.keys[layer], doc.values[layer] = pk[a:b].clone(), pv[a:b].clone()
-                doc.routing_keys[layer] = prk[a:b].clone()
+            for layer, (pk, pv, prk) in pooled.items():  # copies on the device: no view keeps a whole batch alive
+                doc.keys[layer], doc.values[layer], doc.routing_keys[layer] = (
+                    t[a:b] if out_device is not None else t[a:b].clone() for t in (pk, pv, prk))
             out[i] = doc
     return out
 

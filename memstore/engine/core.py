@@ -275,7 +275,7 @@ class Engine:
         with self._write_lock:
             encoding = None
             if text is not None:
-                self._check_text(text)
+                self._check_texts([text])
                 current = self.store.get(ns, doc_id)
                 if text != current.text:
                     encoding = self._encoding(self.model.encode_documents([text], numbers=[current.ordinal],
@@ -356,7 +356,7 @@ class Engine:
         for d in versions:
             Origin(d.version, d.created_at, d.updated_at).checked(d.id)
             check_metadata(d.metadata)
-            self._check_text(d.text)
+        self._check_texts([d.text for d in versions])
         with self._write_lock:
             ordinals = self.store.ordinals(ns, list({d.id for d in versions}))
             self.store.keep_versions(ns, [replace(d, ordinal=ordinals.get(d.id, 0)) for d in versions])
@@ -459,8 +459,8 @@ class Engine:
         size = sum(len(i.text.encode()) for i in items if isinstance(i.text, str))
         if size > MAX_WRITE_BYTES:
             raise InvalidArgument(f"a write holds {size} bytes of text; at most {MAX_WRITE_BYTES}: split it")
+        self._check_texts([item.text for item in items])
         for item in items:
-            self._check_text(item.text)
             check_metadata(item.metadata)
         ids = [check_id(i.id) if i.id is not None else uuid.uuid4().hex for i in items]
         if len(set(ids)) != len(ids):
@@ -471,20 +471,21 @@ class Engine:
                 item.origin.checked(doc_id)
         return ids
 
-    def _check_text(self, text: str) -> None:
-        if not isinstance(text, str) or not text.strip():
+    def _check_texts(self, texts: list[str]) -> None:
+        if any(not isinstance(text, str) or not text.strip() for text in texts):
             raise InvalidArgument("document text is empty")
         limit = self.model.max_document_tokens
-        if self.model.count_tokens(text, limit) is None:
-            raise InvalidArgument(f"document is {len(text.encode())} bytes, over the {limit} tokens this model "
-                                  "takes. Split it.")
+        for text, n in zip(texts, self.model.count_tokens(texts, limit), strict=True):
+            if n is None:
+                raise InvalidArgument(f"document is {len(text.encode())} bytes, over the {limit} tokens this model "
+                                      "takes. Split it.")
 
     def check_question(self, question: str, max_new_tokens: int = 0) -> None:
         """A question is bounded before any work: MAX_QUESTION_TOKENS, and room left in the context for it, the
         prompt around it and the answer. `retrieve` and `query` check it; a server checks before queueing."""
         if not question.strip():
             raise InvalidArgument("the question is empty")
-        n = self.model.count_tokens(question, MAX_QUESTION_TOKENS)
+        n = self.model.count_tokens([question], MAX_QUESTION_TOKENS)[0]
         if n is None:
             raise InvalidArgument(f"the question is over {MAX_QUESTION_TOKENS} tokens; ask a shorter one")
         context = self.model.context_length
