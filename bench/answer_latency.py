@@ -79,14 +79,17 @@ def ask(engine: Engine, question: str, **options) -> dict:
             answer = event
     end = time.perf_counter()
     gaps = [1e3 * (b - a) for a, b in itertools.pairwise(stamps)]
+    if len(gaps) < 2:
+        raise RuntimeError(f"an answer of {len(stamps)} tokens has no decoding steps to time: raise --max-new-tokens")
     return {"ttft": 1e3 * (stamps[0] - start), "gaps": gaps, "total": 1e3 * (end - start),
             "tokens": len(stamps), "timings": answer.timings_ms}
 
 
 @contextlib.contextmanager
 def decoding(path: str) -> Iterator[None]:
-    """eager: every step launches its kernels; graph: steps replay a CUDA graph; unfused: the graph of the model
-    before RMSNorm and RoPE had kernels of their own (their plain-torch oracles patched in)."""
+    """eager: every step launches its kernels; graph: steps replay a CUDA graph; unfused: the model before RMSNorm
+    and RoPE had kernels of their own (their plain-torch oracles patched in, for the prompt's prefill too), its
+    steps replayed from a graph."""
     os.environ["MSA_CUDA_GRAPHS"] = "0" if path == "eager" else "1"
     saved = decoder.rms_norm, decoder.rope
     if path == "unfused":

@@ -9,7 +9,9 @@ the device (`kernels.sparse_attn.fused`, `length`).
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -21,6 +23,14 @@ from msa.kernels.sparse_attn import fused
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
 MIN_STEPS = 4  # fewer steps than this do not repay a capture (about two eager steps)
+_CAPTURING = threading.Lock()  # one first step or capture at a time, on the one capture stream
+
+
+@functools.cache
+def _capture_stream(device: torch.device) -> torch.cuda.Stream:
+    """The stream every first step and capture runs on. Streams come round-robin from a pool of 32 per device: two
+    answers' streams of their own could be one stream, and one's work would land in the other's capture."""
+    return torch.cuda.Stream(device)
 
 
 def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
@@ -72,7 +82,7 @@ class GraphedSteps:
         self.slot = torch.zeros(1, dtype=torch.int64, device=self.device)
         self.length = torch.zeros(1, dtype=torch.int64, device=self.device)  # rows written, its own included
         self.mixer = _StepMixer(self.k, self.v, cache, self.slot, self.length)
-        self.stream = torch.cuda.Stream(self.device)  # a capture needs a stream of its own
+        self.stream = _capture_stream(self.device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: Tensor | None = None
         self.warm = False  # the first step has run eagerly
@@ -86,12 +96,13 @@ class GraphedSteps:
             self.graph.replay()
             return self.logits
         current = torch.cuda.current_stream(self.device)
-        self.stream.wait_stream(current)
-        with torch.cuda.stream(self.stream), self.scope():
-            logits = None if self.warm else self._forward()
-            if self.warm:
-                self._capture()
-        current.wait_stream(self.stream)
+        with _CAPTURING:
+            self.stream.wait_stream(current)
+            with torch.cuda.stream(self.stream), self.scope():
+                logits = None if self.warm else self._forward()
+                if self.warm:
+                    self._capture()
+            current.wait_stream(self.stream)
         if not self.warm:  # the first step: its logits, computed eagerly
             self.warm = True
             logits.record_stream(current)  # made on the capture stream, read on this one

@@ -108,12 +108,16 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
     out: list[EncodedDocument | None] = [None] * len(texts)
     for start, end in token_batches([rendered[i] for i in order], max_batch_tokens):
         mixer, cu_chunks = encode_batch(model, [rendered[i] for i in order[start:end]])
-        pooled = {layer: tuple(t.to(out_device) for t in parts) for layer, parts in mixer.pooled.items()}
+        moved: dict[int, Tensor] = {}  # without decoupled routers the routing key is the key: one copy of both
+        for t in (t for parts in mixer.pooled.values() for t in parts):
+            if id(t) not in moved:
+                moved[id(t)] = t.to(out_device)
+        pooled = {layer: tuple(moved[id(t)] for t in parts) for layer, parts in mixer.pooled.items()}
         cu_chunks = cu_chunks.tolist()
         for j, i in enumerate(order[start:end]):
             a, b = cu_chunks[j], cu_chunks[j + 1]
             doc = EncodedDocument(number=numbers[i], text=texts[i], token_ids=rendered[i])
-            for layer, (pk, pv, prk) in pooled.items():  # copies on the device: no view keeps a whole batch alive
+            for layer, (pk, pv, prk) in pooled.items():  # copied on the model's device: no view keeps a batch alive
                 doc.keys[layer], doc.values[layer], doc.routing_keys[layer] = (
                     t[a:b] if out_device is not None else t[a:b].clone() for t in (pk, pv, prk))
             out[i] = doc
