@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 
@@ -51,3 +53,15 @@ def test_answers_are_those_of_eager_decoding(checkpoint, monkeypatch):
     monkeypatch.setenv("MSA_CUDA_GRAPHS", "0")
     eager = [model.generate("Where does Rex live?", memory, read_mode=m, **kw).token_ids for m in ("kv", "text")]
     assert len(captures) == 2 and graphed == eager
+
+
+def test_answers_decoded_at_once_in_threads_are_those_decoded_alone(checkpoint):
+    """Several answers' first steps and captures at the same time (a server's threads): each its own."""
+    model = MSAModel.from_pretrained(checkpoint("qwen3"), device="cuda")
+    memory = Memory(model.encode_documents(FACTS))
+    questions = ["Where does Rex live?", "Who keeps bees?", "Where is the bakery?", "Which way does the Sena flow?"]
+    kw = dict(max_new_tokens=40, top_k=2, mode="clean")
+    alone = [model.generate(q, memory, **kw).token_ids for q in questions]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(lambda q: model.generate(q, memory, **kw).token_ids, questions * 3))
+    assert together == alone * 3
