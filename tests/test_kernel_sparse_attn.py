@@ -62,6 +62,26 @@ def test_fused_reads_the_number_of_local_keys_from_the_device(tq, length, capaci
     assert (got.cpu().double() - want).abs().max() <= TOL[torch.float32]
 
 
+@pytest.mark.parametrize(("count", "capacity"), [(0, 16), (9, 9), (9, 40), (100, 130)])
+def test_fused_reads_the_number_of_memory_rows_from_the_device(count, capacity):
+    """Another question's memory rows in a graph's fixed buffers: rows past `count` point at NaN rows here."""
+    gen = torch.Generator().manual_seed(count + capacity)
+    h, g, d, n, length = 8, 2, 32, 150, 20
+    q = torch.randn(1, h, d, generator=gen)
+    k, v = (torch.randn(length, g, d, generator=gen) for _ in range(2))
+    pool_k, pool_v = torch.randn(n + 1, g, d, generator=gen), torch.randn(n + 1, g, d, generator=gen)
+    pool_k[n], pool_v[n] = float("nan"), float("nan")
+    rows = torch.full((capacity,), n)
+    rows[:count] = torch.randint(0, n, (count,), generator=gen)
+    want = naive.sparse_attention(q.double(), k.double(), v.double(), 0.3,
+                                  MemoryRows(pool_k.double(), pool_v.double(), rows[:count]))
+    dev = [t.to(DEVICE) for t in (q, k, v, pool_k, pool_v, rows)]
+    got = fused.sparse_attention(*dev[:3], 0.3, MemoryRows(*dev[3:], count=torch.tensor([count], device=DEVICE)))
+    assert (got.cpu().double() - want).abs().max() <= TOL[torch.float32]
+    counted = MemoryRows(pool_k.double(), pool_v.double(), rows, torch.tensor([count]))
+    assert (naive.sparse_attention(q.double(), k.double(), v.double(), 0.3, counted) - want).abs().max() == 0
+
+
 @pytest.mark.parametrize(("shape", "dtype", "error"), [((2,), torch.int32, ValueError),
                                                        ((1,), torch.float32, TypeError)])
 def test_fused_refuses_a_length_that_is_not_one_count(shape, dtype, error):

@@ -8,8 +8,9 @@ softmax in fp32 (exp2 with log2(e) folded into the scale; fp32 inputs multiply i
 slice per row block it writes the output; otherwise each slice writes its normalised partial output and
 log-sum-exp and a second kernel merges the slices (flash-decoding).
 
-The number of local keys may be read from the device (`length`): a decoding step captured in a CUDA graph
-then replays with a cache that grows, over buffers of a fixed capacity.
+The number of local keys (`length`) and of memory rows (`MemoryRows.count`) may be read from the device: a
+decoding step captured in a CUDA graph then replays with a cache that grows, and for another question's memory
+rows, over buffers of a fixed capacity.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ BLOCK_N = 64  # keys per step
 
 
 @triton.jit
-def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e, Tq, L, length, P, span,
-            LENGTH_ON_DEVICE: tl.constexpr, H: tl.constexpr, G: tl.constexpr, D: tl.constexpr, BLOCK_D: tl.constexpr,
-            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
+def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e, Tq, L, length, P, count, span,
+            LENGTH_ON_DEVICE: tl.constexpr, COUNT_ON_DEVICE: tl.constexpr, H: tl.constexpr, G: tl.constexpr,
+            D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT: tl.constexpr,
+            PRECISION: tl.constexpr):
     HPG: tl.constexpr = H // G  # query heads per KV head
     if LENGTH_ON_DEVICE:
         L = tl.load(length).to(tl.int32)  # local keys written so far: the buffers k / v hold more rows
+    if COUNT_ON_DEVICE:
+        P = tl.load(count).to(tl.int32)  # memory rows of this question: `rows` holds more
     g, split = tl.program_id(1), tl.program_id(2)
     m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # query rows: token m // HPG, head g*HPG + m % HPG
     tok = m // HPG
@@ -101,7 +105,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
                      out: Tensor | None = None, length: Tensor | None = None) -> Tensor:
     """As `naive.sparse_attention`: q [Tq, H, D] over memory rows and local k / v [L, G, D] -> [Tq, H, D]
     (into `out` if given). `length` [1] (device integers): only the first `length` rows of k / v are local
-    keys, read when the kernel runs (no host synchronisation); the caller keeps Tq <= length <= L."""
+    keys, read when the kernel runs (no host synchronisation); the caller keeps Tq <= length <= L. So is
+    `memory.count`, the memory rows read (count <= P)."""
     if memory is None or not memory.rows.numel():
         memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
     check_inputs(q, k, v, memory, out, length)
@@ -124,7 +129,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     _attend[(row_blocks, g, splits)](
         q=q, k=k, v=v, pool_k=memory.k.contiguous(), pool_v=memory.v.contiguous(), rows=memory.rows.contiguous(),
         out=out, part_out=part_out, part_lse=part_lse, scale_log2e=scale * LOG2E, Tq=tq, L=keys,
-        length=q if length is None else length, P=p, span=span, LENGTH_ON_DEVICE=length is not None,
+        length=q if length is None else length, P=p, count=q if memory.count is None else memory.count, span=span,
+        LENGTH_ON_DEVICE=length is not None, COUNT_ON_DEVICE=memory.count is not None,
         H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N, SPLIT=splits > 1,
         PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
     if splits > 1:
@@ -157,14 +163,15 @@ def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tenso
         if t is not None:
             checks.dtype(name, t, (q.dtype,), like="q")
     checks.dtype("memory.rows", memory.rows, checks.INDICES)
-    if length is not None:
-        if length.shape != (1,):
-            raise ValueError(f"length: expected one count of local keys, shape (1,), got {tuple(length.shape)}")
-        checks.dtype("length", length, checks.INDICES)
+    for name, count in (("length", length), ("memory.count", memory.count)):
+        if count is not None:
+            if count.shape != (1,):
+                raise ValueError(f"{name}: expected one count of rows, shape (1,), got {tuple(count.shape)}")
+            checks.dtype(name, count, checks.INDICES)
     if out is not None:
         checks.contiguous("out", out)
     checks.launch_device("q", q)
     for name, t in (("k", k), ("v", v), ("memory.k", memory.k), ("memory.v", memory.v),
-                    ("memory.rows", memory.rows), ("out", out), ("length", length)):
+                    ("memory.rows", memory.rows), ("out", out), ("length", length), ("memory.count", memory.count)):
         if t is not None:
             checks.same_device(name, t, "q", q.device)

@@ -23,6 +23,7 @@ class MemoryRows:
     k: Tensor  # [N, G, D] pooled keys (RoPE'd with document-local positions)
     v: Tensor  # [N, G, D] pooled values
     rows: Tensor  # [P] int64 indices into the pool
+    count: Tensor | None = None  # [1] on the device: only rows[:count] are read (a graph's fixed-size buffers)
 
     @classmethod
     def whole(cls, k: Tensor, v: Tensor) -> MemoryRows:
@@ -31,7 +32,8 @@ class MemoryRows:
 
     def gather(self) -> tuple[Tensor, Tensor]:
         """The selected rows as copies [P, G, D] (what the fused kernel avoids)."""
-        return self.k[self.rows], self.v[self.rows]
+        rows = self.rows if self.count is None else self.rows[:int(self.count)]
+        return self.k[rows], self.v[rows]
 
 
 def with_memory(k: Tensor, v: Tensor, memory: MemoryRows | None) -> tuple[Tensor, Tensor]:
