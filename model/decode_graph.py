@@ -1,10 +1,11 @@
-"""Decoding steps replayed from a CUDA graph.
+"""Decoding steps replayed from a CUDA graph, reused answer after answer.
 
 A decoding step at batch 1 is a few dozen small kernels per layer, each costing the host ~8 us to launch (a
-Triton launch ~20 us): on MSA-4B's 36 layers the host, not the GPU, sets the pace. Captured once per answer,
-a step is one graph launch: the token, its position and the cache length live in device buffers the graph
-reads, the local K/V in buffers with room for every step, and attention reads how many rows are written from
-the device (`kernels.sparse_attn.fused`, `length`).
+Triton launch ~20 us): on MSA-4B's 36 layers the host, not the GPU, sets the pace. Captured once, a step is
+one graph launch: the token, its position, the cache length and each layer's count of memory rows live in device
+buffers the graph reads; the local K/V and the memory rows an answer reads are copied into buffers of a fixed
+capacity, and attention reads how many rows are in use from the device (`kernels.sparse_attn.fused`). A graph
+serves any answer that fits its capacities, so after the first answer of a shape nothing is captured again.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 from torch import Tensor
 
 from msa.kernels.checks import FLOATS
 from msa.kernels.sparse_attn import fused
+from msa.kernels.sparse_attn.naive import MemoryRows
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
 MIN_STEPS = 4  # fewer steps than this do not repay a capture (about two eager steps)
+MIN_CAPACITY = 256  # local rows of the smallest graph; capacities are powers of two from there
+MIN_POOL = 64  # memory rows of a layer, likewise
+KEPT = 4  # idle graphs kept per model (each holds its buffers: 36 x capacity x 8 KB of K/V for MSA-4B)
 _CAPTURING = threading.Lock()  # one first step or capture at a time, on the one capture stream
 
 
@@ -42,12 +47,17 @@ def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
             and all(k is not None for k in cache.k) and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0")
 
 
+def _bucket(n: int, least: int) -> int:
+    return max(least, 1 << (n - 1).bit_length())
+
+
 class _StepMixer:
     """One token's attention over buffers of fixed capacity: its K/V written at row `slot`, attention over the
-    first `length` rows and the layer's memory rows."""
+    first `length` local rows and the first `count` rows of the layer's memory buffers."""
 
-    def __init__(self, k: list[Tensor], v: list[Tensor], cache: KVCache, slot: Tensor, length: Tensor) -> None:
-        self.k, self.v, self.memory, self.slot, self.length = k, v, cache.memory, slot, length
+    def __init__(self, k: list[Tensor], v: list[Tensor], memory: list[MemoryRows | None], slot: Tensor,
+                 length: Tensor) -> None:
+        self.k, self.v, self.memory, self.slot, self.length = k, v, memory, slot, length
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
         q, k, v = attn.project(h, rope)  # [1, H, D], [1, G, D], [1, G, D]
@@ -57,45 +67,59 @@ class _StepMixer:
                                       length=self.length)
 
 
-class GraphedSteps:
-    """`step(token, position, index)` -> logits [V] fp32 of that token, for up to `steps` consecutive tokens after
-    `cache` (whose K/V are copied into buffers once; `cache` itself is not extended). Every forward runs inside
-    `scope()`, captured with it (an adapter's weights are those the graph reads).
+class StepGraph:
+    """One decoding step over buffers of `capacity` local rows and `pool` memory rows on each layer that reads
+    memory (`reads_memory`), run inside `scope()` (an adapter's weights are those the graph reads).
 
-    The first step runs eagerly through the same buffers and kernels (compiling them and warming the capture
-    stream, as a capture needs) and its logits go out at once; the capture (about one eager step of host time)
-    comes with the second step, so it never delays the first token."""
+    `load(cache)` takes an answer's prompt K/V and memory rows; `step(token, position, index)` -> logits [V] fp32.
+    The first step of a new graph runs eagerly through the same buffers and kernels (compiling them and warming
+    the capture stream, as a capture needs) and its logits go out at once; the capture (about one eager step of
+    host time) comes with the second step, so it never delays a first token."""
 
-    def __init__(self, model: Transformer, cache: KVCache, steps: int,
+    def __init__(self, model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int,
                  scope: Callable[[], AbstractContextManager]) -> None:
-        self.model, self.scope, self.device = model, scope, model.embed_tokens.weight.device
-        self.start = cache.length(0)  # local rows before the first step (every layer holds as many)
-        capacity = self.start + steps
-        self.k, self.v = [], []
-        for k, v in zip(cache.k, cache.v, strict=True):
-            for old, bufs in ((k, self.k), (v, self.v)):
-                buf = old.new_empty((capacity, *old.shape[1:]))  # [capacity, G, D]
-                buf[:self.start] = old
-                bufs.append(buf)
-        self.token = torch.zeros(1, dtype=torch.int64, device=self.device)
-        self.position = torch.zeros(1, dtype=torch.int64, device=self.device)
-        self.slot = torch.zeros(1, dtype=torch.int64, device=self.device)
-        self.length = torch.zeros(1, dtype=torch.int64, device=self.device)  # rows written, its own included
-        self.mixer = _StepMixer(self.k, self.v, cache, self.slot, self.length)
-        self.stream = _capture_stream(self.device)
+        self.model, self.scope, self.capacity, self.pool = model, scope, capacity, pool
+        device, dtype, cfg = model.embed_tokens.weight.device, model.embed_tokens.weight.dtype, model.config
+        shape = (cfg.num_key_value_heads, cfg.head_dim)
+        self.k = [torch.zeros((capacity, *shape), dtype=dtype, device=device) for _ in reads_memory]
+        self.v = [torch.zeros((capacity, *shape), dtype=dtype, device=device) for _ in reads_memory]
+        rows = torch.arange(pool, device=device)
+        self.memory = [MemoryRows(torch.zeros((pool, *shape), dtype=dtype, device=device),
+                                  torch.zeros((pool, *shape), dtype=dtype, device=device), rows,
+                                  torch.zeros(1, dtype=torch.int64, device=device)) if reads else None
+                       for reads in reads_memory]
+        self.token, self.position, self.slot, self.length = (torch.zeros(1, dtype=torch.int64, device=device)
+                                                             for _ in range(4))
+        self.mixer = _StepMixer(self.k, self.v, self.memory, self.slot, self.length)
+        self.stream = _capture_stream(device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: Tensor | None = None
-        self.warm = False  # the first step has run eagerly
+        self.warm = False  # a first step has run eagerly
+        self.start = 0
+
+    def load(self, cache: KVCache) -> None:
+        """Copy an answer's prompt K/V (rows 0 .. start-1 of every layer) and memory rows into the buffers."""
+        self.start = cache.length(0)
+        for layer, (k, v) in enumerate(zip(cache.k, cache.v, strict=True)):
+            self.k[layer][:self.start] = k
+            self.v[layer][:self.start] = v
+            mine, theirs = self.memory[layer], cache.memory[layer]
+            if mine is not None:
+                used = 0 if theirs is None else theirs.rows.shape[0]
+                if used:
+                    torch.index_select(theirs.k, 0, theirs.rows, out=mine.k[:used])
+                    torch.index_select(theirs.v, 0, theirs.rows, out=mine.v[:used])
+                mine.count.fill_(used)
 
     def step(self, token: int, position: int, index: int) -> Tensor:
-        """Logits after `token` at `position`, the `index`-th step (0-based) after the cache."""
+        """Logits after `token` at `position`, the `index`-th step (0-based) after the loaded prompt."""
         self.token.fill_(token)
         self.position.fill_(position)
         self.slot.fill_(self.start + index)
         if self.graph is not None:
             self.graph.replay()
             return self.logits
-        current = torch.cuda.current_stream(self.device)
+        current = torch.cuda.current_stream(self.token.device)
         with _CAPTURING:
             self.stream.wait_stream(current)
             with torch.cuda.stream(self.stream), self.scope():
@@ -103,7 +127,7 @@ class GraphedSteps:
                 if self.warm:
                     self._capture()
             current.wait_stream(self.stream)
-        if not self.warm:  # the first step: its logits, computed eagerly
+        if not self.warm:  # a new graph's first step: its logits, computed eagerly
             self.warm = True
             logits.record_stream(current)  # made on the capture stream, read on this one
             return logits
@@ -123,3 +147,50 @@ class GraphedSteps:
         finally:
             graph.capture_end()
         self.graph = graph
+
+
+class _Shelf:
+    """A model's idle graphs, by what they were made for; valid while its weights stay where they were."""
+
+    def __init__(self, weights: tuple) -> None:
+        self.weights = weights
+        self.idle: list[tuple[tuple, StepGraph]] = []  # (key, graph), most recently used last
+        self.lock = threading.Lock()
+
+
+def _weights(model: Transformer) -> tuple:
+    """Where the model's modules and tensors are: a graph reads them by address, so any change retires its graphs
+    (an adapter installed, weights moved or merged anew)."""
+    return (tuple(id(m) for m in model.modules()), tuple(t.data_ptr() for t in model.parameters()),
+            tuple(t.data_ptr() for t in model.buffers()))
+
+
+def _scope_key(scope: Callable[[], AbstractContextManager]) -> tuple:
+    """The same scope whatever bound-method object names it (`model.reading` is a new object at every access)."""
+    return getattr(scope, "__func__", scope), id(getattr(scope, "__self__", None))
+
+
+@contextmanager
+def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[], AbstractContextManager]
+              ) -> Iterator[StepGraph]:
+    """An idle graph that fits `cache` and `steps` more tokens (captured anew only when none does), loaded with
+    the cache; back on the model's shelf afterwards."""
+    reads_memory = tuple(m is not None for m in cache.memory)
+    capacity = _bucket(cache.length(0) + steps, MIN_CAPACITY)
+    pool = _bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL)
+    key = (_scope_key(scope), reads_memory, capacity, pool if any(reads_memory) else 0)
+    weights = _weights(model)
+    shelf = model.__dict__.get("_step_graphs")
+    if shelf is None or shelf.weights != weights:
+        shelf = model.__dict__["_step_graphs"] = _Shelf(weights)
+    with shelf.lock:
+        found = next((i for i, (k, _) in enumerate(shelf.idle) if k == key), None)
+        graph = shelf.idle.pop(found)[1] if found is not None else None
+    graph = graph or StepGraph(model, reads_memory, capacity, pool, scope)
+    graph.load(cache)
+    try:
+        yield graph
+    finally:
+        with shelf.lock:
+            shelf.idle.append((key, graph))
+            del shelf.idle[:-KEPT]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from msa.model.decode_graph import GraphedSteps, graphs_wanted
+from msa.model.decode_graph import graph_for, graphs_wanted
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.prompts import ANSWER_MARKER, extracted_answer
 from msa.model.routing import Routing
@@ -123,12 +123,27 @@ def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sa
            stop_ids: set[int], scope: Callable[[], AbstractContextManager] = nullcontext) -> Iterator[int | str]:
     """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1;
     every forward runs inside `scope()` (the reader adapter while reading). On a GPU the steps replay a CUDA
-    graph (`decode_graph`), captured after the first token: `cache` then keeps the prompt's K/V only."""
-    generator = torch.Generator().manual_seed(sampling.seed)
-    device = model.embed_tokens.weight.device
+    graph (`decode_graph`): `cache` then keeps the prompt's K/V only."""
     steps = sampling.max_new_tokens - 1  # forwards: the last token is not fed back
-    graphed, use_graph = None, graphs_wanted(model, cache, steps)
+    if graphs_wanted(model, cache, steps):
+        with graph_for(model, cache, steps, scope) as graph:
+            yield from _sampled(logits, sampling, stop_ids, lambda tid, step: graph.step(tid, position + step, step))
+        return
+    device = model.embed_tokens.weight.device
     mixer = CachedMixer(cache)
+
+    def forward(tid: int, step: int) -> Tensor:
+        with scope():
+            return model(torch.tensor([tid], device=device), torch.tensor([position + step], device=device),
+                         mixer)[-1]
+
+    yield from _sampled(logits, sampling, stop_ids, forward)
+
+
+def _sampled(logits: Tensor, sampling: Sampling, stop_ids: set[int], forward: Callable[[int, int], Tensor]
+             ) -> Iterator[int | str]:
+    """Sample a token from `logits`, yield it, feed it back with `forward(token, step)` for the next, and so on."""
+    generator = torch.Generator().manual_seed(sampling.seed)
     for step in range(sampling.max_new_tokens):
         tid = next_token(logits, sampling, generator)
         if tid in stop_ids:
@@ -136,11 +151,5 @@ def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sa
             return
         yield tid
         if step + 1 < sampling.max_new_tokens:
-            if use_graph:  # captured after the first token is out: the capture does not delay it
-                graphed = graphed or GraphedSteps(model, cache, steps, scope)
-                logits = graphed.step(tid, position + step, step)
-                continue
-            ids = torch.tensor([tid], device=device)
-            with scope():
-                logits = model(ids, torch.tensor([position + step], device=device), mixer)[-1]
+            logits = forward(tid, step)
     yield "length"
