@@ -27,7 +27,8 @@ from msa.model.decoder import Attention, KVCache, Rope, Transformer
 MIN_STEPS = 4  # fewer steps than this do not repay a capture (about two eager steps)
 MIN_CAPACITY = 256  # local rows of the smallest graph; capacities are powers of two from there
 MIN_POOL = 64  # memory rows of a layer, likewise
-KEPT = 4  # idle graphs kept per model (each holds its buffers: 36 x capacity x 8 KB of K/V for MSA-4B)
+MAX_GRAPH_BYTES = 1 << 30  # a graph's buffers at most (MSA-4B: 4,096 local rows); longer answers decode eagerly
+KEPT_BYTES = 2 << 30  # idle graphs' buffers kept per model, most recently used first
 _CAPTURING = threading.Lock()  # one first step or capture at a time, on the one capture stream
 
 
@@ -40,15 +41,31 @@ def _capture_stream(device: torch.device) -> torch.cuda.Stream:
 
 def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     """Whether decoding `steps` tokens after `cache` runs from a graph: on a GPU, in the fused kernel's dtypes,
-    with enough steps; `MSA_CUDA_GRAPHS=0` turns it off (to compare, or to rule it out)."""
+    with enough steps and buffers of at most MAX_GRAPH_BYTES; `MSA_CUDA_GRAPHS=0` turns it off (to compare, or to
+    rule it out)."""
     weight = model.embed_tokens.weight
     memory_dtypes = {m.k.dtype for m in cache.memory if m is not None}
     return (weight.is_cuda and weight.dtype in FLOATS and memory_dtypes <= {weight.dtype} and steps >= MIN_STEPS
-            and all(k is not None for k in cache.k) and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0")
+            and all(k is not None for k in cache.k) and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0"
+            and _buffer_bytes(model, *_shape(cache, steps)) <= MAX_GRAPH_BYTES)
 
 
 def _bucket(n: int, least: int) -> int:
     return max(least, 1 << (n - 1).bit_length())
+
+
+def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
+    """The buffers an answer needs: which layers read memory rows, local rows, memory rows per such layer."""
+    reads_memory = tuple(m is not None for m in cache.memory)
+    capacity = _bucket(cache.length(0) + steps, MIN_CAPACITY)
+    pool = _bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL)
+    return reads_memory, capacity, pool if any(reads_memory) else 0
+
+
+def _buffer_bytes(model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int) -> int:
+    cfg, weight = model.config, model.embed_tokens.weight
+    row = 2 * cfg.num_key_value_heads * cfg.head_dim * weight.element_size()  # K and V of one row
+    return row * (len(reads_memory) * capacity + sum(reads_memory) * pool)
 
 
 class _StepMixer:
@@ -175,10 +192,8 @@ def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[]
               ) -> Iterator[StepGraph]:
     """An idle graph that fits `cache` and `steps` more tokens (captured anew only when none does), loaded with
     the cache; back on the model's shelf afterwards."""
-    reads_memory = tuple(m is not None for m in cache.memory)
-    capacity = _bucket(cache.length(0) + steps, MIN_CAPACITY)
-    pool = _bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL)
-    key = (_scope_key(scope), reads_memory, capacity, pool if any(reads_memory) else 0)
+    shape = _shape(cache, steps)
+    key = (_scope_key(scope), *shape)
     weights = _weights(model)
     shelf = model.__dict__.get("_step_graphs")
     if shelf is None or shelf.weights != weights:
@@ -186,11 +201,16 @@ def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[]
     with shelf.lock:
         found = next((i for i, (k, _) in enumerate(shelf.idle) if k == key), None)
         graph = shelf.idle.pop(found)[1] if found is not None else None
-    graph = graph or StepGraph(model, reads_memory, capacity, pool, scope)
+    graph = graph or StepGraph(model, *shape, scope)
     graph.load(cache)
     try:
         yield graph
     finally:
         with shelf.lock:
             shelf.idle.append((key, graph))
-            del shelf.idle[:-KEPT]
+            kept, total = [], 0
+            for k, g in reversed(shelf.idle):  # the most recently used first, up to KEPT_BYTES
+                total += _buffer_bytes(model, *k[1:])
+                if total <= KEPT_BYTES:
+                    kept.append((k, g))
+            shelf.idle = kept[::-1]

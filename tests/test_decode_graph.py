@@ -65,6 +65,9 @@ def test_answers_are_those_of_eager_decoding(checkpoint, monkeypatch):
     monkeypatch.setenv("MSA_CUDA_GRAPHS", "0")
     eager = [model.generate(q, memory, read_mode=m, **kw).token_ids for m in ("kv", "text") for q in questions]
     assert len(made) == 2 and graphed == eager
+    monkeypatch.setenv("MSA_CUDA_GRAPHS", "1")
+    monkeypatch.setattr(decode_graph, "MAX_GRAPH_BYTES", 1000)  # buffers over the cap: eager decoding
+    assert [model.generate(q, memory, **kw).token_ids for q in questions] == eager[:2] and len(made) == 2
 
 
 def test_answers_decoded_at_once_in_threads_are_those_decoded_alone(checkpoint):
