@@ -6,6 +6,7 @@ one graph launch: the token, its position, the cache length and each layer's cou
 buffers the graph reads; the local K/V and the memory rows an answer reads are copied into buffers of a fixed
 capacity, and attention reads how many rows are in use from the device (`kernels.sparse_attn.fused`). A graph
 serves any answer that fits its capacities, so after the first answer of a shape nothing is captured again.
+Opt-in for now (`graphs_wanted`).
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ def _capture_stream(device: torch.device) -> torch.cuda.Stream:
 
 def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     """Whether decoding `steps` tokens after `cache` runs from a graph: on a GPU, in the fused kernel's dtypes,
-    with enough steps and buffers of at most MAX_GRAPH_BYTES; `MSA_CUDA_GRAPHS=0` turns it off (to compare, or to
-    rule it out)."""
+    with enough steps and buffers of at most MAX_GRAPH_BYTES, when `MSA_CUDA_GRAPHS=1`. Off by default until the GPU
+    tests (`tests/test_decode_graph.py`) have run on this version: the version measured on an H100 captured a graph
+    per answer; reuse across answers, the eager first step and the shared capture stream came after."""
     weight = model.embed_tokens.weight
     memory_dtypes = {m.k.dtype for m in cache.memory if m is not None}
     return (weight.is_cuda and weight.dtype in FLOATS and memory_dtypes <= {weight.dtype} and steps >= MIN_STEPS
-            and all(k is not None for k in cache.k) and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0"
+            and all(k is not None for k in cache.k) and os.environ.get("MSA_CUDA_GRAPHS", "0") == "1"
             and _buffer_bytes(model, *_shape(cache, steps)) <= MAX_GRAPH_BYTES)
 
 

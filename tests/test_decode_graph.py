@@ -14,6 +14,11 @@ from msa.model.memory import Memory
 from tests.conftest import rel_err
 
 pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def graphs_on(monkeypatch):
+    monkeypatch.setenv("MSA_CUDA_GRAPHS", "1")
 FACTS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon. " * 5, "The river Sena flows north.",
          "Bob keeps bees on the roof of the school. " * 9]
 TOL = {"float32": 1e-5, "bfloat16": 3e-2}
