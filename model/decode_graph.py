@@ -11,7 +11,9 @@ Opt-in for now (`graphs_wanted`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -31,12 +33,15 @@ MIN_POOL = 64  # memory rows of a layer, likewise
 MAX_GRAPH_BYTES = 1 << 30  # a graph's buffers at most (MSA-4B: 4,096 local rows); longer answers decode eagerly
 KEPT_BYTES = 2 << 30  # idle graphs' buffers kept per model, most recently used first
 _CAPTURING = threading.Lock()  # one first step or capture at a time, on the one capture stream
+_SHELVING = threading.Lock()  # a model's shelf is made once
+log = logging.getLogger(__name__)
 
 
 @functools.cache
 def _capture_stream(device: torch.device) -> torch.cuda.Stream:
     """The stream every first step and capture runs on. Streams come round-robin from a pool of 32 per device: two
-    answers' streams of their own could be one stream, and one's work would land in the other's capture."""
+    answers' streams of their own could be one stream, and one's work would land in the other's capture. (Other
+    code drawing pooled streams could still get this one: nothing in msa does.)"""
     return torch.cuda.Stream(device)
 
 
@@ -48,7 +53,8 @@ def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     weight = model.embed_tokens.weight
     memory_dtypes = {m.k.dtype for m in cache.memory if m is not None}
     return (weight.is_cuda and weight.dtype in FLOATS and memory_dtypes <= {weight.dtype} and steps >= MIN_STEPS
-            and all(k is not None for k in cache.k) and os.environ.get("MSA_CUDA_GRAPHS", "0") == "1"
+            and all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
+            and os.environ.get("MSA_CUDA_GRAPHS", "0") == "1"
             and _buffer_bytes(model, *_shape(cache, steps)) <= MAX_GRAPH_BYTES)
 
 
@@ -114,6 +120,7 @@ class StepGraph:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: Tensor | None = None
         self.warm = False  # a first step has run eagerly
+        self.broken = False  # its capture failed
         self.start = 0
 
     def load(self, cache: KVCache) -> None:
@@ -138,6 +145,9 @@ class StepGraph:
         if self.graph is not None:
             self.graph.replay()
             return self.logits
+        if self.broken:  # its capture failed: eager steps through the same buffers
+            with self.scope():
+                return self._forward()
         current = torch.cuda.current_stream(self.token.device)
         with _CAPTURING:
             self.stream.wait_stream(current)
@@ -145,9 +155,11 @@ class StepGraph:
                 logits = None if self.warm else self._forward()
                 if self.warm:
                     self._capture()
+                    if self.broken:
+                        logits = self._forward()
             current.wait_stream(self.stream)
-        if not self.warm:  # a new graph's first step: its logits, computed eagerly
-            self.warm = True
+        self.warm = True
+        if logits is not None:  # a first step, or a step whose capture failed: computed eagerly
             logits.record_stream(current)  # made on the capture stream, read on this one
             return logits
         self.graph.replay()
@@ -158,14 +170,32 @@ class StepGraph:
         return self.model(self.token, self.position, self.mixer)[-1]  # [V] fp32
 
     def _capture(self) -> None:
-        # not `torch.cuda.graph`: it also runs the garbage collector and empties the allocator's cache
+        """Capture a step, or mark the graph broken (logged; its answer goes on eagerly, it is not shelved).
+        Not `torch.cuda.graph`: that also runs the garbage collector and empties the allocator's cache."""
+        _clear_cublas_workspaces()  # the capture then makes its own, in its private pool: replays never share one
         graph = torch.cuda.CUDAGraph()
         graph.capture_begin(capture_error_mode="thread_local")  # other threads' requests go on meanwhile
         try:
-            self.logits = self._forward()  # rewritten by every replay
+            logits = self._forward()  # rewritten by every replay
+        except Exception:
+            with contextlib.suppress(Exception):
+                graph.capture_end()
+            log.warning("decode_graph.capture_failed", exc_info=True)
+            self.broken = True
+            return
         finally:
-            graph.capture_end()
-        self.graph = graph
+            _clear_cublas_workspaces()
+        graph.capture_end()
+        self.graph, self.logits = graph, logits
+
+
+def _clear_cublas_workspaces() -> None:
+    """cuBLAS keeps one workspace per handle and stream: without this, every graph captured on the one capture
+    stream would bake in the same workspace, and two graphs replaying at once (or a capture beside a replay) would
+    share it. PyTorch's own graph trees clear them around each capture the same way."""
+    clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+    if clear is not None:
+        clear()
 
 
 class _Shelf:
@@ -197,22 +227,33 @@ def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[]
     shape = _shape(cache, steps)
     key = (_scope_key(scope), *shape)
     weights = _weights(model)
-    shelf = model.__dict__.get("_step_graphs")
-    if shelf is None or shelf.weights != weights:
-        shelf = model.__dict__["_step_graphs"] = _Shelf(weights)
+    with _SHELVING:
+        shelf = model.__dict__.get("_step_graphs")
+        if shelf is None or shelf.weights != weights:
+            shelf = model.__dict__["_step_graphs"] = _Shelf(weights)
     with shelf.lock:
         found = next((i for i, (k, _) in enumerate(shelf.idle) if k == key), None)
         graph = shelf.idle.pop(found)[1] if found is not None else None
     graph = graph or StepGraph(model, *shape, scope)
     graph.load(cache)
+    idle = False  # an answer that raised leaves its graph off the shelf (a failed step may still be running)
     try:
         yield graph
+        idle = True
+    except GeneratorExit:  # its reader stopped early, between steps
+        idle = True
+        raise
     finally:
-        with shelf.lock:
-            shelf.idle.append((key, graph))
-            kept, total = [], 0
-            for k, g in reversed(shelf.idle):  # the most recently used first, up to KEPT_BYTES
-                total += _buffer_bytes(model, *k[1:])
-                if total <= KEPT_BYTES:
-                    kept.append((k, g))
-            shelf.idle = kept[::-1]
+        if idle and not graph.broken:
+            _shelve(model, shelf, key, graph)
+
+
+def _shelve(model: Transformer, shelf: _Shelf, key: tuple, graph: StepGraph) -> None:
+    with shelf.lock:
+        shelf.idle.append((key, graph))
+        kept, total = [], 0
+        for k, g in reversed(shelf.idle):  # the most recently used first, up to KEPT_BYTES
+            total += _buffer_bytes(model, *k[1:])
+            if total <= KEPT_BYTES:
+                kept.append((k, g))
+        shelf.idle = kept[::-1]

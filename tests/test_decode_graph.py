@@ -86,3 +86,29 @@ def test_answers_decoded_at_once_in_threads_are_those_decoded_alone(checkpoint):
     with ThreadPoolExecutor(len(questions)) as pool:
         together = list(pool.map(lambda q: model.generate(q, memory, **kw).token_ids, questions * 3))
     assert together == alone * 3
+
+
+def test_a_reader_that_stops_early_leaves_the_graph_for_the_next_answer(checkpoint, monkeypatch):
+    model = MSAModel.from_pretrained(checkpoint("qwen3"), device="cuda")
+    memory = Memory(model.encode_documents(FACTS))
+    made = []
+    monkeypatch.setattr(decode_graph, "StepGraph", lambda *a: made.append(a) or decode_graph_step_graph(*a))
+    kw = dict(max_new_tokens=24, top_k=2, mode="clean", read_mode="kv")
+    stream = model.stream("Where does Rex live?", memory, **kw)
+    for _ in range(6):  # the retrieval and a few tokens, past the capture
+        next(stream)
+    stream.close()
+    model.generate("Where is the bakery?", memory, **kw)
+    assert len(made) == 1
+
+
+def test_a_failed_capture_finishes_its_answer_eagerly_and_is_not_kept(checkpoint, monkeypatch):
+    model = MSAModel.from_pretrained(checkpoint("qwen3"), device="cuda")
+    memory = Memory(model.encode_documents(FACTS))
+    kw = dict(max_new_tokens=24, top_k=2, mode="clean", read_mode="kv")
+    monkeypatch.setenv("MSA_CUDA_GRAPHS", "0")
+    eager = model.generate("Where does Rex live?", memory, **kw).token_ids
+    monkeypatch.setenv("MSA_CUDA_GRAPHS", "1")
+    monkeypatch.setattr(decode_graph.StepGraph, "_capture", lambda self: setattr(self, "broken", True))
+    assert model.generate("Where does Rex live?", memory, **kw).token_ids == eager
+    assert model.transformer.__dict__["_step_graphs"].idle == []
