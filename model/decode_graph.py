@@ -180,12 +180,12 @@ class StepGraph:
         except Exception:
             with contextlib.suppress(Exception):
                 graph.capture_end()
+            _clear_cublas_workspaces()
             log.warning("decode_graph.capture_failed", exc_info=True)
             self.broken = True
             return
-        finally:
-            _clear_cublas_workspaces()
         graph.capture_end()
+        _clear_cublas_workspaces()  # the graph keeps its own; the next step or capture here makes a fresh one
         self.graph, self.logits = graph, logits
 
 
