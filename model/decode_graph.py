@@ -152,18 +152,16 @@ class StepGraph:
         with _CAPTURING:
             self.stream.wait_stream(current)
             with torch.cuda.stream(self.stream), self.scope():
-                logits = None if self.warm else self._forward()
                 if self.warm:
                     self._capture()
-                    if self.broken:
-                        logits = self._forward()
+                logits = self._forward() if self.graph is None else None  # a first step, or a failed capture's
             current.wait_stream(self.stream)
         self.warm = True
-        if logits is not None:  # a first step, or a step whose capture failed: computed eagerly
-            logits.record_stream(current)  # made on the capture stream, read on this one
-            return logits
-        self.graph.replay()
-        return self.logits
+        if self.graph is not None:
+            self.graph.replay()
+            return self.logits
+        logits.record_stream(current)  # made on the capture stream, read on this one
+        return logits
 
     def _forward(self) -> Tensor:
         torch.add(self.slot, 1, out=self.length)

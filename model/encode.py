@@ -109,11 +109,10 @@ def encode_documents(model: Transformer, tok: Tokenizer, texts: list[str], numbe
     out: list[EncodedDocument | None] = [None] * len(texts)
     for start, end in token_batches([rendered[i] for i in order], max_batch_tokens):
         mixer, cu_chunks = encode_batch(model, [rendered[i] for i in order[start:end]])
-        moved: dict[int, Tensor] = {}  # without decoupled routers the routing key is the key: one copy of both
-        for t in (t for parts in mixer.pooled.values() for t in parts):
-            if id(t) not in moved:
-                moved[id(t)] = t.to(out_device)
-        pooled = {layer: tuple(moved[id(t)] for t in parts) for layer, parts in mixer.pooled.items()}
+        pooled = {}
+        for layer, (pk, pv, prk) in mixer.pooled.items():  # without decoupled routers the routing key is the key
+            moved = pk.to(out_device)
+            pooled[layer] = (moved, pv.to(out_device), moved if prk is pk else prk.to(out_device))
         cu_chunks = cu_chunks.tolist()
         for j, i in enumerate(order[start:end]):
             a, b = cu_chunks[j], cu_chunks[j + 1]

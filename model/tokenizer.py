@@ -64,7 +64,8 @@ class Tokenizer:
         size alone, so the work is bounded by `limit` whatever the texts' length."""
         fits = [len(t.encode()) <= limit * self.max_token_bytes for t in texts]
         counts = iter(len(ids) for ids in self.encode_many([t for t, ok in zip(texts, fits, strict=True) if ok]))
-        return [n if (n := next(counts) if ok else limit + 1) <= limit else None for ok in fits]
+        found = [next(counts) if ok else None for ok in fits]
+        return [n if n is not None and n <= limit else None for n in found]
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(ids, skip_special_tokens=False)
