@@ -17,6 +17,8 @@ def test_counts_keep_their_texts_order_whichever_are_refused(checkpoint):
     lengths = [len(tok.encode(t)) for t in TEXTS]
     limit = 30
     huge = "y" * (limit * tok.max_token_bytes + 1)  # refused from its size, never tokenized
-    got = tok.count_within([TEXTS[0], huge, TEXTS[3], TEXTS[2], TEXTS[4]], limit)
-    assert max(lengths[0], lengths[2], lengths[4]) <= limit < lengths[3]  # refused by count between kept ones
+    dense = "q" * (limit + 5)  # within the size bound, over the limit once counted
+    assert len(dense.encode()) <= limit * tok.max_token_bytes and len(tok.encode(dense)) > limit
+    got = tok.count_within([TEXTS[0], huge, dense, TEXTS[2], TEXTS[4]], limit)
+    assert max(lengths[0], lengths[2], lengths[4]) <= limit  # refused by size, then by count, between kept ones
     assert got == [lengths[0], None, None, lengths[2], lengths[4]]
