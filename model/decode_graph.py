@@ -28,10 +28,12 @@ from msa.kernels.sparse_attn.naive import MemoryRows
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
 MIN_STEPS = 4  # fewer steps than this do not repay a capture (about two eager steps)
-MIN_CAPACITY = 256  # local rows of the smallest graph; capacities are powers of two from there
-MIN_POOL = 64  # memory rows of a layer, likewise
-MAX_GRAPH_BYTES = 1 << 30  # a graph's buffers at most (MSA-4B: 4,096 local rows); longer answers decode eagerly
-KEPT_BYTES = 2 << 30  # idle graphs' buffers kept per model, most recently used first
+MIN_CAPACITY = 256  # local rows of the smallest graph
+MIN_POOL = 64  # memory rows of a layer in the smallest graph; pools are powers of two from there
+GRAPH_SHARE = 16  # a graph's buffers take at most 1/16 of the device's memory (an H100: 5 GB, MSA-4B's K/V of ~33K
+# tokens); a longer answer decodes eagerly
+MAX_GRAPH_BYTES: int | None = None  # that cap in bytes instead (tests)
+KEPT_GRAPHS = 2  # idle graphs' buffers kept per model: up to twice the cap, most recently used first
 _CAPTURING = threading.Lock()  # one first step or capture at a time, on the one capture stream
 _SHELVING = threading.Lock()  # a model's shelf is made once
 log = logging.getLogger(__name__)
@@ -47,26 +49,33 @@ def _capture_stream(device: torch.device) -> torch.cuda.Stream:
 
 def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     """Whether decoding `steps` tokens after `cache` runs from a graph: on a GPU, in the fused kernel's dtypes,
-    with enough steps and buffers of at most MAX_GRAPH_BYTES, when `MSA_CUDA_GRAPHS=1`. Off by default until the GPU
-    tests (`tests/test_decode_graph.py`) have run on this version: the version measured on an H100 captured a graph
-    per answer; reuse across answers, the eager first step and the shared capture stream came after."""
+    with enough steps and buffers within `_graph_cap`, unless `MSA_CUDA_GRAPHS=0` (eager decoding, to compare
+    or to rule the graphs out)."""
     weight = model.embed_tokens.weight
     memory_dtypes = {m.k.dtype for m in cache.memory if m is not None}
     return (weight.is_cuda and weight.dtype in FLOATS and memory_dtypes <= {weight.dtype} and steps >= MIN_STEPS
             and all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
-            and os.environ.get("MSA_CUDA_GRAPHS", "0") == "1"
-            and _buffer_bytes(model, *_shape(cache, steps)) <= MAX_GRAPH_BYTES)
+            and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0"
+            and _buffer_bytes(model, *_shape(cache, steps)) <= _graph_cap(weight.device))
 
 
-def _bucket(n: int, least: int) -> int:
-    return max(least, 1 << (n - 1).bit_length())
+def _graph_cap(device: torch.device) -> int:
+    if MAX_GRAPH_BYTES is not None:
+        return MAX_GRAPH_BYTES
+    return torch.cuda.get_device_properties(device).total_memory // GRAPH_SHARE
+
+
+def _bucket(n: int, least: int, bits: int) -> int:
+    """n rounded up to its top `bits` bits (1: a power of two), at least `least`."""
+    step = 1 << max(0, n.bit_length() - bits)
+    return max(least, -(-n // step) * step)
 
 
 def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
     """The buffers an answer needs: which layers read memory rows, local rows, memory rows per such layer."""
     reads_memory = tuple(m is not None for m in cache.memory)
-    capacity = _bucket(cache.length(0) + steps, MIN_CAPACITY)
-    pool = _bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL)
+    capacity = _bucket(cache.length(0) + steps, MIN_CAPACITY, 3)  # at most 25% over: long prompts' K/V are large
+    pool = _bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL, 1)
     return reads_memory, capacity, pool if any(reads_memory) else 0
 
 
@@ -250,8 +259,9 @@ def _shelve(model: Transformer, shelf: _Shelf, key: tuple, graph: StepGraph) -> 
     with shelf.lock:
         shelf.idle.append((key, graph))
         kept, total = [], 0
-        for k, g in reversed(shelf.idle):  # the most recently used first, up to KEPT_BYTES
+        cap = KEPT_GRAPHS * _graph_cap(model.embed_tokens.weight.device)
+        for k, g in reversed(shelf.idle):  # the most recently used first, up to KEPT_GRAPHS caps
             total += _buffer_bytes(model, *k[1:])
-            if total <= KEPT_BYTES:
+            if total <= cap:
                 kept.append((k, g))
         shelf.idle = kept[::-1]

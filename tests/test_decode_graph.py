@@ -17,8 +17,10 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(autouse=True)
-def graphs_on(monkeypatch):
-    monkeypatch.setenv("MSA_CUDA_GRAPHS", "1")
+def graphs_by_default(monkeypatch):
+    monkeypatch.delenv("MSA_CUDA_GRAPHS", raising=False)
+
+
 FACTS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon. " * 5, "The river Sena flows north.",
          "Bob keeps bees on the roof of the school. " * 9]
 TOL = {"float32": 1e-5, "bfloat16": 3e-2}
@@ -70,7 +72,7 @@ def test_answers_are_those_of_eager_decoding(checkpoint, monkeypatch):
     monkeypatch.setenv("MSA_CUDA_GRAPHS", "0")
     eager = [model.generate(q, memory, read_mode=m, **kw).token_ids for m in ("kv", "text") for q in questions]
     assert len(made) == 2 and graphed == eager
-    monkeypatch.setenv("MSA_CUDA_GRAPHS", "1")
+    monkeypatch.delenv("MSA_CUDA_GRAPHS")
     monkeypatch.setattr(decode_graph, "MAX_GRAPH_BYTES", 1000)  # buffers over the cap: eager decoding
     assert [model.generate(q, memory, read_mode="kv", **kw).token_ids for q in questions] == eager[:2]
     assert len(made) == 2
@@ -108,7 +110,7 @@ def test_a_failed_capture_finishes_its_answer_eagerly_and_is_not_kept(checkpoint
     kw = dict(max_new_tokens=24, top_k=2, mode="clean", read_mode="kv")
     monkeypatch.setenv("MSA_CUDA_GRAPHS", "0")
     eager = model.generate("Where does Rex live?", memory, **kw).token_ids
-    monkeypatch.setenv("MSA_CUDA_GRAPHS", "1")
+    monkeypatch.delenv("MSA_CUDA_GRAPHS")
     monkeypatch.setattr(decode_graph.StepGraph, "_capture", lambda self: setattr(self, "broken", True))
     assert model.generate("Where does Rex live?", memory, **kw).token_ids == eager
     assert model.transformer.__dict__["_step_graphs"].idle == []

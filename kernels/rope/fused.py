@@ -1,6 +1,8 @@
 """Rotary position embedding (after an optional per-head RMSNorm) in one Triton kernel: one program per
 (token, head) row. Eager torch spends thirteen kernels on a Qwen3 query or key (the norm's eight, the
-rotation's five); the rounding is the oracle's (each product rounded to x's dtype, then their sum)."""
+rotation's five); the rounding is the oracle's (each product rounded to x's dtype, then their sum). The kernel is
+compiled without FMA contraction: with it, the compiler multiplies two bf16 operands in bf16 and then fuses that
+product into the sum's FMA, skipping its rounding (bf16 outputs then differed from the oracle's on an H100)."""
 
 from __future__ import annotations
 
@@ -59,5 +61,6 @@ def rope(x: Tensor, cos: Tensor, sin: Tensor, norm_weight: Tensor | None = None,
     if t * heads:
         weight = x if norm_weight is None else norm_weight.contiguous()  # not read without a norm
         _rope[(t * heads,)](x, cos.contiguous(), sin.contiguous(), weight, out, heads, d, eps,
-                            NORM=norm_weight is not None, BLOCK=triton.next_power_of_2(d), num_warps=1)
+                            NORM=norm_weight is not None, BLOCK=triton.next_power_of_2(d), num_warps=1,
+                            enable_fp_fusion=False)
     return out
