@@ -70,7 +70,7 @@ def main() -> None:
             t0 = time.perf_counter()
             top_k(view.scores(q), 16)[0].tolist()  # the best 16 live documents' slots, on the host
             times.append(time.perf_counter() - t0)
-        cache = ContentCache(store, pin=False)
+        cache = ContentCache(store)
         picks = [rng.sample(range(args.documents), 16) for _ in range(20)]
         cold, warm = [], []
         for p in picks:

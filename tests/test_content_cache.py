@@ -15,11 +15,10 @@ def test_cache_hits_evicts_and_invalidates(tmp_path, device):
         store.write("n", docs)
         one = sum(t.numel() * t.element_size() for t in (docs[0].encoding.keys[LAYERS[0]],
                                                           docs[0].encoding.values[LAYERS[0]]))
-        cache = ContentCache(store, budget_bytes=3 * one, pin=device == "cuda")
+        cache = ContentCache(store, budget_bytes=3 * one)
         got = cache.get("n", [0, 1, 99], LAYERS[0])
         assert sorted(got) == [0, 1] and cache.misses == 3
         assert torch.equal(got[1][0], docs[1].encoding.keys[LAYERS[0]])
-        assert got[1][0].is_pinned() == (device == "cuda")
         cache.get("n", [0, 1], LAYERS[0])
         assert cache.hits == 2
         cache.get("n", [2, 3, 4], LAYERS[0])

@@ -1,7 +1,8 @@
 """Content K/V of recently selected documents in host memory, bounded in bytes, in front of the store.
 
 Only selected documents' pooled K/V are ever read, so they are cached per (namespace, ordinal, layer),
-least recently used out first; pinned memory on CUDA machines so the copy to the device can overlap.
+least recently used out first, in plain host memory (a question's rows are gathered into pinned memory as
+they go to the device: `store_memory._to_device`).
 The engine invalidates a document's entries after every committed update or delete.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-import torch
 from torch import Tensor
 
 from msa.memstore.storage.store import Store
@@ -19,9 +19,8 @@ Key = tuple[str, int, int]  # namespace, ordinal, layer
 
 
 class ContentCache:
-    def __init__(self, store: Store, budget_bytes: int = 1 << 30, pin: bool | None = None) -> None:
+    def __init__(self, store: Store, budget_bytes: int = 1 << 30) -> None:
         self.store, self.budget = store, budget_bytes
-        self.pin = torch.cuda.is_available() if pin is None else pin
         self.entries: OrderedDict[Key, tuple[Tensor, Tensor]] = OrderedDict()
         self.bytes = self.hits = self.misses = 0
         self.lock = threading.Lock()
@@ -38,7 +37,7 @@ class ContentCache:
             self.hits += len(out)
         missing = [o for o in ordinals if o not in out]
         if missing:
-            fetched = {o: tuple(self._host(t) for t in kv) for o, kv in self.store.kv(ns, missing, layer).items()}
+            fetched = self.store.kv(ns, missing, layer)
             with self.lock:
                 self.misses += len(missing)
                 for o, kv in fetched.items():
@@ -57,9 +56,6 @@ class ContentCache:
         with self.lock:
             for key in [k for k in self.entries if k[0] == ns]:
                 self._drop(key)
-
-    def _host(self, t: Tensor) -> Tensor:
-        return t.pin_memory() if self.pin else t
 
     def _put(self, key: Key, kv: tuple[Tensor, Tensor]) -> None:
         size = sum(t.numel() * t.element_size() for t in kv)

@@ -64,8 +64,7 @@ class StoreMemory:
         if not kv:
             keys = values = torch.zeros(0, device=view.device)  # no rows: nothing to read
         else:
-            keys = torch.cat([kv[n][0] for n in sorted(kv)]).to(view.device, non_blocking=True)
-            values = torch.cat([kv[n][1] for n in sorted(kv)]).to(view.device, non_blocking=True)
+            keys, values = (_to_device([kv[n][i] for n in sorted(kv)], view.device) for i in (0, 1))
         self._timed("fetch", start)
         return MemoryRows.whole(keys, values)
 
@@ -97,3 +96,14 @@ class StoreMemory:
 
     def __getitem__(self, number: int) -> Document:
         return self.documents([number])[number]
+
+
+def _to_device(parts: list[Tensor], device: torch.device) -> Tensor:
+    """Host tensors -> their concatenation on `device`. For a GPU they are gathered into pinned memory from
+    PyTorch's caching host allocator (reused once its copy is done) and copied without blocking: a pageable
+    copy stalls the host for every layer, and pinning each cached blob on its own cost a `cudaHostAlloc` each."""
+    if torch.device(device).type != "cuda":
+        return torch.cat(parts).to(device)
+    rows = sum(p.shape[0] for p in parts)
+    staged = torch.empty((rows, *parts[0].shape[1:]), dtype=parts[0].dtype, pin_memory=True)
+    return torch.cat(parts, out=staged).to(device, non_blocking=True)
