@@ -193,9 +193,10 @@ def main() -> None:
         for mode in args.read_modes:
             runs = measure(engine, questions, mode, args.max_new_tokens, args.paths)
             results[mode] = {path: summary(r) for path, r in runs.items()}
+            print(mode, results[mode], flush=True)
             for threads in args.concurrency:
                 rates[f"{mode}/{threads}"] = concurrent(engine, questions, threads, mode, args.max_new_tokens)
-            print(mode, results[mode], flush=True)
+                print(f"{mode}, {threads} at once: {rates[f'{mode}/{threads}']:.2f} answers/s", flush=True)
         engine.close()
     floor = 1e3 * weight_bytes / copy_rate(args.device)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"

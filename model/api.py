@@ -23,7 +23,7 @@ from msa.model.int8 import Int8Weight, OneTokenInt8
 from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, ReadableMemory
-from msa.model.prefill import PREFILL_CHUNK, IsCancelled, prefill
+from msa.model.prefill import IsCancelled, prefill
 from msa.model.prompts import (
     REGENERATE,
     QuestionTokens,
@@ -202,7 +202,7 @@ class MSAModel:
                                    route_spec(self.config, mode, self.dtype), top_k, inject=inject)
         with self.routing():  # injecting: one forward of at most the question's bounded length
             logits = prefill(self.transformer, ids, positions, mixer, cancelled, logits=inject,
-                             chunk=len(ids) if inject else PREFILL_CHUNK)
+                             chunk=len(ids) if inject else None)
         return cache, logits, start + len(q.ids), mixer.finish(), len(q.ids)
 
     @torch.no_grad()
