@@ -88,10 +88,12 @@ def ask(engine: Engine, question: str, **options) -> dict:
 
 @contextlib.contextmanager
 def decoding(path: str) -> Iterator[None]:
-    """eager: every step launches its kernels; graph: steps replay a CUDA graph; unfused: the model before RMSNorm
-    and RoPE had kernels of their own (their plain-torch oracles patched in, for the prompt's prefill too), its
-    steps replayed from a graph."""
+    """eager: every step launches its kernels; graph: steps replay a CUDA graph; batch: answers decoding at the
+    same time share steps (`MSA_BATCH_DECODE=1`, graphs of the batch); unfused: the model before RMSNorm and RoPE
+    had kernels of their own (their plain-torch oracles patched in, for the prompt's prefill too), its steps
+    replayed from a graph."""
     os.environ["MSA_CUDA_GRAPHS"] = "0" if path == "eager" else "1"
+    os.environ["MSA_BATCH_DECODE"] = "1" if path == "batch" else "0"
     saved = decoder.rms_norm, decoder.rope
     if path == "unfused":
         decoder.rms_norm, decoder.rope = norm_naive.rms_norm, rope_naive.rope
@@ -100,6 +102,7 @@ def decoding(path: str) -> Iterator[None]:
     finally:
         decoder.rms_norm, decoder.rope = saved
         os.environ.pop("MSA_CUDA_GRAPHS")
+        os.environ.pop("MSA_BATCH_DECODE")
 
 
 def measure(engine: Engine, questions: list[str], read_mode: str, max_new_tokens: int, paths: list[str]
@@ -159,7 +162,8 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=6)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--read-modes", nargs="+", default=["kv", "text"])
-    ap.add_argument("--paths", nargs="+", default=["eager", "graph", "unfused"], help="decoding paths to compare")
+    ap.add_argument("--paths", nargs="+", default=["eager", "graph", "batch", "unfused"],
+                    help="decoding paths to compare")
     ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 8, 32])
     ap.add_argument("--workdir", type=Path, help="keep the random checkpoint here between runs")
     ap.add_argument("--json", type=Path, help="append the result row here")
@@ -194,9 +198,12 @@ def main() -> None:
             runs = measure(engine, questions, mode, args.max_new_tokens, args.paths)
             results[mode] = {path: summary(r) for path, r in runs.items()}
             print(mode, results[mode], flush=True)
-            for threads in args.concurrency:
-                rates[f"{mode}/{threads}"] = concurrent(engine, questions, threads, mode, args.max_new_tokens)
-                print(f"{mode}, {threads} at once: {rates[f'{mode}/{threads}']:.2f} answers/s", flush=True)
+            for path in args.paths:
+                for threads in args.concurrency:
+                    with decoding(path):
+                        rate = rates[f"{mode}/{path}/{threads}"] = concurrent(
+                            engine, questions, threads, mode, args.max_new_tokens)
+                    print(f"{mode}, {path}, {threads} at once: {rate:.2f} answers/s", flush=True)
         engine.close()
     floor = 1e3 * weight_bytes / copy_rate(args.device)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
@@ -214,12 +221,12 @@ def main() -> None:
             print(f"| {mode} | {name} | {s['ttft']:.1f} | {s['route']:.1f} | {s['fetch']:.1f} | {s['prefill']:.1f} | "
                   f"{s['step']:.2f} | {s['first_gap']:.1f} | {s['total']:.0f} | {s['warm_up_gaps']:.0f} |")
     if rates:
-        print("\n| read | concurrent questions | answers/s | vs one at a time |")
-        print("|---|---|---|---|")
+        print("\n| read | decoding | concurrent questions | answers/s | vs one at a time down that path |")
+        print("|---|---|---|---|---|")
         for key, rate in rates.items():
-            mode, threads = key.split("/")
-            base = rates.get(f"{mode}/1", rate)
-            print(f"| {mode} | {threads} | {rate:.2f} | {rate / base:.2f}x |")
+            mode, path, threads = key.split("/")
+            base = rates.get(f"{mode}/{path}/1", rate)
+            print(f"| {mode} | {path} | {threads} | {rate:.2f} | {rate / base:.2f}x |")
     if args.json:
         with args.json.open("a") as f:
             f.write(json.dumps(row) + "\n")

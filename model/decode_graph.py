@@ -6,7 +6,8 @@ one graph launch: the token, its position, the cache length and each layer's cou
 buffers the graph reads; the local K/V and the memory rows an answer reads are copied into buffers of a fixed
 capacity, and attention reads how many rows are in use from the device (`kernels.sparse_attn.fused`). A graph
 serves any answer that fits its capacities, so after the first answer of a shape nothing is captured again.
-Opt-in for now (`graphs_wanted`).
+`MSA_CUDA_GRAPHS=0` turns it off (`graphs_wanted`). `CapturedForward` (eager first, captured at the second call,
+replayed after) serves these steps and those of answers decoded together (`decode_batch`).
 """
 
 from __future__ import annotations
@@ -106,13 +107,12 @@ class StepGraph:
     memory (`reads_memory`), run inside `scope()` (an adapter's weights are those the graph reads).
 
     `load(cache)` takes an answer's prompt K/V and memory rows; `step(token, position, index)` -> logits [V] fp32.
-    The first step of a new graph runs eagerly through the same buffers and kernels (compiling them and warming
-    the capture stream, as a capture needs) and its logits go out at once; the capture (about one eager step of
-    host time) comes with the second step, so it never delays a first token."""
+    The first step of a new graph runs eagerly, the capture comes with the second (`CapturedForward`), so it never
+    delays a first token."""
 
     def __init__(self, model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int,
                  scope: Callable[[], AbstractContextManager]) -> None:
-        self.model, self.scope, self.capacity, self.pool = model, scope, capacity, pool
+        self.model = model
         device, dtype, cfg = model.embed_tokens.weight.device, model.embed_tokens.weight.dtype, model.config
         shape = (cfg.num_key_value_heads, cfg.head_dim)
         self.k = [torch.zeros((capacity, *shape), dtype=dtype, device=device) for _ in reads_memory]
@@ -125,11 +125,7 @@ class StepGraph:
         self.token, self.position, self.slot, self.length = (torch.zeros(1, dtype=torch.int64, device=device)
                                                              for _ in range(4))
         self.mixer = _StepMixer(self.k, self.v, self.memory, self.slot, self.length)
-        self.stream = _capture_stream(device)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.logits: Tensor | None = None
-        self.warm = False  # a first step has run eagerly
-        self.broken = False  # its capture failed
+        self.run = CapturedForward(self._forward, device, scope)
         self.start = 0
 
     def load(self, cache: KVCache) -> None:
@@ -151,39 +147,58 @@ class StepGraph:
         self.token.fill_(token)
         self.position.fill_(position)
         self.slot.fill_(self.start + index)
-        if self.graph is not None:
-            self.graph.replay()
-            return self.logits
-        if self.broken:  # its capture failed: eager steps through the same buffers
-            with self.scope():
-                return self._forward()
-        current = torch.cuda.current_stream(self.token.device)
-        with _CAPTURING:
-            self.stream.wait_stream(current)
-            with torch.cuda.stream(self.stream), self.scope():
-                if self.warm:
-                    self._capture()
-                logits = self._forward() if self.graph is None else None  # a first step, or a failed capture's
-            current.wait_stream(self.stream)
-        self.warm = True
-        if self.graph is not None:
-            self.graph.replay()
-            return self.logits
-        logits.record_stream(current)  # made on the capture stream, read on this one
-        return logits
+        return self.run()
 
     def _forward(self) -> Tensor:
         torch.add(self.slot, 1, out=self.length)
         return self.model(self.token, self.position, self.mixer)[-1]  # [V] fp32
 
+
+class CapturedForward:
+    """A forward over fixed buffers, run inside `scope()`: eagerly at its first call (on the one capture stream:
+    its kernels compiled and the stream warmed, as a capture needs; the result goes out at once), captured as a
+    CUDA graph at its second (about one eager call of host time), replayed from then on. A failed capture is
+    logged and the forward runs eagerly from then on (`broken`)."""
+
+    def __init__(self, forward: Callable[[], Tensor], device: torch.device,
+                 scope: Callable[[], AbstractContextManager]) -> None:
+        self.forward, self.device, self.scope = forward, device, scope
+        self.stream = _capture_stream(device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.out: Tensor | None = None
+        self.warm = False  # a first call has run eagerly
+        self.broken = False  # its capture failed
+
+    def __call__(self) -> Tensor:
+        """-> the forward's output (a graph's is rewritten by its next replay)."""
+        if self.graph is not None:
+            self.graph.replay()
+            return self.out
+        if self.broken:
+            with self.scope():
+                return self.forward()
+        current = torch.cuda.current_stream(self.device)
+        with _CAPTURING:
+            self.stream.wait_stream(current)
+            with torch.cuda.stream(self.stream), self.scope():
+                if self.warm:
+                    self._capture()
+                out = self.forward() if self.graph is None else None  # a first call, or a failed capture's
+            current.wait_stream(self.stream)
+        self.warm = True
+        if self.graph is not None:
+            self.graph.replay()
+            return self.out
+        out.record_stream(current)  # made on the capture stream, read on this one
+        return out
+
     def _capture(self) -> None:
-        """Capture a step, or mark the graph broken (logged; its answer goes on eagerly, it is not shelved).
-        Not `torch.cuda.graph`: that also runs the garbage collector and empties the allocator's cache."""
+        """Not `torch.cuda.graph`: that also runs the garbage collector and empties the allocator's cache."""
         _clear_cublas_workspaces()  # the capture then makes its own, in its private pool: replays never share one
         graph = torch.cuda.CUDAGraph()
         graph.capture_begin(capture_error_mode="thread_local")  # other threads' requests go on meanwhile
         try:
-            logits = self._forward()  # rewritten by every replay
+            out = self.forward()  # rewritten by every replay
         except Exception:
             with contextlib.suppress(Exception):
                 graph.capture_end()
@@ -193,7 +208,7 @@ class StepGraph:
             return
         graph.capture_end()
         _clear_cublas_workspaces()  # the graph keeps its own; the next step or capture here makes a fresh one
-        self.graph, self.logits = graph, logits
+        self.graph, self.out = graph, out
 
 
 def _clear_cublas_workspaces() -> None:
@@ -251,7 +266,7 @@ def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[]
         idle = True
         raise
     finally:
-        if idle and not graph.broken:
+        if idle and not graph.run.broken:
             _shelve(model, shelf, key, graph)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from msa.model.decode_batch import batching_wanted, seat_for
 from msa.model.decode_graph import graph_for, graphs_wanted
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.prompts import ANSWER_MARKER, extracted_answer
@@ -122,9 +123,15 @@ class GenerationResult:
 def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sampling: Sampling,
            stop_ids: set[int], scope: Callable[[], AbstractContextManager] = nullcontext) -> Iterator[int | str]:
     """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1;
-    every forward runs inside `scope()` (the reader adapter while reading). On a GPU the steps replay a CUDA
-    graph (`decode_graph`): `cache` then keeps the prompt's K/V only."""
+    every forward runs inside `scope()` (the reader adapter while reading). With `MSA_BATCH_DECODE=1` the steps
+    are shared with other answers decoding at the same time (`decode_batch`); else on a GPU they replay a CUDA
+    graph (`decode_graph`). Either way `cache` then keeps the prompt's K/V only."""
     steps = sampling.max_new_tokens - 1  # forwards: the last token is not fed back
+    if batching_wanted(model, cache, steps):
+        with seat_for(model, cache, steps, scope) as seat:
+            if seat is not None:
+                yield from _sampled(logits, sampling, stop_ids, lambda tid, step: seat.step(tid, position + step))
+                return
     if graphs_wanted(model, cache, steps):
         with graph_for(model, cache, steps, scope) as graph:
             yield from _sampled(logits, sampling, stop_ids, lambda tid, step: graph.step(tid, position + step, step))

@@ -57,7 +57,7 @@ def test_replayed_steps_give_the_eager_logits_answer_after_answer(checkpoint, dt
                     want = model.transformer(torch.tensor([token], device="cuda"),
                                              torch.tensor([position + i], device="cuda"), eager)[-1]
                 assert rel_err(got, want) <= TOL[dtype], (question, i)
-    assert used[0] is used[1] and used[1].graph is not None
+    assert used[0] is used[1] and used[1].run.graph is not None
 
 
 def test_answers_are_those_of_eager_decoding(checkpoint, monkeypatch):
@@ -111,6 +111,6 @@ def test_a_failed_capture_finishes_its_answer_eagerly_and_is_not_kept(checkpoint
     monkeypatch.setenv("MSA_CUDA_GRAPHS", "0")
     eager = model.generate("Where does Rex live?", memory, **kw).token_ids
     monkeypatch.delenv("MSA_CUDA_GRAPHS")
-    monkeypatch.setattr(decode_graph.StepGraph, "_capture", lambda self: setattr(self, "broken", True))
+    monkeypatch.setattr(decode_graph.CapturedForward, "_capture", lambda self: setattr(self, "broken", True))
     assert model.generate("Where does Rex live?", memory, **kw).token_ids == eager
     assert model.transformer.__dict__["_step_graphs"].idle == []

@@ -1,0 +1,270 @@
+"""Continuous batching of decoding steps: answers decoding at the same time on one model share each step's
+forward, so the weights (what bounds a decoding step) are read once a step for all of them, not once per answer.
+
+An answer takes a free slot of a `DecodeBatch` that fits it (its prompt K/V and memory rows are copied into the
+slot's buffers), joins the running batch at its next step and leaves when it stops. A worker thread runs the steps:
+it waits until every seated answer has handed in its next token, or GRACE_S after the first one did, then runs one
+forward over slots 0 .. n-1 (n the power of two covering every waiting slot). A slot in that range without a token
+writes into its spare last row, and its output is dropped. On a GPU each n is captured as a CUDA graph at its
+second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
+
+Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)], and attention is one SDPA call for
+all slots with a mask of the rows each slot uses (its memory rows, its local rows up to the current token).
+Opt-in (`MSA_BATCH_DECODE=1`) until measured on a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from msa.model.decode_graph import CapturedForward, _bucket, _buffer_bytes, _graph_cap, _scope_key, _weights
+from msa.model.decoder import Attention, KVCache, Rope, Transformer
+
+MAX_SLOTS = 32  # answers decoding together in one batch at most
+GRACE_S = 0.002  # how long a step waits for seated answers that have not handed in their token yet
+MIN_CAPACITY = 256  # local rows of a slot at least (short kv prompts of any length then share a batch)
+MIN_POOL = 64  # memory rows of a slot's layer at least; pools are powers of two from there
+IDLE_BATCHES = 4  # batches kept per model while no answer sits in them, most recently used first
+log = logging.getLogger(__name__)
+
+
+def batching_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
+    """Whether decoding `steps` tokens after `cache` goes through a batch: `MSA_BATCH_DECODE=1`, a step at least,
+    every layer's cache of one length, memory rows in the model's dtype."""
+    dtype = model.embed_tokens.weight.dtype
+    return (os.environ.get("MSA_BATCH_DECODE", "0") == "1" and steps >= 1
+            and all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
+            and all(m is None or m.k.dtype == dtype for m in cache.memory))
+
+
+def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
+    """Which layers read memory rows, local rows per slot (the prompt, the steps and a spare row), memory rows
+    per slot's layer."""
+    reads_memory = tuple(m is not None for m in cache.memory)
+    capacity = _bucket(cache.length(0) + steps + 1, MIN_CAPACITY, 1)
+    used = max((m.rows.shape[0] for m in cache.memory if m is not None), default=0)
+    return reads_memory, capacity, _bucket(max(used, 1), MIN_POOL, 1) if any(reads_memory) else 0
+
+
+class _Seat:
+    """An answer's place in a batch: its slot, prompt length, steps taken and the step it waits for."""
+
+    def __init__(self, batch: DecodeBatch, slot: int, start: int) -> None:
+        self.batch, self.slot, self.start = batch, slot, start
+        self.index = 0  # steps taken
+        self.pending: tuple[int, int] | None = None  # (token, position) handed in for the next step
+        self.token_position = (0, 0)  # what the step running now takes from this seat
+        self.logits: Tensor | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def step(self, token: int, position: int) -> Tensor:
+        """Hand in `token` at `position`; -> the logits [V] fp32 after it, once the batch has stepped."""
+        self.done.clear()
+        with self.batch.cond:
+            self.pending = (token, position)
+            self.batch.cond.notify_all()
+        self.done.wait()
+        if self.error is not None:
+            raise RuntimeError("a batched decoding step failed") from self.error
+        return self.logits
+
+
+class _BatchMixer:
+    """One token per slot of slots 0 .. n-1: its K/V written at the slot's row, attention over the rows the slot
+    uses (mask), one SDPA call per layer."""
+
+    def __init__(self, batch: DecodeBatch, n: int) -> None:
+        self.batch, self.n = batch, n
+
+    def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+        b, n = self.batch, self.n
+        q, k, v = attn.project(h, rope)  # [n, H, D], [n, G, D], [n, G, D]
+        slots, rows = b.arange[:n], b.rows[:n] + b.base[layer]
+        b.k[layer].index_put_((slots, rows), k)
+        b.v[layer].index_put_((slots, rows), v)
+        local = b.local_rows[None, :] < b.lengths[:n, None]  # [n, capacity]
+        if b.base[layer]:
+            memory = b.memory_rows[None, :] < b.counts[layer][:n, None]  # [n, pool]
+            local = torch.cat([memory, local], dim=1)
+        out = F.scaled_dot_product_attention(
+            q[:, :, None], b.k[layer][:n].transpose(1, 2), b.v[layer][:n].transpose(1, 2),  # [n, heads, rows, D]
+            attn_mask=local[:, None, None, :], scale=attn.scale, enable_gqa=True)
+        return out[:, :, 0]  # [n, H, D]
+
+
+class DecodeBatch:
+    """Slots of fixed capacity for answers of one shape (`_shape`) in one scope; see the module's docstring."""
+
+    def __init__(self, model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int, slots: int,
+                 scope: Callable[[], AbstractContextManager]) -> None:
+        self.model, self.scope, self.capacity, self.pool, self.slots = model, scope, capacity, pool, slots
+        device, dtype, cfg = model.embed_tokens.weight.device, model.embed_tokens.weight.dtype, model.config
+        shape = (cfg.num_key_value_heads, cfg.head_dim)
+        self.base = [pool if reads else 0 for reads in reads_memory]  # a layer's first local row
+        self.k = [torch.zeros((slots, base + capacity, *shape), dtype=dtype, device=device) for base in self.base]
+        self.v = [torch.zeros_like(k) for k in self.k]
+        self.counts = [torch.zeros(slots, dtype=torch.int64, device=device) for _ in reads_memory]
+        self.arange = torch.arange(slots, device=device)
+        self.local_rows = torch.arange(capacity, device=device)
+        self.memory_rows = torch.arange(pool, device=device)
+        self.inputs = torch.zeros((4, slots), dtype=torch.int64, device=device)  # token, position, row, length
+        self.tokens, self.positions, self.rows, self.lengths = self.inputs
+        self.device = device
+        self.forwards: dict[int, Callable[[], Tensor]] = {}  # n -> the step over slots 0 .. n-1
+        self.seats: dict[int, _Seat] = {}
+        self.cond = threading.Condition()
+        self.worker: threading.Thread | None = None
+        self.steps = 0  # forwards run (tests, metrics)
+
+    # -- the answer's side ---------------------------------------------------------------------------------
+    def join(self, cache: KVCache) -> _Seat | None:
+        """Take the lowest free slot and copy the answer's prompt K/V and memory rows into it; None when full."""
+        with self.cond:
+            slot = next((s for s in range(self.slots) if s not in self.seats), None)
+            if slot is None:
+                return None
+            seat = self.seats[slot] = _Seat(self, slot, cache.length(0))
+        try:
+            for layer, base in enumerate(self.base):
+                self.k[layer][slot, base:base + seat.start] = cache.k[layer]
+                self.v[layer][slot, base:base + seat.start] = cache.v[layer]
+                theirs = cache.memory[layer]
+                used = 0 if theirs is None or not base else theirs.rows.shape[0]
+                if used:
+                    torch.index_select(theirs.k, 0, theirs.rows, out=self.k[layer][slot, :used])
+                    torch.index_select(theirs.v, 0, theirs.rows, out=self.v[layer][slot, :used])
+                self.counts[layer][slot] = used
+        except BaseException:
+            self.leave(seat)
+            raise
+        with self.cond:
+            if self.worker is None:
+                self.worker = threading.Thread(target=self._work, name="msa-decode-batch", daemon=True)
+                self.worker.start()
+        return seat
+
+    def leave(self, seat: _Seat) -> None:
+        with self.cond:
+            if self.seats.get(seat.slot) is seat:
+                del self.seats[seat.slot]
+            self.cond.notify_all()
+
+    # -- the worker ----------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                ready = self._gather()
+                if ready is None:
+                    self.worker = None
+                    return
+            try:
+                logits = self._step(ready)
+                for seat in ready:
+                    seat.logits, seat.index = logits[seat.slot], seat.index + 1
+            except BaseException as e:  # every waiting answer gets it; the worker goes on for later steps
+                log.warning("decode_batch.step_failed", exc_info=True)
+                for seat in ready:
+                    seat.error = e
+            for seat in ready:
+                seat.done.set()
+
+    def _gather(self) -> list[_Seat] | None:
+        """(under the lock) The seats whose tokens go into the next step, after waiting for the others up to
+        GRACE_S; None once no answer sits in the batch."""
+        while not any(s.pending for s in self.seats.values()):
+            if not self.seats:
+                return None
+            self.cond.wait()
+        deadline = time.monotonic() + GRACE_S
+        while not all(s.pending for s in self.seats.values()) and (left := deadline - time.monotonic()) > 0:
+            self.cond.wait(left)
+        ready = [s for s in self.seats.values() if s.pending]
+        for seat in ready:
+            seat.token_position, seat.pending = seat.pending, None
+        return ready
+
+    def _step(self, ready: list[_Seat]) -> Tensor:
+        """One forward over slots 0 .. n-1 -> logits [n, V] fp32 (a copy: the next step rewrites a graph's)."""
+        n = _bucket(max(s.slot for s in ready) + 1, 1, 1)
+        host = torch.zeros((4, n), dtype=torch.int64)
+        host[2], host[3] = self.capacity - 1, self.capacity  # idle slots: the spare row, every row visible
+        for seat in ready:
+            token, position = seat.token_position
+            row = seat.start + seat.index
+            host[:, seat.slot] = torch.tensor([token, position, row, row + 1])
+        self.inputs[:, :n].copy_(host)
+        forward = self.forwards.get(n)
+        if forward is None:
+            forward = self.forwards[n] = self._forward_over(n)
+        self.steps += 1
+        return forward().clone()
+
+    def _forward_over(self, n: int) -> Callable[[], Tensor]:
+        mixer = _BatchMixer(self, n)
+
+        def forward() -> Tensor:
+            return self.model(self.tokens[:n], self.positions[:n], mixer)  # [n, V] fp32
+
+        if self.device.type == "cuda" and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0":
+            return CapturedForward(forward, self.device, self.scope)
+
+        def eager() -> Tensor:
+            with self.scope():
+                return forward()
+
+        return eager
+
+
+class _Batches:
+    """A model's batches by shape and scope; valid while its weights stay where they were."""
+
+    def __init__(self, weights: tuple) -> None:
+        self.weights = weights
+        self.batches: dict[tuple, DecodeBatch] = {}  # most recently used last
+        self.lock = threading.Lock()
+
+
+_REGISTRY = threading.Lock()
+
+
+@contextmanager
+def seat_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[], AbstractContextManager]
+             ) -> Iterator[_Seat | None]:
+    """A seat in the batch of `cache`'s shape and `scope` (made when there is none), loaded with the cache;
+    None when that batch is full or a slot would not fit the device's graph budget. Left on exit."""
+    shape = _shape(cache, steps)
+    key = (_scope_key(scope), *shape)
+    weights = _weights(model)
+    with _REGISTRY:
+        registry = model.__dict__.get("_decode_batches")
+        if registry is None or registry.weights != weights:
+            registry = model.__dict__["_decode_batches"] = _Batches(weights)
+    with registry.lock:
+        batch = registry.batches.pop(key, None)
+        if batch is None:
+            per_slot = _buffer_bytes(model, *shape)
+            cap = _graph_cap(model.embed_tokens.weight.device) if model.embed_tokens.weight.is_cuda else 1 << 30
+            slots = min(MAX_SLOTS, cap // per_slot)
+            batch = DecodeBatch(model, *shape, slots, scope) if slots else None
+        if batch is not None:
+            registry.batches[key] = batch
+            idle = [k for k, b in registry.batches.items() if not b.seats and b is not batch]
+            for k in idle[:max(0, len(idle) - IDLE_BATCHES)]:
+                del registry.batches[k]
+    seat = batch.join(cache) if batch is not None else None
+    try:
+        yield seat
+    finally:
+        if seat is not None:
+            batch.leave(seat)
+

@@ -1,0 +1,124 @@
+"""Answers decoded together in one batch (`model/decode_batch.py`) give the logits and answers of answers decoded
+alone; seats are left however an answer ends; a full batch or a failed step never hangs an answer. On the CPU
+(eager steps) and on a GPU (steps replayed from graphs)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from msa.model import decode_batch
+from msa.model.api import MSAModel
+from msa.model.decoder import CachedMixer
+from msa.model.memory import Memory
+from tests.conftest import rel_err
+
+FACTS = ["Rex is a dog who lives in Paris.", "Anna works at a bakery in Lyon. " * 5, "The river Sena flows north.",
+         "Bob keeps bees on the roof of the school. " * 9]
+QUESTIONS = ["Where does Rex live?", "Who keeps bees on the roof?", "Where is the bakery?", "Which way does it flow?"]
+KW = dict(max_new_tokens=20, top_k=2, mode="clean")
+
+
+@pytest.fixture
+def batching(monkeypatch):
+    monkeypatch.setenv("MSA_BATCH_DECODE", "1")
+
+
+def loaded(checkpoint, device: str) -> tuple[MSAModel, Memory]:
+    model = MSAModel.from_pretrained(checkpoint("qwen3"), device=device)
+    return model, Memory(model.encode_documents(FACTS))
+
+
+def batches(model: MSAModel) -> list[decode_batch.DecodeBatch]:
+    return list(model.transformer.__dict__["_decode_batches"].batches.values())
+
+
+@pytest.mark.parametrize("read_mode", ["kv", "text"])
+def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, device, read_mode):
+    """Two answers (other prompt lengths, other memory rows) in slots 0 and 1, stepped together for 70 steps
+    (past a 64-row block), against each one's own eager steps."""
+    model, memory = loaded(checkpoint, device)
+    tokens = torch.randint(0, model.config.vocab_size, (70,), generator=torch.Generator().manual_seed(1)).tolist()
+    prompts = []
+    for question in QUESTIONS[:2]:
+        if read_mode == "kv":
+            cache, _, position, _, _ = model._prefill(model._request(question), memory, "clean", 2, inject=True)
+            scope = model.routing
+        else:
+            cache, _, position = model._read_prefill(question, [(0, FACTS[0]), (3, FACTS[3])])
+            scope = model.reading
+        prompts.append((cache, position))
+    shape = decode_batch._shape(prompts[1][0], len(tokens))  # the longer prompt's shape fits both
+    batch = decode_batch.DecodeBatch(model.transformer, *shape, slots=4, scope=scope)
+    seats = [batch.join(cache) for cache, _ in prompts]
+    eager = [CachedMixer(cache) for cache, _ in prompts]
+    with ThreadPoolExecutor(2) as pool:
+        for i, token in enumerate(tokens):
+            got = list(pool.map(lambda sp: sp[0].step(token, sp[1] + i).clone(),
+                                [(seat, position) for seat, (_, position) in zip(seats, prompts, strict=True)]))
+            for (_, position), mixer, logits in zip(prompts, eager, got, strict=True):
+                with scope():
+                    want = model.transformer(torch.tensor([token], device=device),
+                                             torch.tensor([position + i], device=device), mixer)[-1]
+                assert rel_err(logits, want) <= 1e-5, i
+    assert batch.steps < 2 * len(tokens)  # the two answers shared steps
+    for seat in seats:
+        batch.leave(seat)
+
+
+def test_answers_decoded_together_are_those_decoded_alone(checkpoint, device, batching, monkeypatch):
+    model, memory = loaded(checkpoint, device)
+    alone = [model.generate(q, memory, read_mode=m, **KW).token_ids for m in ("kv", "text") for q in QUESTIONS]
+    steps_alone = sum(b.steps for b in batches(model))
+    asked = [(q, m) for m in ("kv", "text") for q in QUESTIONS] * 2
+    with ThreadPoolExecutor(len(asked)) as pool:
+        together = list(pool.map(lambda qm: model.generate(qm[0], memory, read_mode=qm[1], **KW).token_ids, asked))
+    assert together == alone * 2
+    assert sum(b.steps for b in batches(model)) - steps_alone < sum(len(t) for t in together) - len(together)
+    assert all(not b.seats for b in batches(model))
+    monkeypatch.setenv("MSA_BATCH_DECODE", "0")  # and those of the path without batches
+    assert [model.generate(q, memory, read_mode=m, **KW).token_ids for m in ("kv", "text") for q in QUESTIONS] == alone
+
+
+def test_a_full_batch_sends_the_next_answer_down_the_solo_path(checkpoint, device, batching, monkeypatch):
+    model, memory = loaded(checkpoint, device)
+    alone = [model.generate(q, memory, **KW).token_ids for q in QUESTIONS]
+    monkeypatch.setattr(decode_batch, "MAX_SLOTS", 1)
+    model.transformer.__dict__.pop("_decode_batches")
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda q: model.generate(q, memory, **KW).token_ids, QUESTIONS * 2)) == alone * 2
+    assert [b.slots for b in batches(model)] == [1]
+
+
+def test_a_reader_that_stops_early_gives_its_seat_back(checkpoint, device, batching):
+    model, memory = loaded(checkpoint, device)
+    stream = model.stream(QUESTIONS[0], memory, **KW)
+    for _ in range(4):  # the retrieval and a few tokens
+        next(stream)
+    (batch,) = batches(model)
+    assert len(batch.seats) == 1
+    stream.close()
+    assert not batch.seats
+    assert model.generate(QUESTIONS[1], memory, **KW).token_ids
+
+
+def test_a_failed_step_fails_its_answers_and_the_batch_goes_on(checkpoint, device, batching, monkeypatch):
+    model, memory = loaded(checkpoint, device)
+    want = model.generate(QUESTIONS[0], memory, **KW).token_ids
+    (batch,) = batches(model)
+    real, failed = decode_batch.DecodeBatch._step, threading.Event()
+
+    def once_broken(self, ready):
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("device lost")
+        return real(self, ready)
+
+    monkeypatch.setattr(decode_batch.DecodeBatch, "_step", once_broken)
+    with pytest.raises(RuntimeError, match="batched decoding step failed"):
+        model.generate(QUESTIONS[0], memory, **KW)
+    assert not batch.seats
+    assert model.generate(QUESTIONS[0], memory, **KW).token_ids == want
