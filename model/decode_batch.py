@@ -9,7 +9,8 @@ writes into its spare last row, and its output is dropped. On a GPU each n is ca
 second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
 
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)], and attention is one SDPA call for
-all slots with a mask of the rows each slot uses (its memory rows, its local rows up to the current token).
+all slots with a mask of the rows each slot uses (its memory rows, its local rows up to the current token), each
+KV head's query heads as its query rows.
 Opt-in (`MSA_BATCH_DECODE=1`) until measured on a GPU.
 """
 
@@ -96,10 +97,11 @@ class _BatchMixer:
         if b.base[layer]:
             memory = b.memory_rows[None, :] < b.counts[layer][:n, None]  # [n, pool]
             local = torch.cat([memory, local], dim=1)
+        g = attn.n_kv_heads  # a KV head's query heads are its query rows: no K/V repeated per query head
         out = F.scaled_dot_product_attention(
-            q[:, :, None], b.k[layer][:n].transpose(1, 2), b.v[layer][:n].transpose(1, 2),  # [n, heads, rows, D]
-            attn_mask=local[:, None, None, :], scale=attn.scale, enable_gqa=True)
-        return out[:, :, 0]  # [n, H, D]
+            q.view(n, g, -1, q.shape[-1]), b.k[layer][:n].transpose(1, 2), b.v[layer][:n].transpose(1, 2),
+            attn_mask=local[:, None, None, :], scale=attn.scale)  # [n, G, H/G, D] over [n, G, rows, D]
+        return out.reshape(q.shape)  # [n, H, D]
 
 
 class DecodeBatch:
