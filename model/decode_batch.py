@@ -4,9 +4,9 @@ forward, so the weights (what bounds a decoding step) are read once a step for a
 An answer takes a free slot of a `DecodeBatch` that fits it (its prompt K/V and memory rows are copied into the
 slot's buffers), joins the running batch at its next step and leaves when it stops. A worker thread runs the steps:
 it waits until every seated answer has handed in its next token, or GRACE_S after the first one did, then runs one
-forward over slots 0 .. n-1 (n the power of two covering every waiting slot). A slot in that range without a token
-writes into its spare last row, and its output is dropped. On a GPU each n is captured as a CUDA graph at its
-second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
+forward over slots 0 .. n-1 (n the power of two covering every waiting slot, or all slots). A slot in that range
+without a token writes into its spare last row, and its output is dropped. On a GPU each n is captured as a CUDA
+graph at its second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
 
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)], and attention is one SDPA call for
 all slots with a mask of the rows each slot uses (its memory rows, its local rows up to the current token), each
@@ -27,14 +27,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from msa.model.decode_graph import CapturedForward, _bucket, _buffer_bytes, _graph_cap, _scope_key, _weights
+from msa.model.decode_graph import (
+    KEPT_GRAPHS,
+    CapturedForward,
+    bucket,
+    buffer_bytes,
+    graph_cap,
+    scope_key,
+    weight_addresses,
+)
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
 MAX_SLOTS = 32  # answers decoding together in one batch at most
 GRACE_S = 0.002  # how long a step waits for seated answers that have not handed in their token yet
 MIN_CAPACITY = 256  # local rows of a slot at least (short kv prompts of any length then share a batch)
 MIN_POOL = 64  # memory rows of a slot's layer at least; pools are powers of two from there
-IDLE_BATCHES = 4  # batches kept per model while no answer sits in them, most recently used first
+CPU_BATCH_BYTES = 1 << 30  # a batch's buffers at most on the CPU (on a GPU: the graph cap, `decode_graph`)
 log = logging.getLogger(__name__)
 
 
@@ -51,9 +59,9 @@ def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
     """Which layers read memory rows, local rows per slot (the prompt, the steps and a spare row), memory rows
     per slot's layer."""
     reads_memory = tuple(m is not None for m in cache.memory)
-    capacity = _bucket(cache.length(0) + steps + 1, MIN_CAPACITY, 1)
+    capacity = bucket(cache.length(0) + steps + 1, MIN_CAPACITY, 1)
     used = max((m.rows.shape[0] for m in cache.memory if m is not None), default=0)
-    return reads_memory, capacity, _bucket(max(used, 1), MIN_POOL, 1) if any(reads_memory) else 0
+    return reads_memory, capacity, bucket(max(used, 1), MIN_POOL, 1) if any(reads_memory) else 0
 
 
 class _Seat:
@@ -64,6 +72,7 @@ class _Seat:
         self.index = 0  # steps taken
         self.pending: tuple[int, int] | None = None  # (token, position) handed in for the next step
         self.token_position = (0, 0)  # what the step running now takes from this seat
+        self.loaded: torch.cuda.Event | None = None  # recorded after its prompt's copies (on a GPU)
         self.logits: Tensor | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -115,6 +124,7 @@ class DecodeBatch:
         self.base = [pool if reads else 0 for reads in reads_memory]  # a layer's first local row
         self.k = [torch.zeros((slots, base + capacity, *shape), dtype=dtype, device=device) for base in self.base]
         self.v = [torch.zeros_like(k) for k in self.k]
+        self.bytes = 2 * sum(k.numel() * k.element_size() for k in self.k)
         self.counts = [torch.zeros(slots, dtype=torch.int64, device=device) for _ in reads_memory]
         self.arange = torch.arange(slots, device=device)
         self.local_rows = torch.arange(capacity, device=device)
@@ -146,6 +156,9 @@ class DecodeBatch:
                     torch.index_select(theirs.k, 0, theirs.rows, out=self.k[layer][slot, :used])
                     torch.index_select(theirs.v, 0, theirs.rows, out=self.v[layer][slot, :used])
                 self.counts[layer][slot] = used
+            if self.device.type == "cuda":  # the worker's stream waits for these copies, whatever stream made them
+                seat.loaded = torch.cuda.Event()
+                seat.loaded.record()
         except BaseException:
             self.leave(seat)
             raise
@@ -163,22 +176,36 @@ class DecodeBatch:
 
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
-        while True:
+        """Steps until no answer sits in the batch. Forwards without autograd (grad mode is per thread) on the
+        batch's device; a failed step fails the answers in it, and the worker goes on for later steps."""
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        ready: list[_Seat] = []
+        try:
+            while True:
+                with self.cond:
+                    ready = self._gather()
+                    if ready is None:
+                        self.worker = None
+                        return
+                try:
+                    with torch.no_grad():
+                        logits = self._step(ready)
+                    for seat in ready:
+                        seat.logits, seat.index = logits[seat.slot], seat.index + 1
+                except Exception as e:
+                    log.warning("decode_batch.step_failed", exc_info=True)
+                    for seat in ready:
+                        seat.error = e
+                for seat in ready:
+                    seat.done.set()
+        except BaseException as e:  # the worker itself fails: nobody may wait for it
             with self.cond:
-                ready = self._gather()
-                if ready is None:
-                    self.worker = None
-                    return
-            try:
-                logits = self._step(ready)
-                for seat in ready:
-                    seat.logits, seat.index = logits[seat.slot], seat.index + 1
-            except BaseException as e:  # every waiting answer gets it; the worker goes on for later steps
-                log.warning("decode_batch.step_failed", exc_info=True)
-                for seat in ready:
+                self.worker = None
+                for seat in {*ready, *self.seats.values()}:
                     seat.error = e
-            for seat in ready:
-                seat.done.set()
+                    seat.done.set()
+            raise
 
     def _gather(self) -> list[_Seat] | None:
         """(under the lock) The seats whose tokens go into the next step, after waiting for the others up to
@@ -197,13 +224,17 @@ class DecodeBatch:
 
     def _step(self, ready: list[_Seat]) -> Tensor:
         """One forward over slots 0 .. n-1 -> logits [n, V] fp32 (a copy: the next step rewrites a graph's)."""
-        n = _bucket(max(s.slot for s in ready) + 1, 1, 1)
+        n = min(bucket(max(s.slot for s in ready) + 1, 1, 1), self.slots)
         host = torch.zeros((4, n), dtype=torch.int64)
         host[2], host[3] = self.capacity - 1, self.capacity  # idle slots: the spare row, every row visible
         for seat in ready:
             token, position = seat.token_position
             row = seat.start + seat.index
             host[:, seat.slot] = torch.tensor([token, position, row, row + 1])
+        for seat in ready:
+            if seat.loaded is not None:
+                torch.cuda.current_stream(self.device).wait_event(seat.loaded)
+                seat.loaded = None
         self.inputs[:, :n].copy_(host)
         forward = self.forwards.get(n)
         if forward is None:
@@ -245,8 +276,8 @@ def seat_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[],
     """A seat in the batch of `cache`'s shape and `scope` (made when there is none), loaded with the cache;
     None when that batch is full or a slot would not fit the device's graph budget. Left on exit."""
     shape = _shape(cache, steps)
-    key = (_scope_key(scope), *shape)
-    weights = _weights(model)
+    key = (scope_key(scope), *shape)
+    weights = weight_addresses(model)
     with _REGISTRY:
         registry = model.__dict__.get("_decode_batches")
         if registry is None or registry.weights != weights:
@@ -254,19 +285,44 @@ def seat_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[],
     with registry.lock:
         batch = registry.batches.pop(key, None)
         if batch is None:
-            per_slot = _buffer_bytes(model, *shape)
-            cap = _graph_cap(model.embed_tokens.weight.device) if model.embed_tokens.weight.is_cuda else 1 << 30
-            slots = min(MAX_SLOTS, cap // per_slot)
-            batch = DecodeBatch(model, *shape, slots, scope) if slots else None
+            batch = _new_batch(model, shape, scope)
         if batch is not None:
             registry.batches[key] = batch
-            idle = [k for k, b in registry.batches.items() if not b.seats and b is not batch]
-            for k in idle[:max(0, len(idle) - IDLE_BATCHES)]:
-                del registry.batches[k]
+            _forget_idle(registry, batch)
     seat = batch.join(cache) if batch is not None else None
     try:
         yield seat
     finally:
         if seat is not None:
             batch.leave(seat)
+
+
+def _new_batch(model: Transformer, shape: tuple, scope: Callable[[], AbstractContextManager]) -> DecodeBatch | None:
+    """As many slots as fit the device's graph budget (MAX_SLOTS at most); None when not one fits or the
+    device has no room for them (the answer then decodes on its own)."""
+    weight = model.embed_tokens.weight
+    slots = min(MAX_SLOTS, _batch_cap(weight.device) // buffer_bytes(model, *shape))
+    if not slots:
+        return None
+    try:
+        return DecodeBatch(model, *shape, slots, scope)
+    except torch.OutOfMemoryError:
+        log.warning("decode_batch.no_room", extra={"slots": slots})
+        return None
+
+
+def _batch_cap(device: torch.device) -> int:
+    return graph_cap(device) if device.type == "cuda" else CPU_BATCH_BYTES
+
+
+def _forget_idle(registry: _Batches, keep: DecodeBatch) -> None:
+    """Idle batches beyond KEPT_GRAPHS caps of bytes go, the least recently used first."""
+    budget = KEPT_GRAPHS * _batch_cap(keep.device)
+    total = 0
+    for key, batch in reversed(list(registry.batches.items())):
+        if batch is keep or batch.seats:
+            continue
+        total += batch.bytes
+        if total > budget:
+            del registry.batches[key]
 

@@ -50,23 +50,23 @@ def _capture_stream(device: torch.device) -> torch.cuda.Stream:
 
 def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     """Whether decoding `steps` tokens after `cache` runs from a graph: on a GPU, in the fused kernel's dtypes,
-    with enough steps and buffers within `_graph_cap`, unless `MSA_CUDA_GRAPHS=0` (eager decoding, to compare
+    with enough steps and buffers within `graph_cap`, unless `MSA_CUDA_GRAPHS=0` (eager decoding, to compare
     or to rule the graphs out)."""
     weight = model.embed_tokens.weight
     memory_dtypes = {m.k.dtype for m in cache.memory if m is not None}
     return (weight.is_cuda and weight.dtype in FLOATS and memory_dtypes <= {weight.dtype} and steps >= MIN_STEPS
             and all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
             and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0"
-            and _buffer_bytes(model, *_shape(cache, steps)) <= _graph_cap(weight.device))
+            and buffer_bytes(model, *_shape(cache, steps)) <= graph_cap(weight.device))
 
 
-def _graph_cap(device: torch.device) -> int:
+def graph_cap(device: torch.device) -> int:
     if MAX_GRAPH_BYTES is not None:
         return MAX_GRAPH_BYTES
     return torch.cuda.get_device_properties(device).total_memory // GRAPH_SHARE
 
 
-def _bucket(n: int, least: int, bits: int) -> int:
+def bucket(n: int, least: int, bits: int) -> int:
     """n rounded up to its top `bits` bits (1: a power of two), at least `least`."""
     step = 1 << max(0, n.bit_length() - bits)
     return max(least, -(-n // step) * step)
@@ -75,12 +75,12 @@ def _bucket(n: int, least: int, bits: int) -> int:
 def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
     """The buffers an answer needs: which layers read memory rows, local rows, memory rows per such layer."""
     reads_memory = tuple(m is not None for m in cache.memory)
-    capacity = _bucket(cache.length(0) + steps, MIN_CAPACITY, 3)  # at most 25% over: long prompts' K/V are large
-    pool = _bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL, 1)
+    capacity = bucket(cache.length(0) + steps, MIN_CAPACITY, 3)  # at most 25% over: long prompts' K/V are large
+    pool = bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL, 1)
     return reads_memory, capacity, pool if any(reads_memory) else 0
 
 
-def _buffer_bytes(model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int) -> int:
+def buffer_bytes(model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int) -> int:
     cfg, weight = model.config, model.embed_tokens.weight
     row = 2 * cfg.num_key_value_heads * cfg.head_dim * weight.element_size()  # K and V of one row
     return row * (len(reads_memory) * capacity + sum(reads_memory) * pool)
@@ -180,11 +180,13 @@ class CapturedForward:
         current = torch.cuda.current_stream(self.device)
         with _CAPTURING:
             self.stream.wait_stream(current)
-            with torch.cuda.stream(self.stream), self.scope():
-                if self.warm:
-                    self._capture()
-                out = self.forward() if self.graph is None else None  # a first call, or a failed capture's
-            current.wait_stream(self.stream)
+            try:
+                with torch.cuda.stream(self.stream), self.scope():
+                    if self.warm:
+                        self._capture()
+                    out = self.forward() if self.graph is None else None  # a first call, or a failed capture's
+            finally:  # what a raising call queued is ordered before the caller's next work too
+                current.wait_stream(self.stream)
         self.warm = True
         if self.graph is not None:
             self.graph.replay()
@@ -229,14 +231,14 @@ class _Shelf:
         self.lock = threading.Lock()
 
 
-def _weights(model: Transformer) -> tuple:
+def weight_addresses(model: Transformer) -> tuple:
     """Where the model's modules and tensors are: a graph reads them by address, so any change retires its graphs
     (an adapter installed, weights moved or merged anew)."""
     return (tuple(id(m) for m in model.modules()), tuple(t.data_ptr() for t in model.parameters()),
             tuple(t.data_ptr() for t in model.buffers()))
 
 
-def _scope_key(scope: Callable[[], AbstractContextManager]) -> tuple:
+def scope_key(scope: Callable[[], AbstractContextManager]) -> tuple:
     """The same scope whatever bound-method object names it (`model.reading` is a new object at every access)."""
     return getattr(scope, "__func__", scope), id(getattr(scope, "__self__", None))
 
@@ -247,8 +249,8 @@ def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[]
     """An idle graph that fits `cache` and `steps` more tokens (captured anew only when none does), loaded with
     the cache; back on the model's shelf afterwards."""
     shape = _shape(cache, steps)
-    key = (_scope_key(scope), *shape)
-    weights = _weights(model)
+    key = (scope_key(scope), *shape)
+    weights = weight_addresses(model)
     with _SHELVING:
         shelf = model.__dict__.get("_step_graphs")
         if shelf is None or shelf.weights != weights:
@@ -274,9 +276,9 @@ def _shelve(model: Transformer, shelf: _Shelf, key: tuple, graph: StepGraph) -> 
     with shelf.lock:
         shelf.idle.append((key, graph))
         kept, total = [], 0
-        cap = KEPT_GRAPHS * _graph_cap(model.embed_tokens.weight.device)
+        cap = KEPT_GRAPHS * graph_cap(model.embed_tokens.weight.device)
         for k, g in reversed(shelf.idle):  # the most recently used first, up to KEPT_GRAPHS caps
-            total += _buffer_bytes(model, *k[1:])
+            total += buffer_bytes(model, *k[1:])
             if total <= cap:
                 kept.append((k, g))
         shelf.idle = kept[::-1]

@@ -128,10 +128,17 @@ def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sa
     graph (`decode_graph`). Either way `cache` then keeps the prompt's K/V only."""
     steps = sampling.max_new_tokens - 1  # forwards: the last token is not fed back
     if batching_wanted(model, cache, steps):
+        reason = None
         with seat_for(model, cache, steps, scope) as seat:
             if seat is not None:
-                yield from _sampled(logits, sampling, stop_ids, lambda tid, step: seat.step(tid, position + step))
-                return
+                for item in _sampled(logits, sampling, stop_ids, lambda tid, step: seat.step(tid, position + step)):
+                    if isinstance(item, str):  # the stop reason: the seat goes back before it is read
+                        reason = item
+                        break
+                    yield item
+        if reason is not None:
+            yield reason
+            return
     if graphs_wanted(model, cache, steps):
         with graph_for(model, cache, steps, scope) as graph:
             yield from _sampled(logits, sampling, stop_ids, lambda tid, step: graph.step(tid, position + step, step))

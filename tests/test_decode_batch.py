@@ -38,12 +38,12 @@ def batches(model: MSAModel) -> list[decode_batch.DecodeBatch]:
 
 @pytest.mark.parametrize("read_mode", ["kv", "text"])
 def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, device, read_mode):
-    """Two answers (other prompt lengths, other memory rows) in slots 0 and 1, stepped together for 70 steps
-    (past a 64-row block), against each one's own eager steps."""
+    """Three answers (other prompt lengths, other memory rows) in the slots of a batch of three, stepped together
+    for 70 steps (past a 64-row block), against each one's own eager steps."""
     model, memory = loaded(checkpoint, device)
     tokens = torch.randint(0, model.config.vocab_size, (70,), generator=torch.Generator().manual_seed(1)).tolist()
     prompts = []
-    for question in QUESTIONS[:2]:
+    for question in QUESTIONS[:3]:
         if read_mode == "kv":
             cache, _, position, _, _ = model._prefill(model._request(question), memory, "clean", 2, inject=True)
             scope = model.routing
@@ -51,20 +51,23 @@ def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, dev
             cache, _, position = model._read_prefill(question, [(0, FACTS[0]), (3, FACTS[3])])
             scope = model.reading
         prompts.append((cache, position))
-    shape = decode_batch._shape(prompts[1][0], len(tokens))  # the longer prompt's shape fits both
-    batch = decode_batch.DecodeBatch(model.transformer, *shape, slots=4, scope=scope)
+    longest = max(prompts, key=lambda p: p[0].length(0))[0]
+    batch = decode_batch.DecodeBatch(model.transformer, *decode_batch._shape(longest, len(tokens)), 3, scope)
     seats = [batch.join(cache) for cache, _ in prompts]
     eager = [CachedMixer(cache) for cache, _ in prompts]
-    with ThreadPoolExecutor(2) as pool:
+
+    def step(seat, position: int, token: int, i: int) -> torch.Tensor:
+        return seat.step(token, position + i).clone()
+
+    with ThreadPoolExecutor(len(seats)) as pool:
         for i, token in enumerate(tokens):
-            got = list(pool.map(lambda sp: sp[0].step(token, sp[1] + i).clone(),
-                                [(seat, position) for seat, (_, position) in zip(seats, prompts, strict=True)]))
+            got = list(pool.map(step, seats, [p for _, p in prompts], [token] * len(seats), [i] * len(seats)))
             for (_, position), mixer, logits in zip(prompts, eager, got, strict=True):
                 with scope():
                     want = model.transformer(torch.tensor([token], device=device),
                                              torch.tensor([position + i], device=device), mixer)[-1]
                 assert rel_err(logits, want) <= 1e-5, i
-    assert batch.steps < 2 * len(tokens)  # the two answers shared steps
+    assert batch.steps < 2 * len(tokens)  # the answers shared steps
     for seat in seats:
         batch.leave(seat)
 
@@ -91,6 +94,15 @@ def test_a_full_batch_sends_the_next_answer_down_the_solo_path(checkpoint, devic
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(lambda q: model.generate(q, memory, **KW).token_ids, QUESTIONS * 2)) == alone * 2
     assert [b.slots for b in batches(model)] == [1]
+
+
+def test_the_worker_keeps_no_autograd_history(checkpoint, device, batching):
+    """Grad mode is per thread: the caller's no_grad does not reach the worker, which must turn it off itself."""
+    model, memory = loaded(checkpoint, device)
+    model.transformer.lm_head.weight.requires_grad_(True)
+    model.generate(QUESTIONS[0], memory, **KW)
+    (batch,) = batches(model)
+    assert not any(t.requires_grad for t in batch.k + batch.v)
 
 
 def test_a_reader_that_stops_early_gives_its_seat_back(checkpoint, device, batching):
