@@ -11,7 +11,8 @@ graph at its second use (`decode_graph.CapturedForward`); on the CPU the steps r
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)], and attention is one SDPA call for
 all slots with a mask of the rows each slot uses (its memory rows, its local rows up to the current token), each
 KV head's query heads as its query rows.
-Opt-in (`MSA_BATCH_DECODE=1`) until measured on a GPU.
+Opt-in (`MSA_BATCH_DECODE=1`): a lone answer's step is slower than `decode_graph`'s (its attention reads every
+row of the slot through a mask), docs/benchmarks.md.
 """
 
 from __future__ import annotations
