@@ -8,9 +8,9 @@ forward over slots 0 .. n-1 (n the power of two covering every waiting slot, or 
 without a token writes into its spare last row, and its output is dropped. On a GPU each n is captured as a CUDA
 graph at its second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
 
-Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)], and attention is one SDPA call for
-all slots with a mask of the rows each slot uses (its memory rows, its local rows up to the current token), each
-KV head's query heads as its query rows.
+Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)]; attention reads the rows each slot
+uses (its memory rows, its local rows up to the current token): one kernel per slot on a GPU
+(`kernels.sparse_attn.fused`, counts read on the device), one masked SDPA for all slots elsewhere.
 Opt-in (`MSA_BATCH_DECODE=1`): a lone answer's step is slower than `decode_graph`'s (its attention reads every
 row of the slot through a mask), docs/benchmarks.md.
 """
@@ -28,6 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from msa.kernels.checks import FLOATS
+from msa.kernels.sparse_attn import fused
+from msa.kernels.sparse_attn.naive import MemoryRows
 from msa.model.decode_graph import (
     KEPT_GRAPHS,
     CapturedForward,
@@ -92,7 +95,8 @@ class _Seat:
 
 class _BatchMixer:
     """One token per slot of slots 0 .. n-1: its K/V written at the slot's row, attention over the rows the slot
-    uses (mask), one SDPA call per layer."""
+    uses: on a GPU one sparse-attention kernel per slot, reading its row counts from the device (only the rows in
+    use are read; the n launches cost nothing in a graph's replay), elsewhere one masked SDPA for every slot."""
 
     def __init__(self, batch: DecodeBatch, n: int) -> None:
         self.batch, self.n = batch, n
@@ -103,6 +107,8 @@ class _BatchMixer:
         slots, rows = b.arange[:n], b.rows[:n] + b.base[layer]
         b.k[layer].index_put_((slots, rows), k)
         b.v[layer].index_put_((slots, rows), v)
+        if per_slot_kernels(q):
+            return self._per_slot(layer, attn, q)
         local = b.local_rows[None, :] < b.lengths[:n, None]  # [n, capacity]
         if b.base[layer]:
             memory = b.memory_rows[None, :] < b.counts[layer][:n, None]  # [n, pool]
@@ -112,6 +118,21 @@ class _BatchMixer:
             q.view(n, g, -1, q.shape[-1]), b.k[layer][:n].transpose(1, 2), b.v[layer][:n].transpose(1, 2),
             attn_mask=local[:, None, None, :], scale=attn.scale)  # [n, G, H/G, D] over [n, G, rows, D]
         return out.reshape(q.shape)  # [n, H, D]
+
+    def _per_slot(self, layer: int, attn: Attention, q: Tensor) -> Tensor:
+        b, base = self.batch, self.batch.base[layer]
+        out = torch.empty_like(q)
+        for s in range(self.n):
+            memory = MemoryRows(b.k[layer][s, :base], b.v[layer][s, :base], b.memory_rows,
+                                b.counts[layer][s:s + 1]) if base else None
+            fused.sparse_attention(q[s:s + 1], b.k[layer][s, base:], b.v[layer][s, base:], attn.scale, memory,
+                                   out=out[s:s + 1], length=b.lengths[s:s + 1])
+        return out
+
+
+def per_slot_kernels(q: Tensor) -> bool:
+    """The fused kernel's device and dtypes (tests force it under the Triton interpreter)."""
+    return q.is_cuda and q.dtype in FLOATS
 
 
 class DecodeBatch:

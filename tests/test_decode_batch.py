@@ -36,12 +36,18 @@ def batches(model: MSAModel) -> list[decode_batch.DecodeBatch]:
     return list(model.transformer.__dict__["_decode_batches"].batches.values())
 
 
-@pytest.mark.parametrize("read_mode", ["kv", "text"])
-def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, device, read_mode):
+@pytest.mark.parametrize(("read_mode", "kernels", "steps"), [
+    ("kv", "device's", 70), ("text", "device's", 70), ("kv", "per slot", 12), ("text", "per slot", 12)])
+def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, device, read_mode, kernels, steps,
+                                                                monkeypatch):
     """Three answers (other prompt lengths, other memory rows) in the slots of a batch of three, stepped together
-    for 70 steps (past a 64-row block), against each one's own eager steps."""
+    (70 steps: past a 64-row block), against each one's own eager steps; with the device's attention (a GPU's
+    per-slot kernels, the CPU's masked SDPA) and with the per-slot kernels forced (on the CPU the Triton
+    interpreter, so fewer steps; text prompts are past a block already)."""
+    if kernels == "per slot":
+        monkeypatch.setattr(decode_batch, "per_slot_kernels", lambda q: True)
     model, memory = loaded(checkpoint, device)
-    tokens = torch.randint(0, model.config.vocab_size, (70,), generator=torch.Generator().manual_seed(1)).tolist()
+    tokens = torch.randint(0, model.config.vocab_size, (steps,), generator=torch.Generator().manual_seed(1)).tolist()
     prompts = []
     for question in QUESTIONS[:3]:
         if read_mode == "kv":
