@@ -11,8 +11,8 @@ graph at its second use (`decode_graph.CapturedForward`); on the CPU the steps r
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)]; attention reads the rows each slot
 uses (its memory rows, its local rows up to the current token): one kernel per slot on a GPU
 (`kernels.sparse_attn.fused`, counts read on the device), one masked SDPA for all slots elsewhere.
-Opt-in (`MSA_BATCH_DECODE=1`): a lone answer's step is slower than `decode_graph`'s (its attention reads every
-row of the slot through a mask), docs/benchmarks.md.
+Opt-in (`MSA_BATCH_DECODE=1`) until the per-slot kernels are measured: the version measured on an H100 (masked
+SDPA over whole slots) was slower than `decode_graph` for a lone answer, docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
 MAX_SLOTS = 32  # answers decoding together in one batch at most
 GRACE_S = 0.002  # how long a step waits for seated answers that have not handed in their token yet
+STEP_TIMEOUT_S = 600.0  # an answer waiting longer than this for its step gives up (the worker is stuck)
 MIN_CAPACITY = 256  # local rows of a slot at least (short kv prompts of any length then share a batch)
 MIN_POOL = 64  # memory rows of a slot's layer at least; pools are powers of two from there
 CPU_BATCH_BYTES = 1 << 30  # a batch's buffers at most on the CPU (on a GPU: the graph cap, `decode_graph`)
@@ -84,10 +85,13 @@ class _Seat:
     def step(self, token: int, position: int) -> Tensor:
         """Hand in `token` at `position`; -> the logits [V] fp32 after it, once the batch has stepped."""
         self.done.clear()
+        self.error = None
         with self.batch.cond:
             self.pending = (token, position)
+            self.batch.start_worker()  # one that died earlier is replaced
             self.batch.cond.notify_all()
-        self.done.wait()
+        if not self.done.wait(STEP_TIMEOUT_S):
+            raise RuntimeError(f"a batched decoding step did not come within {STEP_TIMEOUT_S:.0f} s")
         if self.error is not None:
             raise RuntimeError("a batched decoding step failed") from self.error
         return self.logits
@@ -96,7 +100,7 @@ class _Seat:
 class _BatchMixer:
     """One token per slot of slots 0 .. n-1: its K/V written at the slot's row, attention over the rows the slot
     uses: on a GPU one sparse-attention kernel per slot, reading its row counts from the device (only the rows in
-    use are read; the n launches cost nothing in a graph's replay), elsewhere one masked SDPA for every slot."""
+    use are read; in a graph's replay the n launches cost no host time), elsewhere one masked SDPA for all slots."""
 
     def __init__(self, batch: DecodeBatch, n: int) -> None:
         self.batch, self.n = batch, n
@@ -161,36 +165,51 @@ class DecodeBatch:
         self.steps = 0  # forwards run (tests, metrics)
 
     # -- the answer's side ---------------------------------------------------------------------------------
-    def join(self, cache: KVCache) -> _Seat | None:
-        """Take the lowest free slot and copy the answer's prompt K/V and memory rows into it; None when full."""
+    def reserve(self, start: int) -> _Seat | None:
+        """The lowest free slot for an answer whose prompt has `start` tokens; None when every slot is taken."""
         with self.cond:
             slot = next((s for s in range(self.slots) if s not in self.seats), None)
             if slot is None:
                 return None
-            seat = self.seats[slot] = _Seat(self, slot, cache.length(0))
-        try:
-            for layer, base in enumerate(self.base):
-                self.k[layer][slot, base:base + seat.start] = cache.k[layer]
-                self.v[layer][slot, base:base + seat.start] = cache.v[layer]
-                theirs = cache.memory[layer]
-                used = 0 if theirs is None or not base else theirs.rows.shape[0]
-                if used:
-                    torch.index_select(theirs.k, 0, theirs.rows, out=self.k[layer][slot, :used])
-                    torch.index_select(theirs.v, 0, theirs.rows, out=self.v[layer][slot, :used])
-                self.counts[layer][slot] = used
-            if self.device.type == "cuda":  # the worker's stream waits for these copies, whatever stream made them
-                seat.loaded = torch.cuda.Event()
-                seat.loaded.record()
-        except BaseException:
-            self.leave(seat)
-            raise
-        with self.cond:
-            if self.worker is None:
-                self.worker = threading.Thread(target=self._work, name="msa-decode-batch", daemon=True)
-                self.worker.start()
+            seat = self.seats[slot] = _Seat(self, slot, start)
+            return seat
+
+    def load(self, seat: _Seat, cache: KVCache) -> None:
+        """Copy the answer's prompt K/V and memory rows into its slot (the caller leaves the seat if this fails)."""
+        slot = seat.slot
+        for layer, base in enumerate(self.base):
+            self.k[layer][slot, base:base + seat.start] = cache.k[layer]
+            self.v[layer][slot, base:base + seat.start] = cache.v[layer]
+            theirs = cache.memory[layer]
+            used = 0 if theirs is None or not base else theirs.rows.shape[0]
+            if used:
+                torch.index_select(theirs.k, 0, theirs.rows, out=self.k[layer][slot, :used])
+                torch.index_select(theirs.v, 0, theirs.rows, out=self.v[layer][slot, :used])
+            self.counts[layer][slot] = used
+        if self.device.type == "cuda":  # the worker's stream waits for these copies, whatever stream made them
+            seat.loaded = torch.cuda.Event()
+            seat.loaded.record(torch.cuda.current_stream(self.device))
+
+    def join(self, cache: KVCache) -> _Seat | None:
+        """`reserve` and `load` at once; None when every slot is taken."""
+        seat = self.reserve(cache.length(0))
+        if seat is not None:
+            try:
+                self.load(seat, cache)
+            except BaseException:
+                self.leave(seat)
+                raise
         return seat
 
+    def start_worker(self) -> None:
+        """(under the lock) A worker if there is none."""
+        if self.worker is None:
+            self.worker = threading.Thread(target=self._work, name="msa-decode-batch", daemon=True)
+            self.worker.start()
+
     def leave(self, seat: _Seat) -> None:
+        for counts in self.counts:  # an idle slot reads no memory rows (before a new answer may take the slot)
+            counts[seat.slot] = 0
         with self.cond:
             if self.seats.get(seat.slot) is seat:
                 del self.seats[seat.slot]
@@ -199,7 +218,8 @@ class DecodeBatch:
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
         """Steps until no answer sits in the batch. Forwards without autograd (grad mode is per thread) on the
-        batch's device; a failed step fails the answers in it, and the worker goes on for later steps."""
+        batch's device; a failed step fails the answers in it, and the worker goes on for later steps. If the
+        worker itself fails, every seated answer is told, and the next step handed in starts another."""
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         ready: list[_Seat] = []
@@ -211,7 +231,7 @@ class DecodeBatch:
                         self.worker = None
                         return
                 try:
-                    with torch.no_grad():
+                    with torch.inference_mode():
                         logits = self._step(ready)
                     for seat in ready:
                         seat.logits, seat.index = logits[seat.slot], seat.index + 1
@@ -222,12 +242,14 @@ class DecodeBatch:
                 for seat in ready:
                     seat.done.set()
         except BaseException as e:  # the worker itself fails: nobody may wait for it
+            log.error("decode_batch.worker_failed", exc_info=True)
             with self.cond:
                 self.worker = None
                 for seat in {*ready, *self.seats.values()}:
                     seat.error = e
                     seat.done.set()
-            raise
+            if not isinstance(e, Exception):
+                raise
 
     def _gather(self) -> list[_Seat] | None:
         """(under the lock) The seats whose tokens go into the next step, after waiting for the others up to
@@ -248,7 +270,7 @@ class DecodeBatch:
         """One forward over slots 0 .. n-1 -> logits [n, V] fp32 (a copy: the next step rewrites a graph's)."""
         n = min(bucket(max(s.slot for s in ready) + 1, 1, 1), self.slots)
         host = torch.zeros((4, n), dtype=torch.int64)
-        host[2], host[3] = self.capacity - 1, self.capacity  # idle slots: the spare row, every row visible
+        host[2], host[3] = self.capacity - 1, 1  # idle slots: write the spare row, read one row (never NaN)
         for seat in ready:
             token, position = seat.token_position
             row = seat.start + seat.index
@@ -304,15 +326,18 @@ def seat_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[],
         registry = model.__dict__.get("_decode_batches")
         if registry is None or registry.weights != weights:
             registry = model.__dict__["_decode_batches"] = _Batches(weights)
-    with registry.lock:
+    with registry.lock:  # a slot is taken before the lock goes: an idle batch is never one being joined
         batch = registry.batches.pop(key, None)
         if batch is None:
             batch = _new_batch(model, shape, scope)
+        seat = None
         if batch is not None:
             registry.batches[key] = batch
+            seat = batch.reserve(cache.length(0))
             _forget_idle(registry, batch)
-    seat = batch.join(cache) if batch is not None else None
     try:
+        if seat is not None:
+            batch.load(seat, cache)
         yield seat
     finally:
         if seat is not None:
