@@ -37,8 +37,8 @@ from msa.model.decode_graph import (
     bucket,
     buffer_bytes,
     graph_cap,
+    model_registry,
     scope_key,
-    weight_addresses,
 )
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
@@ -311,8 +311,6 @@ class _Batches:
         self.lock = threading.Lock()
 
 
-_REGISTRY = threading.Lock()
-
 
 @contextmanager
 def seat_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[], AbstractContextManager]
@@ -321,11 +319,7 @@ def seat_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[],
     None when that batch is full or a slot would not fit the device's graph budget. Left on exit."""
     shape = _shape(cache, steps)
     key = (scope_key(scope), *shape)
-    weights = weight_addresses(model)
-    with _REGISTRY:
-        registry = model.__dict__.get("_decode_batches")
-        if registry is None or registry.weights != weights:
-            registry = model.__dict__["_decode_batches"] = _Batches(weights)
+    registry = model_registry(model, "_decode_batches", _Batches)
     with registry.lock:  # a slot is taken before the lock goes: an idle batch is never one being joined
         batch = registry.batches.pop(key, None)
         if batch is None:

@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,7 +37,7 @@ GRAPH_SHARE = 16  # a graph's buffers take at most 1/16 of the device's memory (
 MAX_GRAPH_BYTES: int | None = None  # that cap in bytes instead (tests)
 KEPT_GRAPHS = 2  # idle graphs' buffers kept per model: up to twice the cap, most recently used first
 _CAPTURING = threading.Lock()  # one first step or capture at a time, on the one capture stream
-_SHELVING = threading.Lock()  # a model's shelf is made once
+_REGISTRIES = threading.Lock()  # a model's registries are made once
 log = logging.getLogger(__name__)
 
 
@@ -238,6 +239,17 @@ def weight_addresses(model: Transformer) -> tuple:
             tuple(t.data_ptr() for t in model.buffers()))
 
 
+def model_registry(model: Transformer, name: str, make: Callable[[tuple], Any]) -> Any:
+    """The model's registry `name` (its graphs, its batches), made anew by `make(weights)` when the model's
+    weights are no longer where they were (the registry's `weights`): its graphs read them by address."""
+    weights = weight_addresses(model)
+    with _REGISTRIES:
+        registry = model.__dict__.get(name)
+        if registry is None or registry.weights != weights:
+            registry = model.__dict__[name] = make(weights)
+        return registry
+
+
 def scope_key(scope: Callable[[], AbstractContextManager]) -> tuple:
     """The same scope whatever bound-method object names it (`model.reading` is a new object at every access)."""
     return getattr(scope, "__func__", scope), id(getattr(scope, "__self__", None))
@@ -250,11 +262,7 @@ def graph_for(model: Transformer, cache: KVCache, steps: int, scope: Callable[[]
     the cache; back on the model's shelf afterwards."""
     shape = _shape(cache, steps)
     key = (scope_key(scope), *shape)
-    weights = weight_addresses(model)
-    with _SHELVING:
-        shelf = model.__dict__.get("_step_graphs")
-        if shelf is None or shelf.weights != weights:
-            shelf = model.__dict__["_step_graphs"] = _Shelf(weights)
+    shelf = model_registry(model, "_step_graphs", _Shelf)
     with shelf.lock:
         found = next((i for i, (k, _) in enumerate(shelf.idle) if k == key), None)
         graph = shelf.idle.pop(found)[1] if found is not None else None
