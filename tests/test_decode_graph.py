@@ -41,15 +41,15 @@ def prompt(model: MSAModel, memory: Memory, read_mode: str, question: str):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("read_mode", ["kv", "text"])
 def test_replayed_steps_give_the_eager_logits_answer_after_answer(checkpoint, dtype, read_mode):
-    """The second question (another prompt length, other memory rows) replays the graph the first captured where
-    its buffers' shape is the same (kv reading: short prompts; text reading's prompts may round to others)."""
+    """The second question (another prompt length; in kv reading other memory rows) replays the graph the first
+    captured: its buffers round to the same shape (text reading: 350 and 353 prompt tokens, 448 rows)."""
     model = MSAModel.from_pretrained(checkpoint("qwen3", dtype=dtype), device="cuda", dtype=dtype)
     memory = Memory(model.encode_documents(FACTS))
     tokens = torch.randint(0, model.config.vocab_size, (70,), generator=torch.Generator().manual_seed(1)).tolist()
-    used, shapes = [], []
-    for question in ("Where does Rex live?", "Who keeps bees on the roof of the school, and why?"):
+    used = []
+    second = {"kv": "Who keeps bees on the roof of the school, and why?", "text": "Where does Rex live, and how?"}
+    for question in ("Where does Rex live?", second[read_mode]):
         cache, position, scope = prompt(model, memory, read_mode, question)
-        shapes.append(decode_graph._shape(cache, len(tokens)))
         with decode_graph.graph_for(model.transformer, cache, len(tokens), scope) as graph:  # copies the cache
             used.append(graph)
             eager = CachedMixer(cache)
@@ -59,8 +59,7 @@ def test_replayed_steps_give_the_eager_logits_answer_after_answer(checkpoint, dt
                     want = model.transformer(torch.tensor([token], device="cuda"),
                                              torch.tensor([position + i], device="cuda"), eager)[-1]
                 assert rel_err(got, want) <= TOL[dtype], (question, i)
-    assert (used[0] is used[1]) == (shapes[0] == shapes[1]) and used[1].run.graph is not None
-    assert read_mode == "text" or shapes[0] == shapes[1]
+    assert used[0] is used[1] and used[1].run.graph is not None
 
 
 def test_answers_are_those_of_eager_decoding(checkpoint, monkeypatch):
