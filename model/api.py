@@ -18,7 +18,6 @@ from msa.model.config import READ_MODES, ModelConfig
 from msa.model.decoder import CachedMixer, KVCache, Transformer
 from msa.model.encode import encode_documents, encode_template, pass_tokens
 from msa.model.generate import GenerationResult, Retrieved, RoundRead, Sampling, TextStream, Token, decode, next_token
-from msa.model.host_memory import keep_freed_memory
 from msa.model.int8 import Int8Weight, OneTokenInt8
 from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
@@ -90,11 +89,9 @@ class MSAModel:
         (`model/int8.py`); by default on for bf16 weights on the CPU with a reader adapter, where it makes
         decoding steps faster (the int8 kernel is slow for fp32 activations).
 
-        On the CPU this also tunes the whole process's glibc malloc to keep freed memory for the next forward
+        Importing `msa.model` tunes the whole process's glibc malloc to keep freed memory for the next CPU forward
         (`model/host_memory.py`; `MSA_RETURN_FREED_MEMORY=1` opts out)."""
         path = Path(path)
-        if torch.device(device).type == "cpu":
-            keep_freed_memory()  # large CPU temporaries reuse freed blocks instead of faulting pages in again
         transformer = load_transformer(path, dtype=dtype, device=device)
         file = path / ROUTING_FILE
         routing = LoRAAdapter.load(transformer, file, merge=True) if file.exists() else None
