@@ -36,6 +36,8 @@ from msa.model.decode_graph import (
     CapturedForward,
     bucket,
     buffer_bytes,
+    buffer_shape,
+    fits_buffers,
     graph_cap,
     model_registry,
     scope_key,
@@ -45,28 +47,20 @@ from msa.model.decoder import Attention, KVCache, Rope, Transformer
 MAX_SLOTS = 32  # answers decoding together in one batch at most
 GRACE_S = 0.002  # how long a step waits for seated answers that have not handed in their token yet
 STEP_TIMEOUT_S = 600.0  # an answer waiting longer than this for its step gives up (the worker is stuck)
-MIN_CAPACITY = 256  # local rows of a slot at least (short kv prompts of any length then share a batch)
-MIN_POOL = 64  # memory rows of a slot's layer at least; pools are powers of two from there
 CPU_BATCH_BYTES = 1 << 30  # a batch's buffers at most on the CPU (on a GPU: the graph cap, `decode_graph`)
 log = logging.getLogger(__name__)
 
 
 def batching_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     """Whether decoding `steps` tokens after `cache` goes through a batch: `MSA_BATCH_DECODE=1`, a step at least,
-    every layer's cache of one length, memory rows in the model's dtype."""
-    dtype = model.embed_tokens.weight.dtype
-    return (os.environ.get("MSA_BATCH_DECODE", "0") == "1" and steps >= 1
-            and all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
-            and all(m is None or m.k.dtype == dtype for m in cache.memory))
+    a cache that fits fixed buffers."""
+    return os.environ.get("MSA_BATCH_DECODE", "0") == "1" and steps >= 1 and fits_buffers(model, cache)
 
 
 def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
-    """Which layers read memory rows, local rows per slot (the prompt, the steps and a spare row), memory rows
-    per slot's layer."""
-    reads_memory = tuple(m is not None for m in cache.memory)
-    capacity = bucket(cache.length(0) + steps + 1, MIN_CAPACITY, 1)
-    used = max((m.rows.shape[0] for m in cache.memory if m is not None), default=0)
-    return reads_memory, capacity, bucket(max(used, 1), MIN_POOL, 1) if any(reads_memory) else 0
+    """A slot's buffers: the prompt, the steps and a spare row, in powers of two (answers of nearby lengths
+    share a batch)."""
+    return buffer_shape(cache, cache.length(0) + steps + 1, 1)
 
 
 class _Seat:
@@ -275,7 +269,6 @@ class DecodeBatch:
             token, position = seat.token_position
             row = seat.start + seat.index
             host[:, seat.slot] = torch.tensor([token, position, row, row + 1])
-        for seat in ready:
             if seat.loaded is not None:
                 torch.cuda.current_stream(self.device).wait_event(seat.loaded)
                 seat.loaded = None

@@ -54,11 +54,17 @@ def graphs_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
     with enough steps and buffers within `graph_cap`, unless `MSA_CUDA_GRAPHS=0` (eager decoding, to compare
     or to rule the graphs out)."""
     weight = model.embed_tokens.weight
-    memory_dtypes = {m.k.dtype for m in cache.memory if m is not None}
-    return (weight.is_cuda and weight.dtype in FLOATS and memory_dtypes <= {weight.dtype} and steps >= MIN_STEPS
-            and all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
+    return (weight.is_cuda and weight.dtype in FLOATS and steps >= MIN_STEPS and fits_buffers(model, cache)
             and os.environ.get("MSA_CUDA_GRAPHS", "1") != "0"
             and buffer_bytes(model, *_shape(cache, steps)) <= graph_cap(weight.device))
+
+
+def fits_buffers(model: Transformer, cache: KVCache) -> bool:
+    """Whether `cache` can be copied into fixed buffers: every layer's K/V there and of one length, memory rows
+    in the model's dtype."""
+    dtype = model.embed_tokens.weight.dtype
+    return (all(k is not None for k in cache.k) and len({k.shape[0] for k in cache.k}) == 1
+            and all(m is None or m.k.dtype == dtype for m in cache.memory))
 
 
 def graph_cap(device: torch.device) -> int:
@@ -73,12 +79,16 @@ def bucket(n: int, least: int, bits: int) -> int:
     return max(least, -(-n // step) * step)
 
 
-def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
-    """The buffers an answer needs: which layers read memory rows, local rows, memory rows per such layer."""
+def buffer_shape(cache: KVCache, rows: int, bits: int) -> tuple[tuple[bool, ...], int, int]:
+    """The buffers an answer of `rows` local rows needs: which layers read memory rows, local rows (rounded up to
+    their top `bits` bits), memory rows per such layer (a power of two)."""
     reads_memory = tuple(m is not None for m in cache.memory)
-    capacity = bucket(cache.length(0) + steps, MIN_CAPACITY, 3)  # at most 25% over: long prompts' K/V are large
     pool = bucket(max((m.rows.shape[0] for m in cache.memory if m is not None), default=1), MIN_POOL, 1)
-    return reads_memory, capacity, pool if any(reads_memory) else 0
+    return reads_memory, bucket(rows, MIN_CAPACITY, bits), pool if any(reads_memory) else 0
+
+
+def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
+    return buffer_shape(cache, cache.length(0) + steps, 3)  # at most 25% over: long prompts' K/V are large
 
 
 def buffer_bytes(model: Transformer, reads_memory: tuple[bool, ...], capacity: int, pool: int) -> int:
