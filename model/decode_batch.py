@@ -9,9 +9,9 @@ without a token writes into its spare last row, and its output is dropped. On a 
 graph at its second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
 
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)]; attention reads the rows each slot
-uses (its memory rows, its local rows up to the current token): one kernel per slot on a GPU
-(`kernels.sparse_attn.fused`, counts read on the device), one masked SDPA for all slots elsewhere.
-Opt-in (`MSA_BATCH_DECODE=1`) until the per-slot kernels are measured: the version measured on an H100 (masked
+uses (its memory rows, its local rows up to the current token): one launch for all slots on a GPU
+(`kernels.sparse_attn.fused.slot_attention`, counts read on the device), one masked SDPA elsewhere.
+Opt-in (`MSA_BATCH_DECODE=1`) until the fused launch is measured: the version measured on an H100 (masked
 SDPA over whole slots) was slower than `decode_graph` for a lone answer, docs/benchmarks.md.
 """
 
@@ -93,8 +93,8 @@ class _Seat:
 
 class _BatchMixer:
     """One token per slot of slots 0 .. n-1: its K/V written at the slot's row, attention over the rows the slot
-    uses: on a GPU one sparse-attention kernel per slot, reading its row counts from the device (only the rows in
-    use are read; in a graph's replay the n launches cost no host time), elsewhere one masked SDPA for all slots."""
+    uses: on a GPU one sparse-attention launch over all slots, reading each slot's row counts from the device
+    (only the rows in use are read), elsewhere one masked SDPA over whole slots."""
 
     def __init__(self, batch: DecodeBatch, n: int) -> None:
         self.batch, self.n = batch, n
@@ -105,8 +105,8 @@ class _BatchMixer:
         slots, rows = b.arange[:n], b.rows[:n] + b.base[layer]
         b.k[layer].index_put_((slots, rows), k)
         b.v[layer].index_put_((slots, rows), v)
-        if per_slot_kernels(q):
-            return self._per_slot(layer, attn, q)
+        if fused_kernel(q):
+            return self._slots(layer, attn, q)
         local = b.local_rows[None, :] < b.lengths[:n, None]  # [n, capacity]
         if b.base[layer]:
             memory = b.memory_rows[None, :] < b.counts[layer][:n, None]  # [n, pool]
@@ -117,18 +117,15 @@ class _BatchMixer:
             attn_mask=local[:, None, None, :], scale=attn.scale)  # [n, G, H/G, D] over [n, G, rows, D]
         return out.reshape(q.shape)  # [n, H, D]
 
-    def _per_slot(self, layer: int, attn: Attention, q: Tensor) -> Tensor:
-        b, base = self.batch, self.batch.base[layer]
-        out = torch.empty_like(q)
-        for s in range(self.n):
-            memory = MemoryRows(b.k[layer][s, :base], b.v[layer][s, :base], b.memory_rows,
-                                b.counts[layer][s:s + 1]) if base else None
-            fused.sparse_attention(q[s:s + 1], b.k[layer][s, base:], b.v[layer][s, base:], attn.scale, memory,
-                                   out=out[s:s + 1], length=b.lengths[s:s + 1])
-        return out
+    def _slots(self, layer: int, attn: Attention, q: Tensor) -> Tensor:
+        b, n, base = self.batch, self.n, self.batch.base[layer]
+        k, v = b.k[layer][:n], b.v[layer][:n]
+        memory = MemoryRows(k[:, :base], v[:, :base], b.memory_rows, b.counts[layer][:n]) if base else None
+        out = fused.slot_attention(q[:, None], k[:, base:], v[:, base:], attn.scale, memory, lengths=b.lengths[:n])
+        return out[:, 0]  # [n, H, D]
 
 
-def per_slot_kernels(q: Tensor) -> bool:
+def fused_kernel(q: Tensor) -> bool:
     """The fused kernel's device and dtypes (tests force it under the Triton interpreter)."""
     return q.is_cuda and q.dtype in FLOATS
 

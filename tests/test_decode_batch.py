@@ -38,18 +38,18 @@ def batches(model: MSAModel) -> list[decode_batch.DecodeBatch]:
 
 
 @pytest.mark.parametrize("read_mode", ["kv", "text"])
-@pytest.mark.parametrize("kernels", ["masked sdpa", "per slot"])
+@pytest.mark.parametrize("kernels", ["masked sdpa", "fused"])
 def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, device, read_mode, kernels,
                                                                 monkeypatch):
     """Two answers (other prompt lengths, other memory rows) in slots 0 and 2 of a batch of three, slot 1 left
     idle (it was taken and given back), stepped together against each one's own eager steps: 70 steps (past a
-    64-row block), 12 where the per-slot kernels run under the Triton interpreter (text prompts are past a block
-    already); with the masked SDPA and with the per-slot kernels, whatever the device."""
-    if kernels == "per slot" and device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("the per-slot kernels run on the CPU only under the Triton interpreter")
-    monkeypatch.setattr(decode_batch, "per_slot_kernels", lambda q: kernels == "per slot")
+    64-row block), 12 where the fused kernel runs under the Triton interpreter (text prompts are past a block
+    already); with the masked SDPA and with the fused kernel, whatever the device."""
+    if kernels == "fused" and device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("the fused kernel runs on the CPU only under the Triton interpreter")
+    monkeypatch.setattr(decode_batch, "fused_kernel", lambda q: kernels == "fused")
     model, memory = loaded(checkpoint, device)
-    steps = 12 if kernels == "per slot" and device == "cpu" else 70
+    steps = 12 if kernels == "fused" and device == "cpu" else 70
     tokens = torch.randint(0, model.config.vocab_size, (steps,), generator=torch.Generator().manual_seed(1)).tolist()
     prompts = []
     for question in QUESTIONS[:3]:

@@ -82,6 +82,36 @@ def test_fused_reads_the_number_of_memory_rows_from_the_device(count, capacity):
     assert (naive.sparse_attention(q.double(), k.double(), v.double(), 0.3, counted) - want).abs().max() == 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("tq", "slots", "pool", "capacity"), [(1, 3, 40, 50), (1, 5, 0, 300), (2, 2, 130, 400)])
+def test_slots_in_one_launch_match_each_slot_alone(dtype, tq, slots, pool, capacity):
+    """A decoding batch's layout: per slot [memory rows (pool) ; local rows (capacity)] in one buffer, each slot
+    with its own count of memory rows and of local keys; rows past them are NaN. Every slot as the oracle
+    computes it alone."""
+    gen = torch.Generator().manual_seed(tq * 1000 + slots * 10 + pool)
+    h, g, d = 8, 2, 32
+    q = torch.randn(slots, tq, h, d, generator=gen).to(dtype)
+    k, v = (torch.full((slots, pool + capacity, g, d), float("nan")).to(dtype) for _ in range(2))
+    counts = torch.randint(0, pool + 1, (slots,), generator=gen)
+    lengths = torch.randint(tq, capacity + 1, (slots,), generator=gen)
+    lengths[0] = capacity  # one slot full to the last row
+    wants = []
+    for s in range(slots):
+        rows = list(range(int(counts[s]))) + list(range(pool, pool + int(lengths[s])))
+        for t in (k, v):
+            t[s, rows] = torch.randn(len(rows), g, d, generator=gen).to(dtype)
+        wants.append(naive.sparse_attention(
+            q[s].double(), k[s, pool:pool + lengths[s]].double(), v[s, pool:pool + lengths[s]].double(), 0.2,
+            MemoryRows(k[s, :pool].double(), v[s, :pool].double(), torch.arange(int(counts[s])))))
+    q, k, v, counts, lengths = (t.to(DEVICE) for t in (q, k, v, counts, lengths))
+    memory = MemoryRows(k[:, :pool], v[:, :pool], torch.arange(pool, device=DEVICE), counts)
+    out = torch.full_like(q, float("nan"))
+    got = fused.slot_attention(q, k[:, pool:], v[:, pool:], 0.2, memory, out=out, lengths=lengths)
+    assert got is out and not got.isnan().any()
+    for s in range(slots):
+        assert (got[s].cpu().double() - wants[s]).abs().max() <= TOL[dtype], f"slot {s}"
+
+
 @pytest.mark.parametrize(("shape", "dtype", "error"), [((2,), torch.int32, ValueError),
                                                        ((1,), torch.float32, TypeError)])
 def test_fused_refuses_a_length_that_is_not_one_count(shape, dtype, error):

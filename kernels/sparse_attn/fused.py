@@ -30,15 +30,23 @@ BLOCK_N = 64  # keys per step
 
 @triton.jit
 def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e, Tq, L, length, P, count, span,
+            k_slot, v_slot, pool_k_slot, pool_v_slot,
             LENGTH_ON_DEVICE: tl.constexpr, COUNT_ON_DEVICE: tl.constexpr, H: tl.constexpr, G: tl.constexpr,
             D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT: tl.constexpr,
             PRECISION: tl.constexpr):
     HPG: tl.constexpr = H // G  # query heads per KV head
+    slot, g, split = tl.program_id(1) // G, tl.program_id(1) % G, tl.program_id(2)
     if LENGTH_ON_DEVICE:
-        L = tl.load(length).to(tl.int32)  # local keys written so far: the buffers k / v hold more rows
+        L = tl.load(length + slot).to(tl.int32)  # local keys written so far: the buffers k / v hold more rows
     if COUNT_ON_DEVICE:
-        P = tl.load(count).to(tl.int32)  # memory rows of this question: `rows` holds more
-    g, split = tl.program_id(1), tl.program_id(2)
+        P = tl.load(count + slot).to(tl.int32)  # memory rows of this question: `rows` holds more
+    # this slot's tensors: q and out [S, Tq, H, D] contiguous, each slot's k / v / pool rows contiguous
+    q += slot.to(tl.int64) * Tq * H * D
+    out += slot.to(tl.int64) * Tq * H * D
+    k += slot.to(tl.int64) * k_slot
+    v += slot.to(tl.int64) * v_slot
+    pool_k += slot.to(tl.int64) * pool_k_slot
+    pool_v += slot.to(tl.int64) * pool_v_slot
     m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # query rows: token m // HPG, head g*HPG + m % HPG
     tok = m // HPG
     head = g * HPG + m % HPG
@@ -79,10 +87,11 @@ def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e,
     o = acc / tl.maximum(l_i, 1e-30)[:, None]
     r = tok * H + head  # output row
     o_mask = row_ok[:, None] & dim_ok[None, :]
-    if SPLIT:
-        rows_total = Tq * H
-        tl.store(part_out + (split * rows_total + r)[:, None].to(tl.int64) * D + dims[None, :], o, mask=o_mask)
-        tl.store(part_lse + split * rows_total + r, m_i + tl.log2(l_i), mask=row_ok)  # -inf: nothing seen
+    if SPLIT:  # partials [splits, S * Tq * H (, D)]
+        rows_total = tl.num_programs(1) // G * Tq * H
+        part = split * rows_total + slot * Tq * H + r
+        tl.store(part_out + part[:, None].to(tl.int64) * D + dims[None, :], o, mask=o_mask)
+        tl.store(part_lse + part, m_i + tl.log2(l_i), mask=row_ok)  # -inf: nothing seen
     else:
         tl.store(out + r[:, None].to(tl.int64) * D + dims[None, :], o.to(out.dtype.element_ty), mask=o_mask)
 
@@ -110,48 +119,79 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     if memory is None or not memory.rows.numel():
         memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
     check_inputs(q, k, v, memory, out, length)
-    tq, h, d = q.shape
-    keys, g = k.shape[0], k.shape[1]  # at most: `length` may hold fewer
-    p = memory.rows.shape[0]
-    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q) if out is None else out
+    slotted = MemoryRows(memory.k[None], memory.v[None], memory.rows, memory.count)
+    _launch(q[None], k[None], v[None], scale, slotted, out[None], length)
+    return out
+
+
+def slot_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows | None = None,
+                   out: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
+    """Slots side by side in one launch (the answers of a decoding batch): q [S, Tq, H, D], k / v [S, L, G, D],
+    memory rows `memory.rows` [P] of each slot's pool `memory.k` / `memory.v` [S, N, G, D], `memory.count` and
+    `lengths` [S] on the device -> [S, Tq, H, D], slot s as `sparse_attention` of its own q, k, v, pool, count and
+    length. k, v and the pools may be views into larger buffers: only each slot's rows need be contiguous."""
+    if memory is None or not memory.rows.numel():
+        memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
+    check_inputs(q, k, v, memory, out, lengths, slots=True)
+    out = torch.empty_like(q) if out is None else out
+    if q.shape[0]:
+        _launch(q, k, v, scale, memory, out, lengths)
+    return out
+
+
+def _launch(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows, out: Tensor,
+            length: Tensor | None) -> None:
+    """The kernels over checked slotted arguments: q / out [S, Tq, H, D], k / v [S, L, G, D], pools [S, N, G, D]."""
+    s, tq, h, d = q.shape
+    keys, g = k.shape[1], k.shape[2]  # at most: `length` may hold fewer
+    p = memory.rows.shape[0]
+    q, k, v, pool_k, pool_v = q.contiguous(), *map(_slot_rows_contiguous, (k, v, memory.k, memory.v))
     block_m = 16 if tq * (h // g) <= 16 else 64
     row_blocks = triton.cdiv(tq * (h // g), block_m)
     # enough programs to fill every SM twice, each at least one key block
-    splits = max(1, min(triton.cdiv(p + keys, BLOCK_N), triton.cdiv(2 * multiprocessors(q.device), row_blocks * g)))
+    splits = max(1, min(triton.cdiv(p + keys, BLOCK_N),
+                        triton.cdiv(2 * multiprocessors(q.device), row_blocks * g * s)))
     span = BLOCK_N * triton.cdiv(triton.cdiv(p + keys, splits), BLOCK_N)
     splits = triton.cdiv(p + keys, span)
     part_out = part_lse = out
     if splits > 1:
-        part_out = torch.empty((splits, tq * h, d), dtype=torch.float32, device=q.device)
-        part_lse = torch.empty((splits, tq * h), dtype=torch.float32, device=q.device)
+        part_out = torch.empty((splits, s * tq * h, d), dtype=torch.float32, device=q.device)
+        part_lse = torch.empty((splits, s * tq * h), dtype=torch.float32, device=q.device)
     block_d = max(16, triton.next_power_of_2(d))
-    _attend[(row_blocks, g, splits)](
-        q=q, k=k, v=v, pool_k=memory.k.contiguous(), pool_v=memory.v.contiguous(), rows=memory.rows.contiguous(),
+    _attend[(row_blocks, s * g, splits)](
+        q=q, k=k, v=v, pool_k=pool_k, pool_v=pool_v, rows=memory.rows.contiguous(),
         out=out, part_out=part_out, part_lse=part_lse, scale_log2e=scale * LOG2E, Tq=tq, L=keys,
         length=q if length is None else length, P=p, count=q if memory.count is None else memory.count, span=span,
+        k_slot=k.stride(0), v_slot=v.stride(0), pool_k_slot=pool_k.stride(0), pool_v_slot=pool_v.stride(0),
         LENGTH_ON_DEVICE=length is not None, COUNT_ON_DEVICE=memory.count is not None,
         H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N, SPLIT=splits > 1,
         PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
     if splits > 1:
-        _merge[(tq * h,)](part_out=part_out, part_lse=part_lse, out=out, R=tq * h, SPLITS=splits, D=d,
-                          BLOCK_D=block_d, BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
-    return out
+        _merge[(s * tq * h,)](part_out=part_out, part_lse=part_lse, out=out, R=s * tq * h, SPLITS=splits, D=d,
+                              BLOCK_D=block_d, BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
+
+
+def _slot_rows_contiguous(t: Tensor) -> Tensor:
+    """t [S, rows, G, D] with each slot's rows row-major (a copy only where they are not); slots may lie apart."""
+    return t if t[0].is_contiguous() else t.contiguous()
 
 
 def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tensor | None,
-                 length: Tensor | None = None) -> None:
-    """What the kernel reads as given: matching [*, G, D] layouts, one float dtype, row indices, the query's
-    device; q, k, v and the pool are made contiguous by the launcher, `out` is written in place."""
+                 length: Tensor | None = None, slots: bool = False) -> None:
+    """What the kernel reads as given: matching [*, G, D] layouts (each with a leading slot dimension S when
+    `slots`), one float dtype, row indices, one count per slot, the query's device; the launcher makes the inputs'
+    rows contiguous, `out` is written in place."""
+    lead = "S " if slots else ""
     shapes = checks.Shapes()
-    shapes.check("q", q, "Tq H D")
-    shapes.check("k", k, "L G D")
-    shapes.check("v", v, "L G D")
-    shapes.check("memory.k", memory.k, "N G D")
-    shapes.check("memory.v", memory.v, "N G D")
+    shapes.check("q", q, lead + "Tq H D")
+    shapes.check("k", k, lead + "L G D")
+    shapes.check("v", v, lead + "L G D")
+    shapes.check("memory.k", memory.k, lead + "N G D")
+    shapes.check("memory.v", memory.v, lead + "N G D")
     shapes.check("memory.rows", memory.rows, "P")
     if out is not None:
-        shapes.check("out", out, "Tq H D")
+        shapes.check("out", out, lead + "Tq H D")
     if shapes["H"] % shapes["G"]:
         raise ValueError(f"q: expected query heads H a multiple of k's KV heads G = {shapes['G']}, got "
                          f"H = {shapes['H']}")
@@ -163,10 +203,12 @@ def check_inputs(q: Tensor, k: Tensor, v: Tensor, memory: MemoryRows, out: Tenso
         if t is not None:
             checks.dtype(name, t, (q.dtype,), like="q")
     checks.dtype("memory.rows", memory.rows, checks.INDICES)
-    for name, count in (("length", length), ("memory.count", memory.count)):
+    counts = shapes["S"] if slots else 1
+    for name, count in (("lengths" if slots else "length", length), ("memory.count", memory.count)):
         if count is not None:
-            if count.shape != (1,):
-                raise ValueError(f"{name}: expected one count of rows, shape (1,), got {tuple(count.shape)}")
+            if count.shape != (counts,):
+                raise ValueError(f"{name}: expected one count of rows per slot, shape ({counts},), got "
+                                 f"{tuple(count.shape)}")
             checks.dtype(name, count, checks.INDICES)
     if out is not None:
         checks.contiguous("out", out)
