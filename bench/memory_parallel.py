@@ -9,7 +9,7 @@ code (`ShardServer`). A query is what the index does for the model: every rank s
 route kernel and keeps its candidates for the top k (each layer's, the layers' mean and max), rank 0 merges
 them and takes the top k of every row. Rounds (`exchange`): one for all layers, as text reading routes, or
 one per router layer, as KV reading does; several questions in one round, as concurrent questions go
-(`RouteBatcher`: each rank reads its keys once per launch for all of them). Reported per round: the time,
+(`CallBatcher`: each rank reads its keys once per launch for all of them). Reported per round: the time,
 per question, rank 0's own part alone (scoring and candidates, no collectives), the difference (what the
 rounds cost), and, where rank 0 has room for every document too (`--baseline`, e.g. 100M tokens on two
 H200s), the one-GPU time measured in the same run.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import torch
 
+from msa.model.call_batcher import MAX_BATCH, CallBatcher
 from msa.model.checkpoints.fingerprint import fingerprint
 from msa.model.checkpoints.loader import load_transformer
 from msa.model.config import READ_MODES, ModelConfig
@@ -23,6 +26,7 @@ from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, Ca
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, ReadableMemory
 from msa.model.prefill import IsCancelled, prefill
+from msa.model.prefill_batch import Outcome, Prefilled, PrefillRequest, prefill_each, prefill_together
 from msa.model.prompts import (
     REGENERATE,
     QuestionTokens,
@@ -75,6 +79,9 @@ class MSAModel:
         self.reader, self.router_adapter = reader, router_adapter
         self.config = transformer.config
         self.default_mode = "compat" if self.config.raw.get("model_type") == "msa" else "clean"
+        self.prefill_batcher = CallBatcher()  # questions prefilled at the same time share a forward
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.encode_template()
 
     @classmethod
@@ -187,7 +194,7 @@ class MSAModel:
         return question_tokens(self.tokenizer, question)
 
     def _prefill(self, q: QuestionTokens, memory: ReadableMemory, mode: str, top_k: int, inject: bool,
-                 cancelled: IsCancelled | None = None) -> tuple[KVCache, torch.Tensor | None, int, Routing, int]:
+                 cancelled: IsCancelled | None = None) -> Prefilled:
         """Prompt prefill with routing -> (cache, last logits [V] (None without injection), next position,
         routing, prompt length). Without injection a long question runs in chunks (`msa.model.prefill`)."""
         ids = torch.tensor(q.ids, device=self.device)
@@ -202,14 +209,40 @@ class MSAModel:
                              chunk=len(ids) if inject else None)
         return cache, logits, start + len(q.ids), mixer.finish(), len(q.ids)
 
+    def _injected_prefill(self, q: QuestionTokens, memory: ReadableMemory, mode: str, top_k: int,
+                          cancelled: IsCancelled | None = None) -> Prefilled:
+        """`_prefill` with injection; questions arriving while one runs go together in the next forward
+        (`model/prefill_batch.py`)."""
+        return self.prefill_batcher.run((mode, top_k), PrefillRequest(q, memory, cancelled),
+                                        lambda requests: self._prefill_requests(requests, mode, top_k)).get()
+
+    def _prefill_requests(self, requests: list[PrefillRequest], mode: str, top_k: int) -> list[Outcome]:
+        def alone(r: PrefillRequest) -> Prefilled:
+            return self._prefill(r.tokens, r.memory, mode, top_k, inject=True, cancelled=r.cancelled)
+
+        def together(rs: list[PrefillRequest]) -> list[Prefilled]:
+            with self.routing():
+                return prefill_together(self.transformer, self.template, len(self.template_ids) + top_k, rs,
+                                        route_spec(self.config, mode, self.dtype), top_k, self._route_pool())
+
+        return prefill_each(requests, alone, together)
+
+    def _route_pool(self) -> ThreadPoolExecutor:
+        """Threads that make a packed prefill's routing calls at the same time (made on first use)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(MAX_BATCH, thread_name_prefix="msa-route")
+            return self._pool
+
     @torch.no_grad()
     def route(self, question: str, memory: ReadableMemory, top_k: int | None = None, mode: str | None = None,
               read_mode: str | None = None, cancelled: IsCancelled | None = None) -> Routing:
         """Per-router-layer document scores and top-k, as the given reading mode would route. `cancelled`
         is checked between prefill chunks (`msa.model.prefill.Cancelled` once it holds)."""
         mode, read_mode, top_k = self._options(mode, read_mode, top_k)
-        return self._prefill(self._request(question), memory, mode, top_k, inject=read_mode == "kv",
-                             cancelled=cancelled)[3]
+        if read_mode == "kv":
+            return self._injected_prefill(self._request(question), memory, mode, top_k, cancelled)[3]
+        return self._prefill(self._request(question), memory, mode, top_k, inject=False, cancelled=cancelled)[3]
 
     @torch.no_grad()
     def stream(self, question: str, memory: ReadableMemory, max_new_tokens: int = 256, temperature: float = 0.0,
@@ -233,8 +266,8 @@ class MSAModel:
         if rounds > 1 or question.startswith(REGENERATE):
             yield from self._interleave(self._request(question), memory, sampling, mode, top_k, rounds, cancelled)
             return
-        cache, logits, position, routing, n_prompt = self._prefill(
-            self._request(question), memory, mode, top_k, inject=True, cancelled=cancelled)
+        cache, logits, position, routing, n_prompt = self._injected_prefill(
+            self._request(question), memory, mode, top_k, cancelled)
         read = sorted({n for lr in routing.layers.values() for n in lr.selected})
         yield Retrieved(routing, read, read_mode)
         steps = decode(self.transformer, cache, logits, position, sampling, self.stop_ids, self.routing)
@@ -294,8 +327,8 @@ class MSAModel:
             nonlocal request
             for number in range(1, rounds + 1):
                 start = time.perf_counter()
-                cache, logits, position, routing, _ = self._prefill(request, memory, mode, top_k, inject=True,
-                                                                    cancelled=cancelled)
+                cache, logits, position, routing, _ = self._injected_prefill(request, memory, mode, top_k,
+                                                                             cancelled)
                 read = sorted({n for lr in routing.layers.values() for n in lr.selected})
                 seconds = time.perf_counter() - start
                 yield Retrieved(routing, read, "kv", number, seconds)

@@ -116,18 +116,34 @@ class RoutedPrefillMixer(CachedMixer):
         self.pending: dict[int, list[Tensor]] = {}  # layer -> routing queries of each chunk, scored by `finish`
 
     def __call__(self, layer: int, attn: Attention, h: Tensor, rope: Rope) -> Tensor:
+        self.add_template(layer)
+        tokens = self.routing_rows(layer, h.shape[0])
+        if tokens is not None:
+            self.take(layer, self._routing_query(attn, h, rope, tokens))
+        return super().__call__(layer, attn, h, rope)
+
+    def add_template(self, layer: int) -> None:
+        """The layer's context prefix, before its first tokens."""
         if self.cache.length(layer) == 0:
             self.cache.extend(layer, self.template.k[layer], self.template.v[layer])
+
+    def routing_rows(self, layer: int, tokens: int) -> Tensor | None:
+        """Which of the next `tokens` question tokens give the layer's routing query (a mask [tokens] over this
+        forward's rows); None where the layer does not route (not a router layer, no memory, question through)."""
         done = self.cache.length(layer) - self.template.length(layer)  # question tokens already through
-        if layer in self.cfg.msa.router_layers and len(self.memory) and done < len(self.routing_tokens):
-            q = self._routing_query(attn, h, rope, self.routing_tokens[done:done + h.shape[0]])
-            if not self.inject:
-                self.pending.setdefault(layer, []).append(q)
-            elif done or h.shape[0] < len(self.routing_tokens):
-                raise ValueError("a prefill that injects memory routes the whole question in one forward")
-            elif selected := self._select({layer: q})[layer]:
-                self.cache.memory[layer] = self.memory.chunks(layer, selected)
-        return super().__call__(layer, attn, h, rope)
+        if layer not in self.cfg.msa.router_layers or not len(self.memory) or done >= len(self.routing_tokens):
+            return None
+        if self.inject and (done or tokens < len(self.routing_tokens)):
+            raise ValueError("a prefill that injects memory routes the whole question in one forward")
+        return self.routing_tokens[done:done + tokens]
+
+    def take(self, layer: int, q: Tensor) -> None:
+        """The layer's routing query q [S, H, D]: routed now (its chunks read by the layer) when injecting, else
+        kept for `finish`."""
+        if not self.inject:
+            self.pending.setdefault(layer, []).append(q)
+        elif selected := self._select({layer: q})[layer]:
+            self.cache.memory[layer] = self.memory.chunks(layer, selected)
 
     def finish(self) -> Routing:
         """Score the collected routing queries of every layer at once; -> the routing."""

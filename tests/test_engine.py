@@ -163,7 +163,7 @@ def test_write_many_encodes_together_and_fails_alone(engine):
 
 @pytest.mark.parametrize("read_mode", ["kv", "text"])
 def test_concurrent_questions_get_what_each_gets_alone(engine, read_mode):
-    """Questions asked at once share routing calls (`RouteBatcher`); each still gets its own answer."""
+    """Questions asked at once share routing calls (`CallBatcher`); each still gets its own answer."""
     engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
     questions = ["Where does Rex live?", "Who plays the cello?", "Which way does the Sena flow?", "Anna?"] * 3
     alone = {q: answer(engine, q, top_k=2, read_mode=read_mode) for q in set(questions)}

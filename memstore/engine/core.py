@@ -30,7 +30,7 @@ from msa.memstore.errors import InvalidArgument, NotFound, StaleOrdinal, StoreEr
 from msa.memstore.index.attributes import AttributeIndex
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingIndexInterface
-from msa.memstore.index.route_batcher import RouteBatcher
+from msa.model.call_batcher import CallBatcher
 from msa.memstore.index.routing_index import RoutingIndex
 from msa.memstore.index.store_memory import StoreMemory
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
@@ -90,7 +90,7 @@ class Engine:
         self.index = index or RoutingIndex(store, device=model.device, dtype=model.dtype)
         self.cache = cache or ContentCache(store)
         self.attributes = AttributeIndex(store, device=model.device)  # metadata and times, for filters
-        self.route_batcher = RouteBatcher()  # concurrent questions over one state share a pass over the keys
+        self.route_batcher = CallBatcher()  # concurrent questions over one state share a pass over the keys
         self.in_flight = InFlight(store)  # ordinals of writes encoded, not yet committed
         self.write_batcher = WriteBatcher(self._prepare, self._commit, write_batch_s, write_batch_documents)
         self._write_lock = threading.Lock()  # one commit at a time: store, index and cache change together

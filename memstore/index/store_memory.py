@@ -15,7 +15,7 @@ from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.passing import Passing
 from msa.memstore.index.protocols import RoutingSnapshot
-from msa.memstore.index.route_batcher import RouteBatcher
+from msa.model.call_batcher import CallBatcher
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
@@ -27,7 +27,7 @@ class StoreMemory:
     the question began; a document's text is read only if it still passes then (it may have changed since)."""
 
     def __init__(self, ns: str, views: RoutingSnapshot, cache: ContentCache, store: Store,
-                 batcher: RouteBatcher, flt: DocumentFilter = NO_FILTER, allowed: Passing | None = None) -> None:
+                 batcher: CallBatcher, flt: DocumentFilter = NO_FILTER, allowed: Passing | None = None) -> None:
         self.ns, self.views, self.cache, self.store, self.batcher = ns, views, cache, store, batcher
         self.flt, self.allowed = flt, allowed
         self._passes: dict[int, bool] = {}  # the filter's verdict on numbers looked up so far
@@ -47,7 +47,7 @@ class StoreMemory:
     def route(self, queries: dict[int, Tensor], spec: RouteSpec, k: int) -> tuple[Tensor, Tensor]:
         """{layer: q [S, H, D]} -> (numbers [C], scores [L, C]) as `Memory.route`: every live document from a
         single-device index; a sharded one answers its candidates for the top k, all layers in one round.
-        Questions routed at the same time over the same state go together (`RouteBatcher`)."""
+        Questions routed at the same time over the same state go together (`CallBatcher`)."""
         start = time.perf_counter()
         narrowed = None if self.allowed is None else id(self)  # a filtered question routes on its own
         out = self.batcher.run((self.views.state, tuple(queries), spec, k, narrowed), queries,

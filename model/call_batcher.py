@@ -1,10 +1,10 @@
-"""Routing batches: questions routed at the same time over the same state of a namespace share one pass over
-its routing keys (the route kernel reads a layer's keys once for all of them) and, over a sharded index, one
-round through the ranks.
+"""Calls made at the same time go as one: questions routed over the same state of a namespace share a pass over
+its routing keys (the route kernel reads a layer's keys once for all of them) and, over a sharded index, one round
+through the ranks; questions prefilled on one model share a forward (`model/prefill_batch.py`).
 
-No timer: a question that finds no routing call running goes at once; one that arrives while a call runs
-waits for it, then goes together with every question of the same kind that arrived meanwhile. So a lone
-question pays nothing, and under load the batch grows to what arrives during one call.
+No timer: a call that finds none of its batcher's running goes at once; one that arrives while a call runs
+waits for it, then goes together with every call of the same kind that arrived meanwhile. So a lone
+call pays nothing, and under load the batch grows to what arrives during one call.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-MAX_BATCH = 32  # questions per call: bounds one call's memory and latency
+MAX_BATCH = 32  # items per call: bounds one call's memory and latency
 
 
 @dataclass(eq=False)
@@ -27,7 +27,7 @@ class _Request:
     error: BaseException | None = None
 
 
-class RouteBatcher:
+class CallBatcher:
     def __init__(self, max_batch: int = MAX_BATCH) -> None:
         self.max_batch = max_batch
         self.cond = threading.Condition()

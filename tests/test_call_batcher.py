@@ -1,4 +1,4 @@
-"""Routing batches: a lone question goes at once; questions arriving during a call go together in the next,
+"""Call batches (routing, say): a lone question goes at once; questions arriving during a call go together in the next,
 grouped by kind, each getting its own answer; an error reaches exactly the questions of its call."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from msa.memstore.index.route_batcher import RouteBatcher
+from msa.model.call_batcher import CallBatcher
 
 
 class Blocking:
@@ -25,14 +25,14 @@ class Blocking:
         return [item * 10 for item in items]
 
 
-def ask(batcher: RouteBatcher, key, item, run, results: dict) -> None:
+def ask(batcher: CallBatcher, key, item, run, results: dict) -> None:
     try:
         results[item] = batcher.run(key, item, run)
     except RuntimeError as e:
         results[item] = e
 
 
-def during_a_call(batcher: RouteBatcher, run: Blocking, first: tuple, others: list[tuple]) -> dict:
+def during_a_call(batcher: CallBatcher, run: Blocking, first: tuple, others: list[tuple]) -> dict:
     """Ask `first` (key, item), hold its call open until every one of `others` waits, release -> results."""
     results: dict = {}
     threads = [threading.Thread(target=ask, args=(batcher, key, item, run, results)) for key, item in [first, *others]]
@@ -51,13 +51,13 @@ def during_a_call(batcher: RouteBatcher, run: Blocking, first: tuple, others: li
 
 
 def test_a_lone_question_goes_at_once():
-    batcher = RouteBatcher()
+    batcher = CallBatcher()
     assert batcher.run("k", 3, lambda items: [i + 1 for i in items]) == 4
     assert (batcher.calls, batcher.questions) == (1, 1)
 
 
 def test_questions_arriving_during_a_call_go_together_by_kind():
-    batcher, run = RouteBatcher(), Blocking()
+    batcher, run = CallBatcher(), Blocking()
     results = during_a_call(batcher, run, ("a", 1), [("a" if i < 5 else "b", 100 + i) for i in range(7)])
     assert results == {i: i * 10 for i in [1, *range(100, 107)]}
     assert sorted(map(sorted, run.calls)) == [[1], [100, 101, 102, 103, 104], [105, 106]]
@@ -65,14 +65,14 @@ def test_questions_arriving_during_a_call_go_together_by_kind():
 
 
 def test_a_call_takes_at_most_max_batch_questions():
-    batcher, run = RouteBatcher(max_batch=2), Blocking()
+    batcher, run = CallBatcher(max_batch=2), Blocking()
     results = during_a_call(batcher, run, ("a", 1), [("a", i) for i in range(2, 6)])
     assert results == {i: i * 10 for i in range(1, 6)}
     assert max(len(c) for c in run.calls) == 2 and batcher.questions == 5
 
 
 def test_an_error_reaches_the_questions_of_its_call_only():
-    batcher, run = RouteBatcher(), Blocking()
+    batcher, run = CallBatcher(), Blocking()
     results = during_a_call(batcher, run, ("a", 1), [("b", "boom"), ("b", 7)])
     assert results[1] == 10
     assert isinstance(results["boom"], RuntimeError) and isinstance(results[7], RuntimeError)
@@ -81,7 +81,7 @@ def test_an_error_reaches_the_questions_of_its_call_only():
 
 def test_many_threads_each_get_their_own_answer():
     threads = 16
-    batcher = RouteBatcher(max_batch=4)
+    batcher = CallBatcher(max_batch=4)
     results: dict = {}
     slow = lambda items: [time.sleep(0.002) or i * 10 for i in items]  # noqa: E731
     pool = [threading.Thread(target=ask, args=(batcher, i % 3, i, slow, results)) for i in range(threads)]
