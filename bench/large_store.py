@@ -2,6 +2,7 @@
 at that size (issue 20: 100M tokens on one GPU).
 
     python bench/large_store.py --tokens 1e8 --device cuda [--doc-tokens 2048] [--questions 20] [--workdir DIR]
+        [--concurrency 1 8 32]
 
 The model is a random checkpoint in the embedded default's geometry (`--preset`). Memories are written straight
 into the store's format, not encoded by the model (stated as such wherever the numbers are used): each has its
@@ -10,7 +11,8 @@ from a pool of 64 random encodings (only selected documents' K/V are ever read).
 (`Store.write` alone: tokens/s, bytes on disk per token), the open (`Engine.open` and the namespace's routing
 index loaded onto the device: the time to serving, with the store's files first dropped from the page cache),
 and questions through the engine's query path (kv reading, up to 32 new tokens, greedy, after one warming
-question): route + fetch, first token and the whole answer, p50 / p95, and the tokens answers had.
+question): route + fetch, first token and the whole answer, p50 / p95, and the tokens answers had. Then
+questions asked at once (`--concurrency`, answers decoding together): answers per second against one at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -108,6 +111,19 @@ def ask(engine: Engine, question: str, max_new_tokens: int) -> dict:
             "ttft": 1e3 * ((first or end) - start), "total": 1e3 * (end - start), "tokens": answer.completion_tokens}
 
 
+def answers_per_s(engine: Engine, questions: list[str], threads: int, max_new_tokens: int) -> float:
+    """`threads` questions at once, answers decoding together (`MSA_BATCH_DECODE=1`): answers per second over
+    every question asked (each thread asks its share in turn)."""
+    os.environ["MSA_BATCH_DECODE"] = "1"
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda q: ask(engine, q, max_new_tokens), questions))
+        return len(questions) / (time.perf_counter() - start)
+    finally:
+        os.environ.pop("MSA_BATCH_DECODE")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -123,6 +139,8 @@ def main() -> None:
     ap.add_argument("--dtype", default=None, help="[bfloat16 on a GPU, float32 on the CPU]")
     ap.add_argument("--questions", type=int, default=10)
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 8, 32],
+                    help="questions asked at once (answers per second; none: skip)")
     ap.add_argument("--workdir", type=Path, help="keep the checkpoint and the store here (else a temporary folder)")
     ap.add_argument("--json", type=Path, help="append the result row here")
     args = ap.parse_args()
@@ -152,11 +170,17 @@ def main() -> None:
         questions = [" ".join(rng.choice(WORDS) for _ in range(12)) + "?" for _ in range(args.questions + 1)]
         ask(engine, questions[0], args.max_new_tokens)  # first-call costs out of the timings
         runs = [ask(engine, q, args.max_new_tokens) for q in questions[1:]]
+        asked = [" ".join(rng.choice(WORDS) for _ in range(12)) + "?" for _ in range(64)]
+        rates = {}
+        for threads in args.concurrency:
+            rates[threads] = answers_per_s(engine, asked[:max(2 * threads, 16)], threads, args.max_new_tokens)
+            print(f"{threads} at once: {rates[threads]:.2f} answers/s", flush=True)
         engine.close()
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     row = {"date": str(datetime.date.today()), "device": device, "preset": args.preset, "dtype": dtype,
            "tokens": written, "write_tokens_per_s": round(written / write_s),
-           "bytes_per_token": round(disk / written, 1), "open_s": round(open_s, 2)}
+           "bytes_per_token": round(disk / written, 1), "open_s": round(open_s, 2),
+           "answers_per_s": {str(k): round(v, 2) for k, v in rates.items()}}
     for key in runs[0]:
         values = [r[key] for r in runs]
         row[f"{key}_p50"], row[f"{key}_p95"] = round(statistics.median(values), 2), round(percentile(values, 0.95), 2)
@@ -166,6 +190,11 @@ def main() -> None:
     print(f"| {device} | {written:,} | {row['write_tokens_per_s']:,} | {row['bytes_per_token']} | {open_s:.1f} | "
           f"{row['route_fetch_p50']:.1f} / {row['route_fetch_p95']:.1f} | {row['ttft_p50']:.1f} | "
           f"{row['total_p50']:.0f} / {row['total_p95']:.0f} | {row['tokens_p50']:.0f} |")
+    if rates:
+        base = rates.get(1) or next(iter(rates.values()))
+        print("\n| questions at once | answers/s | vs 1 at a time |\n|---|---|---|")
+        for threads, rate in rates.items():
+            print(f"| {threads} | {rate:.2f} | {rate / base:.2f}x |")
     if args.json:
         with args.json.open("a") as f:
             f.write(json.dumps(row) + "\n")
