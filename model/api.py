@@ -25,7 +25,7 @@ from msa.model.int8 import Int8Weight, OneTokenInt8
 from msa.model.interleave import MAX_INJECTED_TOKENS, BothWaysMixer, CallEnd, CallModel, interleave_call
 from msa.model.lora import READER_FILE, ROUTING_FILE, LoRAAdapter
 from msa.model.memory import EncodedDocument, ReadableMemory
-from msa.model.prefill import IsCancelled, prefill
+from msa.model.prefill import GPU_PREFILL_CHUNK, PREFILL_CHUNK, IsCancelled, prefill
 from msa.model.prefill_batch import Outcome, Prefilled, PrefillRequest, prefill_each, prefill_together
 from msa.model.prompts import (
     REGENERATE,
@@ -214,7 +214,8 @@ class MSAModel:
         """`_prefill` with injection; questions arriving while one runs go together in the next forward
         (`model/prefill_batch.py`)."""
         return self.prefill_batcher.run((mode, top_k), PrefillRequest(q, memory, cancelled),
-                                        lambda requests: self._prefill_requests(requests, mode, top_k)).get()
+                                        lambda requests: self._prefill_requests(requests, mode, top_k),
+                                        cancelled).get()
 
     def _prefill_requests(self, requests: list[PrefillRequest], mode: str, top_k: int) -> list[Outcome]:
         def alone(r: PrefillRequest) -> Prefilled:
@@ -225,7 +226,8 @@ class MSAModel:
                 return prefill_together(self.transformer, self.template, len(self.template_ids) + top_k, rs,
                                         route_spec(self.config, mode, self.dtype), top_k, self._route_pool())
 
-        return prefill_each(requests, alone, together)
+        budget = GPU_PREFILL_CHUNK if self.device.type == "cuda" else PREFILL_CHUNK
+        return prefill_each(requests, alone, together, budget)
 
     def _route_pool(self) -> ThreadPoolExecutor:
         """Threads that make a packed prefill's routing calls at the same time (made on first use)."""

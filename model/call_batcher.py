@@ -14,7 +14,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from msa.model.prefill import IsCancelled, check
+
 MAX_BATCH = 32  # items per call: bounds one call's memory and latency
+POLL_S = 0.05  # how often a waiting item that can be cancelled looks
 
 
 @dataclass(eq=False)
@@ -33,17 +36,22 @@ class CallBatcher:
         self.cond = threading.Condition()
         self.busy = False
         self.waiting: list[_Request] = []
-        self.calls = 0  # routing calls made so far (for tests and metrics)
-        self.questions = 0
+        self.calls = 0  # calls made so far (for tests and metrics)
+        self.questions = 0  # items they took
 
-    def run(self, key: Hashable, item: Any, run: Callable[[list[Any]], list[Any]]) -> Any:
+    def run(self, key: Hashable, item: Any, run: Callable[[list[Any]], list[Any]],
+            cancelled: IsCancelled | None = None) -> Any:
         """`run(items)` -> one result per item, for items of the same `key` (they can go in one call);
-        -> this item's result, or its call's error raised."""
+        -> this item's result, or its call's error raised. `cancelled` is checked while the item waits (every
+        POLL_S): once it holds, the item is withdrawn and `Cancelled` raised."""
         mine = _Request(key, item, run)
         with self.cond:
             self.waiting.append(mine)
             while self.busy and not mine.done:
-                self.cond.wait()
+                self.cond.wait(POLL_S if cancelled is not None else None)
+                if cancelled is not None and mine in self.waiting and cancelled():
+                    self.waiting.remove(mine)
+                    check(cancelled)
             if mine.done:
                 return self._outcome(mine)
             self.busy = True

@@ -5,15 +5,17 @@ nearly all of it kernel launches and routing rounds, not arithmetic. Questions p
 the projections and MLPs run over every question's tokens at once, while each question keeps its own template
 prefix, routing, memory rows and causal attention (`PackedPrefillMixer`). A router layer's routing calls are
 made at the same time from a thread pool, so questions over one state of a namespace share a pass over its keys
-(the store's `CallBatcher`). Each question's result is its own prefill's within float tolerance
-(tests/test_prefill_batch.py). `MSAModel` feeds this from a `CallBatcher`: a lone question goes alone at once.
+(the store's `CallBatcher`: a layer's first call goes at once, the others together after it). Each question's
+result is its own prefill's within float tolerance (tests/test_prefill_batch.py). `MSAModel` feeds this from a
+`CallBatcher`: a lone question goes alone at once; a packed forward holds at most a prefill chunk of tokens.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -22,13 +24,15 @@ from torch import Tensor
 from msa.kernels.route import RouteSpec
 from msa.kernels.sparse_attn import sparse_attention
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
+from msa.model.int8 import OneTokenInt8
 from msa.model.memory import ReadableMemory
-from msa.model.prefill import Cancelled, IsCancelled
+from msa.model.prefill import Cancelled, IsCancelled, check
 from msa.model.prompts import QuestionTokens
 from msa.model.routing import RoutedPrefillMixer, Routing
 
 log = logging.getLogger(__name__)
-Prefilled = tuple[KVCache, Tensor | None, int, Routing, int]  # cache, last logits [V] fp32, next position, routing, tokens
+# cache, last logits [V] fp32 (None from a pass that does not inject), next position, routing, prompt tokens
+Prefilled = tuple[KVCache, Tensor | None, int, Routing, int]
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,14 @@ class Outcome:
         if self.error is not None:
             raise self.error
         return self.value
+
+
+class QuestionFailed(Exception):
+    """Question `index` of a shared forward failed with `error` (the others may go on without it)."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(f"question {index} of a packed prefill failed: {error}")
+        self.index, self.error = index, error
 
 
 class PackedPrefillMixer:
@@ -74,22 +86,35 @@ class PackedPrefillMixer:
             decoupled = self.mixers[0].cfg.msa.decouple_router
             queries = attn.routing_query(h[rows]) if decoupled else q[rows]  # [S, H, D]
             parts = queries.split([len(self.routed[i]) for i in routing])
-            self._take_all(layer, [(self.mixers[i], part) for i, part in zip(routing, parts, strict=True)])
+            self._take_all(layer, list(zip(routing, parts, strict=True)))
         outs = []
         for m, (a, b) in zip(self.mixers, self.spans, strict=True):
             k_all, v_all = m.cache.extend(layer, k[a:b], v[a:b])
             outs.append(sparse_attention(q[a:b], k_all, v_all, attn.scale, m.cache.memory[layer]))
         return torch.cat(outs)
 
-    def _take_all(self, layer: int, queries: list[tuple[RoutedPrefillMixer, Tensor]]) -> None:
-        """Every question routes its layer query at the same time (worker threads on this thread's stream)."""
+    def _take_all(self, layer: int, queries: list[tuple[int, Tensor]]) -> None:
+        """Every question routes its layer query at the same time (worker threads on this thread's stream);
+        all have finished when this returns. A question's failure is raised as `QuestionFailed`."""
+        if len(queries) == 1:
+            self._take(layer, *queries[0])
+            return
         stream = torch.cuda.current_stream(queries[0][1].device) if queries[0][1].is_cuda else None
 
-        def take(item: tuple[RoutedPrefillMixer, Tensor]) -> None:
-            with torch.no_grad(), torch.cuda.stream(stream):  # None: no stream to follow
-                item[0].take(layer, item[1])
+        def take(i: int, q: Tensor) -> None:
+            with torch.no_grad(), torch.cuda.stream(stream) if stream is not None else nullcontext():
+                self._take(layer, i, q)
 
-        list(self.pool.map(take, queries))
+        futures = [self.pool.submit(take, i, q) for i, q in queries]
+        wait(futures)
+        for f in futures:
+            f.result()
+
+    def _take(self, layer: int, i: int, q: Tensor) -> None:
+        try:
+            self.mixers[i].take(layer, q)
+        except Exception as e:
+            raise QuestionFailed(i, e) from e
 
 
 def prefill_together(transformer: Transformer, template: KVCache, start: int, requests: list[PrefillRequest],
@@ -105,30 +130,57 @@ def prefill_together(transformer: Transformer, template: KVCache, start: int, re
     routed = [torch.tensor([i for i, on in enumerate(r.tokens.routing) if on], dtype=torch.int64).to(device)
               for r in requests]
     hidden = transformer.hidden_states(ids, positions, PackedPrefillMixer(mixers, lengths, routed, pool))
-    last = torch.tensor(lengths).cumsum(0).to(device) - 1
-    logits = transformer.lm_head(hidden[last]).float()  # [N, V]
+    last = torch.tensor(lengths).cumsum(0) - 1
+    head = transformer.lm_head
+    if isinstance(head, OneTokenInt8):  # its one-row forwards differ: each question's row alone, as its own prefill
+        logits = torch.cat([head(hidden[j:j + 1]) for j in last.tolist()]).float()
+    else:
+        logits = head(hidden[last.to(device)]).float()  # [N, V]
     return [(m.cache, logits[i], start + n, m.finish(), n)
             for i, (m, n) in enumerate(zip(mixers, lengths, strict=True))]
 
 
 def prefill_each(requests: list[PrefillRequest], alone: Callable[[PrefillRequest], Prefilled],
-                 together: Callable[[list[PrefillRequest]], list[Prefilled]]) -> list[Outcome]:
-    """A shared call's outcomes: requests already cancelled are not run, the rest go `together` (one alone as
-    `alone`); if a shared forward fails, each goes alone, so an error reaches only the question that causes it."""
-    outcomes: list[Outcome | None] = [
-        Outcome(error=Cancelled("the call was cancelled; model work stopped"))
-        if r.cancelled is not None and r.cancelled() else None for r in requests]
-    live = [i for i, o in enumerate(outcomes) if o is None]
-    if len(live) > 1:
+                 together: Callable[[list[PrefillRequest]], list[Prefilled]], budget: int) -> list[Outcome]:
+    """A shared call's outcomes. Requests already cancelled are not run; the rest go `together` in groups of at
+    most `budget` prompt tokens (a longer prompt, or a group of one, goes `alone`). A question whose routing fails
+    in a shared forward is dropped from it and the others go again; any other failure of a shared forward sends its
+    questions alone, so an error reaches only the question that causes it."""
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    for i, r in enumerate(requests):
         try:
-            for i, value in zip(live, together([requests[i] for i in live]), strict=True):
-                outcomes[i] = Outcome(value)
-            return outcomes
-        except Exception:
-            log.warning("prefill_batch.shared_failed", extra={"questions": len(live)}, exc_info=True)
-    for i in live:
-        try:
-            outcomes[i] = Outcome(alone(requests[i]))
-        except Exception as e:
+            check(r.cancelled)
+        except Cancelled as e:
             outcomes[i] = Outcome(error=e)
+    for group in _groups([i for i, o in enumerate(outcomes) if o is None], requests, budget):
+        while len(group) > 1:
+            try:
+                for i, value in zip(group, together([requests[i] for i in group]), strict=True):
+                    outcomes[i] = Outcome(value)
+                group = []
+            except QuestionFailed as failed:
+                outcomes[group[failed.index]] = Outcome(error=failed.error)
+                del group[failed.index]
+            except Exception:
+                log.warning("prefill_batch.shared_failed", extra={"questions": len(group)}, exc_info=True)
+                break
+        for i in group:
+            try:
+                outcomes[i] = Outcome(alone(requests[i]))
+            except Exception as e:
+                outcomes[i] = Outcome(error=e)
     return outcomes
+
+
+def _groups(live: list[int], requests: list[PrefillRequest], budget: int) -> list[list[int]]:
+    """Consecutive requests packed while their prompts total at most `budget` tokens."""
+    groups: list[list[int]] = []
+    total = budget + 1
+    for i in live:
+        n = len(requests[i].tokens.ids)
+        if total + n > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += n
+    return groups

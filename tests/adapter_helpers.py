@@ -3,14 +3,16 @@ fixed routing-adapter training batch."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from msa.model.api import MSAModel
 from msa.model.decoder import Transformer
-from msa.model.lora import LoRAAdapter
+from msa.model.lora import READER_FILE, LoRAAdapter
 from msa.model.train.router import Routers
 from msa.model.train.router_run import init_routers
 from msa.model.train.routing_adapter import AdapterTrainConfig, Candidates, step_loss
@@ -23,6 +25,16 @@ def randomize(adapter: LoRAAdapter, seed: int = 0, scale: float = 0.05) -> None:
     with torch.no_grad():
         for p in adapter.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * scale)
+
+
+def reader_checkpoint(src: Path, tmp_path: Path) -> Path:
+    """A copy of checkpoint `src` with a random reader adapter."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(src, ckpt)
+    reader = LoRAAdapter(MSAModel.from_pretrained(src).transformer, rank=2, alpha=4.0)
+    randomize(reader, seed=3, scale=0.1)
+    reader.save(ckpt / READER_FILE)
+    return ckpt
 
 
 def merge(adapter: LoRAAdapter, into: Transformer) -> Transformer:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from msa.model.call_batcher import CallBatcher
+from msa.model.prefill import Cancelled
 
 
 class Blocking:
@@ -91,3 +94,20 @@ def test_many_threads_each_get_their_own_answer():
         t.join(10)
     assert results == {i: i * 10 for i in range(threads)}
     assert batcher.questions == threads
+
+
+def test_a_waiting_item_that_is_cancelled_is_withdrawn():
+    """A caller that gives up while another call runs leaves at once (within a poll), not after that call."""
+    batcher, run = CallBatcher(), Blocking()
+    first = threading.Thread(target=ask, args=(batcher, "a", 1, run, {}))
+    first.start()
+    assert run.started.wait(10)
+    gave_up = threading.Event()
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        threading.Timer(0.1, gave_up.set).start()
+        batcher.run("a", 2, run, cancelled=gave_up.is_set)
+    assert time.monotonic() - start < 5 and batcher.waiting == []
+    run.release.set()
+    first.join(10)
+    assert run.calls == [[1]] and batcher.questions == 1

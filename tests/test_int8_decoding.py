@@ -3,16 +3,13 @@ against the dequantized weights in float64; prompts keep the dense weights."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
 from msa.model.api import MSAModel
 from msa.model.decoder import CachedMixer, KVCache
 from msa.model.int8 import Int8Weight, OneTokenInt8, int8_per_channel
-from msa.model.lora import READER_FILE, LoRAAdapter
-from tests.adapter_helpers import randomize
+from tests.adapter_helpers import reader_checkpoint
 from tests.conftest import rel_err
 
 
@@ -43,15 +40,6 @@ def test_per_channel_quantization_is_within_half_a_step():
 
 def test_a_gpu_or_fp32_only_model_gets_no_copy_where_it_does_not_apply():
     assert Int8Weight.of(torch.randn(4, 16, 16)) is None
-
-
-def reader_checkpoint(src, tmp_path):
-    ckpt = tmp_path / "ckpt"
-    shutil.copytree(src, ckpt)
-    reader = LoRAAdapter(MSAModel.from_pretrained(src).transformer, rank=2, alpha=4.0)
-    randomize(reader, seed=3, scale=0.1)
-    reader.save(ckpt / READER_FILE)
-    return ckpt
 
 
 @pytest.mark.parametrize("family", ["qwen3", "llama"])

@@ -112,6 +112,18 @@ def test_slots_in_one_launch_match_each_slot_alone(dtype, tq, slots, pool, capac
         assert (got[s].cpu().double() - wants[s]).abs().max() <= TOL[dtype], f"slot {s}"
 
 
+def test_a_query_of_other_strides_is_answered_in_row_major_layout():
+    """q a transposed view (heads outermost): the output is still [Tq, H, D] row-major, as the kernel writes."""
+    gen = torch.Generator().manual_seed(3)
+    q = torch.randn(6, 5, 16, generator=gen).transpose(0, 1)  # [Tq=5, H=6, D] with strides of [H, Tq, D]
+    k, v = torch.randn(9, 3, 16, generator=gen), torch.randn(9, 3, 16, generator=gen)
+    want = naive.sparse_attention(q.double(), k.double(), v.double(), 0.25)
+    got = fused.sparse_attention(*(t.to(DEVICE) for t in (q, k, v)), 0.25)
+    assert (got.cpu().double() - want).abs().max() <= TOL[torch.float32]
+    slots = fused.slot_attention(*(t.to(DEVICE)[None] for t in (q, k, v)), 0.25)
+    assert (slots[0].cpu().double() - want).abs().max() <= TOL[torch.float32]
+
+
 @pytest.mark.parametrize(("shape", "dtype", "error"), [((2,), torch.int32, ValueError),
                                                        ((1,), torch.float32, TypeError)])
 def test_fused_refuses_a_length_that_is_not_one_count(shape, dtype, error):

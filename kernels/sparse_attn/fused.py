@@ -119,7 +119,7 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memo
     if memory is None or not memory.rows.numel():
         memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
     check_inputs(q, k, v, memory, out, length)
-    out = torch.empty_like(q) if out is None else out
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device) if out is None else out  # row-major, as written
     slotted = MemoryRows(memory.k[None], memory.v[None], memory.rows, memory.count)
     _launch(q[None], k[None], v[None], scale, slotted, out[None], length)
     return out
@@ -134,7 +134,7 @@ def slot_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: Memory
     if memory is None or not memory.rows.numel():
         memory = MemoryRows(k, v, torch.zeros(0, dtype=torch.int64, device=k.device))
     check_inputs(q, k, v, memory, out, lengths, slots=True)
-    out = torch.empty_like(q) if out is None else out
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device) if out is None else out  # row-major, as written
     if q.shape[0]:
         _launch(q, k, v, scale, memory, out, lengths)
     return out

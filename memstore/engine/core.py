@@ -30,7 +30,6 @@ from msa.memstore.errors import InvalidArgument, NotFound, StaleOrdinal, StoreEr
 from msa.memstore.index.attributes import AttributeIndex
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingIndexInterface
-from msa.model.call_batcher import CallBatcher
 from msa.memstore.index.routing_index import RoutingIndex
 from msa.memstore.index.store_memory import StoreMemory
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
@@ -49,6 +48,7 @@ from msa.memstore.storage.records import (
 )
 from msa.memstore.storage.store import Store
 from msa.model.api import MSAModel
+from msa.model.call_batcher import CallBatcher
 from msa.model.generate import GenerationResult, Retrieved, Token
 from msa.model.memory import EncodedDocument
 from msa.model.prefill import IsCancelled

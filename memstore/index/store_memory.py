@@ -15,10 +15,10 @@ from msa.kernels.sparse_attn import MemoryRows
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.passing import Passing
 from msa.memstore.index.protocols import RoutingSnapshot
-from msa.model.call_batcher import CallBatcher
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.records import Document
 from msa.memstore.storage.store import Store
+from msa.model.call_batcher import CallBatcher
 
 
 class StoreMemory:
