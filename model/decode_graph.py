@@ -166,10 +166,11 @@ class StepGraph:
 
 
 class CapturedForward:
-    """A forward over fixed buffers, run inside `scope()`: eagerly at its first call (on the one capture stream:
-    its kernels compiled and the stream warmed, as a capture needs; the result goes out at once), captured as a
-    CUDA graph at its second (about one eager call of host time), replayed from then on. A failed capture is
-    logged and the forward runs eagerly from then on (`broken`)."""
+    """A forward over fixed buffers, run inside `scope()`: eagerly at its first call in a thread (on the one capture
+    stream: its kernels compiled, the stream warmed and the thread's cuBLAS handles made, as a capture needs; the
+    result goes out at once), captured as a CUDA graph at a later call in a thread that ran it eagerly (about one
+    eager call of host time), replayed from then on, from any thread. A failed capture is logged and the forward
+    runs eagerly from then on (`broken`)."""
 
     def __init__(self, forward: Callable[[], Tensor], device: torch.device,
                  scope: Callable[[], AbstractContextManager]) -> None:
@@ -177,7 +178,7 @@ class CapturedForward:
         self.stream = _capture_stream(device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.out: Tensor | None = None
-        self.warm = False  # a first call has run eagerly
+        self.warm = threading.local()  # .done: this thread has run the forward eagerly (a batch's worker may change)
         self.broken = False  # its capture failed
 
     def __call__(self) -> Tensor:
@@ -193,12 +194,12 @@ class CapturedForward:
             self.stream.wait_stream(current)
             try:
                 with torch.cuda.stream(self.stream), self.scope():
-                    if self.warm:
+                    if getattr(self.warm, "done", False):
                         self._capture()
                     out = self.forward() if self.graph is None else None  # a first call, or a failed capture's
             finally:  # what a raising call queued is ordered before the caller's next work too
                 current.wait_stream(self.stream)
-        self.warm = True
+        self.warm.done = True
         if self.graph is not None:
             self.graph.replay()
             return self.out

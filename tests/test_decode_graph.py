@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -116,3 +119,36 @@ def test_a_failed_capture_finishes_its_answer_eagerly_and_is_not_kept(checkpoint
     monkeypatch.setattr(decode_graph.CapturedForward, "_capture", lambda self: setattr(self, "broken", True))
     assert model.generate("Where does Rex live?", memory, **kw).token_ids == eager
     assert model.transformer.__dict__["_step_graphs"].idle == []
+
+
+def test_a_thread_new_to_cublas_runs_eagerly_before_it_captures():
+    """A batch's worker thread may change between a forward's first call and its second: a thread that has no cuBLAS
+    handle cannot make one inside a capture, so it runs the forward eagerly before capturing it. Threads that
+    hold handles meanwhile drain PyTorch's pool of handles that exited threads left behind."""
+    x, w = torch.randn(8, 64, device="cuda"), torch.randn(64, 64, device="cuda")
+    want = x @ w
+    captured = decode_graph.CapturedForward(lambda: x @ w, x.device, contextlib.nullcontext)
+    release, results = threading.Event(), []
+
+    def hold(call: bool) -> None:
+        torch.cuda.current_blas_handle()  # this thread's handle, kept until it exits
+        if call:
+            results.append(captured())  # the forward's first call, eager
+        release.wait(30)
+
+    holders = [threading.Thread(target=hold, args=(i == 63,)) for i in range(64)]
+    for t in holders:
+        t.start()
+    deadline = time.monotonic() + 30
+    while not results:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    later = threading.Thread(target=lambda: results.extend(captured().clone() for _ in range(3)))  # a new thread
+    later.start()
+    later.join(30)
+    release.set()
+    for t in holders:
+        t.join(30)
+    assert len(results) == 4  # the first call and the new thread's three
+    assert not captured.broken and captured.graph is not None
+    assert all(torch.allclose(r, want) for r in results)

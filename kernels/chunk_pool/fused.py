@@ -20,6 +20,7 @@ from torch import Tensor
 
 from msa.kernels import checks
 from msa.kernels.chunk_pool.naive import chunk_counts
+from msa.kernels.grid import AUTOTUNE_LOCK
 
 DTYPES = (*checks.FLOATS, torch.float64)  # read and written as given, summed in fp32 (as the oracle)
 
@@ -105,8 +106,10 @@ def chunk_pool(x: Tensor, cu_seqlens: Tensor, chunk_size: int, out: Tensor | Non
     if out is None:
         out = torch.empty((c, *x.shape[1:]), dtype=x.dtype, device=x.device)
     if c:
-        _pool[lambda meta: (triton.cdiv(c, meta["PER_PROGRAM"]),)](
-            x=x.contiguous(), geometry=geometry, out=out, C=c, F=features, BLOCK_T=triton.next_power_of_2(chunk_size))
+        with AUTOTUNE_LOCK:
+            _pool[lambda meta: (triton.cdiv(c, meta["PER_PROGRAM"]),)](
+                x=x.contiguous(), geometry=geometry, out=out, C=c, F=features,
+                BLOCK_T=triton.next_power_of_2(chunk_size))
     return out, cu_chunks.to(cu_seqlens.device)
 
 

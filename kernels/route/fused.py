@@ -26,7 +26,7 @@ import triton.language as tl
 from torch import Tensor
 
 from msa.kernels import checks
-from msa.kernels.grid import multiprocessors
+from msa.kernels.grid import AUTOTUNE_LOCK, multiprocessors
 from msa.kernels.route.fp8 import E4M3_MAX, Fp8Keys
 from msa.kernels.route.naive import RouteSpec
 
@@ -261,11 +261,12 @@ def _launch(qs: list[Tensor], keys: Keys, spec: RouteSpec, owner: Tensor | None,
     sms = multiprocessors(keys.device)
     tiles = lambda meta: triton.cdiv(c, meta["BLOCK_C"])  # noqa: E731
     block_d = max(32 if row_scale is not None else 16, triton.next_power_of_2(d))  # fp8 dots: K >= 32
-    _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
-        keys=keys, row_scale=keys if row_scale is None else row_scale, q=terms, lens=lens,
-        owner=out if owner is None else owner, out=out, unscale=unscale, factor=factor, C=c, N=out.shape[1],
-        B=len(qs), G=g, D=d, BLOCK_D=block_d, BLOCK_Q=block_q, SEG=seg, TERMS=terms.shape[0], STEP=step,
-        COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
+    with AUTOTUNE_LOCK:
+        _route_chunks[lambda meta: (min(tiles(meta), sms * meta["PER_SM"]),)](
+            keys=keys, row_scale=keys if row_scale is None else row_scale, q=terms, lens=lens,
+            owner=out if owner is None else owner, out=out, unscale=unscale, factor=factor, C=c, N=out.shape[1],
+            B=len(qs), G=g, D=d, BLOCK_D=block_d, BLOCK_Q=block_q, SEG=seg, TERMS=terms.shape[0], STEP=step,
+            COSINE=spec.cosine, ROW_SCALE=row_scale is not None, PER_DOC=owner is not None)
     return out
 
 
