@@ -2,23 +2,27 @@
 forward, so the weights (what bounds a decoding step) are read once a step for all of them, not once per answer.
 
 An answer takes a free slot of a `DecodeBatch` that fits it (its prompt K/V and memory rows are copied into the
-slot's buffers), joins the running batch at its next step and leaves when it stops. A worker thread runs the steps:
-it waits until every seated answer has handed in its next token, or GRACE_S after the first one did, then runs one
-forward over slots 0 .. n-1 (n the power of two covering every waiting slot, or all slots). A slot in that range
-without a token writes into its spare last row, and its output is dropped. On a GPU each n is captured as a CUDA
-graph at its second use (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
+slot's buffers), begins with the token sampled from its prompt, and from then on the batch's worker thread decodes
+it: every step runs one forward over slots 0 .. n-1 (n the power of two covering every decoding slot, or all
+slots), picks each answer's next token (one argmax over the greedy answers' rows; an answer's own sampler
+otherwise), streams it to the answer's queue and feeds it back at the next step, until a stop token or the
+answer's length. No step waits for an answer's thread: the answer only reads its queue (as a client streams),
+and leaves when it stops or its reader goes. A new answer joins at the next step (the worker waits up to GRACE_S
+for answers that have begun but have no token in yet). A slot in range without an answer writes into its spare
+last row, and its output is dropped. On a GPU each n is captured as a CUDA graph at its second use
+(`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
 
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)]; attention reads the rows each slot
 uses (its memory rows, its local rows up to the current token): one launch for all slots on a GPU
 (`kernels.sparse_attn.fused.slot_attention`, counts read on the device), one masked SDPA elsewhere.
-Opt-in (`MSA_BATCH_DECODE=1`) until the fused launch is measured: the version measured on an H100 (masked
-SDPA over whole slots) was slower than `decode_graph` for a lone answer, docs/benchmarks.md.
+Opt-in (`MSA_BATCH_DECODE=1`): docs/benchmarks.md has where it stands against `decode_graph`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +53,7 @@ GRACE_S = 0.002  # how long a step waits for seated answers that have not handed
 STEP_TIMEOUT_S = 600.0  # an answer waiting longer than this for its step gives up (the worker is stuck)
 CPU_BATCH_BYTES = 1 << 30  # a batch's buffers at most on the CPU (on a GPU: the graph cap, `decode_graph`)
 log = logging.getLogger(__name__)
+Choose = Callable[[Tensor], int]  # logits [V] fp32 -> the next token
 
 
 def batching_wanted(model: Transformer, cache: KVCache, steps: int) -> bool:
@@ -64,31 +69,63 @@ def _shape(cache: KVCache, steps: int) -> tuple[tuple[bool, ...], int, int]:
 
 
 class _Seat:
-    """An answer's place in a batch: its slot, prompt length, steps taken and the step it waits for."""
+    """An answer's place in a batch: its slot and prompt length, how it samples, what it has produced, and the
+    queue its tokens go to (ids, then the stop reason or the error that ended it)."""
 
     def __init__(self, batch: DecodeBatch, slot: int, start: int) -> None:
         self.batch, self.slot, self.start = batch, slot, start
         self.index = 0  # steps taken
-        self.pending: tuple[int, int] | None = None  # (token, position) handed in for the next step
+        self.pending: tuple[int, int] | None = None  # (token, position) for the next step
         self.token_position = (0, 0)  # what the step running now takes from this seat
         self.loaded: torch.cuda.Event | None = None  # recorded after its prompt's copies (on a GPU)
-        self.logits: Tensor | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.out: queue.SimpleQueue = queue.SimpleQueue()
+        self.decoding = False  # begun, not ended: the worker feeds it
+        self.position, self.limit, self.produced = 0, 0, 0
+        self.stop_ids: set[int] = set()
+        self.choose: Choose | None = None
 
-    def step(self, token: int, position: int) -> Tensor:
-        """Hand in `token` at `position`; -> the logits [V] fp32 after it, once the batch has stepped."""
-        self.done.clear()
-        self.error = None
+    def begin(self, logits: Tensor, position: int, max_tokens: int, stop_ids: set[int],
+              choose: Choose | None = None) -> None:
+        """Decode up to `max_tokens` tokens after the prompt's `logits` [V], fed back from `position` on: the first
+        chosen here, the rest by the worker. `choose(logits) -> token`; None: greedy."""
+        self.position, self.limit, self.stop_ids, self.choose = position, max_tokens, stop_ids, choose
+        token = int(torch.argmax(logits)) if choose is None else choose(logits)
         with self.batch.cond:
-            self.pending = (token, position)
+            self.decoding = True
+            self.advance(token)
             self.batch.start_worker()  # one that died earlier is replaced
             self.batch.cond.notify_all()
-        if not self.done.wait(STEP_TIMEOUT_S):
-            raise RuntimeError(f"a batched decoding step did not come within {STEP_TIMEOUT_S:.0f} s")
-        if self.error is not None:
-            raise RuntimeError("a batched decoding step failed") from self.error
-        return self.logits
+
+    def advance(self, token: int) -> None:
+        """(under the lock) The token chosen after the seat's last step: streamed, and fed back at the next step
+        unless it stops the answer or the answer has its length."""
+        if token in self.stop_ids:
+            self.end("stop")
+            return
+        self.out.put(token)
+        self.produced += 1
+        if self.produced >= self.limit:
+            self.end("length")
+            return
+        self.pending = (token, self.position + self.produced - 1)
+
+    def end(self, outcome: str | BaseException) -> None:
+        """(under the lock) No more steps: the stop reason, or the error that ended the answer."""
+        self.out.put(outcome)
+        self.decoding, self.pending = False, None
+
+    def tokens(self) -> Iterator[int | str]:
+        """The answer's token ids as the worker chooses them, then its stop reason."""
+        while True:
+            try:
+                item = self.out.get(timeout=STEP_TIMEOUT_S)
+            except queue.Empty:
+                raise RuntimeError(f"a batched decoding step did not come within {STEP_TIMEOUT_S:.0f} s") from None
+            if isinstance(item, BaseException):
+                raise RuntimeError("a batched decoding step failed") from item
+            yield item
+            if isinstance(item, str):
+                return
 
 
 class _BatchMixer:
@@ -151,6 +188,7 @@ class DecodeBatch:
         self.device = device
         self.forwards: dict[int, Callable[[], Tensor]] = {}  # n -> the step over slots 0 .. n-1
         self.seats: dict[int, _Seat] = {}
+        self.running: list[_Seat] = []  # the seats of the step running now
         self.cond = threading.Condition()
         self.worker: threading.Thread | None = None
         self.steps = 0  # forwards run (tests, metrics)
@@ -199,9 +237,13 @@ class DecodeBatch:
             self.worker.start()
 
     def leave(self, seat: _Seat) -> None:
-        for counts in self.counts:  # an idle slot reads no memory rows (before a new answer may take the slot)
-            counts[seat.slot] = 0
+        """Give the seat back, after any step running with it (its slot may be loaded by the next answer)."""
         with self.cond:
+            seat.decoding, seat.pending = False, None
+            while seat in self.running:
+                self.cond.wait()
+            for counts in self.counts:  # an idle slot reads no memory rows
+                counts[seat.slot] = 0
             if self.seats.get(seat.slot) is seat:
                 del self.seats[seat.slot]
             self.cond.notify_all()
@@ -209,48 +251,59 @@ class DecodeBatch:
     # -- the worker ----------------------------------------------------------------------------------------
     def _work(self) -> None:
         """Steps until no answer sits in the batch. Forwards without autograd (grad mode is per thread) on the
-        batch's device; a failed step fails the answers in it, and the worker goes on for later steps. If the
-        worker itself fails, every seated answer is told, and the next step handed in starts another."""
+        batch's device; a failed step ends the answers in it with its error, and the worker goes on for later
+        ones. If the worker itself fails, every decoding answer is told, and the next answer to begin starts
+        another."""
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         ready: list[_Seat] = []
         try:
             while True:
                 with self.cond:
+                    self.running = []
+                    self.cond.notify_all()
                     ready = self._gather()
                     if ready is None:
                         self.worker = None
                         return
+                    self.running = ready
                 try:
                     with torch.inference_mode():
-                        logits = self._step(ready)
-                    for seat in ready:
-                        seat.logits, seat.index = logits[seat.slot], seat.index + 1
+                        chosen = self._choose(ready, self._step(ready))
+                    outcomes: list[int | BaseException] = chosen
                 except Exception as e:
                     log.warning("decode_batch.step_failed", exc_info=True)
-                    for seat in ready:
-                        seat.error = e
-                for seat in ready:
-                    seat.done.set()
+                    outcomes = [e] * len(ready)
+                with self.cond:
+                    for seat, outcome in zip(ready, outcomes, strict=True):
+                        seat.index += 1
+                        if not seat.decoding:  # left meanwhile
+                            continue
+                        if isinstance(outcome, BaseException):
+                            seat.end(outcome)
+                        else:
+                            seat.advance(outcome)
         except BaseException as e:  # the worker itself fails: nobody may wait for it
             log.error("decode_batch.worker_failed", exc_info=True)
             with self.cond:
-                self.worker = None
-                for seat in {*ready, *self.seats.values()}:
-                    seat.error = e
-                    seat.done.set()
+                self.worker, self.running = None, []
+                for seat in self.seats.values():
+                    if seat.decoding:
+                        seat.end(e)
+                self.cond.notify_all()
             if not isinstance(e, Exception):
                 raise
 
     def _gather(self) -> list[_Seat] | None:
-        """(under the lock) The seats whose tokens go into the next step, after waiting for the others up to
-        GRACE_S; None once no answer sits in the batch."""
+        """(under the lock) The seats whose tokens go into the next step, after waiting up to GRACE_S for decoding
+        ones without a token in yet; None once no answer sits in the batch."""
         while not any(s.pending for s in self.seats.values()):
             if not self.seats:
                 return None
             self.cond.wait()
         deadline = time.monotonic() + GRACE_S
-        while not all(s.pending for s in self.seats.values()) and (left := deadline - time.monotonic()) > 0:
+        while any(s.decoding and not s.pending for s in self.seats.values()) and (
+                left := deadline - time.monotonic()) > 0:
             self.cond.wait(left)
         ready = [s for s in self.seats.values() if s.pending]
         for seat in ready:
@@ -258,7 +311,7 @@ class DecodeBatch:
         return ready
 
     def _step(self, ready: list[_Seat]) -> Tensor:
-        """One forward over slots 0 .. n-1 -> logits [n, V] fp32 (a copy: the next step rewrites a graph's)."""
+        """One forward over slots 0 .. n-1 -> logits [n, V] fp32 (a graph's output: rewritten by its next replay)."""
         n = min(bucket(max(s.slot for s in ready) + 1, 1, 1), self.slots)
         host = torch.zeros((4, n), dtype=torch.int64)
         host[2], host[3] = self.capacity - 1, 1  # idle slots: write the spare row, read one row (never NaN)
@@ -274,7 +327,24 @@ class DecodeBatch:
         if forward is None:
             forward = self.forwards[n] = self._forward_over(n)
         self.steps += 1
-        return forward().clone()
+        return forward()
+
+    @staticmethod
+    def _choose(ready: list[_Seat], logits: Tensor) -> list[int | BaseException]:
+        """Each seat's next token from its row of `logits`: one argmax for the greedy ones (one copy to the host), an
+        answer's own sampler for the others (a sampler's error ends that answer only)."""
+        greedy = [s for s in ready if s.choose is None]
+        best = dict(zip(greedy, logits[[s.slot for s in greedy]].argmax(-1).tolist(), strict=True)) if greedy else {}
+        chosen: list[int | BaseException] = []
+        for seat in ready:
+            if seat.choose is None:
+                chosen.append(best[seat])
+                continue
+            try:
+                chosen.append(seat.choose(logits[seat.slot].clone()))
+            except Exception as e:
+                chosen.append(e)
+        return chosen
 
     def _forward_over(self, n: int) -> Callable[[], Tensor]:
         mixer = _BatchMixer(self, n)

@@ -124,14 +124,17 @@ def decode(model: Transformer, cache: KVCache, logits: Tensor, position: int, sa
            stop_ids: set[int], scope: Callable[[], AbstractContextManager] = nullcontext) -> Iterator[int | str]:
     """Yield sampled token ids, then the stop reason. `logits` [V] follow the prompt at `position` - 1;
     every forward runs inside `scope()` (the reader adapter while reading). With `MSA_BATCH_DECODE=1` the steps
-    are shared with other answers decoding at the same time (`decode_batch`); else on a GPU they replay a CUDA
-    graph (`decode_graph`). Either way `cache` then keeps the prompt's K/V only."""
+    are shared with other answers decoding at the same time (`decode_batch`, whose worker chooses the tokens);
+    else on a GPU they replay a CUDA graph (`decode_graph`). Either way `cache` then keeps the prompt's K/V only."""
     steps = sampling.max_new_tokens - 1  # forwards: the last token is not fed back
     if batching_wanted(model, cache, steps):
         reason = None
         with seat_for(model, cache, steps, scope) as seat:
             if seat is not None:
-                for item in _sampled(logits, sampling, stop_ids, lambda tid, step: seat.step(tid, position + step)):
+                generator = torch.Generator().manual_seed(sampling.seed)
+                choose = None if sampling.temperature == 0 else lambda lg: next_token(lg, sampling, generator)
+                seat.begin(logits, position, sampling.max_new_tokens, stop_ids, choose)
+                for item in seat.tokens():
                     if isinstance(item, str):  # the stop reason: the seat goes back before it is read
                         reason = item
                         break

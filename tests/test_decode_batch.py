@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,7 +43,8 @@ def batches(model: MSAModel) -> list[decode_batch.DecodeBatch]:
 def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, device, read_mode, kernels,
                                                                 monkeypatch):
     """Two answers (other prompt lengths, other memory rows) in slots 0 and 2 of a batch of three, slot 1 left
-    idle (it was taken and given back), stepped together against each one's own eager steps: 70 steps (past a
+    idle (it was taken and given back), decoded together by the worker with tokens forced through each answer's
+    chooser, against each one's own eager steps on those tokens: 70 steps (past a
     64-row block), 12 where the fused kernel runs under the Triton interpreter (text prompts are past a block
     already); with the masked SDPA and with the fused kernel, whatever the device."""
     if kernels == "fused" and device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
@@ -66,24 +68,31 @@ def test_seats_of_one_batch_step_to_the_logits_of_eager_decoding(checkpoint, dev
     batch.leave(seats.pop(1))
     del prompts[1]
     assert [seat.slot for seat in seats] == [0, 2]
-    eager = [CachedMixer(cache) for cache, _ in prompts]
+    seen: list[list[torch.Tensor]] = [[], []]  # each answer's logits, as its worker-side chooser gets them
 
-    def step(seat, position: int, token: int, i: int) -> torch.Tensor:
-        return seat.step(token, position + i).clone()
+    def forcing(answer: int):
+        def choose(logits: torch.Tensor) -> int:
+            seen[answer].append(logits)
+            return tokens[min(len(seen[answer]) - 1, steps - 1)]  # the prompt's logits choose the first token
+        return choose
 
     try:
-        with ThreadPoolExecutor(len(seats)) as pool:
-            for i, token in enumerate(tokens):
-                got = list(pool.map(step, seats, [p for _, p in prompts], [token] * len(seats), [i] * len(seats)))
-                for (_, position), mixer, logits in zip(prompts, eager, got, strict=True):
-                    with scope():
-                        want = model.transformer(torch.tensor([token], device=device),
-                                                 torch.tensor([position + i], device=device), mixer)[-1]
-                    assert rel_err(logits, want) <= 1e-5, i
-        assert batch.steps < 2 * len(tokens)  # the answers shared steps
+        for answer, (seat, (_, position)) in enumerate(zip(seats, prompts, strict=True)):
+            seat.begin(torch.zeros(model.config.vocab_size), position, steps + 1, set(), forcing(answer))
+        for seat in seats:
+            assert list(seat.tokens()) == [*tokens, tokens[-1], "length"]
+        assert batch.steps < 2 * steps  # the answers shared steps
     finally:
         for seat in seats:
             batch.leave(seat)
+    for (cache, position), logits in zip(prompts, seen, strict=True):
+        assert len(logits) == steps + 1
+        mixer = CachedMixer(cache)
+        for i, token in enumerate(tokens):
+            with scope():
+                want = model.transformer(torch.tensor([token], device=device),
+                                         torch.tensor([position + i], device=device), mixer)[-1]
+            assert rel_err(logits[i + 1], want) <= 1e-5, i
 
 
 def test_answers_decoded_together_are_those_decoded_alone(checkpoint, device, batching, monkeypatch):
@@ -166,3 +175,32 @@ def test_a_worker_that_dies_fails_its_answers_and_the_next_step_starts_another(c
     with pytest.raises(RuntimeError, match="batched decoding step failed"):
         model.generate(QUESTIONS[0], memory, **KW)
     assert model.generate(QUESTIONS[0], memory, **KW).token_ids == want
+
+
+def test_the_worker_decodes_an_answer_whose_reader_is_slow(checkpoint, device, batching):
+    """No step waits for an answer's thread: an answer whose reader has taken one token is decoded to its end
+    while another answer runs, and its tokens wait in its queue, the same as when read at once."""
+    model, memory = loaded(checkpoint, device)
+    want = model.generate(QUESTIONS[0], memory, **KW).token_ids
+    stream = model.stream(QUESTIONS[0], memory, **KW)
+    next(stream), next(stream)  # the retrieval and the first token
+    (batch,) = batches(model)
+    (seat,) = batch.seats.values()
+    model.generate(QUESTIONS[1], memory, **KW)
+    deadline = time.monotonic() + 30
+    while seat.decoding:
+        assert time.monotonic() < deadline, "the unread answer was not decoded"
+        time.sleep(0.01)
+    rest = [item.id for item in stream if hasattr(item, "id")]
+    assert len(rest) + 1 == len(want) and not batch.seats
+
+
+def test_sampled_answers_in_a_batch_are_those_sampled_alone(checkpoint, device, batching, monkeypatch):
+    """Each answer's own seeded sampler runs on the worker: the same draws as decoding alone."""
+    model, memory = loaded(checkpoint, device)
+    kw = dict(KW, temperature=0.9, top_p=0.95)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda s: model.generate(QUESTIONS[s % 4], memory, seed=s, **kw).token_ids,
+                                 range(8)))
+    monkeypatch.setenv("MSA_BATCH_DECODE", "0")
+    assert together == [model.generate(QUESTIONS[s % 4], memory, seed=s, **kw).token_ids for s in range(8)]
