@@ -7,9 +7,9 @@ it: every step runs one forward over slots 0 .. n-1 (n the power of two covering
 slots), picks each answer's next token (one argmax over the greedy answers' rows; an answer's own sampler
 otherwise), streams it to the answer's queue and feeds it back at the next step, until a stop token or the
 answer's length. No step waits for an answer's thread: the answer only reads its queue (as a client streams),
-and leaves when it stops or its reader goes. A new answer joins at the next step (the worker waits up to GRACE_S
-for answers that have begun but have no token in yet). A slot in range without an answer writes into its spare
-last row, and its output is dropped. On a GPU each n is captured as a CUDA graph at its second use
+and leaves when it stops or its reader goes (at once: a step running with it gives its slot back when it ends).
+A new answer joins at the next step. A slot in range without an answer writes into its spare last row, and its
+output is dropped. On a GPU each n is captured as a CUDA graph at its second use
 (`decode_graph.CapturedForward`); on the CPU the steps run eagerly.
 
 Per layer a slot's buffer holds [memory rows (pool) ; local rows (capacity)]; attention reads the rows each slot
@@ -24,7 +24,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -49,8 +48,7 @@ from msa.model.decode_graph import (
 from msa.model.decoder import Attention, KVCache, Rope, Transformer
 
 MAX_SLOTS = 32  # answers decoding together in one batch at most
-GRACE_S = 0.002  # how long a step waits for seated answers that have not handed in their token yet
-STEP_TIMEOUT_S = 600.0  # an answer waiting longer than this for its step gives up (the worker is stuck)
+STEP_TIMEOUT_S = 600.0  # an answer waiting longer than this for its next token gives up (the worker is stuck)
 CPU_BATCH_BYTES = 1 << 30  # a batch's buffers at most on the CPU (on a GPU: the graph cap, `decode_graph`)
 log = logging.getLogger(__name__)
 Choose = Callable[[Tensor], int]  # logits [V] fp32 -> the next token
@@ -76,10 +74,10 @@ class _Seat:
         self.batch, self.slot, self.start = batch, slot, start
         self.index = 0  # steps taken
         self.pending: tuple[int, int] | None = None  # (token, position) for the next step
-        self.token_position = (0, 0)  # what the step running now takes from this seat
         self.loaded: torch.cuda.Event | None = None  # recorded after its prompt's copies (on a GPU)
         self.out: queue.SimpleQueue = queue.SimpleQueue()
         self.decoding = False  # begun, not ended: the worker feeds it
+        self.left = False  # given back: its slot goes once no step runs with it
         self.position, self.limit, self.produced = 0, 0, 0
         self.stop_ids: set[int] = set()
         self.choose: Choose | None = None
@@ -88,8 +86,11 @@ class _Seat:
               choose: Choose | None = None) -> None:
         """Decode up to `max_tokens` tokens after the prompt's `logits` [V], fed back from `position` on: the first
         chosen here, the rest by the worker. `choose(logits) -> token`; None: greedy."""
+        room = self.batch.capacity - self.start  # rows left for the tokens fed back, and the spare one
+        if not 1 <= max_tokens <= room:
+            raise ValueError(f"max_tokens: expected 1 to {room} (the slot's rows after its prompt), got {max_tokens}")
         self.position, self.limit, self.stop_ids, self.choose = position, max_tokens, stop_ids, choose
-        token = int(torch.argmax(logits)) if choose is None else choose(logits)
+        token = int(torch.argmax(logits)) if choose is None else int(choose(logits))
         with self.batch.cond:
             self.decoding = True
             self.advance(token)
@@ -120,7 +121,7 @@ class _Seat:
             try:
                 item = self.out.get(timeout=STEP_TIMEOUT_S)
             except queue.Empty:
-                raise RuntimeError(f"a batched decoding step did not come within {STEP_TIMEOUT_S:.0f} s") from None
+                raise RuntimeError(f"no batched decoding step came within {STEP_TIMEOUT_S:.0f} s") from None
             if isinstance(item, BaseException):
                 raise RuntimeError("a batched decoding step failed") from item
             yield item
@@ -231,21 +232,26 @@ class DecodeBatch:
         return seat
 
     def start_worker(self) -> None:
-        """(under the lock) A worker if there is none."""
+        """(under the lock) A worker if there is none (the worker clears `worker` under the lock as it ends)."""
         if self.worker is None:
-            self.worker = threading.Thread(target=self._work, name="msa-decode-batch", daemon=True)
-            self.worker.start()
+            worker = threading.Thread(target=self._work, name="msa-decode-batch", daemon=True)
+            worker.start()
+            self.worker = worker
 
     def leave(self, seat: _Seat) -> None:
-        """Give the seat back, after any step running with it (its slot may be loaded by the next answer)."""
+        """Give the seat back without waiting: its slot is freed now, or by the worker when the step running with
+        it ends (the next answer may load the slot only then)."""
         with self.cond:
-            seat.decoding, seat.pending = False, None
-            while seat in self.running:
-                self.cond.wait()
-            for counts in self.counts:  # an idle slot reads no memory rows
+            seat.decoding, seat.pending, seat.left = False, None, True
+            if seat not in self.running:
+                self._free(seat)
+
+    def _free(self, seat: _Seat) -> None:
+        """(under the lock) A left seat's slot back to the free ones, reading no memory rows."""
+        if self.seats.get(seat.slot) is seat:
+            for counts in self.counts:
                 counts[seat.slot] = 0
-            if self.seats.get(seat.slot) is seat:
-                del self.seats[seat.slot]
+            del self.seats[seat.slot]
             self.cond.notify_all()
 
     # -- the worker ----------------------------------------------------------------------------------------
@@ -256,67 +262,61 @@ class DecodeBatch:
         another."""
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        ready: list[_Seat] = []
         try:
             while True:
                 with self.cond:
-                    self.running = []
-                    self.cond.notify_all()
-                    ready = self._gather()
-                    if ready is None:
+                    fed = self._gather()
+                    if fed is None:
                         self.worker = None
                         return
-                    self.running = ready
+                    self.running = [seat for seat, _, _ in fed]
                 try:
                     with torch.inference_mode():
-                        chosen = self._choose(ready, self._step(ready))
-                    outcomes: list[int | BaseException] = chosen
+                        outcomes = self._choose(self.running, self._step(fed))
                 except Exception as e:
                     log.warning("decode_batch.step_failed", exc_info=True)
-                    outcomes = [e] * len(ready)
+                    outcomes = [e] * len(fed)
                 with self.cond:
-                    for seat, outcome in zip(ready, outcomes, strict=True):
+                    for seat, outcome in zip(self.running, outcomes, strict=True):
                         seat.index += 1
-                        if not seat.decoding:  # left meanwhile
-                            continue
-                        if isinstance(outcome, BaseException):
+                        if seat.left:
+                            self._free(seat)
+                        elif isinstance(outcome, BaseException):
                             seat.end(outcome)
                         else:
                             seat.advance(outcome)
+                    self.running = []
         except BaseException as e:  # the worker itself fails: nobody may wait for it
             log.error("decode_batch.worker_failed", exc_info=True)
             with self.cond:
-                self.worker, self.running = None, []
-                for seat in self.seats.values():
-                    if seat.decoding:
+                self.worker = None
+                for seat in list(self.seats.values()):
+                    if seat.left:
+                        self._free(seat)
+                    elif seat.decoding:
                         seat.end(e)
-                self.cond.notify_all()
+                self.running = []
             if not isinstance(e, Exception):
                 raise
 
-    def _gather(self) -> list[_Seat] | None:
-        """(under the lock) The seats whose tokens go into the next step, after waiting up to GRACE_S for decoding
-        ones without a token in yet; None once no answer sits in the batch."""
+    def _gather(self) -> list[tuple[_Seat, int, int]] | None:
+        """(under the lock) The seats with a token for the next step, as (seat, token, position); None once no
+        answer sits in the batch."""
         while not any(s.pending for s in self.seats.values()):
             if not self.seats:
                 return None
             self.cond.wait()
-        deadline = time.monotonic() + GRACE_S
-        while any(s.decoding and not s.pending for s in self.seats.values()) and (
-                left := deadline - time.monotonic()) > 0:
-            self.cond.wait(left)
-        ready = [s for s in self.seats.values() if s.pending]
-        for seat in ready:
-            seat.token_position, seat.pending = seat.pending, None
-        return ready
+        fed = [(seat, *seat.pending) for seat in list(self.seats.values()) if seat.pending]
+        for seat, _, _ in fed:
+            seat.pending = None
+        return fed
 
-    def _step(self, ready: list[_Seat]) -> Tensor:
+    def _step(self, fed: list[tuple[_Seat, int, int]]) -> Tensor:
         """One forward over slots 0 .. n-1 -> logits [n, V] fp32 (a graph's output: rewritten by its next replay)."""
-        n = min(bucket(max(s.slot for s in ready) + 1, 1, 1), self.slots)
+        n = min(bucket(max(seat.slot for seat, _, _ in fed) + 1, 1, 1), self.slots)
         host = torch.zeros((4, n), dtype=torch.int64)
         host[2], host[3] = self.capacity - 1, 1  # idle slots: write the spare row, read one row (never NaN)
-        for seat in ready:
-            token, position = seat.token_position
+        for seat, token, position in fed:
             row = seat.start + seat.index
             host[:, seat.slot] = torch.tensor([token, position, row, row + 1])
             if seat.loaded is not None:
@@ -330,21 +330,24 @@ class DecodeBatch:
         return forward()
 
     @staticmethod
-    def _choose(ready: list[_Seat], logits: Tensor) -> list[int | BaseException]:
-        """Each seat's next token from its row of `logits`: one argmax for the greedy ones (one copy to the host), an
-        answer's own sampler for the others (a sampler's error ends that answer only)."""
-        greedy = [s for s in ready if s.choose is None]
-        best = dict(zip(greedy, logits[[s.slot for s in greedy]].argmax(-1).tolist(), strict=True)) if greedy else {}
-        chosen: list[int | BaseException] = []
-        for seat in ready:
-            if seat.choose is None:
-                chosen.append(best[seat])
-                continue
-            try:
-                chosen.append(seat.choose(logits[seat.slot].clone()))
-            except Exception as e:
-                chosen.append(e)
-        return chosen
+    def _choose(seats: list[_Seat], logits: Tensor) -> list[int | BaseException]:
+        """Each seat's next token from its row of `logits`: one argmax for the greedy ones, the sampled ones' rows
+        copied to the host at once for their own samplers (a sampler's error ends that answer only); nothing for
+        seats left meanwhile."""
+        live = [s for s in seats if not s.left]
+        greedy = [s for s in live if s.choose is None]
+        sampled = [s for s in live if s.choose is not None]
+        chosen: dict[_Seat, int | BaseException] = {}
+        if greedy:
+            chosen.update(zip(greedy, logits[[s.slot for s in greedy]].argmax(-1).tolist(), strict=True))
+        if sampled:
+            rows = logits[[s.slot for s in sampled]].cpu()  # [S, V] one copy
+            for seat, row in zip(sampled, rows, strict=True):
+                try:
+                    chosen[seat] = int(seat.choose(row))
+                except Exception as e:
+                    chosen[seat] = e
+        return [chosen.get(seat, 0) for seat in seats]
 
     def _forward_over(self, n: int) -> Callable[[], Tensor]:
         mixer = _BatchMixer(self, n)
@@ -369,7 +372,6 @@ class _Batches:
         self.weights = weights
         self.batches: dict[tuple, DecodeBatch] = {}  # most recently used last
         self.lock = threading.Lock()
-
 
 
 @contextmanager

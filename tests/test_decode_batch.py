@@ -29,6 +29,12 @@ def batching(monkeypatch):
     monkeypatch.setenv("MSA_BATCH_DECODE", "1")
 
 
+@pytest.fixture(autouse=True)
+def short_timeout(monkeypatch):
+    """A regression that leaves an answer waiting fails in seconds, not after the 600 s of production."""
+    monkeypatch.setattr(decode_batch, "STEP_TIMEOUT_S", 30.0)
+
+
 def loaded(checkpoint, device: str) -> tuple[MSAModel, Memory]:
     model = MSAModel.from_pretrained(checkpoint("qwen3"), device=device)
     return model, Memory(model.encode_documents(FACTS))
@@ -136,7 +142,7 @@ def test_a_reader_that_stops_early_gives_its_seat_back(checkpoint, device, batch
     (batch,) = batches(model)
     assert len(batch.seats) == 1
     stream.close()
-    assert not batch.seats
+    wait_until(lambda: not batch.seats)  # at once, or when the step running with it ends
     assert model.generate(QUESTIONS[1], memory, **KW).token_ids
 
 
@@ -183,24 +189,99 @@ def test_the_worker_decodes_an_answer_whose_reader_is_slow(checkpoint, device, b
     model, memory = loaded(checkpoint, device)
     want = model.generate(QUESTIONS[0], memory, **KW).token_ids
     stream = model.stream(QUESTIONS[0], memory, **KW)
-    next(stream), next(stream)  # the retrieval and the first token
+    next(stream)  # the retrieval
+    first = next(stream)
     (batch,) = batches(model)
     (seat,) = batch.seats.values()
     model.generate(QUESTIONS[1], memory, **KW)
-    deadline = time.monotonic() + 30
-    while seat.decoding:
-        assert time.monotonic() < deadline, "the unread answer was not decoded"
-        time.sleep(0.01)
+    wait_until(lambda: not seat.decoding)
     rest = [item.id for item in stream if hasattr(item, "id")]
-    assert len(rest) + 1 == len(want) and not batch.seats
+    assert [first.id, *rest] == want and not batch.seats
 
 
-def test_sampled_answers_in_a_batch_are_those_sampled_alone(checkpoint, device, batching, monkeypatch):
-    """Each answer's own seeded sampler runs on the worker: the same draws as decoding alone."""
+def test_sampled_and_greedy_answers_in_a_batch_are_those_decoded_alone(checkpoint, device, batching, monkeypatch):
+    """Each answer's own seeded sampler runs on the worker, beside greedy answers in the same steps: the same
+    tokens as decoding alone."""
     model, memory = loaded(checkpoint, device)
-    kw = dict(KW, temperature=0.9, top_p=0.95)
-    with ThreadPoolExecutor(4) as pool:
-        together = list(pool.map(lambda s: model.generate(QUESTIONS[s % 4], memory, seed=s, **kw).token_ids,
+    options = [dict(KW, seed=s, **({"temperature": 0.9, "top_p": 0.95} if s % 2 else {})) for s in range(8)]
+    with ThreadPoolExecutor(8) as pool:  # each question asked greedily (even s) and sampled (odd s)
+        together = list(pool.map(lambda s: model.generate(QUESTIONS[s // 2], memory, **options[s]).token_ids,
                                  range(8)))
+    assert sum(b.steps for b in batches(model)) > 0
+    assert any(together[s] != together[s + 1] for s in range(0, 8, 2))  # the samplers did sample
     monkeypatch.setenv("MSA_BATCH_DECODE", "0")
-    assert together == [model.generate(QUESTIONS[s % 4], memory, seed=s, **kw).token_ids for s in range(8)]
+    assert together == [model.generate(QUESTIONS[s // 2], memory, **options[s]).token_ids for s in range(8)]
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came"
+        time.sleep(0.01)
+
+
+def begun(model: MSAModel, memory: Memory, question: str, steps: int, choose=None, stop_ids=frozenset()):
+    """A seat of a batch of two slots, begun after `question`'s kv prompt -> (batch, seat)."""
+    cache, logits, position, _, _ = model._prefill(model._request(question), memory, "clean", 2, inject=True)
+    batch = decode_batch.DecodeBatch(model.transformer, *decode_batch._shape(cache, steps), 2, model.routing)
+    seat = batch.join(cache)
+    seat.begin(logits, position, steps + 1, set(stop_ids), choose)
+    return batch, seat
+
+
+def test_a_seat_left_during_a_step_gives_its_slot_back_when_the_step_ends(checkpoint, device, monkeypatch):
+    """Leaving does not wait for the step running with the seat, and its slot is not handed out before the step
+    has written its row."""
+    model, memory = loaded(checkpoint, device)
+    entered, release = threading.Event(), threading.Event()
+    real = decode_batch.DecodeBatch._step
+
+    def held(self, fed):
+        entered.set()
+        assert release.wait(30)
+        return real(self, fed)
+
+    monkeypatch.setattr(decode_batch.DecodeBatch, "_step", held)
+    batch, seat = begun(model, memory, QUESTIONS[0], 8)
+    assert entered.wait(30)
+    start = time.monotonic()
+    batch.leave(seat)
+    assert time.monotonic() - start < 1  # at once, while the step still runs
+    assert seat.slot in batch.seats and batch.reserve(1).slot == 1  # slot 0 stays out of use meanwhile
+    release.set()
+    wait_until(lambda: 0 not in batch.seats)
+    assert batch.reserve(1).slot == 0
+
+
+def test_a_failing_sampler_ends_its_own_answer_only(checkpoint, device, batching):
+    """Two answers in the same steps; one's sampler fails at its third token: that answer ends with the error, the
+    other decodes on to the tokens it gets alone."""
+    model, memory = loaded(checkpoint, device)
+    want = model.generate(QUESTIONS[0], memory, **dict(KW, max_new_tokens=9)).token_ids
+    calls = []
+
+    def failing(logits):
+        calls.append(1)
+        if len(calls) > 2:
+            raise ValueError("no token")
+        return int(torch.argmax(logits))
+
+    cache, logits, position, _, _ = model._prefill(model._request(QUESTIONS[0]), memory, "clean", 2, inject=True)
+    batch, fine = begun(model, memory, QUESTIONS[0], 8)  # greedy, no stop tokens: 9 tokens
+    broken = batch.join(cache)
+    broken.begin(logits, position, 9, set(), failing)
+    with pytest.raises(RuntimeError, match="batched decoding step failed"):
+        list(broken.tokens())
+    got = list(fine.tokens())
+    assert got[-1] == "length" and len(got) == 10 and got[:len(want)] == want
+    assert len(calls) == 3 and fine.produced == 9  # it failed in a step, and the other answer went on
+    batch.leave(broken)
+    batch.leave(fine)
+
+
+def test_a_stop_token_first_ends_the_answer_without_a_step(checkpoint, device):
+    model, memory = loaded(checkpoint, device)
+    batch, seat = begun(model, memory, QUESTIONS[0], 8, lambda logits: 7, stop_ids={7})
+    assert list(seat.tokens()) == ["stop"] and batch.steps == 0
+    batch.leave(seat)
+    assert not batch.seats
