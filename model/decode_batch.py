@@ -5,8 +5,9 @@ An answer takes a free slot of a `DecodeBatch` that fits it (its prompt K/V and 
 slot's buffers), begins with the token sampled from its prompt, and from then on the batch's worker thread decodes
 it: every step runs one forward over slots 0 .. n-1 (n the power of two covering every decoding slot, or all
 slots), picks each answer's next token (one argmax over the greedy answers' rows; an answer's own sampler
-otherwise), streams it to the answer's queue and feeds it back at the next step, until a stop token or the
-answer's length. No step waits for an answer's thread: the answer only reads its queue (as a client streams),
+otherwise, one after another on the worker: a sampled answer costs every answer in the batch its draw's host
+time), streams it to the answer's queue and feeds it back at the next step, until a stop token or the answer's
+length. No step waits for an answer's thread: the answer only reads its queue (as a client streams),
 and leaves when it stops or its reader goes (at once: a step running with it gives its slot back when it ends).
 A new answer joins at the next step. A slot in range without an answer writes into its spare last row, and its
 output is dropped. On a GPU each n is captured as a CUDA graph at its second use
