@@ -5,7 +5,7 @@ An answer takes a free slot of a `DecodeBatch` that fits it (its prompt K/V and 
 slot's buffers), begins with the token sampled from its prompt, and from then on the batch's worker thread decodes
 it: every step runs one forward over slots 0 .. n-1 (n the power of two covering every decoding slot, or all
 slots), picks each answer's next token (one argmax over the greedy answers' rows; an answer's own sampler
-otherwise, one after another on the worker: a sampled answer costs every answer in the batch its draw's host
+otherwise, on host threads side by side: a sampled answer costs every answer in the batch its draw's host
 time), streams it to the answer's queue and feeds it back at the next step, until a stop token or the answer's
 length. No step waits for an answer's thread: the answer only reads its queue (as a client streams),
 and leaves when it stops or its reader goes (at once: a step running with it gives its slot back when it ends).
@@ -21,11 +21,13 @@ Opt-in (`MSA_BATCH_DECODE=1`): docs/benchmarks.md has where it stands against `d
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 
 import torch
@@ -343,11 +345,11 @@ class DecodeBatch:
             chosen.update(zip(greedy, logits[[s.slot for s in greedy]].argmax(-1).tolist(), strict=True))
         if sampled:
             rows = logits[[s.slot for s in sampled]].cpu()  # [S, V] one copy
-            for seat, row in zip(sampled, rows, strict=True):
-                try:
-                    chosen[seat] = int(seat.choose(row))
-                except Exception as e:
-                    chosen[seat] = e
+            draws = list(zip(sampled, rows, strict=True))
+            if len(draws) > 1:  # each draw's torch ops leave the interpreter lock: draws run side by side
+                chosen.update(zip(sampled, _sampler_pool().map(_draw, draws), strict=True))
+            else:
+                chosen.update((seat, _draw((seat, row))) for seat, row in draws)
         return [chosen.get(seat, 0) for seat in seats]
 
     def _forward_over(self, n: int) -> Callable[[], Tensor]:
@@ -364,6 +366,21 @@ class DecodeBatch:
                 return forward()
 
         return eager
+
+
+def _draw(seat_row: tuple[_Seat, Tensor]) -> int | BaseException:
+    """A sampled answer's next token from its row (its own seeded generator), or the error its sampler raised."""
+    seat, row = seat_row
+    try:
+        return int(seat.choose(row))
+    except Exception as e:
+        return e
+
+
+@functools.cache
+def _sampler_pool() -> ThreadPoolExecutor:
+    """Threads for the draws of a step's sampled answers (shared by a process's batches)."""
+    return ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="msa-sample")
 
 
 class _Batches:
