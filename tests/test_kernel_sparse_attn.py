@@ -22,6 +22,7 @@ CASES = [  # (tokens, heads, groups, dim, local, pool, selected)
     (7, 6, 3, 24, 40, 50, 17),  # prefill after a cache
     (33, 4, 4, 16, 33, 9, 9),  # prefill from an empty cache, every pool row
     (70, 8, 2, 64, 90, 40, 23),  # several row blocks
+    (131, 6, 2, 32, 200, 30, 9),  # a prompt's tiles (PROMPT_ROWS), the last row block part-filled, after a cache
 ]
 
 
@@ -83,7 +84,8 @@ def test_fused_reads_the_number_of_memory_rows_from_the_device(count, capacity):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("tq", "slots", "pool", "capacity"), [(1, 3, 40, 50), (1, 5, 0, 300), (2, 2, 130, 400)])
+@pytest.mark.parametrize(("tq", "slots", "pool", "capacity"), [(1, 3, 40, 50), (1, 5, 0, 300), (2, 2, 130, 400),
+                                                             (70, 2, 20, 90)])  # the last: prompts' tiles
 def test_slots_in_one_launch_match_each_slot_alone(dtype, tq, slots, pool, capacity):
     """A decoding batch's layout: per slot [memory rows (pool) ; local rows (capacity)] in one buffer, each slot
     with its own count of memory rows and of local keys; rows past them are NaN. Every slot as the oracle

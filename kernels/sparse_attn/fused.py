@@ -15,17 +15,20 @@ rows, over buffers of a fixed capacity.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
 from msa.kernels import checks
-from msa.kernels.grid import multiprocessors
+from msa.kernels.grid import AUTOTUNE_LOCK, multiprocessors
 from msa.kernels.sparse_attn.naive import MemoryRows
 
 LOG2E = 1.4426950408889634
-BLOCK_N = 64  # keys per step
+BLOCK_N = 64  # keys per step (decoding)
+PROMPT_ROWS = 256  # query rows (tokens x query heads of a KV head) from which a launch takes the prompt tiles
 
 
 @triton.jit
@@ -96,6 +99,25 @@ def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e,
         tl.store(out + r[:, None].to(tl.int64) * D + dims[None, :], o.to(out.dtype.element_ty), mask=o_mask)
 
 
+def _prompt_configs() -> list[triton.Config]:
+    """Tiles for prompts, tried once per head geometry and dtype on a GPU, the decoding tiles (64 query rows, 64
+    keys, 4 warps) among them, so a prompt is never slower than with those; the prompt attention of ~9K tokens
+    ran at ~65 TFLOP/s with them on an H100 (docs/benchmarks.md). Under the interpreter one fixed choice, other than
+    decoding's, so the tests run its shapes."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return [triton.Config({"BLOCK_M": 128, "BLOCK_N": 32}, num_warps=4)]
+    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=st)
+            for m, n, w, st in ((64, 64, 4, 3), (64, 64, 4, 2), (64, 128, 4, 2), (128, 64, 8, 2), (128, 64, 8, 3),
+                                (128, 128, 8, 2))]
+
+
+# Prompts: the same kernel, its tiles autotuned (once per key; decoding steps keep fixed tiles, being captured in
+# CUDA graphs, where no autotuning may run). A config that does not fit the device is skipped by the autotuner.
+_attend_prompt = triton.autotune(configs=_prompt_configs(),
+                                 key=["H", "G", "D", "BLOCK_D", "PRECISION", "LENGTH_ON_DEVICE", "COUNT_ON_DEVICE"]
+                                 )(_attend)
+
+
 @triton.jit
 def _merge(part_out, part_lse, out, R, SPLITS, D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_SPLITS: tl.constexpr):
     r = tl.program_id(0)
@@ -147,8 +169,21 @@ def _launch(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows, o
     keys, g = k.shape[1], k.shape[2]  # at most: `length` may hold fewer
     p = memory.rows.shape[0]
     q, k, v, pool_k, pool_v = q.contiguous(), *map(_slot_rows_contiguous, (k, v, memory.k, memory.v))
-    block_m = 16 if tq * (h // g) <= 16 else 64
-    row_blocks = triton.cdiv(tq * (h // g), block_m)
+    rows = tq * (h // g)  # query rows of a slot: (token, query head of the group) pairs
+    block_d = max(16, triton.next_power_of_2(d))
+    args = dict(q=q, k=k, v=v, pool_k=pool_k, pool_v=pool_v, rows=memory.rows.contiguous(), out=out,
+                scale_log2e=scale * LOG2E, Tq=tq, L=keys, length=q if length is None else length, P=p,
+                count=q if memory.count is None else memory.count,
+                k_slot=k.stride(0), v_slot=v.stride(0), pool_k_slot=pool_k.stride(0), pool_v_slot=pool_v.stride(0),
+                LENGTH_ON_DEVICE=length is not None, COUNT_ON_DEVICE=memory.count is not None, H=h, G=g, D=d,
+                BLOCK_D=block_d, PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
+    if rows >= PROMPT_ROWS:  # enough row blocks to fill the device without splitting the keys
+        with AUTOTUNE_LOCK:
+            _attend_prompt[lambda meta: (triton.cdiv(rows, meta["BLOCK_M"]), s * g, 1)](
+                **args, part_out=out, part_lse=out, span=p + keys, SPLIT=False)
+        return
+    block_m = 16 if rows <= 16 else 64
+    row_blocks = triton.cdiv(rows, block_m)
     # enough programs to fill every SM twice, each at least one key block
     splits = max(1, min(triton.cdiv(p + keys, BLOCK_N),
                         triton.cdiv(2 * multiprocessors(q.device), row_blocks * g * s)))
@@ -158,15 +193,8 @@ def _launch(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows, o
     if splits > 1:
         part_out = torch.empty((splits, s * tq * h, d), dtype=torch.float32, device=q.device)
         part_lse = torch.empty((splits, s * tq * h), dtype=torch.float32, device=q.device)
-    block_d = max(16, triton.next_power_of_2(d))
-    _attend[(row_blocks, s * g, splits)](
-        q=q, k=k, v=v, pool_k=pool_k, pool_v=pool_v, rows=memory.rows.contiguous(),
-        out=out, part_out=part_out, part_lse=part_lse, scale_log2e=scale * LOG2E, Tq=tq, L=keys,
-        length=q if length is None else length, P=p, count=q if memory.count is None else memory.count, span=span,
-        k_slot=k.stride(0), v_slot=v.stride(0), pool_k_slot=pool_k.stride(0), pool_v_slot=pool_v.stride(0),
-        LENGTH_ON_DEVICE=length is not None, COUNT_ON_DEVICE=memory.count is not None,
-        H=h, G=g, D=d, BLOCK_D=block_d, BLOCK_M=block_m, BLOCK_N=BLOCK_N, SPLIT=splits > 1,
-        PRECISION="ieee" if q.dtype == torch.float32 else "tf32", num_warps=4)
+    _attend[(row_blocks, s * g, splits)](**args, part_out=part_out, part_lse=part_lse, span=span, BLOCK_M=block_m,
+                                         BLOCK_N=BLOCK_N, SPLIT=splits > 1, num_warps=4)
     if splits > 1:
         _merge[(s * tq * h,)](part_out=part_out, part_lse=part_lse, out=out, R=s * tq * h, SPLITS=splits, D=d,
                               BLOCK_D=block_d, BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
