@@ -21,7 +21,6 @@ Opt-in (`MSA_BATCH_DECODE=1`): docs/benchmarks.md has where it stands against `d
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import queue
@@ -347,7 +346,7 @@ class DecodeBatch:
             rows = logits[[s.slot for s in sampled]].cpu()  # [S, V] one copy
             draws = list(zip(sampled, rows, strict=True))
             if len(draws) > 1:  # each draw's torch ops leave the interpreter lock: draws run side by side
-                chosen.update(zip(sampled, _sampler_pool().map(_draw, draws), strict=True))
+                chosen.update(zip(sampled, _SAMPLERS.map(_draw, draws), strict=True))
             else:
                 chosen.update((seat, _draw((seat, row))) for seat, row in draws)
         return [chosen.get(seat, 0) for seat in seats]
@@ -369,18 +368,17 @@ class DecodeBatch:
 
 
 def _draw(seat_row: tuple[_Seat, Tensor]) -> int | BaseException:
-    """A sampled answer's next token from its row (its own seeded generator), or the error its sampler raised."""
+    """A sampled answer's next token from its row (its own seeded generator), or the error its sampler raised;
+    without autograd wherever it runs (grad mode is per thread)."""
     seat, row = seat_row
     try:
-        return int(seat.choose(row))
+        with torch.inference_mode():
+            return int(seat.choose(row))
     except Exception as e:
         return e
 
 
-@functools.cache
-def _sampler_pool() -> ThreadPoolExecutor:
-    """Threads for the draws of a step's sampled answers (shared by a process's batches)."""
-    return ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="msa-sample")
+_SAMPLERS = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="msa-sample")  # threads made on use
 
 
 class _Batches:

@@ -126,6 +126,35 @@ def test_a_query_of_other_strides_is_answered_in_row_major_layout():
     assert (slots[0].cpu().double() - want).abs().max() <= TOL[torch.float32]
 
 
+def test_a_prompt_whose_tile_tuning_fails_keeps_the_fixed_tiles(monkeypatch):
+    """Tuning the prompt tiles may fail on a device (a config's compiler error, no memory for its benchmark): the
+    launch then runs the fixed tiles, and the process stops trying."""
+    class Failing:
+        def __getitem__(self, grid):
+            def launch(**kwargs):
+                raise RuntimeError("compiler error in a config")
+            return launch
+
+    monkeypatch.setattr(fused, "_attend_prompt", Failing())
+    monkeypatch.setitem(fused._PROMPT_TILES, "failed", False)
+    gen = torch.Generator().manual_seed(11)
+    q, k, v = torch.randn(131, 6, 32, generator=gen), torch.randn(140, 2, 32, generator=gen), \
+        torch.randn(140, 2, 32, generator=gen)
+    assert fused._prompt_tiles_apply(131 * 3, 2, torch.device(DEVICE))
+    want = naive.sparse_attention(q.double(), k.double(), v.double(), 0.2)
+    got = fused.sparse_attention(*(t.to(DEVICE) for t in (q, k, v)), 0.2)
+    assert (got.cpu().double() - want).abs().max() <= TOL[torch.float32]
+    assert fused._PROMPT_TILES["failed"] and not fused._prompt_tiles_apply(131 * 3, 2, torch.device(DEVICE))
+
+
+def test_a_prompt_too_short_to_fill_the_device_splits_its_keys_instead():
+    device = torch.device(DEVICE)
+    sms = fused.multiprocessors(device)
+    assert not fused._prompt_tiles_apply(fused.PROMPT_ROWS - 1, 10 * sms, device)  # too few rows
+    assert not fused._prompt_tiles_apply(128 * (sms - 1), 1, device)  # rows, but too few row blocks
+    assert fused._PROMPT_TILES["failed"] or fused._prompt_tiles_apply(128 * sms, 1, device)
+
+
 @pytest.mark.parametrize(("shape", "dtype", "error"), [((2,), torch.int32, ValueError),
                                                        ((1,), torch.float32, TypeError)])
 def test_fused_refuses_a_length_that_is_not_one_count(shape, dtype, error):

@@ -15,6 +15,7 @@ rows, over buffers of a fixed capacity.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -28,7 +29,9 @@ from msa.kernels.sparse_attn.naive import MemoryRows
 
 LOG2E = 1.4426950408889634
 BLOCK_N = 64  # keys per step (decoding)
-PROMPT_ROWS = 256  # query rows (tokens x query heads of a KV head) from which a launch takes the prompt tiles
+PROMPT_ROWS = 256  # query rows (tokens x query heads of a KV head) from which a launch may take the prompt tiles
+_PROMPT_TILES = {"failed": False}  # tuning the prompt tiles failed once: this process keeps the fixed tiles
+log = logging.getLogger(__name__)
 
 
 @triton.jit
@@ -100,10 +103,10 @@ def _attend(q, k, v, pool_k, pool_v, rows, out, part_out, part_lse, scale_log2e,
 
 
 def _prompt_configs() -> list[triton.Config]:
-    """Tiles for prompts, tried once per head geometry and dtype on a GPU, the decoding tiles (64 query rows, 64
-    keys, 4 warps) among them, so a prompt is never slower than with those; the prompt attention of ~9K tokens
-    ran at ~65 TFLOP/s with them on an H100 (docs/benchmarks.md). Under the interpreter one fixed choice, other than
-    decoding's, so the tests run its shapes."""
+    """Tiles for prompts, tried on a GPU at the first prompt of each head geometry and dtype (while the autotune
+    lock is held: other routing waits), the decoding tiles (64 query rows, 64 keys, 4 warps) among them; the prompt
+    attention of ~9K tokens ran at ~65 TFLOP/s with those on an H100 (docs/benchmarks.md). Under the interpreter one
+    fixed choice, other than decoding's, so the tests run its shapes."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         return [triton.Config({"BLOCK_M": 128, "BLOCK_N": 32}, num_warps=4)]
     return [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=st)
@@ -177,11 +180,15 @@ def _launch(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows, o
                 k_slot=k.stride(0), v_slot=v.stride(0), pool_k_slot=pool_k.stride(0), pool_v_slot=pool_v.stride(0),
                 LENGTH_ON_DEVICE=length is not None, COUNT_ON_DEVICE=memory.count is not None, H=h, G=g, D=d,
                 BLOCK_D=block_d, PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
-    if rows >= PROMPT_ROWS:  # enough row blocks to fill the device without splitting the keys
-        with AUTOTUNE_LOCK:
-            _attend_prompt[lambda meta: (triton.cdiv(rows, meta["BLOCK_M"]), s * g, 1)](
-                **args, part_out=out, part_lse=out, span=p + keys, SPLIT=False)
-        return
+    if _prompt_tiles_apply(rows, s * g, q.device):
+        try:
+            with AUTOTUNE_LOCK:
+                _attend_prompt[lambda meta: (triton.cdiv(rows, meta["BLOCK_M"]), s * g, 1)](
+                    **args, part_out=out, part_lse=out, span=p + keys, SPLIT=False)
+            return
+        except Exception:  # tuning failed (a config's compiler error, no memory for its benchmark): fixed tiles
+            log.warning("sparse_attn.prompt_tiles_failed", exc_info=True)
+            _PROMPT_TILES["failed"] = True
     block_m = 16 if rows <= 16 else 64
     row_blocks = triton.cdiv(rows, block_m)
     # enough programs to fill every SM twice, each at least one key block
@@ -198,6 +205,13 @@ def _launch(q: Tensor, k: Tensor, v: Tensor, scale: float, memory: MemoryRows, o
     if splits > 1:
         _merge[(s * tq * h,)](part_out=part_out, part_lse=part_lse, out=out, R=s * tq * h, SPLITS=splits, D=d,
                               BLOCK_D=block_d, BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)))
+
+
+def _prompt_tiles_apply(rows: int, heads: int, device: torch.device) -> bool:
+    """A prompt's launch: enough query rows that its largest row blocks alone fill the device (else the decoding
+    path splits the keys for parallelism), unless tuning its tiles failed in this process."""
+    return (rows >= PROMPT_ROWS and triton.cdiv(rows, 128) * heads >= multiprocessors(device)
+            and not _PROMPT_TILES["failed"])
 
 
 def _slot_rows_contiguous(t: Tensor) -> Tensor:
