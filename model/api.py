@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,8 +79,8 @@ class MSAModel:
         self.config = transformer.config
         self.default_mode = "compat" if self.config.raw.get("model_type") == "msa" else "clean"
         self.prefill_batcher = CallBatcher()  # questions prefilled at the same time share a forward
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        # a packed prefill's routing calls, made at the same time (threads start as they are first needed)
+        self.route_pool = ThreadPoolExecutor(MAX_BATCH, thread_name_prefix="msa-route")
         self.encode_template()
 
     @classmethod
@@ -224,17 +223,10 @@ class MSAModel:
         def together(rs: list[PrefillRequest]) -> list[Prefilled]:
             with self.routing():
                 return prefill_together(self.transformer, self.template, len(self.template_ids) + top_k, rs,
-                                        route_spec(self.config, mode, self.dtype), top_k, self._route_pool())
+                                        route_spec(self.config, mode, self.dtype), top_k, self.route_pool)
 
         budget = GPU_PREFILL_CHUNK if self.device.type == "cuda" else PREFILL_CHUNK
         return prefill_each(requests, alone, together, budget)
-
-    def _route_pool(self) -> ThreadPoolExecutor:
-        """Threads that make a packed prefill's routing calls at the same time (made on first use)."""
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(MAX_BATCH, thread_name_prefix="msa-route")
-            return self._pool
 
     @torch.no_grad()
     def route(self, question: str, memory: ReadableMemory, top_k: int | None = None, mode: str | None = None,
