@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -170,3 +172,15 @@ def test_a_rewrite_in_place_leaves_no_stale_shards(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.safetensors"]
     fresh = write_random_checkpoint(tmp_path / "fresh", preset="tiny", seed=2)
     assert torch.equal(load_transformer(tmp_path).embed_tokens.weight, load_transformer(fresh).embed_tokens.weight)
+
+
+def test_loading_a_model_does_not_import_torch_dynamo(checkpoint):
+    """Meta-device versions of the ops that randomly initialise an embedding or make the RoPE table import
+    torch._dynamo (1.2-1.7 s); the loader assigns every tensor, so a load must need none of them."""
+    path = checkpoint("llama")
+    probe = ("import sys\nfrom msa.model.api import MSAModel\nfrom msa.model.memory import Memory\n"
+             f"MSAModel.from_pretrained({str(path)!r}).generate('Who?', Memory(), max_new_tokens=2)\n"
+             "print('torch._dynamo' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
