@@ -21,13 +21,11 @@ import argparse
 import datetime
 import itertools
 import json
-import os
 import platform
 import random
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -35,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from bench import at_once
 from msa.memstore.engine.options import QueryOptions
 from msa.memstore.index.routing_index import Slab, SlabSnapshot
 from msa.memstore.index.store_memory import StoreMemory
@@ -109,25 +108,6 @@ def ask(model: MSAModel, snapshot: SlabSnapshot, content: PooledContent, batcher
             "total": 1e3 * (end - start), "tokens": tokens}
 
 
-def medians(runs: list[dict]) -> dict[str, float]:
-    return {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
-
-
-def at_once(asking, questions: list[str], threads: int) -> tuple[float, dict]:
-    """`threads` questions at once with batched decoding, after an untimed round at that width (a new batch
-    shape's first step captures its graph): answers per second, and each stage's median."""
-    os.environ["MSA_BATCH_DECODE"] = "1"
-    try:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(asking, questions[:threads]))
-            start = time.perf_counter()
-            runs = list(pool.map(asking, questions))
-            rate = len(questions) / (time.perf_counter() - start)
-        return rate, medians(runs)
-    finally:
-        os.environ.pop("MSA_BATCH_DECODE")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=float, default=1e6)
@@ -168,14 +148,12 @@ def main() -> None:
     def asking(mode: str):
         return lambda q: ask(model, snapshot, content, batcher, q, read_mode=mode, max_new_tokens=args.max_new_tokens)
 
-    results, rates, stages = {}, {}, {}
+    results = {}
     for mode in args.read_modes:
         runs = [asking(mode)(q) for q in questions[: args.questions + 1]][1:]  # the first warms the path
-        results[mode] = medians(runs)
+        results[mode] = at_once.medians(runs)
         print(mode, results[mode], flush=True)
-    for threads in args.concurrency:
-        rates[threads], stages[threads] = at_once(asking("kv"), questions[: max(4 * threads, 16)], threads)
-        print(f"{threads} at once: {rates[threads]:.2f} answers/s", flush=True)
+    rates, stages = at_once.widths(asking("kv"), questions, args.concurrency)
 
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"\n{datetime.date.today()}; {device}; {args.preset}, {dtype}; {documents * args.doc_tokens:,} tokens of "
@@ -186,13 +164,7 @@ def main() -> None:
         print(f"| {mode} | {r['ttft']:.1f} | {r['route']:.1f} | {r['fetch']:.1f} | {r['prefill']:.1f} | "
               f"{r['step']:.2f} | {r['total']:.0f} | {r['tokens']:.0f} |")
     if rates:
-        base = rates.get(1) or next(iter(rates.values()))
-        print("\n| kv questions at once | answers/s | vs 1 at a time | median ms: route / fetch / prefill / decode / "
-              "first token / answer |\n|---|---|---|---|")
-        for threads, rate in rates.items():
-            t = stages[threads]
-            print(f"| {threads} | {rate:.2f} | {rate / base:.2f}x | {t['route']:.1f} / {t['fetch']:.1f} / "
-                  f"{t['prefill']:.1f} / {t['decode']:.1f} / {t['ttft']:.1f} / {t['total']:.0f} |")
+        print("\n" + at_once.table(rates, stages))
     if args.json:
         row = {"date": str(datetime.date.today()), "device": device, "preset": args.preset, "dtype": dtype,
                "tokens": documents * args.doc_tokens, "doc_tokens": args.doc_tokens, "read": results,

@@ -27,12 +27,12 @@ import shutil
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from bench import at_once
 from msa.memstore.engine import Engine
 from msa.memstore.engine.results import Answer
 from msa.memstore.storage.records import Encoding, NewDocument
@@ -112,22 +112,6 @@ def ask(engine: Engine, question: str, max_new_tokens: int) -> dict:
             "ttft": 1e3 * ((first or end) - start), "total": 1e3 * (end - start), "tokens": answer.completion_tokens}
 
 
-def asked_at_once(engine: Engine, questions: list[str], threads: int, max_new_tokens: int) -> tuple[float, dict]:
-    """`threads` questions at once, answers decoding together (`MSA_BATCH_DECODE=1`), after an untimed round
-    at that width (a new batch shape's first step captures its graph): answers per second over every question
-    asked, and each stage's median over the answers (where the time goes as the width grows)."""
-    os.environ["MSA_BATCH_DECODE"] = "1"
-    try:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda q: ask(engine, q, max_new_tokens), questions[:threads]))
-            start = time.perf_counter()
-            runs = list(pool.map(lambda q: ask(engine, q, max_new_tokens), questions))
-            rate = len(questions) / (time.perf_counter() - start)
-        return rate, {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    finally:
-        os.environ.pop("MSA_BATCH_DECODE")
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -175,18 +159,14 @@ def main() -> None:
         ask(engine, questions[0], args.max_new_tokens)  # first-call costs out of the timings
         runs = [ask(engine, q, args.max_new_tokens) for q in questions[1:]]
         asked = [" ".join(rng.choice(WORDS) for _ in range(12)) + "?" for _ in range(128)]
-        rates, stages = {}, {}
-        for threads in args.concurrency:
-            rates[threads], stages[threads] = asked_at_once(engine, asked[:max(4 * threads, 16)], threads,
-                                                           args.max_new_tokens)
-            print(f"{threads} at once: {rates[threads]:.2f} answers/s", flush=True)
+        rates, stages = at_once.widths(lambda q: ask(engine, q, args.max_new_tokens), asked, args.concurrency)
         engine.close()
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     row = {"date": str(datetime.date.today()), "device": device, "preset": args.preset, "dtype": dtype,
            "tokens": written, "write_tokens_per_s": round(written / write_s),
            "bytes_per_token": round(disk / written, 1), "open_s": round(open_s, 2),
            "answers_per_s": {str(k): round(v, 2) for k, v in rates.items()},
-           "at_once_median_ms": {str(k): {key: round(v, 1) for key, v in t.items()} for k, t in stages.items()}}
+           "at_once_median_ms": {str(k): t for k, t in stages.items()}}
     for key in runs[0]:
         values = [r[key] for r in runs]
         row[f"{key}_p50"], row[f"{key}_p95"] = round(statistics.median(values), 2), round(percentile(values, 0.95), 2)
@@ -197,13 +177,7 @@ def main() -> None:
           f"{row['route_fetch_p50']:.1f} / {row['route_fetch_p95']:.1f} | {row['ttft_p50']:.1f} | "
           f"{row['total_p50']:.0f} / {row['total_p95']:.0f} | {row['tokens_p50']:.0f} |")
     if rates:
-        base = rates.get(1) or next(iter(rates.values()))
-        print("\n| questions at once | answers/s | vs 1 at a time | median ms: route / fetch / prefill / decode / "
-              "first token / answer |\n|---|---|---|---|")
-        for threads, rate in rates.items():
-            t = stages[threads]
-            print(f"| {threads} | {rate:.2f} | {rate / base:.2f}x | {t['route']:.1f} / {t['fetch']:.1f} / "
-                  f"{t['prefill']:.1f} / {t['decode']:.1f} / {t['ttft']:.1f} / {t['total']:.0f} |")
+        print("\n" + at_once.table(rates, stages))
     if args.json:
         with args.json.open("a") as f:
             f.write(json.dumps(row) + "\n")
