@@ -1,7 +1,7 @@
 """A whole answer over 1M-100M tokens of memory in MSA-4B's geometry on one GPU (issue 22), at sizes whose store
 this machine's disk cannot hold (100M tokens of MSA-4B are ~58 GB of routing keys and ~115 GB of pooled K/V).
 
-    python bench/answer_at_scale.py --tokens 1e8 [--preset msa-4b] [--doc-tokens 1024] [--questions 6]
+    python -m bench.answer_at_scale --tokens 1e8 [--preset msa-4b] [--doc-tokens 1024] [--questions 6]
         [--read-modes kv text] [--concurrency 1 8 32] [--workdir DIR] [--json OUT]
 
 Stated wherever its numbers are used: the routing keys are generated straight into a routing-index slab on the
@@ -10,8 +10,9 @@ encodings held in host memory (where the content cache keeps them) and its text 
 (one token each in the random checkpoint's tokenizer). Questions go through the model's own query path
 (`MSAModel.stream`) over the engine's memory class (`StoreMemory`: routing through the call batcher, a question's
 K/V rows copied from host memory to the device); LMDB is not in the path (no records read, no citations).
-Per read mode, after a warming question: first token, its split into route / fetch / prefill, the median step,
-the whole answer (medians). Then questions asked at once (answers decoding together, `MSA_BATCH_DECODE=1`,
+Per read mode, after a warming question (medians): the first token as streamed (the model holds a token until it
+has chosen the next, so this is route + fetch + prefill + one step), route / fetch / prefill, the median step
+and the whole answer. Then questions asked at once (answers decoding together, `MSA_BATCH_DECODE=1`,
 after an untimed round at that width): answers per second and each stage's median.
 """
 
@@ -102,7 +103,7 @@ def ask(model: MSAModel, snapshot: SlabSnapshot, content: PooledContent, batcher
     end = time.perf_counter()
     route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))
     gaps = [1e3 * (b - a) for a, b in itertools.pairwise(stamps)]
-    return {"ttft": 1e3 * (stamps[0] - start), "route": route, "fetch": fetch,
+    return {"ttft": 1e3 * ((stamps[0] if stamps else end) - start), "route": route, "fetch": fetch,
             "prefill": 1e3 * (retrieved - start) - route - fetch, "decode": 1e3 * (end - retrieved),
             "step": statistics.median(gaps[1:]) if len(gaps) > 1 else float("nan"),
             "total": 1e3 * (end - start), "tokens": tokens}

@@ -1,7 +1,7 @@
 """A store of many tokens, opened and asked: how long the routing index takes to load and what a question costs
 at that size (issue 20: 100M tokens on one GPU).
 
-    python bench/large_store.py --tokens 1e8 --device cuda [--doc-tokens 2048] [--questions 20] [--workdir DIR]
+    python -m bench.large_store --tokens 1e8 --device cuda [--doc-tokens 2048] [--questions 20] [--workdir DIR]
         [--concurrency 1 8 32]
 
 The model is a random checkpoint in the embedded default's geometry (`--preset`). Memories are written straight

@@ -84,11 +84,12 @@ def measure(tq: int, args) -> None:
 
 def fixed_tiles(q, k, v, scale, memory):
     """The kernel as a process whose prompt-tile tuning failed runs it: the decoding tiles, keys split."""
+    tuned_failed = fused._PROMPT_TILES["failed"]
     fused._PROMPT_TILES["failed"] = True
     try:
         return fused.sparse_attention(q, k, v, scale, memory)
     finally:
-        fused._PROMPT_TILES["failed"] = False
+        fused._PROMPT_TILES["failed"] = tuned_failed  # a real tuning failure stays recorded
 
 
 if __name__ == "__main__":

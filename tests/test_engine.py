@@ -242,3 +242,20 @@ def test_a_write_that_relied_on_a_failed_one_is_planned_and_encoded_again(engine
     (want,) = engine.model.encode_documents(["Anna moved to Bordeaux."], numbers=[3])
     assert rel_err(engine.store.kv("n", [3], layer)[3][0], want.keys[layer]) <= 1e-4
     assert not engine.in_flight.ordinals and not engine.in_flight.writes
+
+
+def test_citation_reads_after_the_retrieval_are_a_fetch_not_taken_off_the_prefill(engine):
+    """In kv reading the citations' records are first read after the prefill (at the retrieval): a fetch inside
+    the decoding window, counted once as fetch and taken off the decoding, not off the prefill (which then came
+    out negative); the stages still add up to the whole answer."""
+    engine.write("n", [WriteItem(t, id=f"f{i}") for i, t in enumerate(FACTS)])
+    by_ordinals = engine.store.by_ordinals
+
+    def slow(ns, ordinals):
+        time.sleep(0.3)
+        return by_ordinals(ns, ordinals)
+
+    engine.store.by_ordinals = slow
+    t = answer(engine, "Where does Rex live?", top_k=2, read_mode="kv").timings_ms
+    assert t["fetch"] >= 300 and 0 <= t["prefill"] < 300 and 0 <= t["decode"] < 300
+    assert t["route"] + t["fetch"] + t["prefill"] + t["decode"] == pytest.approx(t["total"], abs=1.0)

@@ -422,10 +422,11 @@ class Engine:
         start = time.perf_counter()
         memory = self.memory(ns, flt)
         snapshot = time.perf_counter()
-        retrieved, ranked = snapshot, []
+        retrieved, ranked, spent = snapshot, [], dict(memory.spent)
         for item in self.model.stream(question, memory, cancelled=cancelled, **options.generation()):
             if isinstance(item, Retrieved):  # once per round
                 retrieved = time.perf_counter()
+                spent = dict(memory.spent)  # before this round's citations read their records (a fetch)
                 scores = dict(item.routing.ranking()) if item.read_mode == "text" else item.routing.read_scores()
                 read = sorted(item.documents, key=lambda n: (-scores.get(n, float("-inf")), n))
                 cited = self._cite(memory, [(n, scores.get(n, float("-inf"))) for n in read], item.round)
@@ -434,9 +435,10 @@ class Engine:
             elif isinstance(item, GenerationResult):
                 end = time.perf_counter()
                 route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))
+                fetched = 1e3 * spent["fetch"]  # up to the last retrieval; the rest came during decoding
                 timings = {"route": 1e3 * (snapshot - start) + route, "fetch": fetch,
-                           "prefill": 1e3 * (retrieved - snapshot) - route - fetch,
-                           "decode": 1e3 * (end - retrieved), "total": 1e3 * (end - start)}
+                           "prefill": 1e3 * (retrieved - snapshot) - route - fetched,
+                           "decode": 1e3 * (end - retrieved) - (fetch - fetched), "total": 1e3 * (end - start)}
                 yield Answer(item.answer, ranked, item.read_mode, item.stop_reason, item.prompt_tokens,
                              len(item.token_ids), len(memory), timings)
             else:

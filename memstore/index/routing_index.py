@@ -353,11 +353,11 @@ class Slab:
         """New, larger buffers (views already handed out keep the old ones)."""
         cap = max(need, 2 * self.row_slot.shape[0], 64, self.capacity)
         for layer in self.layers:
-            keys = self._buffer(torch.empty(cap, *row_shapes[layer], dtype=self.dtype))
+            keys = self._buffer(torch.empty(cap, *row_shapes[layer], dtype=self.dtype, device=self.storage))
             if self.rows:  # an empty slab takes the new rows' shape (after everything was deleted, any)
                 keys[: self.rows] = self.keys[layer][: self.rows]
             self.keys[layer] = keys
-        row_slot = self._buffer(torch.zeros(cap, dtype=torch.int64))
+        row_slot = self._buffer(torch.zeros(cap, dtype=torch.int64, device=self.storage))
         row_slot[: self.rows] = self.row_slot[: self.rows]
         self.row_slot = row_slot
         grown = torch.zeros(cap, dtype=torch.bool, device=self.storage)
