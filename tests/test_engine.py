@@ -12,10 +12,12 @@ import pytest
 import torch
 
 from msa.memstore.engine import Answer, Engine, WriteItem
+from msa.memstore.engine import core as engine_core
 from msa.memstore.errors import AlreadyExists, InvalidArgument, ModelMismatch, NotFound, StoreError
 from msa.model.api import MSAModel
 from msa.model.memory import Memory
 from tests.conftest import rel_err
+from tests.engine_helpers import tiny_engine
 
 FACTS = ["Rex is a dog who lives in Paris. " * 3, "Anna works at a bakery in Lyon.", "The river Sena flows north.",
          "Marta plays the cello every evening in her flat above the old cinema. " * 4]
@@ -259,3 +261,18 @@ def test_citation_reads_after_the_retrieval_are_a_fetch_not_taken_off_the_prefil
     t = answer(engine, "Where does Rex live?", top_k=2, read_mode="kv").timings_ms
     assert t["fetch"] >= 300 and 0 <= t["prefill"] < 300 and 0 <= t["decode"] < 300
     assert t["route"] + t["fetch"] + t["prefill"] + t["decode"] == pytest.approx(t["total"], abs=1.0)
+
+
+def test_an_engine_given_no_budget_sizes_its_index_for_the_device(checkpoint, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(engine_core, "default_budget", lambda device: seen.append(device) or 12_345)
+    eng = tiny_engine(checkpoint, tmp_path / "store")
+    try:
+        assert eng.index.budget == 12_345 and seen == [eng.model.device]
+    finally:
+        eng.close()
+    eng = tiny_engine(checkpoint, tmp_path / "other", index_budget_bytes=1 << 20)
+    try:
+        assert eng.index.budget == 1 << 20 and len(seen) == 1  # a budget given is kept
+    finally:
+        eng.close()

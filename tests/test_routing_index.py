@@ -364,3 +364,12 @@ def test_keys_that_are_not_rows_of_heads_are_refused_and_an_emptied_slab_takes_a
     assert slab.views[3].live_ordinals.tolist() == [2] and slab.keys[5].shape[1:] == (4, 8)
     slab.apply([(4, {3: torch.zeros(0, 4, 8), 5: torch.zeros(0, 4, 8)})], [])  # a document without rows
     assert slab.views[3].live_ordinals.tolist() == [2]
+
+
+def test_default_budget_is_a_gpus_free_memory_less_a_reserve_and_8_gib_on_a_cpu():
+    assert routing_index.default_budget(torch.device("cpu")) == 8 << 30
+    gib = 1 << 30
+    with mock.patch.object(torch.cuda, "mem_get_info", return_value=(132 * gib, 140 * gib)):
+        assert routing_index.default_budget(torch.device("cuda")) == 132 * gib - int(0.3 * 140 * gib)
+    with mock.patch.object(torch.cuda, "mem_get_info", return_value=(10 * gib, 80 * gib)):
+        assert routing_index.default_budget(torch.device("cuda")) == 0  # a full device: every namespace streams

@@ -30,7 +30,7 @@ from msa.memstore.errors import InvalidArgument, NotFound, StaleOrdinal, StoreEr
 from msa.memstore.index.attributes import AttributeIndex
 from msa.memstore.index.content_cache import ContentCache
 from msa.memstore.index.protocols import RoutingIndexInterface
-from msa.memstore.index.routing_index import RoutingIndex
+from msa.memstore.index.routing_index import RoutingIndex, default_budget
 from msa.memstore.index.store_memory import StoreMemory
 from msa.memstore.storage.filters import NO_FILTER, DocumentFilter
 from msa.memstore.storage.records import (
@@ -102,12 +102,13 @@ class Engine:
             self._reaping.start()
 
     @classmethod
-    def open(cls, path: str | Path, model: MSAModel, create: bool = False, index_budget_bytes: int = 8 << 30,
+    def open(cls, path: str | Path, model: MSAModel, create: bool = False, index_budget_bytes: int | None = None,
              host_budget_bytes: int = 32 << 30, cache_budget_bytes: int = 1 << 30, world: int = 1,
              shard_timeout_s: float = 60.0, write_batch_s: float = 0.0, write_batch_documents: int = 256,
              reap_every_s: float = REAP_EVERY_S, **store_options) -> Engine:
         """The store at PATH with MODEL (refused if the store was written by another model). Budgets: routing
-        keys on the device, routing keys of namespaces too large for it in host memory, cached content K/V.
+        keys on the device (None: `routing_index.default_budget`, sized from the GPU's free memory), routing keys
+        of namespaces too large for it in host memory, cached content K/V.
         `world` > 1: Memory Parallel, the routing index sharded over that many ranks (`parallel.start`), every
         namespace loaded before this returns. Writes wait up to `write_batch_s` for others to encode with.
         Expired documents are reclaimed every `reap_every_s` (0: only when `reap` is called)."""
@@ -119,6 +120,10 @@ class Engine:
             for space in store.all_namespaces():  # every rank holds its shards before the engine serves
                 index.snapshot(space.name)
         else:
+            if index_budget_bytes is None:
+                index_budget_bytes = default_budget(model.device)
+                logger.info("routing keys on %s: up to %.1f GiB before a namespace streams", model.device,
+                            index_budget_bytes / 2**30)
             index = RoutingIndex(store, device=model.device, dtype=model.dtype, budget_bytes=index_budget_bytes,
                                  host_budget_bytes=host_budget_bytes)
         return cls(model, store, index, ContentCache(store, cache_budget_bytes), write_batch_s,

@@ -400,6 +400,21 @@ class Slab:
         return sum(self.rows * keys[:1].nbytes for keys in self.keys.values())
 
 
+CPU_BUDGET = 8 << 30  # routing-key bytes a CPU index holds before streaming, when no budget is given
+GPU_RESERVE_SHARE = 0.3  # of a GPU's memory kept free of routing keys by default: prefills, decoding graphs and
+#                          batches (up to 1/16 of the device each, two of each kept), kernels' scratch
+
+
+def default_budget(device: torch.device) -> int:
+    """The routing keys' device budget when none is given: on a GPU what is free now (after the model) less a
+    reserve for the model's own work, so a large namespace is resident where it fits rather than streamed
+    through a fixed 8 GiB; on a CPU `CPU_BUDGET`."""
+    if device.type != "cuda":
+        return CPU_BUDGET
+    free, total = torch.cuda.mem_get_info(device)
+    return max(0, free - int(GPU_RESERVE_SHARE * total))
+
+
 class RoutingIndex:
     """Slabs of one store, a namespace's layers together: loaded on first use in one read transaction
     (so its layers agree), patched after every committed change, evicted least recently used. A namespace

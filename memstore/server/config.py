@@ -45,7 +45,7 @@ class ServerConfig:
     scan_queue: int = 16  # such calls waiting; beyond: RESOURCE_EXHAUSTED
     write_batch_ms: float = 5.0  # how long a write waits for others to be encoded with it
     write_batch_documents: int = 256  # documents encoded together at most
-    index_budget_mb: int = 8192  # routing keys on the device
+    index_budget_mb: int = 0  # routing keys on the device; 0 = a GPU's free memory less 30%, 8 GiB on a CPU
     host_budget_mb: int = 32768  # routing keys of namespaces streamed from host memory
     cache_mb: int = 1024  # content K/V cache
     world_size: int = 1  # Memory Parallel: ranks holding the routing index (> 1: shards over processes / GPUs)

@@ -87,7 +87,7 @@ def open_engine(config: ServerConfig) -> Engine:
     if not (Path(config.store) / "data.mdb").exists():
         raise InvalidArgument(f"no store at {config.store}; create it with `msa init {config.store}`")
     world = int(os.environ["WORLD_SIZE"]) if parallel.under_torchrun() else config.world_size
-    return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB,
+    return Engine.open(config.store, model, index_budget_bytes=config.index_budget_mb * MB or None,
                        host_budget_bytes=config.host_budget_mb * MB, cache_budget_bytes=config.cache_mb * MB,
                        world=world, shard_timeout_s=config.shard_timeout_s, write_batch_s=config.write_batch_ms / 1e3,
                        write_batch_documents=config.write_batch_documents)
