@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from bench import at_once
 from msa.memstore.engine.options import QueryOptions
+from msa.memstore.engine.results import answer_timings
 from msa.memstore.index.routing_index import Slab, SlabSnapshot
 from msa.memstore.index.store_memory import StoreMemory
 from msa.memstore.storage.records import Document
@@ -92,21 +93,20 @@ def ask(model: MSAModel, snapshot: SlabSnapshot, content: PooledContent, batcher
     """One answer timed as the engine times it: route and fetch from the memory's own clocks, prefill the rest
     up to the retrieval, decode after it; and the gaps between tokens."""
     memory = StoreMemory(NS, snapshot, content, content, batcher)
-    start, retrieved, stamps = time.perf_counter(), None, []
+    start, stamps = time.perf_counter(), []
+    retrieved, spent = start, dict(memory.spent)
     for item in model.stream(question, memory, **QueryOptions(**options).generation()):
         if isinstance(item, Retrieved):
-            retrieved = time.perf_counter()
+            retrieved, spent = time.perf_counter(), dict(memory.spent)
         elif isinstance(item, Token):
             stamps.append(time.perf_counter())
         elif isinstance(item, GenerationResult):
             tokens = len(item.token_ids)
     end = time.perf_counter()
-    route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))
     gaps = [1e3 * (b - a) for a, b in itertools.pairwise(stamps)]
-    return {"ttft": 1e3 * ((stamps[0] if stamps else end) - start), "route": route, "fetch": fetch,
-            "prefill": 1e3 * (retrieved - start) - route - fetch, "decode": 1e3 * (end - retrieved),
-            "step": statistics.median(gaps[1:]) if len(gaps) > 1 else float("nan"),
-            "total": 1e3 * (end - start), "tokens": tokens}
+    return {**answer_timings(start, start, retrieved, end, spent, memory.spent),  # no snapshot step here
+            "ttft": 1e3 * ((stamps[0] if stamps else end) - start),
+            "step": statistics.median(gaps[1:]) if len(gaps) > 1 else float("nan"), "tokens": tokens}
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from msa.memstore.engine.options import (
     QueryOptions,
     check_top_k,
 )
-from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem
+from msa.memstore.engine.results import Answer, Citation, Retrieval, WriteItem, answer_timings
 from msa.memstore.engine.stats import Grant, StoreStats, summed, visible
 from msa.memstore.engine.write_batcher import WriteBatcher
 from msa.memstore.errors import InvalidArgument, NotFound, StaleOrdinal, StoreError
@@ -438,12 +438,7 @@ class Engine:
                 ranked += cited
                 yield Retrieval(cited, item.round, 1e3 * item.seconds)
             elif isinstance(item, GenerationResult):
-                end = time.perf_counter()
-                route, fetch = (1e3 * memory.spent[k] for k in ("route", "fetch"))
-                fetched = 1e3 * spent["fetch"]  # up to the last retrieval; the rest came during decoding
-                timings = {"route": 1e3 * (snapshot - start) + route, "fetch": fetch,
-                           "prefill": 1e3 * (retrieved - snapshot) - route - fetched,
-                           "decode": 1e3 * (end - retrieved) - (fetch - fetched), "total": 1e3 * (end - start)}
+                timings = answer_timings(start, snapshot, retrieved, time.perf_counter(), spent, memory.spent)
                 yield Answer(item.answer, ranked, item.read_mode, item.stop_reason, item.prompt_tokens,
                              len(item.token_ids), len(memory), timings)
             else:

@@ -50,3 +50,14 @@ class Answer:
     completion_tokens: int
     memory_documents: int  # documents in the question's snapshot
     timings_ms: dict[str, float]  # route (snapshot and routing), fetch, prefill, decode, total
+
+
+def answer_timings(start: float, snapshot: float, retrieved: float, end: float, spent_then: dict[str, float],
+                   spent: dict[str, float]) -> dict[str, float]:
+    """An answer's stages in ms from its clocks (seconds: asked, snapshot taken, last retrieval, done) and its
+    memory's route / fetch seconds at the last retrieval (`spent_then`) and at the end: fetch made after the
+    retrieval (citations' records) is taken off the decoding, so the stages add up to the total."""
+    route, fetch, fetched = 1e3 * spent["route"], 1e3 * spent["fetch"], 1e3 * spent_then["fetch"]
+    return {"route": 1e3 * (snapshot - start) + route, "fetch": fetch,
+            "prefill": 1e3 * (retrieved - snapshot) - route - fetched,
+            "decode": 1e3 * (end - retrieved) - (fetch - fetched), "total": 1e3 * (end - start)}
